@@ -1,0 +1,36 @@
+// Lint rules, including the import direction inside packages/lab (ARCHITECTURE.md):
+// policy imports only clock and types; pool and sim import policy; gateway imports pool,
+// store and drivers; only cli and bench import gateway; nothing imports cli.
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+const lab = 'packages/lab/src'
+const forbid = (dirs) => ({
+  'no-restricted-imports': ['error', {
+    patterns: dirs.map((d) => ({ group: [`**/${d}/*`, `**/${d}`, `../${d}/*`, `./${d}/*`], message: `this folder must not import ${d}/ (see ARCHITECTURE.md, dependency direction)` })),
+  }],
+})
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', '.infra-lab/**', 'docs/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', queueMicrotask: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  { files: [`${lab}/clock/**`], rules: forbid(['policy', 'pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/policy/**`], rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/store/**`], rules: forbid(['gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/drivers/**`], rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/pool/**`], rules: forbid(['gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/sim/**`], rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'bench', 'cli']) },
+  { files: [`${lab}/gateway/**`], rules: forbid(['client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/client/**`], rules: forbid(['pool', 'drivers', 'store', 'gateway', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/bench/**`], rules: forbid(['cli']) },
+  { files: ['packages/protocol/**'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['infra-lab', '@infra-lab/agent', '**/lab/**', '**/agent/**'], message: 'protocol depends on nothing of ours' }] }] } },
+  { files: ['packages/agent/**'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['infra-lab', '**/lab/**'], message: 'the agent depends only on the protocol' }] }] } },
+)

@@ -1,0 +1,195 @@
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import {
+  FrameDecoder, FrameKind, PROTOCOL_VERSION, agentMessageSchema, decodeSnapshot, encodeControl, encodeFrame,
+  type AgentMessage, type Claim, type GatewayMessage, type Hello, type Ready,
+} from '@infra-lab/protocol'
+
+export interface AgentChannelEvents {
+  /** A control message other than hello (ready, exit, error, pong). */
+  message: [AgentMessage]
+  /** Shell output bytes. */
+  output: [Buffer]
+  snapshot: [number, Buffer]
+  /** The connection ended; `error` is set when it broke rather than closed. */
+  close: [Error | undefined]
+}
+
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError'
+}
+
+/**
+ * One connection to one sandbox's agent, over any stream socket (unix socket locally, TLS on
+ * ECS). Frames are decoded in order, so a snapshot answer is exactly the output before it.
+ */
+export class AgentChannel extends EventEmitter<AgentChannelEvents> {
+  private readonly decoder = new FrameDecoder()
+  private closed = false
+  private nextRequestId = 1
+
+  private constructor(private readonly socket: Socket, readonly hello: Hello) {
+    super()
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', (err) => this.finish(err))
+    socket.on('close', () => this.finish(undefined))
+  }
+
+  /** Waits for the agent's hello on a connected socket, then returns the channel. */
+  static open(socket: Socket, timeoutMs: number): Promise<AgentChannel> {
+    return new Promise((resolve, reject) => {
+      const decoder = new FrameDecoder()
+      const timer = setTimeout(() => fail(new ChannelError(`agent said no hello within ${timeoutMs} ms`)), timeoutMs)
+      const cleanup = () => {
+        clearTimeout(timer)
+        socket.off('data', onData)
+        socket.off('error', fail)
+        socket.off('close', onClose)
+      }
+      const fail = (err: Error) => {
+        cleanup()
+        socket.destroy()
+        reject(err)
+      }
+      const onClose = () => fail(new ChannelError('agent closed the connection before hello'))
+      const onData = (chunk: Buffer) => {
+        let frames
+        try {
+          frames = decoder.push(chunk)
+        } catch (err) {
+          return fail(err as Error)
+        }
+        const first = frames[0]
+        if (!first) return
+        if (first.kind !== FrameKind.CONTROL) return fail(new ChannelError('first frame from agent is not hello'))
+        let json: unknown
+        try {
+          json = JSON.parse(first.payload.toString('utf8'))
+        } catch {
+          return fail(new ChannelError('hello from agent is not JSON'))
+        }
+        const parsed = agentMessageSchema.safeParse(json)
+        if (!parsed.success || parsed.data.type !== 'hello') return fail(new ChannelError('first message from agent is not hello'))
+        if (parsed.data.protocol !== PROTOCOL_VERSION) {
+          return fail(new ChannelError(`agent speaks protocol ${parsed.data.protocol}, gateway ${PROTOCOL_VERSION}`))
+        }
+        cleanup()
+        const channel = new AgentChannel(socket, parsed.data)
+        const rest = frames.slice(1)
+        // Frames that arrived in the same chunk as hello are delivered once listeners exist.
+        if (rest.length > 0) queueMicrotask(() => rest.forEach((f) => channel.dispatch(f.kind, f.payload)))
+        resolve(channel)
+      }
+      socket.on('data', onData)
+      socket.on('error', fail)
+      socket.on('close', onClose)
+    })
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  send(message: GatewayMessage): void {
+    if (this.closed) throw new ChannelError('channel to agent is closed')
+    this.socket.write(encodeControl(message))
+  }
+
+  sendInput(data: Buffer): void {
+    if (this.closed) throw new ChannelError('channel to agent is closed')
+    this.socket.write(encodeFrame(FrameKind.DATA, data))
+  }
+
+  /** Sends the claim and resolves with the agent's ready (or rejects on error/close/timeout). */
+  claim(claim: Omit<Claim, 'type'>, timeoutMs: number): Promise<Ready> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => done(new ChannelError(`agent not ready within ${timeoutMs} ms`)), timeoutMs)
+      const onMessage = (m: AgentMessage) => {
+        if (m.type === 'ready' && m.sessionId === claim.sessionId) done(undefined, m)
+        else if (m.type === 'error') done(new ChannelError(`agent refused the claim: ${m.code}: ${m.message}`))
+        else if (m.type === 'exit') done(new ChannelError(`shell exited during the claim (${m.reason})`))
+      }
+      const onClose = () => done(new ChannelError('agent connection closed during the claim'))
+      const done = (err?: Error, ready?: Ready) => {
+        clearTimeout(timer)
+        this.off('message', onMessage)
+        this.off('close', onClose)
+        if (err) reject(err)
+        else resolve(ready!)
+      }
+      this.on('message', onMessage)
+      this.on('close', onClose)
+      try {
+        this.send({ type: 'claim', ...claim })
+      } catch (err) {
+        done(err as Error)
+      }
+    })
+  }
+
+  /** Asks for the scrollback; resolves with the bytes the agent holds at that instant. */
+  snapshot(timeoutMs = 5000): Promise<Buffer> {
+    const requestId = this.nextRequestId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => done(new ChannelError('agent sent no scrollback in time')), timeoutMs)
+      const onSnapshot = (id: number, data: Buffer) => {
+        if (id === requestId) done(undefined, data)
+      }
+      const onClose = () => done(new ChannelError('agent connection closed'))
+      const done = (err?: Error, data?: Buffer) => {
+        clearTimeout(timer)
+        this.off('snapshot', onSnapshot)
+        this.off('close', onClose)
+        if (err) reject(err)
+        else resolve(data!)
+      }
+      this.on('snapshot', onSnapshot)
+      this.on('close', onClose)
+      try {
+        this.send({ type: 'snapshot', requestId })
+      } catch (err) {
+        done(err as Error)
+      }
+    })
+  }
+
+  close(): void {
+    this.socket.end()
+    this.socket.destroy()
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames
+    try {
+      frames = this.decoder.push(chunk)
+    } catch (err) {
+      this.socket.destroy(err as Error)
+      return
+    }
+    for (const f of frames) this.dispatch(f.kind, f.payload)
+  }
+
+  private dispatch(kind: number, payload: Buffer): void {
+    if (kind === FrameKind.DATA) {
+      this.emit('output', Buffer.from(payload))
+    } else if (kind === FrameKind.SNAPSHOT) {
+      const { requestId, data } = decodeSnapshot(payload)
+      this.emit('snapshot', requestId, Buffer.from(data))
+    } else {
+      let json: unknown
+      try {
+        json = JSON.parse(payload.toString('utf8'))
+      } catch {
+        return // a malformed control message from a sandbox is ignored, never fatal
+      }
+      const parsed = agentMessageSchema.safeParse(json)
+      if (parsed.success) this.emit('message', parsed.data)
+    }
+  }
+
+  private finish(err: Error | undefined): void {
+    if (this.closed) return
+    this.closed = true
+    this.emit('close', err)
+  }
+}

@@ -1,0 +1,31 @@
+import type { PolicySpec } from './schema.ts'
+
+/** What a policy needs of a pool spec. */
+export interface PolicyPoolSpec {
+  readonly minSize: number
+  readonly maxSize: number
+  readonly policy: PolicySpec
+}
+
+/** What the controller (or the simulator) observed about a pool at `now`. */
+export interface PoolObservation {
+  /** Sandboxes that said hello and wait for a claim. */
+  readonly ready: number
+  /** Creates in flight. */
+  readonly starting: number
+  /** Sandboxes bound to a session. */
+  readonly claimed: number
+  /** Claims per second over the policy's window. */
+  readonly claimRatePerS: number
+  /** Mean time from create to ready, in seconds (the refill time B). */
+  readonly meanStartS: number
+}
+
+export interface PoolDecision {
+  /** Number of sandboxes to keep ready or starting (the warm target). */
+  readonly target: number
+  /** Short, human-readable explanation (not a metric label). */
+  readonly why: string
+}
+
+export type PoolPolicy = (spec: PolicyPoolSpec, observed: PoolObservation, now: number) => PoolDecision

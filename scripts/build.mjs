@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Builds the runnable artefacts: the agent bundle (copied into every sandbox), the CLI bundle,
+// and the native mount addon used by the local driver. Runs on `npm ci` (prepare) and `npm test`.
+import { build } from 'esbuild'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const started = Date.now()
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: false,
+  logLevel: 'warning',
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+}
+
+await build({
+  ...common,
+  entryPoints: [join(root, 'packages/agent/src/main.ts')],
+  outfile: join(root, 'packages/agent/dist/agent.mjs'),
+  external: ['node-pty'],
+  minify: true,
+})
+
+const labPkg = JSON.parse(readFileSync(join(root, 'packages/lab/package.json'), 'utf8'))
+await build({
+  ...common,
+  entryPoints: [join(root, 'packages/lab/src/cli/main.ts')],
+  outfile: join(root, 'packages/lab/dist/cli.mjs'),
+  external: Object.keys(labPkg.dependencies ?? {}),
+})
+
+// Native addon (mount(2) for the local driver): node-gyp ships with npm.
+const nativeDir = join(root, 'packages/lab/native')
+const addon = join(nativeDir, 'build/Release/lab_mount.node')
+if (existsSync(join(nativeDir, 'binding.gyp')) && !existsSync(addon)) {
+  const gyp = process.env.npm_config_node_gyp
+    ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')
+  execFileSync(process.execPath, [gyp, 'rebuild'], { cwd: nativeDir, stdio: 'inherit' })
+}
+
+console.log(`build: done in ${Date.now() - started} ms`)
