@@ -1,0 +1,216 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { SandboxHandle } from '../drivers/types.ts'
+import { poolSpecSchema } from '../pool/spec.ts'
+import type { NewSession, Store } from './types.ts'
+
+export interface StoreContractOptions {
+  /** Called after each test with the store it used (e.g. to drop a test schema). */
+  cleanup?: (store: Store) => Promise<void>
+}
+
+const handle = (id: string, pool = 'alpha'): SandboxHandle => ({
+  id, pool, driver: 'fake', createdAt: 1, address: { kind: 'unix', path: `/tmp/${id}.sock` }, meta: { pid: 42 }, startMs: 7,
+})
+const session = (id: string, pool = 'alpha', user = 'ada', createdAt = 1000): NewSession =>
+  ({ id, user, pool, createdAt, envNames: ['FOO', 'API_KEY'] })
+
+/** Inserts a sandbox and marks it warm: created at `createdAt`, ready 10 ms later. */
+async function warm(store: Store, id: string, createdAt: number, pool = 'alpha'): Promise<void> {
+  await store.insertSandbox({ id, pool, createdAt })
+  await store.markSandboxWarm(id, handle(id, pool), createdAt + 10)
+}
+
+/**
+ * The behaviour every Store implementation must have. Call it from the implementation's test
+ * file: `runStoreContract('sqlite', async () => new SqliteStore(':memory:'))`.
+ */
+export function runStoreContract(name: string, makeStore: () => Promise<Store>, opts: StoreContractOptions = {}): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store
+    beforeEach(async () => {
+      store = await makeStore()
+    })
+    afterEach(async () => {
+      await opts.cleanup?.(store)
+      await store.close()
+    })
+
+    describe('pools', () => {
+      it('upserts, gets, lists and deletes pool specs', async () => {
+        const a = poolSpecSchema.parse({ name: 'alpha', driver: 'fake', maxSize: 8 })
+        const b = poolSpecSchema.parse({ name: 'beta', driver: 'fake', policy: { kind: 'erlang', targetMissRate: 0.01 } })
+        await store.upsertPool(b, 1)
+        await store.upsertPool(a, 1)
+        expect(await store.getPool('alpha')).toEqual(a)
+        expect((await store.listPools()).map((p) => p.name)).toEqual(['alpha', 'beta'])
+        await store.upsertPool({ ...a, maxSize: 16 }, 2)
+        expect((await store.getPool('alpha'))?.maxSize).toBe(16)
+        await store.deletePool('alpha')
+        expect(await store.getPool('alpha')).toBeUndefined()
+        expect((await store.listPools()).map((p) => p.name)).toEqual(['beta'])
+      })
+    })
+
+    describe('sandboxes', () => {
+      it('goes through starting -> warm -> claimed -> destroying -> deleted', async () => {
+        await store.insertSandbox({ id: 'sb-1', pool: 'alpha', createdAt: 100 })
+        expect(await store.getSandbox('sb-1')).toEqual({
+          id: 'sb-1', pool: 'alpha', state: 'starting', createdAt: 100, readyAt: null, claimedAt: null, sessionId: null, handle: null,
+        })
+        await store.markSandboxWarm('sb-1', handle('sb-1'), 150)
+        expect(await store.getSandbox('sb-1')).toMatchObject({ state: 'warm', readyAt: 150, handle: handle('sb-1') })
+        const claimed = await store.claimWarm('alpha', session('s-1'), 200)
+        expect(claimed?.sandbox).toMatchObject({ id: 'sb-1', state: 'claimed', claimedAt: 200, sessionId: 's-1' })
+        await store.markSandboxDestroying('sb-1')
+        expect((await store.getSandbox('sb-1'))?.state).toBe('destroying')
+        await store.deleteSandbox('sb-1')
+        expect(await store.getSandbox('sb-1')).toBeUndefined()
+        await store.deleteSandbox('sb-1') // idempotent
+        expect((await store.getSession('s-1'))?.sandboxId).toBe('sb-1') // history keeps the binding
+      })
+
+      it('refuses to mark warm a sandbox that is not starting', async () => {
+        await warm(store, 'sb-1', 100)
+        await store.markSandboxDestroying('sb-1')
+        await expect(store.markSandboxWarm('sb-1', handle('sb-1'), 300)).rejects.toThrow(/not starting/)
+        await expect(store.markSandboxWarm('sb-nope', handle('sb-nope'), 300)).rejects.toThrow(/not starting/)
+      })
+
+      it('lists with filters, ordered by creation, and counts per state', async () => {
+        await warm(store, 'sb-b', 200)
+        await warm(store, 'sb-a', 100)
+        await store.insertSandbox({ id: 'sb-c', pool: 'alpha', createdAt: 300 })
+        await warm(store, 'sb-x', 50, 'beta')
+        await store.insertSandbox({ id: 'sb-d', pool: 'alpha', createdAt: 400 })
+        await store.markSandboxDestroying('sb-d')
+        await store.claimWarm('alpha', session('s-1'), 500)
+        expect((await store.listSandboxes()).map((s) => s.id)).toEqual(['sb-x', 'sb-a', 'sb-b', 'sb-c', 'sb-d'])
+        expect((await store.listSandboxes({ pool: 'alpha' })).map((s) => s.id)).toEqual(['sb-a', 'sb-b', 'sb-c', 'sb-d'])
+        expect((await store.listSandboxes({ state: 'warm' })).map((s) => s.id)).toEqual(['sb-x', 'sb-b'])
+        expect((await store.listSandboxes({ pool: 'alpha', state: 'claimed' })).map((s) => s.id)).toEqual(['sb-a'])
+        expect(await store.countSandboxes('alpha')).toEqual({ starting: 1, warm: 1, claimed: 1, destroying: 1 })
+        expect(await store.countSandboxes('beta')).toEqual({ starting: 0, warm: 1, claimed: 0, destroying: 0 })
+        expect(await store.countSandboxes('gamma')).toEqual({ starting: 0, warm: 0, claimed: 0, destroying: 0 })
+      })
+    })
+
+    describe('claimWarm', () => {
+      it('picks the oldest warm sandbox of the pool and creates the session bound to it', async () => {
+        await warm(store, 'sb-new', 300)
+        await warm(store, 'sb-old', 100)
+        await warm(store, 'sb-other-pool', 10, 'beta')
+        await store.insertSandbox({ id: 'sb-starting', pool: 'alpha', createdAt: 1 })
+        const c = await store.claimWarm('alpha', session('s-1'), 1234)
+        expect(c?.sandbox.id).toBe('sb-old')
+        expect(c?.session).toEqual({
+          id: 's-1', user: 'ada', pool: 'alpha', sandboxId: 'sb-old', state: 'starting', warm: true, createdAt: 1000,
+          endedAt: null, endedReason: null, timings: {}, envNames: ['FOO', 'API_KEY'],
+        })
+        expect(await store.getSession('s-1')).toEqual(c?.session)
+        expect((await store.claimWarm('alpha', session('s-2'), 1235))?.sandbox.id).toBe('sb-new')
+      })
+
+      it('returns undefined when no sandbox of the pool is warm, and creates no session', async () => {
+        await warm(store, 'sb-1', 100, 'beta')
+        await store.insertSandbox({ id: 'sb-2', pool: 'alpha', createdAt: 1 })
+        expect(await store.claimWarm('alpha', session('s-1'), 5)).toBeUndefined()
+        expect(await store.getSession('s-1')).toBeUndefined()
+      })
+
+      it('gives 50 concurrent claims over 20 warm sandboxes 20 distinct sandboxes and 30 undefined', async () => {
+        for (let i = 0; i < 20; i++) await warm(store, `sb-${String(i).padStart(2, '0')}`, 100 + i)
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.claimWarm('alpha', session(`s-${i}`), 500)))
+        const got = results.filter((r) => r !== undefined)
+        expect(got).toHaveLength(20)
+        expect(results.filter((r) => r === undefined)).toHaveLength(30)
+        expect(new Set(got.map((r) => r.sandbox.id)).size).toBe(20)
+        expect(new Set(got.map((r) => r.session.id)).size).toBe(20)
+        expect(await store.countSandboxes('alpha')).toEqual({ starting: 0, warm: 0, claimed: 20, destroying: 0 })
+        expect(await store.listSessions()).toHaveLength(20)
+      })
+    })
+
+    describe('claimSandbox', () => {
+      it('binds a specific warm sandbox as a cold session', async () => {
+        await warm(store, 'sb-old', 100)
+        await warm(store, 'sb-mine', 200)
+        const c = await store.claimSandbox('sb-mine', session('s-1'), 300)
+        expect(c?.sandbox).toMatchObject({ id: 'sb-mine', state: 'claimed', sessionId: 's-1', claimedAt: 300 })
+        expect(c?.session).toMatchObject({ id: 's-1', sandboxId: 'sb-mine', warm: false, state: 'starting' })
+        expect((await store.getSandbox('sb-old'))?.state).toBe('warm')
+      })
+
+      it('binds only a warm sandbox: not starting, claimed, destroying, missing or of another pool', async () => {
+        await store.insertSandbox({ id: 'sb-starting', pool: 'alpha', createdAt: 1 })
+        await warm(store, 'sb-claimed', 2)
+        await store.claimSandbox('sb-claimed', session('s-0'), 3)
+        await warm(store, 'sb-destroying', 4)
+        await store.markSandboxDestroying('sb-destroying')
+        await warm(store, 'sb-beta', 5, 'beta')
+        for (const id of ['sb-starting', 'sb-claimed', 'sb-destroying', 'sb-missing', 'sb-beta']) {
+          expect(await store.claimSandbox(id, session(`s-${id}`), 10)).toBeUndefined()
+          expect(await store.getSession(`s-${id}`)).toBeUndefined()
+        }
+        expect((await store.getSandbox('sb-claimed'))?.sessionId).toBe('s-0')
+      })
+    })
+
+    describe('sessions', () => {
+      beforeEach(async () => {
+        await warm(store, 'sb-1', 1)
+        await warm(store, 'sb-2', 2)
+        await warm(store, 'sb-3', 3, 'beta')
+        await store.claimWarm('alpha', session('s-1', 'alpha', 'ada', 10), 10)
+        await store.claimWarm('alpha', session('s-2', 'alpha', 'bob', 20), 20)
+        await store.claimWarm('beta', session('s-3', 'beta', 'ada', 30), 30)
+      })
+
+      it('lists sessions filtered by user, state and pool', async () => {
+        await store.markSessionRunning('s-2', { claim: 1.5, bind: 0.25 })
+        await store.endSession('s-3', 'exited', 40)
+        const ids = async (f?: Parameters<Store['listSessions']>[0]) => (await store.listSessions(f)).map((s) => s.id)
+        expect(await ids()).toEqual(['s-1', 's-2', 's-3'])
+        expect(await ids({ user: 'ada' })).toEqual(['s-1', 's-3'])
+        expect(await ids({ state: 'running' })).toEqual(['s-2'])
+        expect(await ids({ state: 'ended' })).toEqual(['s-3'])
+        expect(await ids({ pool: 'alpha' })).toEqual(['s-1', 's-2'])
+        expect(await ids({ user: 'ada', pool: 'alpha', state: 'starting' })).toEqual(['s-1'])
+        expect(await ids({ user: 'carol' })).toEqual([])
+        expect(await store.getSession('s-2')).toMatchObject({ state: 'running', timings: { claim: 1.5, bind: 0.25 } })
+      })
+
+      it('ends a session once: endSession is idempotent and returns true only the first time', async () => {
+        expect(await store.endSession('s-1', 'terminated', 50)).toBe(true)
+        expect(await store.endSession('s-1', 'idle_timeout', 60)).toBe(false)
+        expect(await store.getSession('s-1')).toMatchObject({ state: 'ended', endedAt: 50, endedReason: 'terminated' })
+        expect(await store.endSession('s-missing', 'terminated', 50)).toBe(false)
+      })
+
+      it('does not move an ended session back to running', async () => {
+        await store.endSession('s-1', 'sandbox_lost', 50)
+        await store.markSessionRunning('s-1', { claim: 1 })
+        expect((await store.getSession('s-1'))?.state).toBe('ended')
+      })
+
+      it('stores env names only', async () => {
+        expect((await store.getSession('s-1'))?.envNames).toEqual(['FOO', 'API_KEY'])
+      })
+    })
+
+    describe('attach tokens', () => {
+      it('puts, gets and deletes expired tokens', async () => {
+        await warm(store, 'sb-1', 1)
+        await store.claimWarm('alpha', session('s-1'), 5)
+        await store.putAttachToken({ tokenHash: 'a'.repeat(64), sessionId: 's-1', expiresAt: 100 })
+        await store.putAttachToken({ tokenHash: 'b'.repeat(64), sessionId: 's-1', expiresAt: 200 })
+        expect(await store.getAttachToken('a'.repeat(64))).toEqual({ tokenHash: 'a'.repeat(64), sessionId: 's-1', expiresAt: 100 })
+        expect(await store.getAttachToken('c'.repeat(64))).toBeUndefined()
+        expect(await store.deleteExpiredAttachTokens(99)).toBe(0)
+        expect(await store.deleteExpiredAttachTokens(100)).toBe(1)
+        expect(await store.getAttachToken('a'.repeat(64))).toBeUndefined()
+        expect(await store.getAttachToken('b'.repeat(64))).toMatchObject({ expiresAt: 200 })
+        expect(await store.deleteExpiredAttachTokens(1000)).toBe(1)
+      })
+    })
+  })
+}

@@ -1,0 +1,57 @@
+import type { SandboxHandle } from '../../drivers/types.ts'
+import type { EndedReason, SandboxRecord, SandboxState, SessionRecord, SessionState } from '../types.ts'
+
+/** Rows as SQLite returns them, and their mapping to the store's records. */
+export interface SandboxRow {
+  id: string
+  pool: string
+  state: SandboxState
+  created_at: number
+  ready_at: number | null
+  claimed_at: number | null
+  session_id: string | null
+  handle: string | null
+}
+
+export interface SessionRow {
+  id: string
+  user: string
+  pool: string
+  sandbox_id: string | null
+  state: SessionState
+  warm: number
+  created_at: number
+  ended_at: number | null
+  ended_reason: EndedReason | null
+  timings: string
+  env_names: string
+}
+
+export function toSandbox(r: SandboxRow): SandboxRecord {
+  return {
+    id: r.id,
+    pool: r.pool,
+    state: r.state,
+    createdAt: r.created_at,
+    readyAt: r.ready_at,
+    claimedAt: r.claimed_at,
+    sessionId: r.session_id,
+    handle: r.handle === null ? null : (JSON.parse(r.handle) as SandboxHandle),
+  }
+}
+
+export function toSession(r: SessionRow): SessionRecord {
+  return {
+    id: r.id,
+    user: r.user,
+    pool: r.pool,
+    sandboxId: r.sandbox_id,
+    state: r.state,
+    warm: r.warm === 1,
+    createdAt: r.created_at,
+    endedAt: r.ended_at,
+    endedReason: r.ended_reason,
+    timings: JSON.parse(r.timings) as Record<string, number>,
+    envNames: JSON.parse(r.env_names) as string[],
+  }
+}

@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { runStoreContract } from '../contract.ts'
+import { MIGRATIONS } from './migrations.ts'
+import { SqliteStore } from './sqlite-store.ts'
+
+runStoreContract('sqlite :memory:', async () => new SqliteStore(':memory:'))
+
+describe('SqliteStore on a file', () => {
+  const dirs: string[] = []
+  const tempFile = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-store-'))
+    dirs.push(dir)
+    return join(dir, 'lab.db')
+  }
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+  })
+
+  runStoreContract('sqlite file', async () => new SqliteStore(tempFile()))
+
+  it('uses WAL, foreign keys, a busy timeout and records the schema version', async () => {
+    const store = new SqliteStore(tempFile(), { busyTimeoutMs: 1234 })
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1)
+    expect(store.db.pragma('busy_timeout', { simple: true })).toBe(1234)
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    await store.close()
+  })
+
+  it('reopens an existing file without migrating twice and keeps its data', async () => {
+    const path = tempFile()
+    const a = new SqliteStore(path)
+    await a.insertSandbox({ id: 'sb-1', pool: 'alpha', createdAt: 1 })
+    await a.close()
+    const b = new SqliteStore(path)
+    expect((await b.getSandbox('sb-1'))?.state).toBe('starting')
+    await b.close()
+  })
+
+  it('refuses a database from a newer build', async () => {
+    const path = tempFile()
+    const a = new SqliteStore(path)
+    a.db.pragma(`user_version = ${MIGRATIONS.length + 1}`)
+    await a.close()
+    expect(() => new SqliteStore(path)).toThrow(/newer than this build/)
+  })
+
+  it('never hands one sandbox to two claims from two instances on the same file', async () => {
+    const path = tempFile()
+    const a = new SqliteStore(path)
+    const b = new SqliteStore(path)
+    for (let i = 0; i < 10; i++) {
+      await a.insertSandbox({ id: `sb-${i}`, pool: 'alpha', createdAt: i })
+      await a.markSandboxWarm(`sb-${i}`, { id: `sb-${i}`, pool: 'alpha', driver: 'fake', createdAt: i, address: { kind: 'unix', path: '/x' }, meta: {} }, i + 1)
+    }
+    const claims = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      (i % 2 === 0 ? a : b).claimWarm('alpha', { id: `s-${i}`, user: 'ada', pool: 'alpha', createdAt: 100, envNames: [] }, 100)))
+    const ids = claims.filter((c) => c !== undefined).map((c) => c.sandbox.id)
+    expect(ids.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `sb-${i}`).sort())
+    expect(await b.countSandboxes('alpha')).toEqual({ starting: 0, warm: 0, claimed: 10, destroying: 0 })
+    await a.close()
+    await b.close()
+  })
+})

@@ -1,0 +1,197 @@
+import Database from 'better-sqlite3'
+import type { SandboxHandle } from '../../drivers/types.ts'
+import { poolSpecSchema, type PoolSpec } from '../../pool/spec.ts'
+import type {
+  AttachTokenRecord, Claimed, EndedReason, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionRecord,
+  SessionState, Store,
+} from '../types.ts'
+import { migrate } from './migrations.ts'
+import { toSandbox, toSession, type SandboxRow, type SessionRow } from './rows.ts'
+
+export interface SqliteStoreOptions {
+  /** How long a writer waits for another connection's lock before SQLITE_BUSY, in ms. */
+  busyTimeoutMs?: number
+}
+
+/** A state change the store refuses (e.g. marking a sandbox warm that is not starting). */
+export class StoreConflictError extends Error {
+  override readonly name = 'StoreConflictError'
+}
+
+/**
+ * The embedded default store: one SQLite file (or ':memory:') through better-sqlite3.
+ * Claims run as BEGIN IMMEDIATE transactions, so they are atomic even across processes
+ * sharing the file. Secrets are never stored: sessions keep env names only.
+ */
+export class SqliteStore implements Store {
+  readonly db: Database.Database
+  private readonly q
+  private readonly claimTx: Database.Transaction<SqliteStore['claim']>
+
+  constructor(readonly path: string, options: SqliteStoreOptions = {}) {
+    this.db = new Database(path)
+    if (path !== ':memory:') this.db.pragma('journal_mode = WAL')
+    this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`)
+    this.db.pragma('foreign_keys = ON')
+    this.db.pragma('synchronous = NORMAL')
+    migrate(this.db)
+    this.q = prepare(this.db)
+    this.claimTx = this.db.transaction(this.claim.bind(this))
+  }
+
+  /** Opens (and migrates) a store; async for symmetry with networked stores. */
+  static async open(path: string, options?: SqliteStoreOptions): Promise<SqliteStore> {
+    return new SqliteStore(path, options)
+  }
+
+  async upsertPool(spec: PoolSpec, now: number): Promise<void> {
+    this.q.upsertPool.run({ name: spec.name, spec: JSON.stringify(spec), updated_at: now })
+  }
+
+  async getPool(name: string): Promise<PoolSpec | undefined> {
+    const row = this.q.getPool.get(name) as { spec: string } | undefined
+    return row ? poolSpecSchema.parse(JSON.parse(row.spec)) : undefined
+  }
+
+  async listPools(): Promise<PoolSpec[]> {
+    return (this.q.listPools.all() as { spec: string }[]).map((r) => poolSpecSchema.parse(JSON.parse(r.spec)))
+  }
+
+  async deletePool(name: string): Promise<void> {
+    this.q.deletePool.run(name)
+  }
+
+  async insertSandbox(record: { id: string; pool: string; createdAt: number }): Promise<void> {
+    this.q.insertSandbox.run({ id: record.id, pool: record.pool, created_at: record.createdAt })
+  }
+
+  async markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void> {
+    const r = this.q.markWarm.run({ id, handle: JSON.stringify(handle), ready_at: readyAt })
+    if (r.changes !== 1) throw new StoreConflictError(`sandbox ${id} is not starting; cannot mark it warm`)
+  }
+
+  async markSandboxDestroying(id: string): Promise<void> {
+    this.q.markDestroying.run(id)
+  }
+
+  async deleteSandbox(id: string): Promise<void> {
+    this.q.deleteSandbox.run(id)
+  }
+
+  async getSandbox(id: string): Promise<SandboxRecord | undefined> {
+    const row = this.q.getSandbox.get(id) as SandboxRow | undefined
+    return row ? toSandbox(row) : undefined
+  }
+
+  async listSandboxes(filter: { pool?: string; state?: SandboxState } = {}): Promise<SandboxRecord[]> {
+    const rows = this.q.listSandboxes.all({ pool: filter.pool ?? null, state: filter.state ?? null }) as SandboxRow[]
+    return rows.map(toSandbox)
+  }
+
+  async countSandboxes(pool: string): Promise<PoolCounts> {
+    const counts = { starting: 0, warm: 0, claimed: 0, destroying: 0 }
+    for (const r of this.q.countSandboxes.all(pool) as { state: SandboxState; n: number }[]) counts[r.state] = r.n
+    return counts
+  }
+
+  async claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined> {
+    if (session.pool !== pool) throw new TypeError(`session pool ${session.pool} differs from claimed pool ${pool}`)
+    return this.claimTx.immediate(() => this.q.oldestWarm.get(pool) as { id: string } | undefined, session, now, true)
+  }
+
+  async claimSandbox(sandboxId: string, session: NewSession, now: number): Promise<Claimed | undefined> {
+    const pick = () => this.q.warmById.get(sandboxId, session.pool) as { id: string } | undefined
+    return this.claimTx.immediate(pick, session, now, false)
+  }
+
+  /** One transaction body: pick a warm sandbox, insert the session, bind the sandbox to it. */
+  private claim(pick: () => { id: string } | undefined, s: NewSession, now: number, warm: boolean): Claimed | undefined {
+    const picked = pick()
+    if (!picked) return undefined
+    this.q.insertSession.run({
+      id: s.id, user: s.user, pool: s.pool, sandbox_id: picked.id, warm: warm ? 1 : 0, created_at: s.createdAt,
+      env_names: JSON.stringify([...s.envNames]),
+    })
+    const bound = this.q.bindSandbox.run({ id: picked.id, session_id: s.id, claimed_at: now })
+    // Cannot happen inside an IMMEDIATE transaction; a guard against a broken query.
+    if (bound.changes !== 1) throw new StoreConflictError(`sandbox ${picked.id} stopped being warm during its claim`)
+    return {
+      session: toSession(this.q.getSession.get(s.id) as SessionRow),
+      sandbox: toSandbox(this.q.getSandbox.get(picked.id) as SandboxRow),
+    }
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = this.q.getSession.get(id) as SessionRow | undefined
+    return row ? toSession(row) : undefined
+  }
+
+  async listSessions(filter: { user?: string; state?: SessionState; pool?: string } = {}): Promise<SessionRecord[]> {
+    const rows = this.q.listSessions.all({ user: filter.user ?? null, state: filter.state ?? null, pool: filter.pool ?? null }) as SessionRow[]
+    return rows.map(toSession)
+  }
+
+  async markSessionRunning(id: string, timings: Record<string, number>): Promise<void> {
+    this.q.markRunning.run({ id, timings: JSON.stringify(timings) })
+  }
+
+  async endSession(id: string, reason: EndedReason, now: number): Promise<boolean> {
+    return this.q.endSession.run({ id, reason, now }).changes === 1
+  }
+
+  async putAttachToken(token: AttachTokenRecord): Promise<void> {
+    this.q.putToken.run({ token_hash: token.tokenHash, session_id: token.sessionId, expires_at: token.expiresAt })
+  }
+
+  async getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined> {
+    const row = this.q.getToken.get(tokenHash) as { token_hash: string; session_id: string; expires_at: number } | undefined
+    return row ? { tokenHash: row.token_hash, sessionId: row.session_id, expiresAt: row.expires_at } : undefined
+  }
+
+  async deleteExpiredAttachTokens(now: number): Promise<number> {
+    return this.q.deleteExpiredTokens.run(now).changes
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    upsertPool: db.prepare(`INSERT INTO pools (name, spec, updated_at) VALUES (@name, @spec, @updated_at)
+      ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at`),
+    getPool: db.prepare('SELECT spec FROM pools WHERE name = ?'),
+    listPools: db.prepare('SELECT spec FROM pools ORDER BY name'),
+    deletePool: db.prepare('DELETE FROM pools WHERE name = ?'),
+
+    insertSandbox: db.prepare(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES (@id, @pool, 'starting', @created_at)`),
+    markWarm: db.prepare(`UPDATE sandboxes SET state = 'warm', handle = @handle, ready_at = @ready_at
+      WHERE id = @id AND state = 'starting'`),
+    markDestroying: db.prepare(`UPDATE sandboxes SET state = 'destroying' WHERE id = ?`),
+    deleteSandbox: db.prepare('DELETE FROM sandboxes WHERE id = ?'),
+    getSandbox: db.prepare('SELECT * FROM sandboxes WHERE id = ?'),
+    listSandboxes: db.prepare(`SELECT * FROM sandboxes WHERE (@pool IS NULL OR pool = @pool) AND (@state IS NULL OR state = @state)
+      ORDER BY created_at, id`),
+    countSandboxes: db.prepare('SELECT state, COUNT(*) AS n FROM sandboxes WHERE pool = ? GROUP BY state'),
+    oldestWarm: db.prepare(`SELECT id FROM sandboxes WHERE pool = ? AND state = 'warm' ORDER BY created_at, id LIMIT 1`),
+    warmById: db.prepare(`SELECT id FROM sandboxes WHERE id = ? AND pool = ? AND state = 'warm'`),
+    bindSandbox: db.prepare(`UPDATE sandboxes SET state = 'claimed', session_id = @session_id, claimed_at = @claimed_at
+      WHERE id = @id AND state = 'warm'`),
+
+    insertSession: db.prepare(`INSERT INTO sessions (id, user, pool, sandbox_id, state, warm, created_at, env_names)
+      VALUES (@id, @user, @pool, @sandbox_id, 'starting', @warm, @created_at, @env_names)`),
+    getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
+    listSessions: db.prepare(`SELECT * FROM sessions
+      WHERE (@user IS NULL OR user = @user) AND (@state IS NULL OR state = @state) AND (@pool IS NULL OR pool = @pool)
+      ORDER BY created_at, id`),
+    markRunning: db.prepare(`UPDATE sessions SET state = 'running', timings = @timings WHERE id = @id AND state = 'starting'`),
+    endSession: db.prepare(`UPDATE sessions SET state = 'ended', ended_at = @now, ended_reason = @reason
+      WHERE id = @id AND state <> 'ended'`),
+
+    putToken: db.prepare(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES (@token_hash, @session_id, @expires_at)
+      ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`),
+    getToken: db.prepare('SELECT * FROM attach_tokens WHERE token_hash = ?'),
+    deleteExpiredTokens: db.prepare('DELETE FROM attach_tokens WHERE expires_at <= ?'),
+  }
+}
