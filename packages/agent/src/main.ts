@@ -1,0 +1,45 @@
+import pkg from '../package.json' with { type: 'json' }
+import { log } from './log.ts'
+import { parseOptions } from './options.ts'
+import { PtySession } from './pty-session.ts'
+import { Scrollback } from './scrollback.ts'
+import { AgentServer } from './server.ts'
+import { prepareStateDir } from './state-dir.ts'
+
+async function main(): Promise<number | undefined> {
+  const parsed = parseOptions(process.argv.slice(2))
+  if ('errors' in parsed) {
+    process.stderr.write(`${parsed.errors.join('\n')}\n`)
+    return 2
+  }
+  const { options } = parsed
+  const files = prepareStateDir(options.stateDir)
+  const session = new PtySession(files, options.shellPath, process.env)
+  const scrollback = new Scrollback(options.scrollbackBytes)
+  const server = new AgentServer(
+    { socketPath: options.socketPath, sandboxId: options.sandboxId, agentVersion: pkg.version },
+    session,
+    scrollback,
+  )
+  await server.listen()
+  const stop = (signal: NodeJS.Signals) => {
+    log('agent_stop', { signal })
+    session.kill()
+    server.close()
+    process.exit(0)
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+  log('agent_ready', { sandboxId: options.sandboxId, pid: process.pid, shellPid: session.pid })
+  return undefined
+}
+
+main().then(
+  (code) => {
+    if (code !== undefined) process.exit(code)
+  },
+  (err: unknown) => {
+    log('agent_failed', { message: err instanceof Error ? err.message : String(err) })
+    process.exit(1)
+  },
+)

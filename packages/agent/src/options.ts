@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util'
+
+export const DEFAULT_STATE_DIR = '/tmp/.agent'
+export const DEFAULT_SHELL = '/bin/bash'
+export const DEFAULT_SCROLLBACK_BYTES = 256 * 1024
+const MIN_SCROLLBACK_BYTES = 1024
+const MAX_SCROLLBACK_BYTES = 64 * 1024 * 1024
+
+export interface AgentOptions {
+  readonly socketPath: string
+  readonly sandboxId: string
+  readonly stateDir: string
+  readonly shellPath: string
+  readonly scrollbackBytes: number
+}
+
+export type ParsedOptions = { options: AgentOptions } | { errors: string[] }
+
+export const USAGE =
+  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>]'
+
+/** Parses argv (without node and script) into frozen options, or says what to fix. */
+export function parseOptions(argv: readonly string[]): ParsedOptions {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        socket: { type: 'string' },
+        'sandbox-id': { type: 'string' },
+        'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+        shell: { type: 'string', default: DEFAULT_SHELL },
+        'scrollback-bytes': { type: 'string', default: String(DEFAULT_SCROLLBACK_BYTES) },
+      },
+    }))
+  } catch (err) {
+    return { errors: [(err as Error).message, USAGE] }
+  }
+  const errors: string[] = []
+  const socketPath = values.socket ?? ''
+  if (!socketPath.startsWith('/')) errors.push('--socket must be an absolute path')
+  const sandboxId = values['sandbox-id'] ?? ''
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(sandboxId)) errors.push('--sandbox-id must match ^[A-Za-z0-9._-]{1,128}$')
+  const stateDir = values['state-dir']
+  if (!stateDir.startsWith('/')) errors.push('--state-dir must be an absolute path')
+  const shellPath = values.shell
+  if (shellPath.length === 0) errors.push('--shell must not be empty')
+  const scrollbackBytes = Number(values['scrollback-bytes'])
+  if (!Number.isInteger(scrollbackBytes) || scrollbackBytes < MIN_SCROLLBACK_BYTES || scrollbackBytes > MAX_SCROLLBACK_BYTES) {
+    errors.push(`--scrollback-bytes must be an integer from ${MIN_SCROLLBACK_BYTES} to ${MAX_SCROLLBACK_BYTES}`)
+  }
+  if (errors.length > 0) return { errors: [...errors, USAGE] }
+  return { options: Object.freeze({ socketPath, sandboxId, stateDir, shellPath, scrollbackBytes }) }
+}

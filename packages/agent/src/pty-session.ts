@@ -1,0 +1,147 @@
+import { EventEmitter } from 'node:events'
+import { constants, open } from 'node:fs'
+import { Socket } from 'node:net'
+import { promisify } from 'node:util'
+import { spawn, type IPty } from 'node-pty'
+import type { Claim, Exit } from '@infra-lab/protocol'
+import { buildClaimScript } from './claim-script.ts'
+import type { StateFiles } from './state-dir.ts'
+
+const openFd = promisify(open)
+export const INITIAL_COLS = 80
+export const INITIAL_ROWS = 24
+export const TERMINATE_GRACE_MS = 2000
+/** Environment the warm shell never inherits: the agent's own runtime settings. */
+const AGENT_ONLY_ENV = /^(NODE_|INFRA_LAB_|npm_)/
+
+export class ClaimError extends Error {
+  override readonly name = 'ClaimError'
+}
+
+/** The warm shell's environment: the agent's minus agent-only variables, HOME=/tmp until the claim. */
+export function warmShellEnv(agentEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(agentEnv)) {
+    if (value !== undefined && !AGENT_ONLY_ENV.test(name)) env[name] = value
+  }
+  env.HOME = '/tmp'
+  return env
+}
+
+export interface PtySessionEvents {
+  /** Shell output, only after the claim: what the warm shell printed before it is discarded. */
+  output: [Buffer]
+  exit: [Exit]
+}
+
+/**
+ * The user's shell in a PTY, started warm: bash blocks in its rc file opening the claim FIFO.
+ * Claiming writes the claim script into the FIFO; no process is created on that path.
+ */
+export class PtySession extends EventEmitter<PtySessionEvents> {
+  private readonly pty: IPty
+  private claimed = false
+  private terminating = false
+  private exited = false
+  private killTimer: NodeJS.Timeout | undefined
+
+  constructor(private readonly files: StateFiles, shellPath: string, agentEnv: NodeJS.ProcessEnv) {
+    super()
+    this.pty = spawn(shellPath, ['--noprofile', '--rcfile', files.rcPath, '-i'], {
+      name: 'xterm-256color',
+      cols: INITIAL_COLS,
+      rows: INITIAL_ROWS,
+      cwd: '/',
+      env: warmShellEnv(agentEnv),
+      encoding: null,
+    })
+    this.pty.onData((data) => {
+      if (this.claimed) this.emit('output', data as unknown as Buffer)
+    })
+    this.pty.onExit(({ exitCode, signal }) => this.onExit(exitCode, signal))
+  }
+
+  get pid(): number {
+    return this.pty.pid
+  }
+
+  /** Applies a validated claim; resolves once the whole script is in the FIFO. */
+  async claim(claim: Claim): Promise<void> {
+    if (this.claimed) throw new ClaimError('already claimed')
+    if (this.exited) throw new ClaimError('the shell has exited')
+    this.claimed = true
+    if (claim.cols !== undefined || claim.rows !== undefined) {
+      this.resize(claim.cols ?? this.pty.cols, claim.rows ?? this.pty.rows)
+    }
+    let fd: number
+    try {
+      // Non-blocking: fails with ENXIO at once if bash is not waiting, instead of hanging.
+      fd = await openFd(this.files.fifoPath, constants.O_WRONLY | constants.O_NONBLOCK)
+    } catch (err) {
+      throw new ClaimError(`the warm shell is not waiting for a claim (${(err as NodeJS.ErrnoException).code ?? 'open failed'})`)
+    }
+    await writeAndClose(fd, buildClaimScript(claim))
+  }
+
+  /** Keyboard input; ignored before the claim and after the exit. */
+  write(data: Buffer): void {
+    if (this.claimed && !this.exited) this.pty.write(data as unknown as string)
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!this.exited) this.pty.resize(cols, rows)
+  }
+
+  pause(): void {
+    if (!this.exited) this.pty.pause()
+  }
+
+  resume(): void {
+    if (!this.exited) this.pty.resume()
+  }
+
+  /** SIGHUP to the shell's process group, SIGKILL after the grace period. */
+  terminate(): void {
+    if (this.exited || this.terminating) return
+    this.terminating = true
+    this.signalGroup('SIGHUP')
+    this.killTimer = setTimeout(() => this.signalGroup('SIGKILL'), TERMINATE_GRACE_MS)
+  }
+
+  /** For agent shutdown: kill the shell's process group now. */
+  kill(): void {
+    if (!this.exited) this.signalGroup('SIGKILL')
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.pty.pid, signal) // node-pty starts the shell with setsid: pgid = pid
+    } catch {
+      // already gone
+    }
+  }
+
+  private onExit(exitCode: number, signal: number | undefined): void {
+    this.exited = true
+    clearTimeout(this.killTimer)
+    const bySignal = signal !== undefined && signal !== 0
+    const reason = this.terminating ? 'terminated' : bySignal ? 'killed' : 'exited'
+    this.emit('exit', { type: 'exit', code: bySignal ? null : exitCode, signal: bySignal ? signal : null, reason })
+  }
+}
+
+/** Writes through libuv's pipe handling (no thread blocked if bash reads slowly), then closes. */
+function writeAndClose(fd: number, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const pipe = new Socket({ fd, readable: false, writable: true })
+    pipe.once('error', (err) => {
+      pipe.destroy()
+      reject(new ClaimError(`writing the claim script failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`))
+    })
+    pipe.write(text, (err) => {
+      if (err) return // reported by 'error'
+      pipe.destroy() // closing the write end gives bash its EOF
+      resolve()
+    })
+  })
+}
