@@ -42,7 +42,12 @@ const addon = join(nativeDir, 'build/Release/lab_mount.node')
 if (existsSync(join(nativeDir, 'binding.gyp')) && !existsSync(addon)) {
   const gyp = process.env.npm_config_node_gyp
     ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')
-  execFileSync(process.execPath, [gyp, 'rebuild'], { cwd: nativeDir, stdio: 'inherit' })
+  // Without network, use the headers installed beside node (as `nodedir=/usr` in .npmrc would).
+  const prefix = join(dirname(process.execPath), '..')
+  const nodedir = process.env.npm_config_nodedir
+    ?? (existsSync(join(prefix, 'include/node/common.gypi')) ? prefix : undefined)
+  const args = nodedir ? [gyp, 'rebuild', `--nodedir=${nodedir}`] : [gyp, 'rebuild']
+  execFileSync(process.execPath, args, { cwd: nativeDir, stdio: 'inherit' })
 }
 
 console.log(`build: done in ${Date.now() - started} ms`)

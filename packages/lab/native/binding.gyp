@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "lab_mount",
+      "sources": ["lab_mount.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,88 @@
+/** Builds the command that starts one sandbox: sh (cgroups, rlimits) -> setpriv -> bwrap -> node agent. Pure. */
+
+/** What the host has at /bin, /lib, /lib64, /sbin: a symlink (its target), a directory, or nothing. */
+export type HostRootEntry = { readonly kind: 'symlink'; readonly target: string } | { readonly kind: 'dir' } | { readonly kind: 'absent' }
+export const HOST_ROOT_ENTRIES = ['bin', 'lib', 'lib64', 'sbin'] as const
+export type HostRoot = Readonly<Record<(typeof HOST_ROOT_ENTRIES)[number], HostRootEntry>>
+
+/** /etc entries the shell and tools need; bound read-only when the host has them. */
+export const ETC_ENTRIES = [
+  'ld.so.cache', 'alternatives', 'ssl', 'ca-certificates', 'nsswitch.conf', 'localtime', 'terminfo', 'inputrc', 'bash.bashrc',
+] as const
+/** Only with a network. */
+export const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf', 'host.conf', 'gai.conf'] as const
+
+export const SANDBOX_UID = 1000
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+export const AGENT_SOCKET_IN_SANDBOX = '/run/agent/agent.sock'
+/** V8 flags of the agent: a small heap keeps idle sandboxes cheap. */
+export const DEFAULT_NODE_FLAGS: readonly string[] = ['--max-old-space-size=64', '--max-semi-space-size=2']
+
+export interface SandboxCommandInput {
+  readonly id: string
+  readonly network: boolean
+  /** Host uid (and gid) the sandbox runs as; uid 1000 inside maps to it. */
+  readonly hostUid: number
+  readonly hostRoot: HostRoot
+  readonly sockDir: string
+  readonly agentDir: string
+  readonly slotDir: string
+  readonly passwd: string
+  readonly group: string
+  /** node binary as seen inside the sandbox. */
+  readonly nodePath: string
+  readonly nodeFlags: readonly string[]
+  /** cgroup.procs files the wrapper joins before dropping privileges. */
+  readonly cgroupProcs: readonly string[]
+  readonly maxOpenFiles: number
+}
+
+export function bwrapArgs(i: SandboxCommandInput): string[] {
+  const a: string[] = ['--unshare-all']
+  if (i.network) a.push('--share-net')
+  a.push('--die-with-parent', '--new-session', '--hostname', 'sandbox')
+  a.push('--ro-bind', '/usr', '/usr')
+  for (const name of HOST_ROOT_ENTRIES) {
+    const e = i.hostRoot[name]
+    if (e.kind === 'symlink') a.push('--symlink', e.target, `/${name}`)
+    else if (e.kind === 'dir') a.push('--ro-bind', `/${name}`, `/${name}`)
+  }
+  for (const name of [...ETC_ENTRIES, ...(i.network ? ETC_NETWORK_ENTRIES : [])]) a.push('--ro-bind-try', `/etc/${name}`, `/etc/${name}`)
+  a.push('--ro-bind', i.passwd, '/etc/passwd', '--ro-bind', i.group, '/etc/group')
+  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp')
+  a.push('--bind', i.sockDir, '/run/agent')
+  a.push('--ro-bind', i.agentDir, '/opt/infra-lab')
+  // Read-only and root-owned: the sandbox cannot replace /slot/home, where the workspace appears.
+  a.push('--ro-bind', i.slotDir, '/slot')
+  a.push('--symlink', '/slot/home', '/home/user')
+  a.push('--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--chdir', '/')
+  a.push('--clearenv', '--setenv', 'PATH', SANDBOX_PATH, '--setenv', 'LANG', 'C.UTF-8', '--setenv', 'TERM', 'xterm-256color')
+  a.push('--', i.nodePath, ...i.nodeFlags, '/opt/infra-lab/agent.mjs', '--socket', AGENT_SOCKET_IN_SANDBOX, '--sandbox-id', i.id)
+  return a
+}
+
+/** Exit codes of the wrapper before bwrap runs. */
+export const WRAPPER_EXIT = { cgroup: 97, rlimit: 98 } as const
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+
+/**
+ * The root shell that joins the sandbox's cgroups and sets rlimits, then execs the rest
+ * (so the spawned pid becomes bwrap's). RLIMIT_NPROC is not set: it counts per host uid, and
+ * every sandbox shares one, so it would let one sandbox starve the others; pids.max does it.
+ */
+export function wrapperScript(cgroupProcs: readonly string[], maxOpenFiles: number): string {
+  const join = cgroupProcs.length > 0
+    ? `for f in ${cgroupProcs.map(quote).join(' ')}; do echo $$ > "$f" || exit ${WRAPPER_EXIT.cgroup}; done; `
+    : ''
+  return `${join}ulimit -c 0 && ulimit -n ${maxOpenFiles} || exit ${WRAPPER_EXIT.rlimit}; exec "$@"`
+}
+
+/** argv for spawn('/bin/sh', ...). */
+export function sandboxCommand(i: SandboxCommandInput): string[] {
+  return [
+    '-c', wrapperScript(i.cgroupProcs, i.maxOpenFiles), 'sh',
+    'setpriv', `--reuid=${i.hostUid}`, `--regid=${i.hostUid}`, '--clear-groups', '--',
+    'bwrap', ...bwrapArgs(i),
+  ]
+}

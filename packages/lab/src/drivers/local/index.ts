@@ -1,0 +1,2 @@
+export { LocalDriver } from './local-driver.ts'
+export type { LocalDriverOptions } from './options.ts'

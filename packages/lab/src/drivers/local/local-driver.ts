@@ -1,0 +1,318 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, lstatSync, readlinkSync } from 'node:fs'
+import { chmod, chown, mkdir, open, readdir, rm, rmdir, stat } from 'node:fs/promises'
+import { delimiter, join } from 'node:path'
+import type { Logger } from 'pino'
+import type { AgentChannel } from '../channel.ts'
+import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
+import { openAgentChannel, waitForPath } from './agent-socket.ts'
+import { HOST_ROOT_ENTRIES, SANDBOX_PATH, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
+import {
+  cgroupPids, createSandboxCgroups, destroyCgroups, detectCgroupHost, groupDirs, removeGroupDirs, sandboxCgroupDirs, type CgroupHost,
+} from './cgroups.ts'
+import { isSharedMount, loadMountAddon, mountsUnder, readMountInfo, unmountAll, type MountAddon } from './mounts.ts'
+import { resolveLocalOptions, type LocalDriverOptions, type ResolvedLocalOptions } from './options.ts'
+import { isSameProcessAlive, pssBytesOf, readProcStat } from './proc.ts'
+import { prepareRuntimeDir, runtimeLayout, sandboxNodePath, type RuntimeLayout } from './runtime-dir.ts'
+import { readRecord, writeRecord, type SandboxRecord } from './sandbox-record.ts'
+import { ensureWorkspace } from './workspace.ts'
+
+/** Sandbox ids become paths and cgroup names. */
+const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
+/** A sandbox dir with no record yet is a create in progress, unless it is older than this. */
+const ORPHAN_DIR_AGE_MS = 5 * 60_000
+const CONNECT_TIMEOUT_MS = 5_000
+const LOG_TAIL_BYTES = 2_000
+
+/** Sandboxes are bubblewrap sandboxes on this host, each running the agent as an unprivileged uid. */
+export class LocalDriver implements SandboxDriver {
+  readonly name = 'local' as const
+  readonly options: ResolvedLocalOptions
+  private readonly layout: RuntimeLayout
+  private readonly logger: Logger
+  private initialized: Promise<{ addon: MountAddon; cgroups: CgroupHost; hostRoot: HostRoot }> | undefined
+
+  constructor(options: LocalDriverOptions) {
+    this.options = resolveLocalOptions(options)
+    this.layout = runtimeLayout(this.options.runtimeDir)
+    this.logger = options.logger.child({ driver: 'local' })
+  }
+
+  init(): Promise<void> {
+    this.initialized ??= this.doInit()
+    this.initialized.catch(() => (this.initialized = undefined))
+    return this.initialized.then(() => undefined)
+  }
+
+  private async doInit() {
+    if (process.getuid?.() !== 0) {
+      throw new DriverError('unavailable', 'the local driver needs root for mounts and cgroups: run `sudo npm start`, or use --driver docker')
+    }
+    for (const bin of ['bwrap', 'setpriv']) {
+      if (!onPath(bin)) throw new DriverError('unavailable', `the local driver needs ${bin}: apt-get install bubblewrap util-linux (or use --driver docker)`)
+    }
+    const addon = loadMountAddon()
+    const cgroups = detectCgroupHost()
+    await prepareRuntimeDir(this.layout, { agentBundleDir: this.options.agentBundleDir, nodePath: process.execPath })
+    // slots/ must be a shared mount of its own: binds below it then propagate into the sandboxes.
+    const slots = this.layout.slotsDir
+    const mounts = readMountInfo()
+    if (!isSharedMount(mounts, slots)) {
+      if (!mounts.some((m) => m.mountPoint === slots)) addon.bind(slots, slots)
+      addon.makePrivate(slots) // leave any peer group inherited from the parent mount
+      addon.makeShared(slots)
+    }
+    const hostRoot = Object.fromEntries(HOST_ROOT_ENTRIES.map((n) => [n, hostRootEntry(`/${n}`)])) as HostRoot
+    this.logger.info({ runtimeDir: this.layout.root, cgroup: cgroups.version }, 'local driver ready')
+    return { addon, cgroups, hostRoot }
+  }
+
+  private async ready() {
+    await this.init()
+    return this.initialized!
+  }
+
+  async create(spec: SandboxSpec): Promise<SandboxHandle> {
+    const env = await this.ready()
+    const { id } = spec
+    if (!SANDBOX_ID_RE.test(id)) throw new DriverError('create_failed', `invalid sandbox id ${JSON.stringify(id)}`)
+    const createdAt = Date.now()
+    const deadline = createdAt + spec.helloTimeoutMs
+    const L = this.layout
+    try {
+      await mkdir(L.sandboxDir(id), { mode: 0o711 })
+    } catch (err) {
+      throw new DriverError('create_failed', `sandbox ${id} already exists`, { cause: err })
+    }
+    let child: ChildProcess | undefined
+    try {
+      await chmod(L.sandboxDir(id), 0o711)
+      await mkdir(L.sockDir(id), { mode: 0o700 })
+      await chown(L.sockDir(id), this.options.sandboxUid, this.options.sandboxUid)
+      await mkdir(L.slotDir(id), { mode: 0o755 })
+      await mkdir(L.homeDir(id), { mode: 0o755 })
+      const cgroupDirs = await createSandboxCgroups(env.cgroups, this.options.cgroupGroup, id, spec.limits)
+      const args = sandboxCommand({
+        id, network: spec.network, hostUid: this.options.sandboxUid, hostRoot: env.hostRoot,
+        sockDir: L.sockDir(id), agentDir: L.agentDir, slotDir: L.slotDir(id), passwd: L.passwd, group: L.group,
+        nodePath: sandboxNodePath(process.execPath), nodeFlags: this.options.nodeFlags,
+        cgroupProcs: cgroupDirs.map((d) => join(d, 'cgroup.procs')), maxOpenFiles: this.options.maxOpenFiles,
+      })
+      const log = await open(L.logPath(id), 'a', 0o600)
+      try {
+        // Detached, in its own session: the sandbox outlives the gateway. No env is passed on.
+        child = spawn('/bin/sh', args, { detached: true, stdio: ['ignore', log.fd, log.fd], env: { PATH: SANDBOX_PATH } })
+      } finally {
+        await log.close()
+      }
+      child.unref()
+      const exited = new Promise<string>((resolve) => {
+        child!.once('exit', (code, signal) => resolve(describeExit(code, signal)))
+        child!.once('error', (err) => resolve(`could not start: ${err.message}`))
+      })
+      const stat = child.pid === undefined ? undefined : await readProcStat(child.pid)
+      if (!stat) throw new DriverError('exited_early', `sandbox ${id} exited at once: ${await exited}`)
+      const record: SandboxRecord = {
+        id, pool: spec.pool, createdAt, pid: child.pid!, startTime: stat.startTime, network: spec.network,
+        state: 'starting', helloDeadline: deadline,
+      }
+      await writeRecord(L.metaPath(id), record)
+
+      const hello = this.awaitHello(id, deadline)
+      const outcome = await Promise.race([hello.then(() => undefined), exited])
+      if (outcome !== undefined) {
+        hello.catch(() => undefined)
+        throw new DriverError('exited_early', `sandbox ${id} ${outcome} before hello; agent log: ${await this.logTail(id)}`)
+      }
+      child.removeAllListeners('exit').removeAllListeners('error')
+      const startMs = Date.now() - createdAt
+      const ready: SandboxRecord = { ...record, state: 'ready', startMs }
+      await writeRecord(L.metaPath(id), ready)
+      this.logger.info({ sandboxId: id, pool: spec.pool, pid: record.pid, startMs }, 'sandbox created')
+      return this.toHandle(ready)
+    } catch (err) {
+      child?.removeAllListeners('exit').removeAllListeners('error')
+      const failure = err instanceof DriverError ? err : new DriverError('create_failed', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
+      this.logger.warn({ sandboxId: id, reason: failure.reason, err: failure.message }, 'sandbox create failed')
+      await this.destroy(id).catch((e: unknown) => this.logger.error({ sandboxId: id, err: (e as Error).message }, 'cleanup after failed create failed'))
+      throw failure
+    }
+  }
+
+  /** Waits for the agent's socket, then for its hello on one connection, which it closes. */
+  private async awaitHello(id: string, deadline: number): Promise<void> {
+    const path = this.layout.socketPath(id)
+    if (!(await waitForPath(path, deadline))) {
+      throw new DriverError('hello_timeout', `sandbox ${id}: no agent socket by the deadline; agent log: ${await this.logTail(id)}`)
+    }
+    let channel: AgentChannel
+    try {
+      channel = await openAgentChannel(path, deadline)
+    } catch (err) {
+      throw new DriverError('hello_timeout', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
+    }
+    channel.close()
+    if (channel.hello.sandboxId !== id) {
+      throw new DriverError('create_failed', `sandbox ${id}: agent says it is ${JSON.stringify(channel.hello.sandboxId)}`)
+    }
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (!SANDBOX_ID_RE.test(id)) return // cannot name anything of ours
+    const env = await this.ready()
+    const L = this.layout
+    const rec = await readRecord(L.metaPath(id))
+    if (rec && (await isSameProcessAlive(rec.pid, rec.startTime))) {
+      try {
+        process.kill(rec.pid, 'SIGKILL')
+      } catch {
+        // exited meanwhile
+      }
+    }
+    await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
+    unmountAll(env.addon, L.homeDir(id))
+    // rmdir, never rm -r: if the workspace were still mounted, a recursive delete would erase it.
+    await rmdirIfExists(L.homeDir(id))
+    await rmdirIfExists(L.slotDir(id))
+    await rm(L.sandboxDir(id), { recursive: true, force: true })
+    if (rec) this.logger.info({ sandboxId: id }, 'sandbox destroyed')
+  }
+
+  async list(): Promise<SandboxHandle[]> {
+    await this.ready()
+    const out: SandboxHandle[] = []
+    for (const id of await readdirIfExists(this.layout.sandboxesDir)) {
+      if (!SANDBOX_ID_RE.test(id)) continue
+      const rec = await readRecord(this.layout.metaPath(id))
+      const alive = rec !== undefined && (await isSameProcessAlive(rec.pid, rec.startTime))
+      if (rec && alive && rec.state === 'ready') out.push(this.toHandle(rec))
+      else if (await this.isLeftover(id, rec, alive)) {
+        this.logger.info({ sandboxId: id }, 'removing leftovers of a dead sandbox')
+        await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not clean a dead sandbox'))
+      }
+    }
+    return out
+  }
+
+  /** Dead, or abandoned mid-create; a create in progress (maybe in another gateway) is left alone. */
+  private async isLeftover(id: string, rec: SandboxRecord | undefined, alive: boolean): Promise<boolean> {
+    if (rec) return !alive || Date.now() > rec.helloDeadline + ORPHAN_DIR_AGE_MS
+    const st = await stat(this.layout.sandboxDir(id)).catch(() => undefined)
+    return st !== undefined && Date.now() - st.mtimeMs > ORPHAN_DIR_AGE_MS
+  }
+
+  async connect(handle: SandboxHandle): Promise<AgentChannel> {
+    if (handle.address.kind !== 'unix') throw new DriverError('unavailable', `sandbox ${handle.id} has no unix socket address`)
+    try {
+      return await openAgentChannel(handle.address.path, Date.now() + CONNECT_TIMEOUT_MS)
+    } catch (err) {
+      throw new DriverError('unavailable', `sandbox ${handle.id}: cannot reach the agent: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {
+    const env = await this.ready()
+    if (!SANDBOX_ID_RE.test(handle.id) || !existsSync(this.layout.sandboxDir(handle.id))) {
+      throw new DriverError('unavailable', `sandbox ${handle.id} does not exist`)
+    }
+    const src = await ensureWorkspace(this.options.workspacesDir, user, this.options.sandboxUid)
+    env.addon.bind(src, this.layout.homeDir(handle.id))
+    return { home: '/home/user' }
+  }
+
+  async teardown(): Promise<void> {
+    const env = await this.ready()
+    const L = this.layout
+    for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
+    for (const dir of groupDirs(env.cgroups, this.options.cgroupGroup)) {
+      for (const id of await readdirIfExists(dir)) {
+        if (SANDBOX_ID_RE.test(id)) await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
+      }
+    }
+    await removeGroupDirs(env.cgroups, this.options.cgroupGroup)
+    for (const id of await readdirIfExists(L.slotsDir)) {
+      unmountAll(env.addon, L.homeDir(id))
+      await rmdirIfExists(L.homeDir(id))
+      await rmdirIfExists(L.slotDir(id))
+    }
+    unmountAll(env.addon, L.slotsDir)
+    const left = mountsUnder(readMountInfo(), L.root)
+    if (left.length > 0) throw new Error(`mounts remain under ${L.root} (${left[0]!.mountPoint}); not removing it`)
+    await rm(L.root, { recursive: true, force: true })
+    this.initialized = undefined
+    this.logger.info({ runtimeDir: L.root }, 'local driver torn down')
+  }
+
+  /** Proportional set size of everything in the sandbox, in bytes (for the memory benchmark). */
+  async pssBytes(id: string): Promise<number> {
+    const env = await this.ready()
+    return pssBytesOf(await cgroupPids(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id)))
+  }
+
+  /** The sandbox's cgroup directories (one per controller on cgroup v1). */
+  async cgroupDirs(id: string): Promise<string[]> {
+    const env = await this.ready()
+    return sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id)
+  }
+
+  private toHandle(rec: SandboxRecord): SandboxHandle {
+    return {
+      id: rec.id, pool: rec.pool, driver: 'local', createdAt: rec.createdAt,
+      address: { kind: 'unix', path: this.layout.socketPath(rec.id) },
+      meta: { pid: rec.pid, startTime: rec.startTime, network: rec.network, runtimeDir: this.layout.root },
+      ...(rec.startMs === undefined ? {} : { startMs: rec.startMs }),
+    }
+  }
+
+  private async logTail(id: string): Promise<string> {
+    try {
+      const f = await open(this.layout.logPath(id), 'r')
+      try {
+        const { size } = await f.stat()
+        const buf = Buffer.alloc(Math.min(size, LOG_TAIL_BYTES))
+        await f.read(buf, 0, buf.length, size - buf.length)
+        return JSON.stringify(buf.toString('utf8').trim())
+      } finally {
+        await f.close()
+      }
+    } catch {
+      return '(none)'
+    }
+  }
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (code === WRAPPER_EXIT.cgroup) return 'could not join its cgroups'
+  if (code === WRAPPER_EXIT.rlimit) return 'could not set its rlimits'
+  return signal ? `was killed by ${signal}` : `exited with code ${code}`
+}
+
+function onPath(bin: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).some((d) => d && existsSync(join(d, bin)))
+}
+
+function hostRootEntry(path: string): HostRootEntry {
+  try {
+    const st = lstatSync(path)
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(path) }
+    return st.isDirectory() ? { kind: 'dir' } : { kind: 'absent' }
+  } catch {
+    return { kind: 'absent' }
+  }
+}
+
+async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch {
+    return []
+  }
+}
+
+async function rmdirIfExists(dir: string): Promise<void> {
+  try {
+    await rmdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+}

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto'
+import { isAbsolute, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { DEFAULT_NODE_FLAGS } from './bwrap-args.ts'
+import { defaultRuntimeDir } from './runtime-dir.ts'
+
+export const DEFAULT_SANDBOX_HOST_UID = 100_000
+export const DEFAULT_MAX_OPEN_FILES = 4096
+
+export interface LocalDriverOptions {
+  readonly dataDir: string
+  /** Holds one directory per user, bound at /home/user at claim time. */
+  readonly workspacesDir: string
+  /** Default: /run/infra-lab/<first 12 hex of sha256(dataDir)>. */
+  readonly runtimeDir?: string
+  /** Host uid and gid every sandbox runs as (uid 1000 inside). Never 0. */
+  readonly sandboxUid?: number
+  /** Directory holding the agent bundle agent.mjs (packages/agent/dist). */
+  readonly agentBundleDir: string
+  readonly logger: Logger
+  /** V8 flags for the agent. */
+  readonly nodeFlags?: readonly string[]
+  readonly maxOpenFiles?: number
+}
+
+export interface ResolvedLocalOptions {
+  readonly dataDir: string
+  readonly workspacesDir: string
+  readonly runtimeDir: string
+  readonly sandboxUid: number
+  readonly agentBundleDir: string
+  readonly nodeFlags: readonly string[]
+  readonly maxOpenFiles: number
+  /** Name of the parent cgroup of this runtime dir's sandboxes. */
+  readonly cgroupGroup: string
+}
+
+/** Normalizes and checks the options; throws one message listing everything to fix. */
+export function resolveLocalOptions(o: LocalDriverOptions): ResolvedLocalOptions {
+  const errors: string[] = []
+  const uid = o.sandboxUid ?? DEFAULT_SANDBOX_HOST_UID
+  if (!Number.isInteger(uid) || uid < 1 || uid > 0xfffffffe) errors.push('sandboxUid must be an integer from 1 to 4294967294 (never root)')
+  const maxOpenFiles = o.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES
+  if (!Number.isInteger(maxOpenFiles) || maxOpenFiles < 64) errors.push('maxOpenFiles must be an integer of at least 64')
+  for (const [k, v] of [['dataDir', o.dataDir], ['workspacesDir', o.workspacesDir], ['agentBundleDir', o.agentBundleDir]] as const) {
+    if (typeof v !== 'string' || v.length === 0) errors.push(`${k} is required`)
+  }
+  if (o.runtimeDir !== undefined && !isAbsolute(o.runtimeDir)) errors.push('runtimeDir must be an absolute path')
+  if (errors.length > 0) throw new Error(`local driver options: ${errors.join('; ')}`)
+  const runtimeDir = o.runtimeDir ?? defaultRuntimeDir(o.dataDir)
+  return Object.freeze({
+    dataDir: resolve(o.dataDir),
+    workspacesDir: resolve(o.workspacesDir),
+    runtimeDir,
+    sandboxUid: uid,
+    agentBundleDir: resolve(o.agentBundleDir),
+    nodeFlags: o.nodeFlags ?? DEFAULT_NODE_FLAGS,
+    maxOpenFiles,
+    cgroupGroup: `infra-lab-${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`,
+  })
+}
