@@ -127,6 +127,13 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
     })
   }
 
+  /** Sends a snapshot request and returns its id; the answer comes as a 'snapshot' event. */
+  requestSnapshot(): number {
+    const requestId = this.nextRequestId++
+    this.send({ type: 'snapshot', requestId })
+    return requestId
+  }
+
   /** Asks for the scrollback; resolves with the bytes the agent holds at that instant. */
   snapshot(timeoutMs = 5000): Promise<Buffer> {
     const requestId = this.nextRequestId++

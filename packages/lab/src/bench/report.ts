@@ -1,0 +1,40 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { machineLine, type MachineInfo } from './machine.ts'
+import type { Summary } from './stats.ts'
+
+/** A text bar chart in the style of the original lab's README (one row per series). */
+export function barChart(rows: readonly { label: string; value: number }[], unit = 'ms', width = 48): string {
+  const max = Math.max(...rows.map((r) => r.value), 1e-9)
+  const labelW = Math.max(...rows.map((r) => r.label.length))
+  const vals = rows.map((r) => formatMs(r.value))
+  const valW = Math.max(...vals.map((v) => v.length))
+  return rows.map((r, i) => {
+    const n = (r.value / max) * width
+    const full = Math.floor(n)
+    const bar = '█'.repeat(full) + (n - full >= 0.5 || full === 0 ? '▌' : '')
+    return `${r.label.padEnd(labelW)}  ${vals[i]!.padStart(valW)} ${unit}  ${bar}`
+  }).join('\n')
+}
+
+export function formatMs(v: number): string {
+  if (!Number.isFinite(v)) return 'n/a'
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
+}
+
+export function summaryRow(name: string, s: Summary, extra: string[] = []): string {
+  return `| ${name} | ${s.n} | ${formatMs(s.p50)} | ${formatMs(s.p95)} | ${formatMs(s.p99)} | ${formatMs(s.max)} | ${extra.join(' | ')} |`
+}
+
+export function provenance(machine: MachineInfo, command: string, date = new Date()): string {
+  return [`- Machine: ${machineLine(machine)}`, `- Date: ${date.toISOString()}`, `- Command: \`${command}\``].join('\n')
+}
+
+export function writeResult(dir: string, name: string, markdown: string, json: unknown): { md: string; json: string } {
+  mkdirSync(dir, { recursive: true })
+  const md = join(dir, `${name}.md`)
+  const js = join(dir, `${name}.json`)
+  writeFileSync(md, markdown)
+  writeFileSync(js, `${JSON.stringify(json, null, 2)}\n`)
+  return { md, json: js }
+}

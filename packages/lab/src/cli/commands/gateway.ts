@@ -1,0 +1,81 @@
+import { destination, pino } from 'pino'
+import { loadGatewayConfig, type GatewayFlags } from '../../config/load.ts'
+import { startGateway } from '../../gateway/gateway.ts'
+import { SqliteStore } from '../../store/sqlite/sqlite-store.ts'
+import { driverFactory } from '../drivers.ts'
+import type { CliIo, ExitCode } from '../io.ts'
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+
+export interface GatewayCommandFlags extends GatewayFlags {
+  readonly teardown?: boolean
+}
+
+/** `infra-lab gateway`: serves the API with warm pools until SIGTERM/SIGINT. */
+export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, signal: AbortSignal): Promise<ExitCode> {
+  const loaded = loadGatewayConfig(flags, io.env, io.cwd)
+  if (!loaded.ok) {
+    io.stderr.write(`infra-lab gateway: invalid configuration:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`)
+    return 2
+  }
+  const { config, warnings } = loaded
+  const logger = pino({ level: config.logLevel, base: undefined }, destination({ fd: 2, sync: false }))
+  for (const w of warnings) logger.warn(w)
+  const makeDriver = driverFactory(config, logger)
+
+  if (flags.teardown) return teardown(config, makeDriver, io)
+
+  let gw
+  try {
+    gw = await startGateway({ config, logger, makeDriver })
+  } catch (err) {
+    io.stderr.write(`infra-lab gateway: cannot start: ${(err as Error).message}\n`)
+    logger.flush()
+    return 1
+  }
+  const poolLines = [...gw.pools.values()].map((p) => `  pool ${p.spec.name}: driver ${p.spec.driver}, policy ${JSON.stringify(p.spec.policy)}`)
+  const keyLine = gw.apiKeySource === 'config' ? '(from INFRA_LAB_API_KEY / config)' : `${gw.apiKey}   (${gw.apiKeySource === 'generated' ? 'generated, ' : ''}stored in ${join(config.dataDir, 'api-key')})`
+  io.stdout.write([
+    `infra-lab gateway listening on ${gw.url}`,
+    `  API key: ${keyLine}`,
+    ...poolLines,
+    `  try:     npx infra-lab shell --user alice --url ${gw.url}`,
+    '',
+  ].join('\n'))
+
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve()
+    else signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+  io.stdout.write('infra-lab gateway: shutting down (running shells keep running; restart resumes them)\n')
+  await gw.stop()
+  logger.flush()
+  return 0
+}
+
+async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver: ReturnType<typeof driverFactory>, io: CliIo): Promise<ExitCode> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  const store = new SqliteStore(join(config.dataDir, 'state.db'))
+  try {
+    const names = [...new Set(config.pools.map((p) => p.driver))]
+    let ended = 0
+    for (const s of await store.listSessions()) {
+      if (s.state !== 'ended' && (await store.endSession(s.id, 'gateway_teardown', Date.now()))) ended++
+    }
+    for (const name of names) {
+      const driver = await makeDriver(name)
+      const found = (await driver.list()).length
+      await driver.teardown()
+      io.stdout.write(`infra-lab gateway --teardown: driver ${name}: removed ${found} sandbox(es) and every mount and directory it made\n`)
+    }
+    for (const sb of await store.listSandboxes()) await store.deleteSandbox(sb.id)
+    io.stdout.write(`infra-lab gateway --teardown: ended ${ended} session(s)\n`)
+    return 0
+  } catch (err) {
+    io.stderr.write(`infra-lab gateway --teardown: ${(err as Error).message}\n`)
+    return 1
+  } finally {
+    await store.close()
+  }
+}
+

@@ -1,0 +1,47 @@
+import type { ApiRequestError } from '../../client/client.ts'
+import { clientFromFlags, type ClientFlags } from '../client-options.ts'
+import type { CliIo, ExitCode } from '../io.ts'
+
+export interface SessionsLsFlags extends ClientFlags {
+  readonly user?: string
+  readonly state?: string
+  readonly json?: boolean
+}
+
+/** `infra-lab sessions ls`: a table of sessions (newest first). */
+export async function sessionsLsCommand(flags: SessionsLsFlags, io: CliIo, now = Date.now()): Promise<ExitCode> {
+  try {
+    const list = await clientFromFlags(flags, io).listSessions({ user: flags.user, state: flags.state })
+    if (flags.json) {
+      io.stdout.write(`${JSON.stringify({ sessions: list }, null, 2)}\n`)
+      return 0
+    }
+    const rows = [['ID', 'USER', 'POOL', 'STATE', 'START', 'AGE', 'ENDED'],
+      ...list.map((s) => [s.id, s.user, s.pool, s.state, s.warm ? 'warm' : 'cold', age(now - Date.parse(s.createdAt)), s.endedReason ?? ''])]
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+    for (const r of rows) io.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
+    return 0
+  } catch (err) {
+    io.stderr.write(`infra-lab sessions ls: ${(err as ApiRequestError).message}\n`)
+    return 1
+  }
+}
+
+/** `infra-lab sessions kill ID`: ends a session (no error if it already ended). */
+export async function sessionsKillCommand(id: string, flags: ClientFlags, io: CliIo): Promise<ExitCode> {
+  try {
+    await clientFromFlags(flags, io).deleteSession(id)
+    io.stdout.write(`session ${id} ended\n`)
+    return 0
+  } catch (err) {
+    io.stderr.write(`infra-lab sessions kill: ${(err as ApiRequestError).message}\n`)
+    return 1
+  }
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
+}

@@ -1,0 +1,21 @@
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../config/load.ts'
+import { FakeDriver } from '../drivers/fake/fake-driver.ts'
+import { LocalDriver } from '../drivers/local/local-driver.ts'
+import type { SandboxDriver } from '../drivers/types.ts'
+import type { DriverName } from '../pool/spec.ts'
+import { agentBundleDir } from './paths.ts'
+
+/** Builds a driver by name (the composition root decides which implementations exist). */
+export function driverFactory(config: GatewayConfig, logger: Logger): (name: DriverName) => Promise<SandboxDriver> {
+  return async (name) => {
+    switch (name) {
+      case 'local':
+        return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, agentBundleDir: agentBundleDir(), logger })
+      case 'fake':
+        return new FakeDriver()
+      default:
+        throw new Error(`the ${name} driver is not available in this build; use --driver local`)
+    }
+  }
+}

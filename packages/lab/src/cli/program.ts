@@ -1,0 +1,80 @@
+import { Command, InvalidArgumentError, Option } from 'commander'
+import type { CliIo, ExitCode } from './io.ts'
+
+function int(name: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`)
+    return n
+  }
+}
+
+function collect(v: string, acc: string[]): string[] {
+  return [...acc, v]
+}
+
+/**
+ * Every command, registered in one place. Each action lazily imports a plain async function
+ * and reports its exit code through `done`; main.ts owns the one process.exit.
+ */
+export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: AbortSignal): Command {
+  const program = new Command('infra-lab')
+    .description('Warm pools of isolated AI-agent shells that start in milliseconds')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+
+  const clientOpts = (c: Command) => c
+    .option('--url <url>', 'gateway URL (env INFRA_LAB_URL)', undefined)
+    .option('--key <key>', 'API key (env INFRA_LAB_API_KEY; default: <data dir>/api-key)')
+    .option('--data-dir <dir>', 'where the gateway keeps its API key', undefined)
+
+  program.command('gateway')
+    .description('run the session gateway with warm pools')
+    .addOption(new Option('--driver <name>', 'sandbox driver of the default pool').choices(['local', 'fake']))
+    .option('--port <port>', 'TCP port (default 8080; 0 picks a free one)', int('--port', 0, 65535))
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--pool-size <n>', 'keep N warm sandboxes in the default pool (fixed policy)', int('--pool-size', 0, 10000))
+    .option('--data-dir <dir>', 'state directory (default .infra-lab in the working directory)')
+    .option('--workspaces <dir>', "users' workspaces (default <data dir>/workspaces)")
+    .option('--config <file>', 'JSON config file (flags override it, env overrides it too)')
+    .option('--teardown', 'remove every sandbox, mount and directory the gateway made, then exit')
+    .action(async (o) => done(await (await import('./commands/gateway.ts')).gatewayCommand(o, io, signal)))
+
+  clientOpts(program.command('shell'))
+    .description('open a shell in a new session (or re-attach one) in this terminal')
+    .option('--user <name>', 'user the session belongs to (default $USER)')
+    .option('--pool <name>', 'pool to claim from (default "default")')
+    .option('--attach <id>', 're-attach an existing session instead of creating one')
+    .option('--env <NAME=VALUE>', 'environment variable for the shell (repeatable)', collect, [])
+    .action(async (o) => {
+      const { shellCommand } = await import('./commands/shell.ts')
+      done(await shellCommand(o, { ...io, stdin: process.stdin, stdoutTty: process.stdout }))
+    })
+
+  const sessions = program.command('sessions').description('list or end sessions')
+  clientOpts(sessions.command('ls'))
+    .description('list sessions')
+    .option('--user <name>', 'only this user')
+    .addOption(new Option('--state <state>', 'only this state').choices(['starting', 'running', 'ended']))
+    .option('--json', 'print JSON')
+    .action(async (o) => done(await (await import('./commands/sessions.ts')).sessionsLsCommand(o, io)))
+  clientOpts(sessions.command('kill'))
+    .description('end a session')
+    .argument('<id>', 'session id')
+    .action(async (id: string, o) => done(await (await import('./commands/sessions.ts')).sessionsKillCommand(id, o, io)))
+
+  const bench = program.command('bench').description('benchmarks that write docs/results/')
+  bench.command('startup')
+    .description('end-to-end time from POST /v1/sessions to the first prompt byte: warm, burst, cold')
+    .option('--sessions <n>', 'sessions per warm run', int('--sessions', 1, 100000), 200)
+    .option('--concurrency <c>', 'parallel claims in the burst run', int('--concurrency', 1, 1024), 4)
+    .option('--url <url>', 'measure a running gateway instead of starting one (warm run only)')
+    .option('--key <key>', 'API key for --url')
+    .option('--driver <name>', 'driver for the gateway the benchmark starts', 'local')
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .option('--memory-sandboxes <n>', 'warm sandboxes for the memory slope (0 skips)', int('--memory-sandboxes', 0, 1000), 24)
+    .option('--json', 'print the results as JSON')
+    .action(async (o) => done(await (await import('../bench/startup-command.ts')).benchStartupCommand(o, io, signal)))
+
+  return program
+}

@@ -1,0 +1,87 @@
+import WebSocket from 'ws'
+
+/** Shapes returned by the gateway API (docs/api.md). */
+export interface Attach { url: string; token: string; expiresAt: string }
+export interface Session {
+  id: string; user: string; pool: string; state: 'starting' | 'running' | 'ended'; warm: boolean
+  createdAt: string; endedAt?: string; endedReason?: string; timings: Record<string, number>
+}
+export interface CreatedSession extends Session { attach: Attach }
+export interface PoolStatus { ready: number; starting: number; claimed: number; target: number; lastError?: string }
+export interface Pool { name: string; spec: Record<string, unknown>; status: PoolStatus }
+export interface CreateSessionRequest { user: string; pool?: string; env?: Record<string, string>; secrets?: Record<string, string> }
+
+export class ApiRequestError extends Error {
+  override readonly name = 'ApiRequestError'
+  constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterS?: number) {
+    super(message)
+  }
+}
+
+/** Typed client of the gateway API, used by the CLI, the benchmarks and the tests. */
+export class LabClient {
+  readonly baseUrl: string
+  constructor(baseUrl: string, private readonly apiKey: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '')
+  }
+
+  createSession(req: CreateSessionRequest): Promise<CreatedSession> {
+    return this.request('POST', '/v1/sessions', req)
+  }
+  getSession(id: string): Promise<Session> {
+    return this.request('GET', `/v1/sessions/${encodeURIComponent(id)}`)
+  }
+  async listSessions(filter: { user?: string; state?: string; pool?: string } = {}): Promise<Session[]> {
+    const q = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][])
+    const qs = q.toString()
+    return (await this.request<{ sessions: Session[] }>('GET', `/v1/sessions${qs ? `?${qs}` : ''}`)).sessions
+  }
+  async deleteSession(id: string): Promise<void> {
+    await this.request('DELETE', `/v1/sessions/${encodeURIComponent(id)}`)
+  }
+  attach(id: string): Promise<Attach> {
+    return this.request('POST', `/v1/sessions/${encodeURIComponent(id)}/attach`)
+  }
+  async pools(): Promise<Pool[]> {
+    return (await this.request<{ pools: Pool[] }>('GET', '/v1/pools')).pools
+  }
+  pool(name: string): Promise<Pool> {
+    return this.request('GET', `/v1/pools/${encodeURIComponent(name)}`)
+  }
+
+  /** Opens the terminal WebSocket of an attach (binary = terminal bytes, text = JSON control). */
+  openTerminal(attach: Attach): WebSocket {
+    const ws = new WebSocket(this.terminalUrl(attach), { perMessageDeflate: false })
+    ws.binaryType = 'nodebuffer'
+    return ws
+  }
+
+  terminalUrl(attach: Attach): string {
+    return `${this.baseUrl.replace(/^http/, 'ws')}${attach.url}?token=${encodeURIComponent(attach.token)}`
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    } catch (err) {
+      throw new ApiRequestError(0, 'unreachable', `cannot reach the gateway at ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`)
+    }
+    if (res.status === 204) return undefined as T
+    const text = await res.text()
+    let json: unknown
+    try {
+      json = text ? JSON.parse(text) : undefined
+    } catch {
+      throw new ApiRequestError(res.status, 'bad_response', `gateway answered ${res.status} with a body that is not JSON`)
+    }
+    if (!res.ok) {
+      const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error
+      const retry = res.headers.get('retry-after')
+      throw new ApiRequestError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, retry ? Number(retry) : undefined)
+    }
+    return json as T
+  }
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod'
+import { DRIVER_NAMES, poolSpecSchema } from '../pool/spec.ts'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** The gateway's configuration: one schema for file, environment and flags. */
+export const gatewayConfigSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535).default(8080),
+  /** Database, API key file, workspaces (unless set apart). Relative paths are from the working directory. */
+  dataDir: z.string().min(1).default('.infra-lab'),
+  /** Users' workspaces; default `<dataDir>/workspaces`. */
+  workspacesDir: z.string().min(1).optional(),
+  /** Driver of the default pool (pools in a config file name their own). */
+  driver: z.enum(DRIVER_NAMES).default('local'),
+  /** API key for /v1; generated and stored in the data dir when absent. */
+  apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
+  attachTokenTtlS: z.number().int().min(10).max(86_400).default(300),
+  maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(512 * 1024),
+  wsMaxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  pools: z.array(z.record(z.string(), z.unknown())).default([]),
+}).strict()
+
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>
+export type PoolSpecs = z.infer<typeof poolSpecSchema>[]

@@ -1,0 +1,56 @@
+/**
+ * The closed catalogue of API errors: code -> HTTP status and meaning. docs/api.md lists every
+ * code (a test checks it), and the WebSocket close codes live beside them.
+ */
+export const ERROR_CODES = {
+  unauthorized: { status: 401, meaning: 'Missing or wrong API key (`Authorization: Bearer <key>`).' },
+  invalid_token: { status: 401, meaning: 'Attach token missing, wrong, expired, or for another session.' },
+  invalid_json: { status: 400, meaning: 'The body is not valid JSON.' },
+  validation_failed: { status: 400, meaning: 'A field is missing, unknown or invalid; `details` names each field.' },
+  body_too_large: { status: 413, meaning: 'The body exceeds the configured limit (`maxBodyBytes`).' },
+  unsupported_media_type: { status: 415, meaning: 'Bodies must be `application/json`.' },
+  not_found: { status: 404, meaning: 'No such route.' },
+  session_not_found: { status: 404, meaning: 'No session with this id.' },
+  pool_not_found: { status: 404, meaning: 'No pool with this name.' },
+  session_ended: { status: 409, meaning: 'The session has ended; create a new one.' },
+  capacity_exhausted: { status: 503, meaning: 'The pool has no ready sandbox and is at `maxSize`; retry after `Retry-After` seconds.' },
+  claim_timeout: { status: 503, meaning: 'No warm sandbox and the cold start took longer than `claimTimeoutMs`; retry after `Retry-After`.' },
+  pool_unavailable: { status: 503, meaning: 'The pool cannot start sandboxes right now (driver failing, backing off); retry after `Retry-After`.' },
+  claim_failed: { status: 500, meaning: 'Binding the workspace or applying the claim in the sandbox failed; the sandbox was destroyed.' },
+  internal: { status: 500, meaning: 'Unexpected error; the gateway logged it.' },
+} as const satisfies Record<string, { status: number; meaning: string }>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export interface ErrorDetail {
+  readonly field: string
+  readonly message: string
+}
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  readonly status: number
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: readonly ErrorDetail[],
+    readonly retryAfterS?: number,
+  ) {
+    super(message)
+    this.status = ERROR_CODES[code].status
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: readonly ErrorDetail[] } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } }
+  }
+}
+
+/** WebSocket close codes of the terminal endpoint. */
+export const WS_CLOSE_CODES = {
+  1000: 'The session ended; an `exit` text frame was sent first.',
+  1001: 'The gateway is shutting down; the shell keeps running: re-attach later with a fresh token.',
+  1003: 'A text frame was not a valid control message.',
+  1009: 'A frame exceeded the size limit (`wsMaxFrameBytes`, default 1 MiB).',
+  1011: 'The gateway lost the connection to the sandbox unexpectedly.',
+} as const
+export const WS_CLOSE = { normal: 1000, goingAway: 1001, unsupported: 1003, tooBig: 1009, internal: 1011 } as const

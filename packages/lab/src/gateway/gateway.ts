@@ -1,0 +1,110 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { systemClock, type Clock } from '../clock/clock.ts'
+import type { GatewayConfig } from '../config/load.ts'
+import type { SandboxDriver } from '../drivers/types.ts'
+import { LabMetrics } from '../observability/metrics.ts'
+import { PoolController } from '../pool/controller.ts'
+import { reconcileOnStart } from '../pool/reconcile.ts'
+import type { DriverName } from '../pool/spec.ts'
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
+import type { Store } from '../store/types.ts'
+import { resolveApiKey } from './api-key.ts'
+import { buildApp } from './app.ts'
+import type { PoolRuntime } from './pools.ts'
+import { SessionService } from './sessions.ts'
+
+export type DriverFactory = (name: DriverName) => Promise<SandboxDriver>
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig
+  readonly logger: Logger
+  readonly makeDriver: DriverFactory
+  readonly clock?: Clock
+  /** How often idle and lifetime limits are checked. */
+  readonly sweepIntervalMs?: number
+}
+
+export interface StartedGateway {
+  readonly app: FastifyInstance
+  readonly url: string
+  readonly apiKey: string
+  readonly apiKeySource: 'config' | 'file' | 'generated'
+  readonly store: Store
+  readonly sessions: SessionService
+  readonly pools: ReadonlyMap<string, PoolRuntime>
+  readonly metrics: LabMetrics
+  /** Closes the API and the channels; sandboxes and shells keep running (restart resumes them). */
+  stop(): Promise<void>
+}
+
+/** Composes store, drivers, pool controllers, sessions and the HTTP API, and starts them. */
+export async function startGateway(opts: GatewayOptions): Promise<StartedGateway> {
+  const { config, logger } = opts
+  const clock = opts.clock ?? systemClock
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  mkdirSync(config.workspacesDir, { recursive: true, mode: 0o711 })
+  const { key: apiKey, source: apiKeySource } = resolveApiKey(config.dataDir, config.apiKey)
+  const store = new SqliteStore(join(config.dataDir, 'state.db'))
+  const metrics = new LabMetrics({ defaultMetrics: true })
+
+  const drivers = new Map<DriverName, SandboxDriver>()
+  const pools = new Map<string, PoolRuntime>()
+  try {
+    for (const spec of config.pools) {
+      let driver = drivers.get(spec.driver)
+      if (!driver) {
+        driver = await opts.makeDriver(spec.driver)
+        await driver.init()
+        const report = await reconcileOnStart({ driver, store, logger })
+        logger.info({ driver: spec.driver, ...report }, 'reconciled sandboxes after start')
+        drivers.set(spec.driver, driver)
+      }
+      await store.upsertPool(spec, clock.now())
+      const controller = new PoolController({ spec, driver, store, clock, metrics, logger })
+      pools.set(spec.name, { spec, driver, controller })
+    }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+
+  const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS })
+  const resumed = await sessions.resume()
+  if (resumed.resumed + resumed.ended > 0) logger.info(resumed, 'resumed running sessions')
+  for (const p of pools.values()) p.controller.start()
+
+  let stopping = false
+  const app = await buildApp({
+    apiKey, store, pools, sessions, metrics, logger,
+    maxBodyBytes: config.maxBodyBytes,
+    wsMaxFrameBytes: config.wsMaxFrameBytes,
+    isHealthy: () => !stopping,
+  })
+  const sweepTimer = setInterval(() => {
+    void sessions.sweep().catch((err) => logger.error({ err: String(err) }, 'sweep failed'))
+    void store.deleteExpiredAttachTokens(clock.now()).catch(() => undefined)
+  }, opts.sweepIntervalMs ?? 1000)
+  sweepTimer.unref()
+
+  await app.listen({ host: config.host, port: config.port })
+  const addr = app.server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : config.port
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const url = `http://${host}:${port}`
+
+  return {
+    app, url, apiKey, apiKeySource, store, sessions, pools, metrics,
+    async stop() {
+      if (stopping) return
+      stopping = true
+      clearInterval(sweepTimer)
+      for (const p of pools.values()) await p.controller.stop()
+      sessions.detachAll()
+      await app.close()
+      await store.close()
+    },
+  }
+}

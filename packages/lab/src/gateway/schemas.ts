@@ -1,0 +1,79 @@
+import { z } from 'zod'
+import { envMapSchema, userNameSchema } from '@infra-lab/protocol'
+import { POOL_NAME_RE } from '../pool/spec.ts'
+import { ENDED_REASONS } from '../store/types.ts'
+import { ApiError, type ErrorDetail } from './errors.ts'
+
+export const createSessionBody = z.object({
+  user: userNameSchema,
+  pool: z.string().regex(POOL_NAME_RE, 'must match ^[a-z0-9][a-z0-9-]{0,31}$').optional(),
+  env: envMapSchema.optional(),
+  secrets: envMapSchema.optional(),
+}).strict()
+export type CreateSessionBody = z.infer<typeof createSessionBody>
+
+export const sessionIdParams = z.object({ id: z.string().regex(/^ses-[a-z0-9]{1,64}$/, 'is not a session id') }).strict()
+export const poolNameParams = z.object({ name: z.string().regex(POOL_NAME_RE, 'is not a pool name') }).strict()
+
+export const listSessionsQuery = z.object({
+  user: userNameSchema.optional(),
+  state: z.enum(['starting', 'running', 'ended']).optional(),
+  pool: z.string().regex(POOL_NAME_RE).optional(),
+}).strict()
+
+export const terminalQuery = z.object({ token: z.string().min(1).max(256) }).strict()
+
+// ---- responses (documented in docs/api.md and /openapi.json) ------------------------------
+
+export const attachSchema = z.object({
+  url: z.string().describe('WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal'),
+  token: z.string(),
+  expiresAt: z.string().describe('ISO 8601'),
+})
+
+export const sessionSchema = z.object({
+  id: z.string(),
+  user: z.string(),
+  pool: z.string(),
+  state: z.enum(['starting', 'running', 'ended']),
+  warm: z.boolean(),
+  createdAt: z.string(),
+  endedAt: z.string().optional(),
+  endedReason: z.enum(ENDED_REASONS).optional(),
+  timings: z.record(z.string(), z.number()),
+})
+export const createdSessionSchema = sessionSchema.extend({ attach: attachSchema })
+
+export const poolSchema = z.object({
+  name: z.string(),
+  spec: z.record(z.string(), z.unknown()),
+  status: z.object({
+    ready: z.number(), starting: z.number(), claimed: z.number(), target: z.number(),
+    lastError: z.string().optional(),
+  }),
+})
+
+export const errorSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  }),
+})
+
+/** Validates at the edge; a failure is a 400 that names every bad field. */
+export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'params'): z.infer<T> {
+  const r = schema.safeParse(value ?? {})
+  if (r.success) return r.data
+  const details: ErrorDetail[] = []
+  for (const issue of r.error.issues) {
+    const base = issue.path.map(String).join('.')
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) details.push({ field: base ? `${base}.${k}` : k, message: 'unknown field' })
+    } else {
+      details.push({ field: base || where, message: issue.message })
+    }
+  }
+  const summary = details.map((d) => `${d.field}: ${d.message}`).join('; ')
+  throw new ApiError('validation_failed', `invalid ${where}: ${summary}`, details)
+}

@@ -1,0 +1,358 @@
+import { performance } from 'node:perf_hooks'
+import type { Logger } from 'pino'
+import type { WebSocket } from 'ws'
+import type { Clock } from '../clock/clock.ts'
+import type { AgentChannel } from '../drivers/channel.ts'
+import type { SandboxHandle } from '../drivers/types.ts'
+import type { LabMetrics } from '../observability/metrics.ts'
+import type { EndedReason, SessionRecord, Store } from '../store/types.ts'
+import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
+import { ApiError, WS_CLOSE } from './errors.ts'
+import { newId } from './ids.ts'
+import type { PoolRuntime } from './pools.ts'
+import type { CreateSessionBody } from './schemas.ts'
+import { TerminalHub } from './terminal-hub.ts'
+
+export interface Attach {
+  readonly url: string
+  readonly token: string
+  readonly expiresAt: string
+}
+
+export interface SessionView {
+  readonly id: string
+  readonly user: string
+  readonly pool: string
+  readonly state: SessionRecord['state']
+  readonly warm: boolean
+  readonly createdAt: string
+  readonly endedAt?: string
+  readonly endedReason?: EndedReason
+  readonly timings: Readonly<Record<string, number>>
+}
+
+interface Live {
+  readonly sessionId: string
+  readonly pool: string
+  readonly sandboxId: string
+  readonly handle: SandboxHandle
+  readonly hub: TerminalHub
+  readonly startedAt: number
+  ending: boolean
+}
+
+export interface SessionServiceDeps {
+  readonly store: Store
+  readonly pools: ReadonlyMap<string, PoolRuntime>
+  readonly clock: Clock
+  readonly metrics: LabMetrics
+  readonly logger: Logger
+  readonly attachTokenTtlS: number
+}
+
+const CLAIM_AGENT_TIMEOUT_MS = 5000
+
+export function toView(s: SessionRecord): SessionView {
+  return {
+    id: s.id,
+    user: s.user,
+    pool: s.pool,
+    state: s.state,
+    warm: s.warm,
+    createdAt: new Date(s.createdAt).toISOString(),
+    ...(s.endedAt !== null ? { endedAt: new Date(s.endedAt).toISOString() } : {}),
+    ...(s.endedReason !== null ? { endedReason: s.endedReason } : {}),
+    timings: s.timings,
+  }
+}
+
+/** Sessions: the claim path, attach tokens, terminal bridging, and how sessions end. */
+export class SessionService {
+  private readonly live = new Map<string, Live>()
+
+  constructor(private readonly deps: SessionServiceDeps) {}
+
+  pool(name: string): PoolRuntime {
+    const p = this.deps.pools.get(name)
+    if (!p) throw new ApiError('pool_not_found', `no pool named "${name}"`)
+    return p
+  }
+
+  /** The claim path: warm sandbox if one is ready, else a cold start within claimTimeoutMs. */
+  async create(body: CreateSessionBody): Promise<SessionView & { attach: Attach }> {
+    const { store, clock, metrics, logger } = this.deps
+    const t0 = performance.now()
+    const timings: Record<string, number> = {}
+    const lap = (name: string, since: number): number => {
+      const t = performance.now()
+      timings[name] = round(t - since)
+      return t
+    }
+    const poolName = body.pool ?? 'default'
+    const pool = this.pool(poolName)
+    const env = body.env ?? {}
+    const secrets = body.secrets ?? {}
+    const newSession = {
+      id: newId('ses'),
+      user: body.user,
+      pool: poolName,
+      createdAt: clock.now(),
+      envNames: [...Object.keys(env), ...Object.keys(secrets)],
+    }
+
+    let claimed = await store.claimWarm(poolName, newSession, clock.now())
+    let t = lap('storeClaimMs', t0)
+    const warm = claimed !== undefined
+    if (!claimed) {
+      try {
+        const rec = await pool.controller.createForClaim(pool.spec.claimTimeoutMs)
+        // Another claim may take the new sandbox first; then any other warm one will do.
+        claimed = (await store.claimSandbox(rec.id, newSession, clock.now())) ?? (await store.claimWarm(poolName, newSession, clock.now()))
+      } catch (err) {
+        metrics.claims.inc({ pool: poolName, result: 'rejected' })
+        throw toCapacityError(err, pool)
+      }
+      t = lap('coldStartMs', t)
+      if (!claimed) {
+        metrics.claims.inc({ pool: poolName, result: 'rejected' })
+        throw new ApiError('pool_unavailable', 'the cold-started sandbox was lost before the claim', undefined, 1)
+      }
+    }
+    const sandbox = claimed.sandbox
+    const handle = sandbox.handle
+    pool.controller.recordClaim(clock.now())
+    pool.controller.nudge()
+
+    let channel: AgentChannel | undefined
+    let ready = false
+    try {
+      if (!handle) throw new Error(`sandbox ${sandbox.id} has no handle`)
+      const ch: AgentChannel = pool.controller.takeWarm(sandbox.id) ?? (await pool.driver.connect(handle))
+      channel = ch
+      t = lap('connectMs', t)
+      const binding = await pool.driver.bindWorkspace(handle, body.user)
+      t = lap('bindWorkspaceMs', t)
+      const applied = await ch.claim(
+        { sessionId: newSession.id, user: body.user, home: binding.home, env, secrets },
+        CLAIM_AGENT_TIMEOUT_MS,
+      )
+      t = lap('agentClaimMs', t)
+      timings.agentApplyMs = round(applied.applyMs)
+      ready = true
+    } catch (err) {
+      logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'claim failed; destroying the sandbox')
+      channel?.close()
+      await store.endSession(newSession.id, 'claim_failed', clock.now())
+      await this.destroySandbox(pool, sandbox.id)
+      metrics.claims.inc({ pool: poolName, result: 'rejected' })
+      throw new ApiError('claim_failed', `could not start the session's shell: ${errMessage(err)}`)
+    }
+
+    if (!ready || !channel || !handle) throw new ApiError('internal', 'claim path ended without a channel')
+    this.track(newSession.id, poolName, handle, channel)
+    const attach = await this.issueAttach(newSession.id)
+    lap('tokenMs', t)
+    timings.claimMs = round(performance.now() - t0)
+    await store.markSessionRunning(newSession.id, timings)
+
+    const path = warm ? 'warm' : 'cold'
+    metrics.claims.inc({ pool: poolName, result: path })
+    metrics.claimDuration.observe({ pool: poolName, path }, timings.claimMs / 1000)
+    metrics.sessionsActive.inc({ pool: poolName })
+    logger.info({ session: newSession.id, user: body.user, pool: poolName, sandbox: sandbox.id, warm, claimMs: timings.claimMs }, 'session started')
+
+    const rec = await store.getSession(newSession.id)
+    return { ...toView(rec!), attach }
+  }
+
+  async get(id: string): Promise<SessionRecord> {
+    const s = await this.deps.store.getSession(id)
+    if (!s) throw new ApiError('session_not_found', `no session with id ${id}`)
+    return s
+  }
+
+  async issueAttach(sessionId: string): Promise<Attach> {
+    const s = await this.get(sessionId)
+    if (s.state === 'ended') throw new ApiError('session_ended', `session ${sessionId} ended (${s.endedReason})`)
+    const token = newSecretToken()
+    const expiresAt = this.deps.clock.now() + this.deps.attachTokenTtlS * 1000
+    await this.deps.store.putAttachToken({ tokenHash: sha256Hex(token), sessionId, expiresAt })
+    return { url: `/v1/sessions/${sessionId}/terminal`, token, expiresAt: new Date(expiresAt).toISOString() }
+  }
+
+  /** Checks an attach token for this session; throws invalid_token otherwise. */
+  async verifyAttachToken(sessionId: string, token: string): Promise<SessionRecord> {
+    const rec = await this.deps.store.getAttachToken(sha256Hex(token))
+    if (!rec || !safeEqual(rec.sessionId, sessionId) || rec.expiresAt <= this.deps.clock.now()) {
+      throw new ApiError('invalid_token', 'attach token missing, wrong, expired, or for another session')
+    }
+    return this.get(sessionId)
+  }
+
+  /** Connects a verified WebSocket to the session's terminal. */
+  attachSocket(session: SessionRecord, ws: WebSocket): void {
+    const live = this.live.get(session.id)
+    if (session.state === 'ended' || !live) {
+      ws.send(JSON.stringify({ type: 'exit', code: null, reason: session.endedReason ?? 'sandbox_lost' }))
+      ws.close(WS_CLOSE.normal)
+      return
+    }
+    live.hub.attach(ws)
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        try {
+          live.hub.input(data)
+        } catch {
+          // channel closed: the session is ending and the socket will be closed
+        }
+        return
+      }
+      let msg: unknown
+      try {
+        msg = JSON.parse(data.toString('utf8'))
+      } catch {
+        ws.send(JSON.stringify({ type: 'error', code: 'bad_message', message: 'text frames must be JSON control messages' }))
+        return
+      }
+      const m = msg as { type?: unknown; cols?: unknown; rows?: unknown }
+      if (m.type === 'resize' && isDim(m.cols) && isDim(m.rows)) {
+        try {
+          live.hub.channel.send({ type: 'resize', cols: m.cols, rows: m.rows })
+        } catch {
+          // as above
+        }
+      } else {
+        ws.send(JSON.stringify({ type: 'error', code: 'bad_message', message: 'expected {"type":"resize","cols":1..1000,"rows":1..1000}' }))
+      }
+    })
+  }
+
+  /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
+  async end(sessionId: string, reason: EndedReason, exitCode: number | null = null): Promise<void> {
+    const { store, clock, metrics, logger } = this.deps
+    const live = this.live.get(sessionId)
+    if (live) {
+      if (live.ending) return
+      live.ending = true
+    }
+    const ended = await store.endSession(sessionId, reason, clock.now())
+    if (ended) logger.info({ session: sessionId, reason }, 'session ended')
+    if (!live) return
+    this.live.delete(sessionId)
+    metrics.sessionsActive.dec({ pool: live.pool })
+    live.hub.closeAll(WS_CLOSE.normal, JSON.stringify({ type: 'exit', code: exitCode, reason }))
+    live.hub.channel.close()
+    const pool = this.deps.pools.get(live.pool)
+    if (pool) await this.destroySandbox(pool, live.sandboxId)
+  }
+
+  /** After a gateway restart: reconnect to the shells of running sessions. */
+  async resume(): Promise<{ resumed: number; ended: number }> {
+    const { store, logger } = this.deps
+    let resumed = 0
+    let ended = 0
+    for (const s of await store.listSessions({ state: 'running' })) {
+      const pool = this.deps.pools.get(s.pool)
+      const sandbox = s.sandboxId ? await store.getSandbox(s.sandboxId) : undefined
+      if (!pool || !sandbox?.handle) {
+        await store.endSession(s.id, 'sandbox_lost', this.deps.clock.now())
+        ended++
+        continue
+      }
+      try {
+        const channel = await pool.driver.connect(sandbox.handle)
+        if (channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
+          channel.close()
+          await store.endSession(s.id, channel.hello.state === 'exited' ? 'exited' : 'sandbox_lost', this.deps.clock.now())
+          await this.destroySandbox(pool, sandbox.id)
+          ended++
+          continue
+        }
+        this.track(s.id, s.pool, sandbox.handle, channel)
+        this.deps.metrics.sessionsActive.inc({ pool: s.pool })
+        resumed++
+      } catch (err) {
+        logger.warn({ session: s.id, err: errMessage(err) }, 'cannot reach the shell of a running session; ending it')
+        await store.endSession(s.id, 'sandbox_lost', this.deps.clock.now())
+        await this.destroySandbox(pool, sandbox.id)
+        ended++
+      }
+    }
+    return { resumed, ended }
+  }
+
+  /** Ends sessions past their idle timeout or maximum lifetime. */
+  async sweep(): Promise<void> {
+    const now = this.deps.clock.now()
+    for (const live of [...this.live.values()]) {
+      const spec = this.deps.pools.get(live.pool)?.spec
+      if (!spec || live.ending) continue
+      if (spec.maxLifetimeS > 0 && now - live.startedAt >= spec.maxLifetimeS * 1000) await this.end(live.sessionId, 'max_lifetime')
+      else if (spec.idleTimeoutS > 0 && now - live.hub.lastActivityMs >= spec.idleTimeoutS * 1000) await this.end(live.sessionId, 'idle_timeout')
+    }
+  }
+
+  get activeCount(): number {
+    return this.live.size
+  }
+
+  /** Gateway shutdown: close viewers and channels; shells keep running for the next start. */
+  detachAll(): void {
+    for (const live of this.live.values()) {
+      live.ending = true
+      live.hub.goAway()
+      live.hub.channel.close()
+    }
+    this.live.clear()
+  }
+
+  private track(sessionId: string, pool: string, handle: SandboxHandle, channel: AgentChannel): void {
+    const hub = new TerminalHub(channel, this.deps.clock.now(), () => this.deps.clock.now())
+    const live: Live = { sessionId, pool, sandboxId: handle.id, handle, hub, startedAt: this.deps.clock.now(), ending: false }
+    this.live.set(sessionId, live)
+    channel.on('message', (m) => {
+      if (m.type === 'exit') void this.end(sessionId, 'exited', m.code).catch((err) => this.logEndError(sessionId, err))
+    })
+    channel.on('close', () => {
+      if (!live.ending) void this.end(sessionId, 'sandbox_lost').catch((err) => this.logEndError(sessionId, err))
+    })
+  }
+
+  private logEndError(sessionId: string, err: unknown): void {
+    this.deps.logger.error({ session: sessionId, err: errMessage(err) }, 'failed to end session')
+  }
+
+  private async destroySandbox(pool: PoolRuntime, sandboxId: string): Promise<void> {
+    try {
+      await this.deps.store.markSandboxDestroying(sandboxId)
+      await pool.driver.destroy(sandboxId)
+      await this.deps.store.deleteSandbox(sandboxId)
+    } catch (err) {
+      this.deps.logger.error({ sandbox: sandboxId, err: errMessage(err) }, 'failed to destroy sandbox; reconcile will retry')
+    }
+    pool.controller.nudge()
+  }
+}
+
+function isDim(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1000
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function toCapacityError(err: unknown, pool: PoolRuntime): ApiError {
+  const name = err instanceof Error ? err.name : ''
+  if (name === 'CapacityExhausted' || name === 'CapacityExhaustedError') {
+    return new ApiError('capacity_exhausted', `pool "${pool.spec.name}" has no ready sandbox and is at maxSize ${pool.spec.maxSize}`, undefined, 5)
+  }
+  if (name === 'ClaimTimeout' || name === 'ClaimTimeoutError' || name === 'CreateTimeoutError') {
+    return new ApiError('claim_timeout', `no warm sandbox, and a cold start took longer than ${pool.spec.claimTimeoutMs} ms`, undefined, 2)
+  }
+  return new ApiError('pool_unavailable', `pool "${pool.spec.name}" cannot start a sandbox: ${errMessage(err)}`, undefined, 5)
+}
