@@ -225,9 +225,8 @@ export class LocalDriver implements SandboxDriver {
     const L = this.layout
     for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
     for (const dir of groupDirs(env.cgroups, this.options.cgroupGroup)) {
-      for (const id of await readdirIfExists(dir)) {
-        if (SANDBOX_ID_RE.test(id)) await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
-      }
+      const leftovers = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory())
+      for (const e of leftovers) await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, e.name))
     }
     await removeGroupDirs(env.cgroups, this.options.cgroupGroup)
     for (const id of await readdirIfExists(L.slotsDir)) {
