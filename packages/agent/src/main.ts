@@ -5,6 +5,7 @@ import { PtySession } from './pty-session.ts'
 import { Scrollback } from './scrollback.ts'
 import { AgentServer } from './server.ts'
 import { prepareStateDir } from './state-dir.ts'
+import { warmUpClaimPath } from './warm-up.ts'
 
 async function main(): Promise<number | undefined> {
   const parsed = parseOptions(process.argv.slice(2))
@@ -30,6 +31,7 @@ async function main(): Promise<number | undefined> {
   }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
+  await warmUpClaimPath(files.scratchFifoPath)
   log('agent_ready', { sandboxId: options.sandboxId, pid: process.pid, shellPid: session.pid })
   return undefined
 }

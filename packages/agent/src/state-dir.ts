@@ -8,6 +8,8 @@ export interface StateFiles {
   readonly rcPath: string
   /** Where the claim script arrives: a pipe, so nothing of it ever touches a disk. */
   readonly fifoPath: string
+  /** A second FIFO no shell reads, for warming up the claim path's I/O; removed after use. */
+  readonly scratchFifoPath: string
 }
 
 /**
@@ -20,7 +22,9 @@ export function prepareStateDir(stateDir: string): StateFiles {
   const fifoPath = join(stateDir, 'claim.fifo')
   // bash blocks opening the FIFO until the claim, then sources the claim script it carries.
   writeFileSync(rcPath, `. ${shellQuote(fifoPath)}\n`, { mode: 0o600 })
+  const scratchFifoPath = join(stateDir, 'scratch.fifo')
   rmSync(fifoPath, { force: true })
-  execFileSync('mkfifo', ['-m', '600', '--', fifoPath], { stdio: ['ignore', 'ignore', 'pipe'] })
-  return { rcPath, fifoPath }
+  rmSync(scratchFifoPath, { force: true })
+  execFileSync('mkfifo', ['-m', '600', '--', fifoPath, scratchFifoPath], { stdio: ['ignore', 'ignore', 'pipe'] })
+  return { rcPath, fifoPath, scratchFifoPath }
 }
