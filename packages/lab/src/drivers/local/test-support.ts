@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,15 +19,21 @@ export function localDriverSkipReason(): string | undefined {
 }
 
 /** Scratch dirs and driver options for one test file; `cleanup` tears everything down. */
-export async function localTestEnv(name: string, overrides: Partial<LocalDriverOptions> = {}) {
+export async function localTestEnv(name: string, opts: { agentSource?: string } = {}) {
   const base = await mkdtemp(join(tmpdir(), `ilab-${name}-`))
+  let agentBundleDir = AGENT_BUNDLE_DIR
+  if (opts.agentSource !== undefined) {
+    // A stand-in agent (e.g. one that never says hello); node-pty still resolves from this package.
+    agentBundleDir = join(base, 'bundle')
+    await mkdir(agentBundleDir)
+    await writeFile(join(agentBundleDir, 'agent.mjs'), opts.agentSource)
+  }
   const options: LocalDriverOptions = {
     dataDir: join(base, 'data'),
     workspacesDir: join(base, 'workspaces'),
     runtimeDir: `/run/infra-lab/test-${name}-${process.pid}`,
-    agentBundleDir: AGENT_BUNDLE_DIR,
+    agentBundleDir,
     logger: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
-    ...overrides,
   }
   const makeDriver = async () => {
     const d = new LocalDriver(options)
