@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { agentBundleDir } from '../cli/paths.ts'
+import { agentBundleDir } from '../paths.ts'
 import { LocalDriver } from '../drivers/local/local-driver.ts'
 import { linearFit } from './stats.ts'
 

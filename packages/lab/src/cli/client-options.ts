@@ -1,8 +1,8 @@
 import { resolve } from 'node:path'
 import { LabClient } from '../client/client.ts'
 import { readStoredApiKey } from '../gateway/api-key.ts'
-import type { CliIo } from './io.ts'
-import { UsageError } from './io.ts'
+import type { CliIo } from '../io.ts'
+import { UsageError } from '../io.ts'
 
 export interface ClientFlags {
   readonly url?: string

@@ -4,7 +4,7 @@ import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { LocalDriver } from '../drivers/local/local-driver.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
 import type { DriverName } from '../pool/spec.ts'
-import { agentBundleDir } from './paths.ts'
+import { agentBundleDir } from '../paths.ts'
 
 /** Builds a driver by name (the composition root decides which implementations exist). */
 export function driverFactory(config: GatewayConfig, logger: Logger): (name: DriverName) => Promise<SandboxDriver> {

@@ -1,5 +1,5 @@
 import { buildProgram } from './program.ts'
-import type { ExitCode } from './io.ts'
+import type { ExitCode } from '../io.ts'
 
 // The CLI entry: the only place that reads process.env and calls process.exit.
 const controller = new AbortController()

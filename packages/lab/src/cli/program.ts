@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
-import type { CliIo, ExitCode } from './io.ts'
+import type { CliIo, ExitCode } from '../io.ts'
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {

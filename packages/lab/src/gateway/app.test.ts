@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
-import { findRepoRoot } from '../cli/paths.ts'
+import { findRepoRoot } from '../paths.ts'
 import { ERROR_CODES } from './errors.ts'
 import { auth, startTestGateway, waitFor } from './test-gateway.test-util.ts'
 

@@ -3,7 +3,7 @@ import { loadGatewayConfig, type GatewayFlags } from '../../config/load.ts'
 import { startGateway } from '../../gateway/gateway.ts'
 import { SqliteStore } from '../../store/sqlite/sqlite-store.ts'
 import { driverFactory } from '../drivers.ts'
-import type { CliIo, ExitCode } from '../io.ts'
+import type { CliIo, ExitCode } from '../../io.ts'
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 

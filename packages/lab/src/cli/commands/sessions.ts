@@ -1,6 +1,6 @@
 import type { ApiRequestError } from '../../client/client.ts'
 import { clientFromFlags, type ClientFlags } from '../client-options.ts'
-import type { CliIo, ExitCode } from '../io.ts'
+import type { CliIo, ExitCode } from '../../io.ts'
 
 export interface SessionsLsFlags extends ClientFlags {
   readonly user?: string

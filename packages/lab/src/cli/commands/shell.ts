@@ -1,6 +1,6 @@
 import { ApiRequestError, type Attach } from '../../client/client.ts'
 import { clientFromFlags, type ClientFlags } from '../client-options.ts'
-import type { CliIo, ExitCode } from '../io.ts'
+import type { CliIo, ExitCode } from '../../io.ts'
 
 export interface ShellFlags extends ClientFlags {
   readonly user?: string
