@@ -44,6 +44,7 @@ describe('bwrap arguments', () => {
     expect(s).toContain('--ro-bind /rt/agent /opt/infra-lab')
     expect(s).toContain('--ro-bind /rt/slots/sb-1 /slot')
     expect(s).toContain('--symlink /slot/home /home/user')
+    expect(s).toContain('--remount-ro /dev --remount-ro / --uid')
     expect(s).toContain('--uid 1000 --gid 1000')
     expect(s.endsWith('-- /usr/bin/node --max-old-space-size=64 /opt/infra-lab/agent.mjs --socket /run/agent/agent.sock --sandbox-id sb-1')).toBe(true)
   })

@@ -49,12 +49,14 @@ export function bwrapArgs(i: SandboxCommandInput): string[] {
   }
   for (const name of [...ETC_ENTRIES, ...(i.network ? ETC_NETWORK_ENTRIES : [])]) a.push('--ro-bind-try', `/etc/${name}`, `/etc/${name}`)
   a.push('--ro-bind', i.passwd, '/etc/passwd', '--ro-bind', i.group, '/etc/group')
-  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp')
+  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/dev/shm', '--tmpfs', '/tmp')
   a.push('--bind', i.sockDir, '/run/agent')
   a.push('--ro-bind', i.agentDir, '/opt/infra-lab')
   // Read-only and root-owned: the sandbox cannot replace /slot/home, where the workspace appears.
   a.push('--ro-bind', i.slotDir, '/slot')
   a.push('--symlink', '/slot/home', '/home/user')
+  // The root and /dev are tmpfs the sandbox user owns; freeze them once everything is in place.
+  a.push('--remount-ro', '/dev', '--remount-ro', '/')
   a.push('--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--chdir', '/')
   a.push('--clearenv', '--setenv', 'PATH', SANDBOX_PATH, '--setenv', 'LANG', 'C.UTF-8', '--setenv', 'TERM', 'xterm-256color')
   a.push('--', i.nodePath, ...i.nodeFlags, '/opt/infra-lab/agent.mjs', '--socket', AGENT_SOCKET_IN_SANDBOX, '--sandbox-id', i.id)
