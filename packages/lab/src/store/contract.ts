@@ -76,6 +76,20 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await expect(store.markSandboxWarm('sb-nope', handle('sb-nope'), 300)).rejects.toThrow(/not starting/)
       })
 
+      it('retires only a warm sandbox (warm -> destroying), atomically', async () => {
+        await warm(store, 'sb-1', 100)
+        await warm(store, 'sb-2', 200)
+        await store.insertSandbox({ id: 'sb-3', pool: 'alpha', createdAt: 300 })
+        await store.claimWarm('alpha', session('s-1'), 400)
+        expect(await store.retireWarmSandbox('sb-1')).toBe(false) // claimed
+        expect(await store.retireWarmSandbox('sb-3')).toBe(false) // starting
+        expect(await store.retireWarmSandbox('sb-missing')).toBe(false)
+        expect(await store.retireWarmSandbox('sb-2')).toBe(true)
+        expect(await store.retireWarmSandbox('sb-2')).toBe(false)
+        expect((await store.getSandbox('sb-2'))?.state).toBe('destroying')
+        expect((await store.getSandbox('sb-1'))?.state).toBe('claimed')
+      })
+
       it('lists with filters, ordered by creation, and counts per state', async () => {
         await warm(store, 'sb-b', 200)
         await warm(store, 'sb-a', 100)

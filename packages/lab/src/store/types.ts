@@ -85,6 +85,11 @@ export interface Store {
   /** starting -> warm, with the driver's handle. */
   markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void>
   markSandboxDestroying(id: string): Promise<void>
+  /**
+   * warm -> destroying, atomically: false if the sandbox was not warm (e.g. a claim took it
+   * first). The pool controller retires surplus, old or lost warm sandboxes with it.
+   */
+  retireWarmSandbox(id: string): Promise<boolean>
   deleteSandbox(id: string): Promise<void>
   getSandbox(id: string): Promise<SandboxRecord | undefined>
   listSandboxes(filter?: { pool?: string; state?: SandboxState }): Promise<SandboxRecord[]>

@@ -74,6 +74,10 @@ export class SqliteStore implements Store {
     this.q.markDestroying.run(id)
   }
 
+  async retireWarmSandbox(id: string): Promise<boolean> {
+    return this.q.retireWarm.run(id).changes === 1
+  }
+
   async deleteSandbox(id: string): Promise<void> {
     this.q.deleteSandbox.run(id)
   }
@@ -169,6 +173,7 @@ function prepare(db: Database.Database) {
     markWarm: db.prepare(`UPDATE sandboxes SET state = 'warm', handle = @handle, ready_at = @ready_at
       WHERE id = @id AND state = 'starting'`),
     markDestroying: db.prepare(`UPDATE sandboxes SET state = 'destroying' WHERE id = ?`),
+    retireWarm: db.prepare(`UPDATE sandboxes SET state = 'destroying' WHERE id = ? AND state = 'warm'`),
     deleteSandbox: db.prepare('DELETE FROM sandboxes WHERE id = ?'),
     getSandbox: db.prepare('SELECT * FROM sandboxes WHERE id = ?'),
     listSandboxes: db.prepare(`SELECT * FROM sandboxes WHERE (@pool IS NULL OR pool = @pool) AND (@state IS NULL OR state = @state)

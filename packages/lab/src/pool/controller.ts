@@ -1,0 +1,389 @@
+import type { Logger } from 'pino'
+import type { Clock } from '../clock/clock.ts'
+import type { AgentChannel } from '../drivers/channel.ts'
+import { DriverError, type SandboxDriver, type SandboxFailureReason } from '../drivers/types.ts'
+import type { LabMetrics } from '../observability/metrics.ts'
+import { decide } from '../policy/index.ts'
+import type { SandboxRecord, Store } from '../store/types.ts'
+import { Backoff, type BackoffOptions } from './backoff.ts'
+import { ClaimRate } from './claim-rate.ts'
+import { CapacityExhausted, ClaimTimeout, PoolStopped } from './errors.ts'
+import { Expectations } from './expectations.ts'
+import { newSandboxId } from './ids.ts'
+import { TokenBucket } from './rate-limit.ts'
+import type { PoolSpec } from './spec.ts'
+
+export const DEFAULT_HELLO_TIMEOUT_MS = 30_000
+/** Longest a reconcile sleeps with nothing to wait for (claim-rate windows still slide). */
+export const RESYNC_MS = 10_000
+/** A cold-path sandbox not claimed within this long becomes an ordinary warm one. */
+const RESERVATION_TTL_MS = 30_000
+const DEFAULT_WINDOW_S = 300
+
+export interface PoolControllerOptions {
+  readonly spec: PoolSpec
+  readonly driver: SandboxDriver
+  readonly store: Store
+  readonly clock: Clock
+  readonly metrics: LabMetrics
+  readonly logger: Logger
+  readonly helloTimeoutMs?: number
+  readonly backoff?: BackoffOptions
+  readonly newId?: () => string
+}
+
+export interface PoolStatus {
+  readonly ready: number
+  readonly starting: number
+  readonly claimed: number
+  readonly target: number
+  readonly lastError?: string
+  readonly backoffUntil?: number
+}
+
+/**
+ * Keeps one pool at its policy's warm target. Each pass: read (store) -> decide (policy) ->
+ * act idempotently (create up to the concurrency and rate budget, retire surplus and old
+ * warm sandboxes) -> write status if it changed -> return the next wake-up. It holds an open
+ * AgentChannel to every warm sandbox so a claim needs no new connection.
+ */
+export class PoolController {
+  readonly spec: PoolSpec
+  private readonly o: PoolControllerOptions
+  private readonly expectations = new Expectations()
+  private readonly channels = new Map<string, AgentChannel>()
+  /** Cold-path sandboxes waiting for their own claim: never counted as ready, never retired. */
+  private readonly reserved = new Map<string, number>()
+  private readonly adopting = new Set<string>()
+  private readonly tasks = new Set<Promise<unknown>>()
+  private readonly bucket: TokenBucket
+  private readonly backoff: Backoff
+  private readonly rate = new ClaimRate()
+  private current: PoolStatus = { ready: 0, starting: 0, claimed: 0, target: 0 }
+  private lastError: string | undefined
+  private pass: Promise<number> | undefined
+  private running = false
+  private again = false
+  private cancelTimer: (() => void) | undefined
+  private started = false
+  private stopping = false
+  private destroyInFlight = false
+
+  constructor(options: PoolControllerOptions) {
+    this.o = options
+    this.spec = options.spec
+    this.bucket = new TokenBucket(options.spec.maxCreatesPerMin, options.clock.now())
+    this.backoff = new Backoff(options.backoff)
+  }
+
+  start(): void {
+    this.started = true
+    this.schedule(0)
+  }
+
+  /** Starts nothing new, waits for in-flight work, closes the warm channels (the sandboxes stay). */
+  async stop(options: { destroyInFlight?: boolean } = {}): Promise<void> {
+    this.stopping = true
+    this.destroyInFlight = options.destroyInFlight ?? false
+    this.cancelTimer?.()
+    await this.pass?.catch(() => undefined)
+    await this.settled()
+    for (const [id, ch] of this.channels) {
+      this.channels.delete(id)
+      ch.close()
+    }
+  }
+
+  /** Runs a reconcile soon (after every claim, session end, create or loss). */
+  nudge(): void {
+    if (this.started && !this.stopping) this.schedule(0)
+  }
+
+  status(): PoolStatus {
+    return this.current
+  }
+
+  recordClaim(now: number): void {
+    this.rate.recordClaim(now)
+  }
+
+  /** Hands over the open channel to a sandbox just claimed; the caller owns it from now on. */
+  takeWarm(sandboxId: string): AgentChannel | undefined {
+    const ch = this.channels.get(sandboxId)
+    this.channels.delete(sandboxId)
+    this.reserved.delete(sandboxId)
+    return ch && !ch.isClosed ? ch : undefined
+  }
+
+  /** Resolves when no create, destroy or adoption this controller started is still running. */
+  async settled(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks])
+  }
+
+  /**
+   * The cold path: starts one sandbox now, outside the warm target but inside maxSize, and
+   * resolves with it warm (and reserved for the caller's claimSandbox).
+   */
+  async createForClaim(timeoutMs: number): Promise<SandboxRecord> {
+    if (this.stopping) throw new PoolStopped(this.spec.name)
+    const counts = await this.o.store.countSandboxes(this.spec.name)
+    if (counts.warm + counts.claimed + this.expectations.size >= this.spec.maxSize) {
+      throw new CapacityExhausted(this.spec.name, this.spec.maxSize)
+    }
+    const id = this.newId()
+    const created = this.launch(id, true)
+    return new Promise((resolve, reject) => {
+      let done = false
+      const cancel = this.o.clock.setTimer(timeoutMs, () => {
+        if (done) return
+        done = true
+        reject(new ClaimTimeout(this.spec.name, timeoutMs))
+        this.track(created.then(() => this.retire(id, 'cold start arrived after its claim timed out'), () => false))
+      })
+      created.then(
+        (rec) => { if (!done) { done = true; cancel(); resolve(rec) } },
+        (err: unknown) => { if (!done) { done = true; cancel(); reject(err) } },
+      )
+    })
+  }
+
+  /** One pass; returns the milliseconds until the next one is due. Passes never overlap. */
+  reconcile(): Promise<number> {
+    const run = async (): Promise<number> => {
+      await this.pass?.catch(() => undefined)
+      return this.reconcileOnce()
+    }
+    const p = run()
+    this.pass = p
+    return p
+  }
+
+  private async reconcileOnce(): Promise<number> {
+    const { spec, store } = this.o
+    const now = this.o.clock.now()
+    if (this.stopping) return RESYNC_MS
+    const warm = await store.listSandboxes({ pool: spec.name, state: 'warm' })
+    const counts = await store.countSandboxes(spec.name)
+    const warmIds = new Set(warm.map((s) => s.id))
+    for (const [id, at] of this.reserved) {
+      if ((!warmIds.has(id) && !this.expectations.has(id)) || now - at >= RESERVATION_TTL_MS) this.reserved.delete(id)
+    }
+    const ready = warm.filter((s) => !this.reserved.has(s.id) && !this.expectations.has(s.id))
+    for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)
+
+    const inflight = this.expectations.warmCount
+    const windowS = spec.policy.kind === 'erlang' ? spec.policy.windowS : DEFAULT_WINDOW_S
+    const decision = decide(spec, {
+      ready: ready.length,
+      starting: inflight,
+      claimed: counts.claimed + this.reserved.size,
+      claimRatePerS: this.rate.ratePerS(now, windowS),
+      meanStartS: this.rate.meanStartS(),
+    }, now)
+
+    // Retire: old warm sandboxes (recycle), then the newest above the target.
+    const maxAgeMs = spec.maxWarmAgeS * 1000
+    const expired = maxAgeMs > 0 ? ready.filter((s) => now - s.createdAt >= maxAgeMs) : []
+    let keep = ready.filter((s) => !expired.includes(s))
+    const excess = keep.length + inflight - decision.target
+    const surplus = excess > 0 ? [...keep].sort((a, b) => b.createdAt - a.createdAt || (b.id < a.id ? -1 : 1)).slice(0, excess) : []
+    keep = keep.filter((s) => !surplus.includes(s))
+    let retired = 0
+    for (const s of expired) if (await this.retire(s.id, `older than maxWarmAgeS ${spec.maxWarmAgeS}`)) retired++
+    for (const s of surplus) if (await this.retire(s.id, `above target ${decision.target}`)) retired++
+
+    // Create: up to the target, the concurrency cap and the rate budget; none while backing off.
+    let next = RESYNC_MS
+    let toCreate = 0
+    const want = decision.target - (keep.length + inflight)
+    if (want > 0) {
+      if (this.backoff.active(now)) {
+        next = Math.min(next, this.backoff.backoffUntil! - now)
+      } else {
+        const slots = Math.max(0, spec.maxConcurrentCreates - this.expectations.size)
+        toCreate = this.bucket.take(now, Math.min(want, slots))
+        if (toCreate < want && toCreate < slots) next = Math.min(next, this.bucket.msUntilNext(now))
+      }
+    }
+    // Failures are handled inside (metrics, back-off, lastError); nobody awaits warm creates.
+    for (let i = 0; i < toCreate; i++) this.launch(this.newId(), false).catch(() => undefined)
+    if (maxAgeMs > 0 && keep.length > 0) next = Math.min(next, Math.min(...keep.map((s) => s.createdAt)) + maxAgeMs - now)
+
+    this.writeStatus({ ready: keep.length, starting: inflight + toCreate, claimed: counts.claimed, target: decision.target })
+    if (toCreate > 0 || retired > 0) {
+      this.o.logger.debug({ pool: spec.name, target: decision.target, why: decision.why, created: toCreate, retired }, 'pool reconciled')
+    }
+    return Math.max(0, next)
+  }
+
+  private writeStatus(s: { ready: number; starting: number; claimed: number; target: number }): void {
+    const backoffUntil = this.backoff.backoffUntil
+    const next: PoolStatus = { ...s, ...(this.lastError ? { lastError: this.lastError } : {}), ...(backoffUntil ? { backoffUntil } : {}) }
+    const c = this.current
+    if (c.ready === next.ready && c.starting === next.starting && c.claimed === next.claimed && c.target === next.target
+      && c.lastError === next.lastError && c.backoffUntil === next.backoffUntil) return
+    this.current = next
+    const { poolSandboxes, poolTarget } = this.o.metrics
+    const pool = this.spec.name
+    poolSandboxes.set({ pool, state: 'ready' }, next.ready)
+    poolSandboxes.set({ pool, state: 'starting' }, next.starting)
+    poolSandboxes.set({ pool, state: 'claimed' }, next.claimed)
+    poolTarget.set({ pool }, next.target)
+  }
+
+  /** Starts one create in the background; it settles when the sandbox is warm or cleaned up. */
+  private launch(id: string, forClaim: boolean): Promise<SandboxRecord> {
+    const now = this.o.clock.now()
+    this.expectations.add(id, now, forClaim)
+    if (forClaim) this.reserved.set(id, now)
+    return this.track(this.createOne(id).finally(() => {
+      this.expectations.done(id)
+      this.nudge()
+    }))
+  }
+
+  private async createOne(id: string): Promise<SandboxRecord> {
+    const { spec, store, driver, clock } = this.o
+    const t0 = clock.now()
+    try {
+      await store.insertSandbox({ id, pool: spec.name, createdAt: t0 })
+      const handle = await driver.create({
+        id, pool: spec.name, limits: spec.limits, network: spec.network, helloTimeoutMs: this.o.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+      })
+      if (this.stopping && this.destroyInFlight) throw new PoolStopped(spec.name)
+      let channel: AgentChannel
+      try {
+        channel = await driver.connect(handle)
+      } catch (err) {
+        throw err instanceof DriverError ? err : new DriverError('unavailable', `cannot reach new sandbox ${id}: ${String(err)}`, { cause: err })
+      }
+      await store.markSandboxWarm(id, handle, clock.now())
+      this.watch(id, channel)
+      const startMs = handle.startMs ?? clock.now() - t0
+      this.rate.recordStart(startMs)
+      this.o.metrics.sandboxStartDuration.observe({ driver: driver.name }, startMs / 1000)
+      this.backoff.success()
+      this.lastError = undefined
+      return (await store.getSandbox(id))!
+    } catch (err) {
+      if (!(err instanceof PoolStopped)) this.createFailed(id, err)
+      this.reserved.delete(id)
+      await this.cleanup(id)
+      throw err
+    }
+  }
+
+  private createFailed(id: string, err: unknown): void {
+    const reason: SandboxFailureReason = err instanceof DriverError ? err.reason : 'create_failed'
+    const message = err instanceof Error ? err.message : String(err)
+    this.o.metrics.sandboxFailures.inc({ driver: this.o.driver.name, reason })
+    this.lastError = `${reason}: ${message}`
+    const until = this.backoff.failure(this.o.clock.now())
+    this.o.logger.warn({ pool: this.spec.name, sandbox: id, reason, err: message, backoffUntil: until }, 'sandbox create failed; backing off')
+  }
+
+  /** Keeps the channel of a warm sandbox; if it closes while still warm, the sandbox is lost. */
+  private watch(id: string, channel: AgentChannel): void {
+    if (this.stopping) {
+      channel.close()
+      return
+    }
+    this.channels.set(id, channel)
+    channel.once('close', () => {
+      if (this.channels.get(id) !== channel || this.stopping) return
+      this.channels.delete(id)
+      this.track(this.lost(id))
+    })
+  }
+
+  /** Connects to a warm sandbox this controller did not start (e.g. before a gateway restart). */
+  private adopt(s: SandboxRecord): void {
+    if (this.adopting.has(s.id) || !s.handle) return
+    this.adopting.add(s.id)
+    this.track(this.o.driver.connect(s.handle).then(
+      (ch) => this.watch(s.id, ch),
+      () => this.lost(s.id),
+    ).finally(() => this.adopting.delete(s.id)))
+  }
+
+  private async lost(id: string): Promise<void> {
+    this.reserved.delete(id)
+    if (!(await this.o.store.retireWarmSandbox(id))) return // claimed meanwhile: the session owns it
+    this.o.metrics.sandboxFailures.inc({ driver: this.o.driver.name, reason: 'exited_early' })
+    this.o.logger.warn({ pool: this.spec.name, sandbox: id }, 'warm sandbox lost; replacing it')
+    await this.destroyAndDelete(id)
+    this.nudge()
+  }
+
+  /** warm -> destroying -> gone; false if a claim took the sandbox first. */
+  private async retire(id: string, why: string): Promise<boolean> {
+    this.reserved.delete(id)
+    if (!(await this.o.store.retireWarmSandbox(id))) return false
+    const ch = this.channels.get(id)
+    this.channels.delete(id)
+    ch?.close()
+    this.o.logger.info({ pool: this.spec.name, sandbox: id, why }, 'retiring warm sandbox')
+    this.track(this.destroyAndDelete(id))
+    return true
+  }
+
+  /** After a failed create: whatever exists of the sandbox goes. */
+  private async cleanup(id: string): Promise<void> {
+    try {
+      await this.o.store.markSandboxDestroying(id)
+    } catch (err) {
+      this.o.logger.error({ pool: this.spec.name, sandbox: id, err: String(err) }, 'cannot mark sandbox destroying')
+    }
+    await this.destroyAndDelete(id)
+  }
+
+  private async destroyAndDelete(id: string): Promise<void> {
+    try {
+      await this.o.driver.destroy(id)
+      await this.o.store.deleteSandbox(id)
+    } catch (err) {
+      this.o.logger.error({ pool: this.spec.name, sandbox: id, err: String(err) }, 'destroy failed; reconcileOnStart will retry')
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    const tracked = p.finally(() => this.tasks.delete(tracked))
+    tracked.catch(() => undefined)
+    this.tasks.add(tracked)
+    return p
+  }
+
+  private schedule(ms: number): void {
+    this.cancelTimer?.()
+    this.cancelTimer = this.o.clock.setTimer(ms, () => void this.tick())
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopping) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = true
+    let next = RESYNC_MS
+    try {
+      next = await this.reconcile()
+    } catch (err) {
+      this.lastError = `reconcile: ${err instanceof Error ? err.message : String(err)}`
+      this.o.logger.error({ pool: this.spec.name, err: this.lastError }, 'reconcile failed')
+      next = 1000
+    } finally {
+      this.running = false
+    }
+    if (this.stopping) return
+    if (this.again) {
+      this.again = false
+      next = 0
+    }
+    this.schedule(next)
+  }
+
+  private newId(): string {
+    return (this.o.newId ?? newSandboxId)()
+  }
+}

@@ -1,0 +1,71 @@
+import type { Logger } from 'pino'
+import { systemClock, type Clock } from '../clock/clock.ts'
+import type { SandboxDriver } from '../drivers/types.ts'
+import type { SandboxRecord, Store } from '../store/types.ts'
+
+export interface ReconcileReport {
+  /** Sandboxes the driver runs that the store did not know, or knew only as starting/destroying. */
+  readonly orphansDestroyed: string[]
+  /** Store records whose sandbox is gone. */
+  readonly recordsDeleted: string[]
+  /** Sessions ended with 'sandbox_lost' because their sandbox vanished. */
+  readonly sessionsEnded: string[]
+  /** Warm and claimed sandboxes that are alive and stay as they are. */
+  readonly kept: string[]
+}
+
+/**
+ * Makes the store and one driver agree after a gateway restart. Claimed sandboxes that are
+ * alive are left alone: their shells survive a restart. Store records of other drivers are
+ * not touched (a record's driver is its handle's, else its pool spec's).
+ */
+export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Store; logger: Logger; clock?: Clock }): Promise<ReconcileReport> {
+  const { driver, store, logger } = opts
+  const now = (opts.clock ?? systemClock).now()
+  const report: ReconcileReport = { orphansDestroyed: [], recordsDeleted: [], sessionsEnded: [], kept: [] }
+
+  const poolDrivers = new Map((await store.listPools()).map((p) => [p.name, p.driver]))
+  const owned = (pool: string, r?: SandboxRecord) => (r?.handle?.driver ?? poolDrivers.get(pool) ?? driver.name) === driver.name
+  const endLost = async (sessionId: string | null) => {
+    if (sessionId && (await store.endSession(sessionId, 'sandbox_lost', now))) report.sessionsEnded.push(sessionId)
+  }
+
+  const alive = new Set<string>()
+  const records = new Map((await store.listSandboxes()).map((r) => [r.id, r]))
+  for (const h of await driver.list()) {
+    const rec = records.get(h.id)
+    if (rec && (rec.state === 'warm' || rec.state === 'claimed')) {
+      alive.add(h.id)
+      report.kept.push(h.id)
+      continue
+    }
+    logger.warn({ sandbox: h.id, state: rec?.state ?? 'unknown' }, 'destroying orphan sandbox')
+    await driver.destroy(h.id)
+    if (rec) {
+      await endLost(rec.sessionId)
+      await store.deleteSandbox(h.id)
+    }
+    report.orphansDestroyed.push(h.id)
+  }
+
+  for (const rec of records.values()) {
+    if (alive.has(rec.id) || report.orphansDestroyed.includes(rec.id) || !owned(rec.pool, rec)) continue
+    logger.warn({ sandbox: rec.id, state: rec.state, session: rec.sessionId }, 'sandbox vanished; deleting its record')
+    await endLost(rec.sessionId)
+    // A record left starting or destroying may still have pieces on the host: destroy is idempotent.
+    if (rec.state === 'starting' || rec.state === 'destroying') await driver.destroy(rec.id)
+    await store.deleteSandbox(rec.id)
+    report.recordsDeleted.push(rec.id)
+  }
+
+  // Open sessions whose sandbox record is gone altogether.
+  for (const state of ['starting', 'running'] as const) {
+    for (const s of await store.listSessions({ state })) {
+      if (s.sandboxId !== null && alive.has(s.sandboxId)) continue
+      if (!owned(s.pool, s.sandboxId === null ? undefined : records.get(s.sandboxId))) continue
+      logger.warn({ session: s.id, sandbox: s.sandboxId }, 'session lost its sandbox')
+      await endLost(s.id)
+    }
+  }
+  return report
+}
