@@ -55,7 +55,7 @@ describe('bwrap arguments', () => {
     expect(script).toBe(wrapperScript(input.cgroupProcs, 4096))
     expect(script).toContain(`for f in '/sys/fs/cgroup/pids/g/sb-1/cgroup.procs'; do echo $$ > "$f" || exit 97; done;`)
     expect(script).toContain('ulimit -c 0 && ulimit -n 4096')
-    expect(script.endsWith('exec "$@"')).toBe(true)
+    expect(script?.endsWith('exec "$@"')).toBe(true)
     expect(rest.slice(0, 6)).toEqual(['setpriv', '--reuid=100000', '--regid=100000', '--clear-groups', '--', 'bwrap'])
   })
   it('quotes cgroup paths for the shell', () => {

@@ -82,6 +82,12 @@ describe.skipIf(skip !== undefined)(`workspace isolation between sandboxes${skip
     }
   })
 
+  it('alice cannot unmount or replace her workspace mount to look underneath', async () => {
+    const out = await sh(alice, 'umount /slot/home; umount -l /home/user; mount -t tmpfs x /slot/home; rmdir /slot/home; ls -A /slot/home')
+    expect(out).toContain('secret.txt')
+    expect(await sh(alice, 'cat /home/user/secret.txt')).toContain(ALICE_SECRET)
+  })
+
   it("bob's workspace and sandbox do not appear in alice's mountinfo", async () => {
     const out = await sh(alice, 'cat /proc/self/mountinfo')
     expect(out).not.toContain('workspaces/bob')
