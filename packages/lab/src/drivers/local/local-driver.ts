@@ -82,7 +82,8 @@ export class LocalDriver implements SandboxDriver {
     try {
       await mkdir(L.sandboxDir(id), { mode: 0o711 })
     } catch (err) {
-      throw new DriverError('create_failed', `sandbox ${id} already exists`, { cause: err })
+      const exists = (err as NodeJS.ErrnoException).code === 'EEXIST'
+      throw new DriverError('create_failed', exists ? `sandbox ${id} already exists` : `sandbox ${id}: ${(err as Error).message}`, { cause: err })
     }
     let child: ChildProcess | undefined
     try {
