@@ -35,8 +35,8 @@ describe('FakeDriver', () => {
     const out: Buffer[] = []
     ch.on('output', (b) => out.push(b))
     ch.sendInput(Buffer.from('echo $((6*7))\n'))
-    expect((await ch.snapshot()).toString()).toBe('echo $((6*7))\n')
-    expect(Buffer.concat(out).toString()).toBe('echo $((6*7))\n')
+    expect((await ch.snapshot()).toString()).toBe('echo $((6*7))\n42\r\n')
+    expect(Buffer.concat(out).toString()).toBe('echo $((6*7))\n42\r\n')
     const msgs: AgentMessage[] = []
     ch.on('message', (m) => msgs.push(m))
     ch.send({ type: 'resize', cols: 100, rows: 30 })

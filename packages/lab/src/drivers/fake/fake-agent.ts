@@ -3,11 +3,13 @@ import {
   FrameDecoder, FrameKind, PROTOCOL_VERSION, encodeControl, encodeFrame, encodeSnapshot, gatewayMessageSchema,
   type AgentMessage,
 } from '@infra-lab/protocol'
+import { runFakeLine } from './fake-shell.ts'
 
 /**
  * An in-process stand-in for packages/agent: listens on a unix socket and speaks the real
  * protocol (hello on every connection, claim -> ready, DATA echoed back as output and kept
- * as scrollback, snapshot, resize, terminate -> exit 'terminated', ping -> pong).
+ * as scrollback, `echo` lines answered (fake-shell.ts), snapshot, resize, terminate -> exit
+ * 'terminated', ping -> pong).
  */
 export class FakeAgent {
   state: 'warm' | 'claimed' | 'exited' = 'warm'
@@ -17,6 +19,7 @@ export class FakeAgent {
   env: Record<string, string> = {}
   size = { cols: 80, rows: 24 }
   private scrollback = Buffer.alloc(0)
+  private line = ''
   private readonly sockets = new Set<Socket>()
   private readonly server: Server
   private readonly startedAt = Date.now()
@@ -105,9 +108,26 @@ export class FakeAgent {
     }
   }
 
-  /** The fake shell: input comes straight back as output, on every connection. */
+  /** The fake shell: input is echoed as a terminal would; complete `echo` lines print their output. */
   private output(data: Buffer): void {
     if (this.state !== 'claimed') return
+    this.emitOutput(data)
+    this.line += data.toString('utf8')
+    let nl: number
+    while ((nl = this.line.search(/[\r\n]/)) >= 0) {
+      const line = this.line.slice(0, nl)
+      this.line = this.line.slice(nl + 1)
+      let out: string | undefined
+      try {
+        out = runFakeLine(line, this.env)
+      } catch (err) {
+        out = `fake-shell: ${(err as Error).message}`
+      }
+      if (out !== undefined) this.emitOutput(Buffer.from(`${out}\r\n`))
+    }
+  }
+
+  private emitOutput(data: Buffer): void {
     this.scrollback = Buffer.concat([this.scrollback, data]).subarray(-64 * 1024)
     const frame = encodeFrame(FrameKind.DATA, data)
     for (const s of this.sockets) s.write(frame)

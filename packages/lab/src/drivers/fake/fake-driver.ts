@@ -13,11 +13,29 @@ export interface FakeDriverOptions {
   failCreates?: boolean | ((n: number) => boolean)
   /** Agents accept connections but never say hello (creates then fail with hello_timeout). */
   neverHello?: boolean
+  /** Where the sandboxes live; share one between driver instances to simulate a gateway restart. */
+  host?: FakeHost
 }
 
 interface Live {
   readonly handle: SandboxHandle
   readonly agent: FakeAgent
+}
+
+/** The machine the fake sandboxes run on: they outlive any one FakeDriver instance. */
+export class FakeHost {
+  readonly live = new Map<string, Live>()
+  private dir: string | undefined
+
+  socketDir(): string {
+    this.dir ??= mkdtempSync(join(tmpdir(), 'lab-fake-'))
+    return this.dir
+  }
+
+  removeDir(): void {
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true })
+    this.dir = undefined
+  }
 }
 
 /**
@@ -33,11 +51,13 @@ export class FakeDriver implements SandboxDriver {
   inFlight = 0
   maxInFlight = 0
   readonly destroyed: string[] = []
-  private readonly live = new Map<string, Live>()
-  private dir: string | undefined
+  readonly host: FakeHost
+  private readonly live: Map<string, Live>
 
   constructor(options: FakeDriverOptions = {}) {
     this.options = { ...options }
+    this.host = options.host ?? new FakeHost()
+    this.live = this.host.live
   }
 
   /** Changes knobs between calls (e.g. let creates succeed again). */
@@ -46,7 +66,7 @@ export class FakeDriver implements SandboxDriver {
   }
 
   async init(): Promise<void> {
-    this.socketDir()
+    this.host.socketDir()
   }
 
   async create(spec: SandboxSpec): Promise<SandboxHandle> {
@@ -60,7 +80,7 @@ export class FakeDriver implements SandboxDriver {
       }
       const createdAt = Date.now()
       if (this.options.startDelayMs) await new Promise((r) => setTimeout(r, this.options.startDelayMs))
-      const path = join(this.socketDir(), `${spec.id}.sock`)
+      const path = join(this.host.socketDir(), `${spec.id}.sock`)
       const agent = new FakeAgent(spec.id, path, { neverHello: this.options.neverHello ?? false })
       await agent.listen()
       const handle: SandboxHandle = {
@@ -122,13 +142,7 @@ export class FakeDriver implements SandboxDriver {
 
   async teardown(): Promise<void> {
     await Promise.all([...this.live.keys()].map((id) => this.destroy(id)))
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true })
-    this.dir = undefined
-  }
-
-  private socketDir(): string {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'lab-fake-'))
-    return this.dir
+    this.host.removeDir()
   }
 }
 
