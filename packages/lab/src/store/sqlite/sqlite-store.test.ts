@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { build } from 'esbuild'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runStoreContract } from '../contract.ts'
 import { MIGRATIONS } from './migrations.ts'
@@ -63,5 +67,31 @@ describe('SqliteStore on a file', () => {
     expect(await b.countSandboxes('alpha')).toEqual({ starting: 0, warm: 0, claimed: 10, destroying: 0 })
     await a.close()
     await b.close()
+  })
+
+  it('never hands one sandbox to two processes claiming on the same file at once', async () => {
+    const path = tempFile()
+    const store = new SqliteStore(path)
+    const n = 1500
+    for (let i = 0; i < n; i++) {
+      const id = `sb-${String(i).padStart(3, '0')}`
+      await store.insertSandbox({ id, pool: 'alpha', createdAt: i })
+      await store.markSandboxWarm(id, { id, pool: 'alpha', driver: 'fake', createdAt: i, address: { kind: 'unix', path: '/x' }, meta: {} }, i)
+    }
+    // Bundled as CommonJS so that NODE_PATH lets it find better-sqlite3 from a temp dir.
+    const here = dirname(fileURLToPath(import.meta.url))
+    const script = join(dirname(path), 'claim-worker.cjs')
+    await build({ entryPoints: [join(here, 'claim-worker.fixture.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: script, external: ['better-sqlite3'], logLevel: 'silent' })
+    const env = { ...process.env, NODE_PATH: join(here, '../../../../../node_modules') }
+    const run = promisify(execFile)
+    const startAt = String(Date.now() + 1500)
+    const outs = await Promise.all(['a', 'b', 'c'].map((tag) => run(process.execPath, [script, path, tag, startAt], { env })))
+    const lists = outs.map((o) => JSON.parse(o.stdout) as string[])
+    const all = lists.flat()
+    expect(all).toHaveLength(n)
+    expect(new Set(all).size).toBe(n)
+    expect(await store.countSandboxes('alpha')).toEqual({ starting: 0, warm: 0, claimed: n, destroying: 0 })
+    expect((await store.listSessions()).length).toBe(n)
+    await store.close()
   })
 })
