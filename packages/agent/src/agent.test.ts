@@ -153,6 +153,16 @@ describe('agent process', () => {
     expect(await client.message('exit')).toMatchObject({ reason: 'terminated', code: null })
   })
 
+  it('terminates a warm shell that was never claimed, and refuses to claim it afterwards', async () => {
+    const { client } = await started()
+    await new Promise((r) => setTimeout(r, 50))
+    client.send({ type: 'terminate' })
+    expect(await client.message('exit')).toMatchObject({ reason: 'terminated' })
+    client.send({ type: 'claim', ...claimFor('too-late') })
+    expect(await client.message('error')).toMatchObject({ code: 'claim_failed' })
+    expect(client.text).toBe('')
+  })
+
   it('survives malformed input: bad JSON, unknown messages, bad claims, an oversized frame', async () => {
     const { agent, client } = await started()
     client.socket.write(encodeFrame(FrameKind.CONTROL, '{not json'))

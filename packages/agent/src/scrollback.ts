@@ -1,6 +1,7 @@
 /** A bounded ring of the most recent terminal bytes, replayed to a re-attaching gateway. */
 export class Scrollback {
-  private readonly ring: Buffer
+  /** Allocated on first append: a warm sandbox that is never claimed never touches it. */
+  private ring: Buffer | undefined
   /** Next write position. */
   private head = 0
   /** Bytes held, at most the capacity. */
@@ -8,7 +9,6 @@ export class Scrollback {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError('scrollback capacity must be a positive integer')
-    this.ring = Buffer.alloc(capacity)
   }
 
   get length(): number {
@@ -16,6 +16,8 @@ export class Scrollback {
   }
 
   append(chunk: Uint8Array): void {
+    // Unzeroed: only bytes already written are ever read, and untouched pages stay unbacked.
+    this.ring ??= Buffer.allocUnsafe(this.capacity)
     const data = chunk
     if (data.length >= this.capacity) {
       this.ring.set(data.subarray(data.length - this.capacity))
@@ -32,6 +34,7 @@ export class Scrollback {
 
   /** A copy of the held bytes, oldest first. */
   snapshot(): Buffer {
+    if (!this.ring) return Buffer.alloc(0)
     if (this.size < this.capacity) return Buffer.from(this.ring.subarray(this.head - this.size, this.head))
     return Buffer.concat([this.ring.subarray(this.head), this.ring.subarray(0, this.head)])
   }
