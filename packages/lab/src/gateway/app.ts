@@ -132,6 +132,9 @@ function poolView(p: PoolRuntime) {
 
 function requireJson(req: FastifyRequest): void {
   const type = req.headers['content-type']
+  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError('unsupported_media_type', `send the body as application/json, not ${type.split(';')[0]}`)
+  }
   if (type === undefined || req.body === undefined) throw new ApiError('validation_failed', 'a JSON body is required', [{ field: 'body', message: 'required' }])
 }
 

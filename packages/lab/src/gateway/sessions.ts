@@ -5,7 +5,8 @@ import type { Clock } from '../clock/clock.ts'
 import type { AgentChannel } from '../drivers/channel.ts'
 import type { SandboxHandle } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
-import type { EndedReason, SessionRecord, Store } from '../store/types.ts'
+import { CapacityExhausted, ClaimTimeout } from '../pool/errors.ts'
+import type { Claimed, EndedReason, NewSession, SessionRecord, Store } from '../store/types.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE } from './errors.ts'
 import { newId } from './ids.ts'
@@ -105,9 +106,7 @@ export class SessionService {
     const warm = claimed !== undefined
     if (!claimed) {
       try {
-        const rec = await pool.controller.createForClaim(pool.spec.claimTimeoutMs)
-        // Another claim may take the new sandbox first; then any other warm one will do.
-        claimed = (await store.claimSandbox(rec.id, newSession, clock.now())) ?? (await store.claimWarm(poolName, newSession, clock.now()))
+        claimed = await this.coldOrWait(pool, newSession)
       } catch (err) {
         metrics.claims.inc({ pool: poolName, result: 'rejected' })
         throw toCapacityError(err, pool)
@@ -163,6 +162,31 @@ export class SessionService {
 
     const rec = await store.getSession(newSession.id)
     return { ...toView(rec!), attach }
+  }
+
+  /**
+   * No warm sandbox: start one for this claim. When the pool is at maxSize only because
+   * refills are in flight, wait for one of them instead of refusing (within claimTimeoutMs).
+   */
+  private async coldOrWait(pool: PoolRuntime, session: NewSession): Promise<Claimed | undefined> {
+    const { store, clock } = this.deps
+    const deadline = clock.now() + pool.spec.claimTimeoutMs
+    for (;;) {
+      try {
+        const rec = await pool.controller.createForClaim(Math.max(1, deadline - clock.now()))
+        // Another claim may take the new sandbox first; then any other warm one will do.
+        return (await store.claimSandbox(rec.id, session, clock.now())) ?? (await store.claimWarm(pool.spec.name, session, clock.now()))
+      } catch (err) {
+        if (!(err instanceof CapacityExhausted) || pool.controller.status().starting === 0) throw err
+      }
+      while (clock.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5))
+        const got = await store.claimWarm(pool.spec.name, session, clock.now())
+        if (got) return got
+        if (pool.controller.status().starting === 0) break
+      }
+      if (clock.now() >= deadline) throw new CapacityExhausted(pool.spec.name, pool.spec.maxSize)
+    }
   }
 
   async get(id: string): Promise<SessionRecord> {
@@ -347,11 +371,10 @@ function errMessage(err: unknown): string {
 }
 
 function toCapacityError(err: unknown, pool: PoolRuntime): ApiError {
-  const name = err instanceof Error ? err.name : ''
-  if (name === 'CapacityExhausted' || name === 'CapacityExhaustedError') {
+  if (err instanceof CapacityExhausted) {
     return new ApiError('capacity_exhausted', `pool "${pool.spec.name}" has no ready sandbox and is at maxSize ${pool.spec.maxSize}`, undefined, 5)
   }
-  if (name === 'ClaimTimeout' || name === 'ClaimTimeoutError' || name === 'CreateTimeoutError') {
+  if (err instanceof ClaimTimeout) {
     return new ApiError('claim_timeout', `no warm sandbox, and a cold start took longer than ${pool.spec.claimTimeoutMs} ms`, undefined, 2)
   }
   return new ApiError('pool_unavailable', `pool "${pool.spec.name}" cannot start a sandbox: ${errMessage(err)}`, undefined, 5)
