@@ -72,12 +72,19 @@ export class AgentServer {
       try {
         frames = decoder.push(chunk)
       } catch (err) {
-        this.sendError(socket, 'bad_message', (err as Error).message)
-        socket.end()
-        socket.destroy()
+        // The stream can no longer be framed: say why, then drop this connection.
+        socket.removeAllListeners('data')
+        socket.write(encodeControl({ type: 'error', code: 'bad_message', message: (err as Error).message }), () => socket.destroy())
         return
       }
-      for (const frame of frames) this.onFrame(socket, frame.kind, frame.payload)
+      for (const frame of frames) {
+        try {
+          this.onFrame(socket, frame.kind, frame.payload)
+        } catch (err) {
+          log('internal_error', { message: err instanceof Error ? err.message : 'unknown' })
+          this.sendError(socket, 'internal', 'the agent failed to handle a frame')
+        }
+      }
     })
     socket.on('drain', () => this.session.resume())
     socket.on('error', (err) => log('connection_error', { code: (err as NodeJS.ErrnoException).code }))
