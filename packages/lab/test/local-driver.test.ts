@@ -48,14 +48,14 @@ describe('bwrap arguments', () => {
     expect(s).toContain('--uid 1000 --gid 1000')
     expect(s.endsWith('-- /usr/bin/node --max-old-space-size=64 /opt/infra-lab/agent.mjs --socket /run/agent/agent.sock --sandbox-id sb-1')).toBe(true)
   })
-  it('the wrapper joins the cgroups and sets rlimits as root, then execs setpriv to the sandbox uid', () => {
+  it('the wrapper joins the cgroups and sets rlimits as root, then runs setpriv to the sandbox uid and stays its parent', () => {
     const [c, script, argv0, ...rest] = sandboxCommand(input)
     expect(c).toBe('-c')
     expect(argv0).toBe('sh')
     expect(script).toBe(wrapperScript(input.cgroupProcs, 4096))
     expect(script).toContain(`for f in '/sys/fs/cgroup/pids/g/sb-1/cgroup.procs'; do echo $$ > "$f" || exit 97; done;`)
     expect(script).toContain('ulimit -c 0 && ulimit -n 4096')
-    expect(script?.endsWith('exec "$@"')).toBe(true)
+    expect(script?.endsWith('"$@"; exit $?')).toBe(true)
     expect(rest.slice(0, 6)).toEqual(['setpriv', '--reuid=100000', '--regid=100000', '--clear-groups', '--', 'bwrap'])
   })
   it('quotes cgroup paths for the shell', () => {

@@ -69,15 +69,18 @@ export const WRAPPER_EXIT = { cgroup: 97, rlimit: 98 } as const
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
 
 /**
- * The root shell that joins the sandbox's cgroups and sets rlimits, then execs the rest
- * (so the spawned pid becomes bwrap's). RLIMIT_NPROC is not set: it counts per host uid, and
- * every sandbox shares one, so it would let one sandbox starve the others; pids.max does it.
+ * The root shell that joins the sandbox's cgroups and sets rlimits, then runs the rest and
+ * stays as its parent. It must not exec: bwrap's --die-with-parent applies to bwrap itself,
+ * so bwrap's parent has to be a process that outlives the gateway (this shell, reparented
+ * to init when the gateway dies); killing this shell takes the whole sandbox down.
+ * RLIMIT_NPROC is not set: it counts per host uid, and every sandbox shares one, so it would
+ * let one sandbox starve the others; pids.max does it.
  */
 export function wrapperScript(cgroupProcs: readonly string[], maxOpenFiles: number): string {
   const join = cgroupProcs.length > 0
     ? `for f in ${cgroupProcs.map(quote).join(' ')}; do echo $$ > "$f" || exit ${WRAPPER_EXIT.cgroup}; done; `
     : ''
-  return `${join}ulimit -c 0 && ulimit -n ${maxOpenFiles} || exit ${WRAPPER_EXIT.rlimit}; exec "$@"`
+  return `${join}ulimit -c 0 && ulimit -n ${maxOpenFiles} || exit ${WRAPPER_EXIT.rlimit}; "$@"; exit $?`
 }
 
 /** argv for spawn('/bin/sh', ...). */
