@@ -1,19 +1,21 @@
 #!/usr/bin/env node
 // Measures the memory of idle warm sandboxes: starts N agents side by side (each with its warm
 // bash), waits, and sums Pss from /proc/<pid>/smaps_rollup over every agent and its shell.
-// usage: node packages/agent/bench/pss.mjs [--n 10] [--idle-ms 3000] -- [node flags...]
+// usage: node packages/agent/bench/pss.mjs [--n 10] [--idle-ms 3000] [--bundle path/to/agent.mjs] -- [node flags...]
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const bundle = join(dirname(fileURLToPath(import.meta.url)), '../dist/agent.mjs')
 const argv = process.argv.slice(2)
 const sep = argv.indexOf('--')
 const own = sep < 0 ? argv : argv.slice(0, sep)
 const nodeFlags = sep < 0 ? [] : argv.slice(sep + 1)
-const opt = (name, dflt) => (own.includes(name) ? Number(own[own.indexOf(name) + 1]) : dflt)
+const str = (name, dflt) => (own.includes(name) ? own[own.indexOf(name) + 1] : dflt)
+const opt = (name, dflt) => Number(str(name, dflt))
+// Another bundle (e.g. a copy of an older build) to compare against; default: the current build.
+const bundle = resolve(str('--bundle', join(dirname(fileURLToPath(import.meta.url)), '../dist/agent.mjs')))
 const n = opt('--n', 10)
 const idleMs = opt('--idle-ms', 3000)
 
@@ -44,7 +46,7 @@ try {
   }
   const f = (x) => (x / n / 1024).toFixed(2)
   console.log(JSON.stringify({
-    flags: nodeFlags.join(' ') || '(none)', n,
+    bundle, flags: nodeFlags.join(' ') || '(none)', n,
     pssPerSandboxMiB: Number(f(agentPss + shellPss)), agentPssMiB: Number(f(agentPss)), bashPssMiB: Number(f(shellPss)), agentRssMiB: Number(f(agentRss)),
   }))
 } finally {

@@ -1,10 +1,11 @@
 import { rmSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import {
-  FrameDecoder, FrameKind, PROTOCOL_VERSION, encodeControl, encodeFrame, encodeSnapshot, gatewayMessageSchema,
-  type AgentError, type AgentMessage, type Claim, type Exit, type GatewayMessage,
-} from '@infra-lab/protocol'
+// Zod-free entry points only (a test checks the bundle): zod would cost every sandbox ~5.5 MiB.
+import type { AgentError, AgentMessage, Claim, Exit, GatewayMessage } from '@infra-lab/protocol'
+import { FrameDecoder, FrameKind, encodeControl, encodeFrame, encodeSnapshot } from '@infra-lab/protocol/frame'
+import { parseGatewayMessage } from '@infra-lab/protocol/lite'
+import { PROTOCOL_VERSION } from '@infra-lab/protocol/version'
 import { log } from './log.ts'
 import { ClaimError, type PtySession } from './pty-session.ts'
 import type { Scrollback } from './scrollback.ts'
@@ -122,13 +123,10 @@ export class AgentServer {
     } catch {
       return this.sendError(socket, 'bad_message', 'control frame is not JSON')
     }
-    const parsed = gatewayMessageSchema.safeParse(json)
-    if (!parsed.success) {
-      // Paths and messages only: zod issues do not carry the offending values.
-      const detail = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ')
-      return this.sendError(socket, 'bad_message', `invalid message: ${detail}`)
-    }
-    this.onMessage(socket, parsed.data)
+    const parsed = parseGatewayMessage(json)
+    // The error names the field, never its value.
+    if (!parsed.ok) return this.sendError(socket, 'bad_message', `invalid message: ${parsed.error}`)
+    this.onMessage(socket, parsed.message)
   }
 
   private onMessage(socket: Socket, message: GatewayMessage): void {

@@ -1,0 +1,139 @@
+// Validation of gateway -> agent messages without zod, for the agent: zod costs ~5.5 MiB of
+// memory in every warm sandbox. It accepts and rejects exactly what `gatewayMessageSchema`
+// (messages.ts) does and returns the same parsed value; validate-gateway-message.test.ts holds
+// the two to that. Change a schema there and this file with it.
+//
+// Error texts name the field, never its value: a value may be a secret.
+import type { Claim, GatewayMessage } from '../messages.ts'
+import {
+  ENV_NAME_RE, MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_NAMES, USER_NAME_RE,
+} from '../limits-core.ts'
+
+export type ParseGatewayMessageResult =
+  | { readonly ok: true; readonly message: GatewayMessage }
+  | { readonly ok: false; readonly error: string }
+
+type Fields = Record<PropertyKey, unknown>
+
+class Invalid extends Error {}
+
+function fail(path: string, problem: string): never {
+  throw new Invalid(`${path}: ${problem}`)
+}
+
+export function parseGatewayMessage(json: unknown): ParseGatewayMessageResult {
+  try {
+    return { ok: true, message: gatewayMessage(json) }
+  } catch (err) {
+    if (err instanceof Invalid) return { ok: false, error: err.message }
+    throw err
+  }
+}
+
+function gatewayMessage(input: unknown): GatewayMessage {
+  if (!isObject(input)) fail('(message)', 'expected an object')
+  switch (input.type) {
+    case 'claim':
+      return claim(input)
+    case 'resize':
+      return { type: 'resize', cols: int(input, 'cols', 1, 1000), rows: int(input, 'rows', 1, 1000) }
+    case 'snapshot':
+      return { type: 'snapshot', requestId: int(input, 'requestId', 0) }
+    case 'terminate':
+      return { type: 'terminate' }
+    case 'ping':
+      return { type: 'ping', id: int(input, 'id') }
+    default:
+      return fail('type', 'expected "claim", "resize", "snapshot", "terminate" or "ping"')
+  }
+}
+
+function claim(input: Fields): Claim {
+  const sessionId = string(input, 'sessionId')
+  const length = codePointLength(sessionId)
+  if (length < 1 || length > 128) fail('sessionId', 'must be 1 to 128 characters')
+  const user = string(input, 'user')
+  if (!USER_NAME_RE.test(user)) fail('user', 'must match ^[A-Za-z0-9._-]{1,64}$')
+  if (user === '.' || user === '..') fail('user', 'must not be "." or ".."')
+  const home = string(input, 'home')
+  if (!home.startsWith('/')) fail('home', 'must start with "/"')
+  const out: Claim = { type: 'claim', sessionId, user, home, env: envMap(input, 'env'), secrets: envMap(input, 'secrets') }
+  // Optional keys as zod has them: undefined is accepted, and a present key stays present.
+  for (const key of ['cols', 'rows'] as const) {
+    if (input[key] !== undefined) out[key] = int(input, key, 1, 1000)
+    else if (key in input) out[key] = undefined
+  }
+  return out
+}
+
+function string(input: Fields, key: string): string {
+  const value = input[key]
+  if (typeof value !== 'string') fail(key, 'expected a string')
+  return value
+}
+
+/** zod's `z.number().int()`: a safe integer, then the bounds (inclusive). */
+function int(input: Fields, key: string, min = -Infinity, max = Infinity): number {
+  const value = input[key]
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(key, 'expected an integer')
+  if (value < min) fail(key, `must be at least ${min}`)
+  if (value > max) fail(key, `must be at most ${max}`)
+  return value
+}
+
+/**
+ * `envMapSchema` (limits.ts). As zod's record does: a key `__proto__` is skipped unread (it
+ * could not be set on the result), non-enumerable keys are skipped, and the count and total
+ * are over the result.
+ */
+function envMap(input: Fields, field: string): Record<string, string> {
+  const map = input[field]
+  if (!isPlainObject(map)) fail(field, 'expected an object of strings')
+  const out: Record<string, string> = {}
+  let count = 0
+  let totalBytes = 0
+  for (const key of Reflect.ownKeys(map)) {
+    if (key === '__proto__' || !Object.prototype.propertyIsEnumerable.call(map, key)) continue
+    if (typeof key !== 'string') fail(field, 'keys must be strings')
+    const path = `${field}.${key}`
+    if (!ENV_NAME_RE.test(key)) fail(path, 'environment variable names must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$')
+    if (RESERVED_ENV_NAMES.has(key)) fail(path, 'is set by the sandbox and cannot be overridden')
+    const value = map[key]
+    if (typeof value !== 'string') fail(path, 'expected a string')
+    if (value.includes('\0')) fail(path, 'must not contain NUL bytes')
+    const bytes = Buffer.byteLength(value)
+    if (bytes > MAX_ENV_VALUE_BYTES) fail(path, `must be at most ${MAX_ENV_VALUE_BYTES} bytes`)
+    out[key] = value
+    count++
+    totalBytes += key.length + bytes
+  }
+  if (count > MAX_ENV_VARS) fail(field, `at most ${MAX_ENV_VARS} variables`)
+  if (totalBytes > MAX_ENV_TOTAL_BYTES) fail(field, `at most ${MAX_ENV_TOTAL_BYTES} bytes in all`)
+  return out
+}
+
+/** Lengths as zod's `.min()`/`.max()` count them: code points, a lone surrogate counting one. */
+function codePointLength(s: string): number {
+  let length = s.length
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      length--
+      i++
+    }
+  }
+  return length
+}
+
+/** zod's `isObject`, which `z.object` and the discriminated union require. */
+function isObject(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** zod's `isPlainObject`, which `z.record` requires (every object JSON.parse makes is one). */
+function isPlainObject(value: unknown): value is Fields {
+  if (!isObject(value)) return false
+  const ctor = value.constructor
+  if (ctor === undefined || typeof ctor !== 'function') return true
+  const proto: unknown = ctor.prototype
+  return isObject(proto) && Object.prototype.hasOwnProperty.call(proto, 'isPrototypeOf')
+}
