@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { constants, open } from 'node:fs'
+import { constants, open, openSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { promisify } from 'node:util'
 import { spawn, type IPty } from 'node-pty'
@@ -44,6 +44,9 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
   private terminating = false
   private exited = false
   private killTimer: NodeJS.Timeout | undefined
+  /** Write end of the claim FIFO, opened at warm time once bash waits on the read end. */
+  private fifoWriter: Socket | undefined
+  private fifoTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly files: StateFiles, shellPath: string, agentEnv: NodeJS.ProcessEnv) {
     super()
@@ -59,6 +62,23 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
       if (this.claimed) this.emit('output', data as unknown as Buffer)
     })
     this.pty.onExit(({ exitCode, signal }) => this.onExit(exitCode, signal))
+    this.preopenFifo()
+  }
+
+  /**
+   * Opens the FIFO's write end as soon as bash has opened its read end (an O_NONBLOCK open fails
+   * with ENXIO until then), so the claim only writes to an open pipe: no open() through the
+   * thread pool on the claim path. bash then waits in read() until the claim script arrives.
+   */
+  private preopenFifo(attempt = 0): void {
+    if (this.claimed || this.exited) return
+    try {
+      const fd = openSync(this.files.fifoPath, constants.O_WRONLY | constants.O_NONBLOCK)
+      this.fifoWriter = new Socket({ fd, readable: false, writable: true })
+      this.fifoWriter.on('error', () => undefined) // reported by the claim's write, if it happens
+    } catch {
+      if (attempt < 2000) this.fifoTimer = setTimeout(() => this.preopenFifo(attempt + 1), attempt < 100 ? 2 : 50)
+    }
   }
 
   get pid(): number {
@@ -73,14 +93,17 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
     if (claim.cols !== undefined || claim.rows !== undefined) {
       this.resize(claim.cols ?? this.pty.cols, claim.rows ?? this.pty.rows)
     }
+    clearTimeout(this.fifoTimer)
+    const script = buildClaimScript(claim)
+    if (this.fifoWriter) return writeAndClose(this.fifoWriter, script)
     let fd: number
     try {
-      // Non-blocking: fails with ENXIO at once if bash is not waiting, instead of hanging.
+      // Not pre-opened yet: non-blocking, fails with ENXIO at once if bash is not waiting.
       fd = await openFd(this.files.fifoPath, constants.O_WRONLY | constants.O_NONBLOCK)
     } catch (err) {
       throw new ClaimError(`the warm shell is not waiting for a claim (${(err as NodeJS.ErrnoException).code ?? 'open failed'})`)
     }
-    await writeAndClose(fd, buildClaimScript(claim))
+    await writeAndClose(new Socket({ fd, readable: false, writable: true }), script)
   }
 
   /** Keyboard input; ignored before the claim and after the exit. */
@@ -123,6 +146,8 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
 
   private onExit(exitCode: number, signal: number | undefined): void {
     this.exited = true
+    clearTimeout(this.fifoTimer)
+    this.fifoWriter?.destroy()
     clearTimeout(this.killTimer)
     const bySignal = signal !== undefined && signal !== 0
     const reason = this.terminating ? 'terminated' : bySignal ? 'killed' : 'exited'
@@ -131,9 +156,9 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
 }
 
 /** Writes through libuv's pipe handling (no thread blocked if bash reads slowly), then closes. */
-function writeAndClose(fd: number, text: string): Promise<void> {
+function writeAndClose(pipe: Socket, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const pipe = new Socket({ fd, readable: false, writable: true })
+    pipe.removeAllListeners('error')
     pipe.once('error', (err) => {
       pipe.destroy()
       reject(new ClaimError(`writing the claim script failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`))

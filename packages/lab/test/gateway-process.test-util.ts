@@ -78,13 +78,15 @@ export class Term {
     ws.on('close', (c) => (this.closeCode = c))
   }
 
+  /** Listeners go on before the socket opens: the scrollback may arrive with the upgrade. */
   static async open(client: LabClient, attach: Attach): Promise<Term> {
     const ws = client.openTerminal(attach)
+    const term = new Term(ws)
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve())
       ws.once('error', reject)
     })
-    return new Term(ws)
+    return term
   }
 
   type(s: string): void {

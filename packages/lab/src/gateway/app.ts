@@ -1,5 +1,5 @@
 import websocket from '@fastify/websocket'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { LabMetrics } from '../observability/metrics.ts'
 import type { Store } from '../store/types.ts'
@@ -30,7 +30,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // (the pino Logger is a FastifyBaseLogger; the cast keeps the instance type the default one)
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,
     // never let a request id or body reach the logs with secrets: we log explicitly
   })
@@ -40,6 +40,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(404).send(new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON())
   })
 
+  // JSON bodies; an empty one (curl -X DELETE -H 'content-type: application/json') is no body.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req: unknown, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    const text = body as string
+    if (text.trim() === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch (err) {
+      done(new ApiError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`), undefined)
+    }
+  })
   await app.register(websocket, { options: { maxPayload: deps.wsMaxFrameBytes } })
 
   // ---- no key -------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../clock/clock.ts'
+import type { Ready } from '@infra-lab/protocol'
 import type { AgentChannel } from '../drivers/channel.ts'
 import type { SandboxHandle } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
@@ -123,21 +124,25 @@ export class SessionService {
     pool.controller.nudge()
 
     let channel: AgentChannel | undefined
-    let ready = false
+    let hub: TerminalHub | undefined
+    let applied: Promise<Ready> | undefined
+    let claimSentAt = 0
     try {
       if (!handle) throw new Error(`sandbox ${sandbox.id} has no handle`)
       const ch: AgentChannel = pool.controller.takeWarm(sandbox.id) ?? (await pool.driver.connect(handle))
       channel = ch
+      // The hub listens before the claim is sent, so it mirrors every byte of the session.
+      hub = new TerminalHub(ch, clock.now(), () => clock.now(), { seenAllOutput: true })
       t = lap('connectMs', t)
       const binding = await pool.driver.bindWorkspace(handle, body.user)
       t = lap('bindWorkspaceMs', t)
-      const applied = await ch.claim(
-        { sessionId: newSession.id, user: body.user, home: binding.home, env, secrets },
-        CLAIM_AGENT_TIMEOUT_MS,
-      )
-      t = lap('agentClaimMs', t)
-      timings.agentApplyMs = round(applied.applyMs)
-      ready = true
+      // Sent now, answered in about a millisecond: the response does not wait for `ready`
+      // (the session is `starting` until it arrives), so the agent applies the claim while
+      // the client reads this response and opens the terminal. See docs/design.md.
+      claimSentAt = performance.now()
+      applied = ch.claim({ sessionId: newSession.id, user: body.user, home: binding.home, env, secrets }, CLAIM_AGENT_TIMEOUT_MS)
+      applied.catch(() => undefined) // handled below; never an unhandled rejection
+      t = lap('claimSendMs', t)
     } catch (err) {
       logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'claim failed; destroying the sandbox')
       channel?.close()
@@ -147,12 +152,23 @@ export class SessionService {
       throw new ApiError('claim_failed', `could not start the session's shell: ${errMessage(err)}`)
     }
 
-    if (!ready || !channel || !handle) throw new ApiError('internal', 'claim path ended without a channel')
-    this.track(newSession.id, poolName, handle, channel)
+    if (!applied || !hub || !handle) throw new ApiError('internal', 'claim path ended without a channel')
+    this.track(newSession.id, poolName, handle, hub)
     const attach = await this.issueAttach(newSession.id)
     lap('tokenMs', t)
     timings.claimMs = round(performance.now() - t0)
-    await store.markSessionRunning(newSession.id, timings)
+    await store.markSessionTimings(newSession.id, timings)
+    void applied.then(
+      async (ready) => {
+        timings.agentReadyMs = round(performance.now() - claimSentAt)
+        timings.agentApplyMs = round(ready.applyMs)
+        await store.markSessionRunning(newSession.id, timings)
+      },
+      async (err: unknown) => {
+        logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'the agent did not apply the claim; ending the session')
+        await this.end(newSession.id, 'claim_failed')
+      },
+    ).catch((err: unknown) => this.logEndError(newSession.id, err))
 
     const path = warm ? 'warm' : 'cold'
     metrics.claims.inc({ pool: poolName, result: path })
@@ -275,7 +291,8 @@ export class SessionService {
     const { store, logger } = this.deps
     let resumed = 0
     let ended = 0
-    for (const s of await store.listSessions({ state: 'running' })) {
+    const open = [...(await store.listSessions({ state: 'running' })), ...(await store.listSessions({ state: 'starting' }))]
+    for (const s of open) {
       const pool = this.deps.pools.get(s.pool)
       const sandbox = s.sandboxId ? await store.getSandbox(s.sandboxId) : undefined
       if (!pool || !sandbox?.handle) {
@@ -287,12 +304,14 @@ export class SessionService {
         const channel = await pool.driver.connect(sandbox.handle)
         if (channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
           channel.close()
-          await store.endSession(s.id, channel.hello.state === 'exited' ? 'exited' : 'sandbox_lost', this.deps.clock.now())
+          const reason = channel.hello.state === 'exited' ? 'exited' : channel.hello.state === 'warm' ? 'claim_failed' : 'sandbox_lost'
+          await store.endSession(s.id, reason, this.deps.clock.now())
           await this.destroySandbox(pool, sandbox.id)
           ended++
           continue
         }
-        this.track(s.id, s.pool, sandbox.handle, channel)
+        if (s.state === 'starting') await store.markSessionRunning(s.id, s.timings)
+        this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, this.deps.clock.now(), () => this.deps.clock.now(), { seenAllOutput: false }))
         this.deps.metrics.sessionsActive.inc({ pool: s.pool })
         resumed++
       } catch (err) {
@@ -330,8 +349,8 @@ export class SessionService {
     this.live.clear()
   }
 
-  private track(sessionId: string, pool: string, handle: SandboxHandle, channel: AgentChannel): void {
-    const hub = new TerminalHub(channel, this.deps.clock.now(), () => this.deps.clock.now())
+  private track(sessionId: string, pool: string, handle: SandboxHandle, hub: TerminalHub): void {
+    const channel = hub.channel
     const live: Live = { sessionId, pool, sandboxId: handle.id, handle, hub, startedAt: this.deps.clock.now(), ending: false }
     this.live.set(sessionId, live)
     channel.on('message', (m) => {

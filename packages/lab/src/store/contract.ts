@@ -206,6 +206,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.getSession('s-1'))?.state).toBe('ended')
       })
 
+      it('records timings without changing the state', async () => {
+        await store.markSessionTimings('s-1', { claimMs: 2.5 })
+        expect(await store.getSession('s-1')).toMatchObject({ state: 'starting', timings: { claimMs: 2.5 } })
+        await store.markSessionRunning('s-1', { claimMs: 2.5, agentReadyMs: 1 })
+        expect(await store.getSession('s-1')).toMatchObject({ state: 'running', timings: { claimMs: 2.5, agentReadyMs: 1 } })
+      })
+
       it('stores env names only', async () => {
         expect((await store.getSession('s-1'))?.envNames).toEqual(['FOO', 'API_KEY'])
       })

@@ -107,6 +107,8 @@ export interface Store {
   listSessions(filter?: { user?: string; state?: SessionState; pool?: string }): Promise<SessionRecord[]>
   /** starting -> running, with the claim path's timings. */
   markSessionRunning(id: string, timings: Record<string, number>): Promise<void>
+  /** Records the claim path's timings without changing the state. */
+  markSessionTimings(id: string, timings: Record<string, number>): Promise<void>
   /** Ends the session (no-op if already ended); returns true if this call ended it. */
   endSession(id: string, reason: EndedReason, now: number): Promise<boolean>
 

@@ -139,6 +139,10 @@ export class SqliteStore implements Store {
     this.q.markRunning.run({ id, timings: JSON.stringify(timings) })
   }
 
+  async markSessionTimings(id: string, timings: Record<string, number>): Promise<void> {
+    this.q.markTimings.run({ id, timings: JSON.stringify(timings) })
+  }
+
   async endSession(id: string, reason: EndedReason, now: number): Promise<boolean> {
     return this.q.endSession.run({ id, reason, now }).changes === 1
   }
@@ -190,6 +194,7 @@ function prepare(db: Database.Database) {
     listSessions: db.prepare(`SELECT * FROM sessions
       WHERE (@user IS NULL OR user = @user) AND (@state IS NULL OR state = @state) AND (@pool IS NULL OR pool = @pool)
       ORDER BY created_at, id`),
+    markTimings: db.prepare(`UPDATE sessions SET timings = @timings WHERE id = @id`),
     markRunning: db.prepare(`UPDATE sessions SET state = 'running', timings = @timings WHERE id = @id AND state = 'starting'`),
     endSession: db.prepare(`UPDATE sessions SET state = 'ended', ended_at = @now, ended_reason = @reason
       WHERE id = @id AND state <> 'ended'`),
