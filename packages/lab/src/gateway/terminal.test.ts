@@ -115,6 +115,20 @@ describe('terminal WebSocket (fake driver)', () => {
     expect(JSON.parse(got.text.at(-1)!)).toMatchObject({ type: 'exit', reason: 'terminated' })
   })
 
+  it('ends the session with claim_failed when the agent refuses the claim after the 201', async () => {
+    await waitFor(() => gw.pools.get('default')!.controller.status().ready >= 2 && gw.pools.get('default')!.controller.status().starting === 0, 5000, 'refill')
+    const warm = await gw.store.listSandboxes({ state: 'warm' })
+    expect(warm.length).toBe(2)
+    for (const sb of warm) driver(gw).agent(sb.id)!.state = 'claimed'
+    const c = await client.createSession({ user: 'carol' })
+    expect(c.state).toBe('starting')
+    const ws = open(c.attach)
+    const got = collect(ws)
+    await waitFor(() => got.closeCode !== undefined, 3000, 'close')
+    expect(JSON.parse(got.text.at(-1)!)).toMatchObject({ type: 'exit', reason: 'claim_failed' })
+    expect(await client.getSession(c.id)).toMatchObject({ state: 'ended', endedReason: 'claim_failed' })
+  })
+
   it('ends the session with sandbox_lost when the sandbox dies, and the pool refills', async () => {
     const ws = open()
     const got = collect(ws)
