@@ -2,13 +2,14 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawn as spawnPty } from 'node-pty'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LocalDriver } from '../src/drivers/local/local-driver.ts'
 import { defaultRuntimeDir } from '../src/drivers/local/runtime-dir.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 import { agentBundleDir } from '../src/paths.ts'
-import { KEY, Term, exited, runCli, runGateway, type RunningGateway } from './gateway-process.test-util.ts'
+import { CLI, KEY, Term, exited, runCli, runGateway, type RunningGateway } from './gateway-process.test-util.ts'
 
 const skip = localDriverSkipReason()
 const SECRET = 'sekrit-9f83b1c7-value'
@@ -65,6 +66,25 @@ describe.skipIf(skip !== undefined)('gateway with the local driver, as a process
     for (const f of scanned) expect(readFileSync(f).includes(SECRET), f).toBe(false)
     expect(gw.stderr()).not.toContain(SECRET)
     await gw.client.deleteSession(s.id)
+  })
+
+  it('infra-lab shell attaches a terminal like ssh: raw keys in, output out, the exit code back', async () => {
+    const pty = spawnPty(process.execPath, [CLI, 'shell', '--user', 'hal', '--url', gw.url, '--key', KEY], { cols: 90, rows: 20, env: { ...process.env, TERM: 'xterm' } as Record<string, string> })
+    let out = ''
+    pty.onData((d) => (out += d))
+    const code = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)))
+    const until = async (needle: string) => {
+      const end = Date.now() + 10_000
+      while (!out.includes(needle)) {
+        if (Date.now() > end) throw new Error(`no "${needle}" in:\n${out}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    await until('hal@sandbox')
+    pty.write('echo "[$((6*7))] $(stty size)"\r')
+    await until('[42] 20 90')
+    pty.write('exit 7\r')
+    expect(await code).toBe(7)
   })
 
   it('keeps shells across kill -9 of the gateway, re-attaches with scrollback, and removes orphans', async () => {
