@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import { systemClock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import type { Store } from '../store/types.ts'
 import { checkBearer } from './auth.ts'
@@ -11,6 +12,8 @@ import {
   createSessionBody, listSessionsQuery, parseOrThrow, poolNameParams, sessionIdParams, terminalQuery,
 } from './schemas.ts'
 import { toView, type SessionService } from './sessions.ts'
+import { buildStats, type StatsDeps } from './stats.ts'
+import { registerWeb } from './static.ts'
 
 export interface AppDeps {
   readonly apiKey: string
@@ -23,6 +26,10 @@ export interface AppDeps {
   readonly wsMaxFrameBytes: number
   /** Called by /healthz; false makes it answer 503. */
   readonly isHealthy?: () => boolean
+  /** Pool history and session activity for GET /v1/stats. */
+  readonly stats?: Pick<StatsDeps, 'clock' | 'sampler' | 'lastActivityMs'>
+  /** Directory of the built web dashboard (packages/web/dist by default); false: none. */
+  readonly webDir?: string | false
 }
 
 /** The HTTP + WebSocket API. Routes and JSON shapes are a contract: see docs/api.md. */
@@ -69,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
   })
   app.get('/openapi.json', async () => buildOpenApi())
+  if (deps.webDir !== false) await registerWeb(app, deps.webDir)
 
   // ---- /v1: API key ---------------------------------------------------------------------
   await app.register(async (v1) => {
@@ -127,6 +135,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const { name } = parseOrThrow(poolNameParams, req.params, 'params')
       return poolView(deps.sessions.pool(name))
     })
+
+    v1.get('/stats', async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
   }, { prefix: '/v1' })
 
   return app

@@ -15,6 +15,7 @@ import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
 import type { PoolRuntime } from './pools.ts'
 import { SessionService } from './sessions.ts'
+import { PoolStatsSampler } from './stats.ts'
 
 export type DriverFactory = (name: DriverName) => Promise<SandboxDriver>
 
@@ -77,11 +78,14 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   for (const p of pools.values()) p.controller.start()
 
   let stopping = false
+  const sampler = new PoolStatsSampler(pools, clock)
+  sampler.start()
   const app = await buildApp({
     apiKey, store, pools, sessions, metrics, logger,
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     isHealthy: () => !stopping,
+    stats: { clock, sampler, lastActivityMs: (id) => lastActivityOf(sessions, id) },
   })
   const sweepTimer = setInterval(() => {
     void sessions.sweep().catch((err) => logger.error({ err: String(err) }, 'sweep failed'))
@@ -101,10 +105,21 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       if (stopping) return
       stopping = true
       clearInterval(sweepTimer)
+      sampler.stop()
       for (const p of pools.values()) await p.controller.stop()
       sessions.detachAll()
       await app.close()
       await store.close()
     },
   }
+}
+
+/**
+ * Last terminal activity of a live session. SessionService keeps it on the session's
+ * TerminalHub but has no public accessor yet (sessions.ts belongs to another change);
+ * TODO: replace with `sessions.lastActivityMs(id)` once it exists.
+ */
+function lastActivityOf(sessions: SessionService, id: string): number | undefined {
+  const live = (sessions as unknown as { live?: Map<string, { hub: { lastActivityMs: number } }> }).live
+  return live?.get(id)?.hub.lastActivityMs
 }
