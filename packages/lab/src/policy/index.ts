@@ -1,9 +1,13 @@
 import { decideErlang } from './erlang.ts'
 import { decideFixed } from './fixed.ts'
+import { decidePredictive } from './predictive.ts'
+import { decideScheduled } from './scheduled.ts'
 import type { PolicySpec } from './schema.ts'
 import type { PolicyPoolSpec, PoolDecision, PoolObservation } from './types.ts'
 
-export type { PolicyPoolSpec, PoolDecision, PoolObservation, PoolPolicy } from './types.ts'
+export type { ClaimHistoryView, PolicyPoolSpec, PoolDecision, PoolObservation, PoolPolicy } from './types.ts'
+export { ClaimHistory, DAY_MS, HOUR_MS, WEEK_MS } from './history.ts'
+export { forecastRatePerS } from './predictive.ts'
 export { erlangB, erlangServers } from './erlang.ts'
 
 export type PolicyKind = PolicySpec['kind']
@@ -15,12 +19,14 @@ export type PolicyDecider<K extends PolicyKind> = (
 ) => PoolDecision
 
 /**
- * Every policy kind and its decider. A new kind (`scheduled`, `predictive`) is added to
- * policySchema in schema.ts and here; the mapped type makes a missing entry a type error.
+ * Every policy kind and its decider. A new kind is added to policySchema in schema.ts and
+ * here; the mapped type makes a missing entry a type error.
  */
 export const POLICIES: { readonly [K in PolicyKind]: PolicyDecider<K> } = {
   fixed: decideFixed,
   erlang: decideErlang,
+  scheduled: decideScheduled,
+  predictive: decidePredictive,
 }
 
 /** Clamps a raw target to [minSize, maxSize - claimed]; the upper bound wins, never below 0. */

@@ -1,4 +1,7 @@
 import { z } from 'zod'
+import { predictivePolicySchema, scheduledPolicySchema } from './time-schema.ts'
+
+export { predictivePolicySchema, scheduledPolicySchema, scheduleRuleSchema, WEEKDAYS, type Weekday } from './time-schema.ts'
 
 /**
  * Pool-sizing policy, shared by the gateway's pool specs and the simulator's scenarios.
@@ -18,6 +21,6 @@ export const erlangPolicySchema = z.object({
   windowS: z.number().int().min(10).max(86_400).default(300),
 }).strict()
 
-export const policySchema = z.discriminatedUnion('kind', [fixedPolicySchema, erlangPolicySchema])
+export const policySchema = z.discriminatedUnion('kind', [fixedPolicySchema, erlangPolicySchema, scheduledPolicySchema, predictivePolicySchema])
 export type PolicySpec = z.infer<typeof policySchema>
 export type PolicyInput = z.input<typeof policySchema>

@@ -19,6 +19,14 @@ export interface PoolObservation {
   readonly claimRatePerS: number
   /** Mean time from create to ready, in seconds (the refill time B). */
   readonly meanStartS: number
+  /** Claim history for the `predictive` kind; without it, predictive sizes on the current rate. */
+  readonly claimHistory?: ClaimHistoryView
+}
+
+/** Past claim rates, read-only: what `predictive` looks up (same hour yesterday, last week). */
+export interface ClaimHistoryView {
+  /** Claims per second in the history bucket holding `tMs`, or undefined if not recorded. */
+  ratePerSAt(tMs: number): number | undefined
 }
 
 export interface PoolDecision {
