@@ -173,3 +173,24 @@ describe('error catalogue', () => {
     }
   })
 })
+
+describe('session limits', () => {
+  it('ends idle sessions after idleTimeoutS and long ones after maxLifetimeS', async () => {
+    const gw = await startTestGateway(new FakeDriver(), {
+      pools: [
+        { name: 'default', policy: { kind: 'fixed', size: 1 }, idleTimeoutS: 1, maxLifetimeS: 0 },
+        { name: 'short', policy: { kind: 'fixed', size: 1 }, idleTimeoutS: 0, maxLifetimeS: 1 },
+      ],
+    })
+    try {
+      const headers = { ...auth, 'content-type': 'application/json' }
+      const idle = (await gw.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: { user: 'idle' } })).json()
+      const short = (await gw.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: { user: 'brief', pool: 'short' } })).json()
+      await waitFor(async () => (await gw.store.getSession(idle.id))?.state === 'ended' && (await gw.store.getSession(short.id))?.state === 'ended', 5000, 'both to end')
+      expect((await gw.store.getSession(idle.id))?.endedReason).toBe('idle_timeout')
+      expect((await gw.store.getSession(short.id))?.endedReason).toBe('max_lifetime')
+    } finally {
+      await gw.cleanup()
+    }
+  })
+})
