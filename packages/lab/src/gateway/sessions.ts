@@ -6,7 +6,11 @@ import type { Ready } from '@infra-lab/protocol'
 import type { AgentChannel } from '../drivers/channel.ts'
 import type { SandboxHandle } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
-import { CapacityExhausted, ClaimTimeout } from '../pool/errors.ts'
+import { CapacityExhausted } from '../pool/errors.ts'
+import { toCapacityError } from './capacity-error.ts'
+import { toView, type Attach, type SessionView } from './session-view.ts'
+export { toView, type Attach, type SessionView }
+import { bridgeSocket } from './terminal-socket.ts'
 import type { Claimed, EndedReason, NewSession, SessionRecord, Store } from '../store/types.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE } from './errors.ts'
@@ -14,24 +18,6 @@ import { newId } from './ids.ts'
 import type { PoolRuntime } from './pools.ts'
 import type { CreateSessionBody } from './schemas.ts'
 import { TerminalHub } from './terminal-hub.ts'
-
-export interface Attach {
-  readonly url: string
-  readonly token: string
-  readonly expiresAt: string
-}
-
-export interface SessionView {
-  readonly id: string
-  readonly user: string
-  readonly pool: string
-  readonly state: SessionRecord['state']
-  readonly warm: boolean
-  readonly createdAt: string
-  readonly endedAt?: string
-  readonly endedReason?: EndedReason
-  readonly timings: Readonly<Record<string, number>>
-}
 
 interface Live {
   readonly sessionId: string
@@ -53,20 +39,6 @@ export interface SessionServiceDeps {
 }
 
 const CLAIM_AGENT_TIMEOUT_MS = 5000
-
-export function toView(s: SessionRecord): SessionView {
-  return {
-    id: s.id,
-    user: s.user,
-    pool: s.pool,
-    state: s.state,
-    warm: s.warm,
-    createdAt: new Date(s.createdAt).toISOString(),
-    ...(s.endedAt !== null ? { endedAt: new Date(s.endedAt).toISOString() } : {}),
-    ...(s.endedReason !== null ? { endedReason: s.endedReason } : {}),
-    timings: s.timings,
-  }
-}
 
 /** Sessions: the claim path, attach tokens, terminal bridging, and how sessions end. */
 export class SessionService {
@@ -237,34 +209,7 @@ export class SessionService {
       ws.close(WS_CLOSE.normal)
       return
     }
-    live.hub.attach(ws)
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) {
-        try {
-          live.hub.input(data)
-        } catch {
-          // channel closed: the session is ending and the socket will be closed
-        }
-        return
-      }
-      let msg: unknown
-      try {
-        msg = JSON.parse(data.toString('utf8'))
-      } catch {
-        ws.send(JSON.stringify({ type: 'error', code: 'bad_message', message: 'text frames must be JSON control messages' }))
-        return
-      }
-      const m = msg as { type?: unknown; cols?: unknown; rows?: unknown }
-      if (m.type === 'resize' && isDim(m.cols) && isDim(m.rows)) {
-        try {
-          live.hub.channel.send({ type: 'resize', cols: m.cols, rows: m.rows })
-        } catch {
-          // as above
-        }
-      } else {
-        ws.send(JSON.stringify({ type: 'error', code: 'bad_message', message: 'expected {"type":"resize","cols":1..1000,"rows":1..1000}' }))
-      }
-    })
+    bridgeSocket(live.hub, ws)
   }
 
   /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
@@ -377,24 +322,10 @@ export class SessionService {
   }
 }
 
-function isDim(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1000
-}
-
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000
 }
 
 function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
-}
-
-function toCapacityError(err: unknown, pool: PoolRuntime): ApiError {
-  if (err instanceof CapacityExhausted) {
-    return new ApiError('capacity_exhausted', `pool "${pool.spec.name}" has no ready sandbox and is at maxSize ${pool.spec.maxSize}`, undefined, 5)
-  }
-  if (err instanceof ClaimTimeout) {
-    return new ApiError('claim_timeout', `no warm sandbox, and a cold start took longer than ${pool.spec.claimTimeoutMs} ms`, undefined, 2)
-  }
-  return new ApiError('pool_unavailable', `pool "${pool.spec.name}" cannot start a sandbox: ${errMessage(err)}`, undefined, 5)
 }
