@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds the runnable artefacts: the agent bundle (copied into every sandbox), the CLI bundle,
-// and the native mount addon used by the local driver. Runs on `npm ci` (prepare) and `npm test`.
+// the native mount addon used by the local driver, and the web dashboard (vite). Runs on
+// `npm ci` (prepare) and `npm test`.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -49,5 +50,10 @@ if (existsSync(join(nativeDir, 'binding.gyp')) && !existsSync(addon)) {
   const args = nodedir ? [gyp, 'rebuild', `--nodedir=${nodedir}`] : [gyp, 'rebuild']
   execFileSync(process.execPath, args, { cwd: nativeDir, stdio: 'inherit' })
 }
+
+// The web dashboard and terminal (packages/web): vite bundles it into packages/web/dist, which
+// the gateway serves at `/`.
+const { build: viteBuild } = await import('vite')
+await viteBuild({ configFile: join(root, 'packages/web/vite.config.ts'), logLevel: 'warn' })
 
 console.log(`build: done in ${Date.now() - started} ms`)

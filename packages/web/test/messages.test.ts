@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import { describeApiError, describeClose, describeEnd, formatAge, formatMs } from '../app/messages.ts'
+
+const body = (code: string, message = 'm', details?: { field: string; message: string }[]) => ({ error: { code, message, ...(details ? { details } : {}) } })
+
+describe('messages a person reads', () => {
+  it('explains a wrong API key without echoing it', () => {
+    expect(describeApiError(401, body('unauthorized'))).toMatch(/API key was not accepted/)
+  })
+
+  it('turns a 503 with Retry-After into when to try again', () => {
+    expect(describeApiError(503, body('capacity_exhausted'), 5)).toBe('No shell is free in this pool right now: it is at its maximum size. Try again in 5 s.')
+    expect(describeApiError(503, body('claim_timeout'), 2)).toMatch(/took too long\. Try again in 2 s\./)
+    expect(describeApiError(503, undefined)).toMatch(/busy or unavailable\. Try again in a moment\./)
+  })
+
+  it('names the fields of a validation error', () => {
+    const text = describeApiError(400, body('validation_failed', 'invalid', [{ field: 'body.user', message: 'must match ^[A-Za-z0-9._-]{1,64}$' }]))
+    expect(text).toBe('Please check: User name: must match ^[A-Za-z0-9._-]{1,64}$.')
+  })
+
+  it('falls back to the status when the body is not an API error (never a stack trace)', () => {
+    expect(describeApiError(502, undefined)).toBe('The gateway answered HTTP 502.')
+    expect(describeApiError(500, body('internal'))).toMatch(/unexpected error and logged it/)
+  })
+
+  it('says why a session ended and what a close code means', () => {
+    expect(describeEnd('exited', 0)).toBe('The shell exited with status 0.')
+    expect(describeEnd('terminated')).toMatch(/terminated/)
+    expect(describeEnd('something-new')).toBe('The session ended.')
+    expect(describeClose(1001)).toMatch(/keeps running/)
+  })
+
+  it('formats durations', () => {
+    expect(formatMs(3.24)).toBe('3.2 ms')
+    expect(formatMs(41.6)).toBe('42 ms')
+    expect(formatMs(1260)).toBe('1.3 s')
+    expect(formatAge(45)).toBe('45 s')
+    expect(formatAge(3 * 3600 + 5 * 60)).toBe('3 h 5 min')
+  })
+})
