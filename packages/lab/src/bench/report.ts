@@ -38,3 +38,24 @@ export function writeResult(dir: string, name: string, markdown: string, json: u
   writeFileSync(js, `${JSON.stringify(json, null, 2)}\n`)
   return { md, json: js }
 }
+
+export function writeSvg(dir: string, name: string, svg: string): string {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `${name}.svg`)
+  writeFileSync(file, svg)
+  return file
+}
+
+/** ops/s with thousands separators, `n/a` when not finite. */
+export function formatRate(v: number | undefined): string {
+  return v !== undefined && Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a'
+}
+
+export function formatRatio(v: number | undefined): string {
+  return v !== undefined && Number.isFinite(v) ? `${v.toFixed(2)}x` : '–'
+}
+
+/** Drops blank lines that follow a blank line. */
+export function squeeze(lines: readonly string[]): string {
+  return lines.filter((l, i) => !(l === '' && lines[i - 1] === '')).join('\n')
+}

@@ -76,5 +76,20 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--json', 'print the results as JSON')
     .action(async (o) => done(await (await import('../bench/startup-command.ts')).benchStartupCommand(o, io, signal)))
 
+  bench.command('fs')
+    .description('directory and small-file metadata ops/s and latency (mdtest-style), beside a native C loop and fio')
+    .requiredOption('--path <dir>', 'directory on the file system to measure (a scratch dir inside it is removed afterwards)')
+    .option('--ops <list>', 'operations', 'mkdir,create,write,stat,readdir,rename,unlink,rmdir')
+    .option('--files <n>', 'items per operation and worker', int('--files', 10, 1_000_000), 2000)
+    .option('--concurrency <list>', 'worker threads, comma-separated levels', '1,4,16')
+    .option('--warmup <n>', 'items per operation and worker excluded as warm-up', int('--warmup', 0, 100_000), 50)
+    .option('--rounds <n>', 'rounds (each followed by a native run); median ops/s', int('--rounds', 1, 100), 3)
+    .option('--no-native', 'skip the native C loop ceiling')
+    .option('--no-fio', 'skip the fio reference')
+    .option('--name <name>', 'results file suffix (default: the file system type)')
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .option('--json', 'print the results as JSON')
+    .action(async (o) => done(await (await import('../bench/fs-command.ts')).benchFsCommand(o, io, signal)))
+
   return program
 }
