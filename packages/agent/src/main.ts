@@ -5,6 +5,7 @@ import { PtySession } from './pty-session.ts'
 import { Scrollback } from './scrollback.ts'
 import { AgentServer } from './server.ts'
 import { prepareStateDir } from './state-dir.ts'
+import { startTlsBridge, takePsk } from './tls-bridge.ts'
 import { warmUpClaimPath } from './warm-up.ts'
 
 async function main(): Promise<number | undefined> {
@@ -14,6 +15,12 @@ async function main(): Promise<number | undefined> {
     return 2
   }
   const { options } = parsed
+  // Before anything is spawned: the shell must never inherit the per-task key.
+  const psk = takePsk(process.env)
+  if (options.tlsPort !== undefined && psk === undefined) {
+    process.stderr.write('--tls-port needs the per-task key in AGENT_TLS_PSK\n')
+    return 2
+  }
   const files = prepareStateDir(options.stateDir)
   const session = new PtySession(files, options.shellPath, process.env)
   const scrollback = new Scrollback(options.scrollbackBytes)
@@ -23,6 +30,9 @@ async function main(): Promise<number | undefined> {
     scrollback,
   )
   await server.listen()
+  if (options.tlsPort !== undefined) {
+    await startTlsBridge({ host: options.tlsHost, port: options.tlsPort, socketPath: options.socketPath, identity: options.sandboxId, psk: psk! })
+  }
   const stop = (signal: NodeJS.Signals) => {
     log('agent_stop', { signal })
     session.kill()

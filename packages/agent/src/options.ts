@@ -12,12 +12,15 @@ export interface AgentOptions {
   readonly stateDir: string
   readonly shellPath: string
   readonly scrollbackBytes: number
+  /** Also serve TLS-PSK on this TCP port (ECS tasks); the key comes from AGENT_TLS_PSK. */
+  readonly tlsPort?: number
+  readonly tlsHost: string
 }
 
 export type ParsedOptions = { options: AgentOptions } | { errors: string[] }
 
 export const USAGE =
-  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>]'
+  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>] [--tls-port <n> [--tls-host <addr>]]'
 
 /** Parses argv (without node and script) into frozen options, or says what to fix. */
 export function parseOptions(argv: readonly string[]): ParsedOptions {
@@ -33,6 +36,8 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
         shell: { type: 'string', default: DEFAULT_SHELL },
         'scrollback-bytes': { type: 'string', default: String(DEFAULT_SCROLLBACK_BYTES) },
+        'tls-port': { type: 'string' },
+        'tls-host': { type: 'string', default: '0.0.0.0' },
       },
     }))
   } catch (err) {
@@ -51,6 +56,9 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
   if (!Number.isInteger(scrollbackBytes) || scrollbackBytes < MIN_SCROLLBACK_BYTES || scrollbackBytes > MAX_SCROLLBACK_BYTES) {
     errors.push(`--scrollback-bytes must be an integer from ${MIN_SCROLLBACK_BYTES} to ${MAX_SCROLLBACK_BYTES}`)
   }
+  const tlsPort = values['tls-port'] === undefined ? undefined : Number(values['tls-port'])
+  if (tlsPort !== undefined && (!Number.isInteger(tlsPort) || tlsPort < 1 || tlsPort > 65_535)) errors.push('--tls-port must be an integer from 1 to 65535')
+  const tlsHost = values['tls-host']
   if (errors.length > 0) return { errors: [...errors, USAGE] }
-  return { options: Object.freeze({ socketPath, sandboxId, stateDir, shellPath, scrollbackBytes }) }
+  return { options: Object.freeze({ socketPath, sandboxId, stateDir, shellPath, scrollbackBytes, tlsHost, ...(tlsPort === undefined ? {} : { tlsPort }) }) }
 }

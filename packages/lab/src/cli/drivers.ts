@@ -14,6 +14,13 @@ export function driverFactory(config: GatewayConfig, logger: Logger): (name: Dri
         return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, agentBundleDir: agentBundleDir(), logger })
       case 'fake':
         return new FakeDriver()
+      case 'ecs': {
+        // Loaded on demand: the AWS SDK costs start-up time for every other driver.
+        const { EcsDriver, ecsOptionsFromEnv } = await import('../drivers/ecs/index.ts')
+        const parsed = ecsOptionsFromEnv(process.env, logger)
+        if ('errors' in parsed) throw new Error(`--driver ecs: ${parsed.errors.join('; ')} (see docs/aws.md)`)
+        return new EcsDriver(parsed.options)
+      }
       default:
         throw new Error(`the ${name} driver is not available in this build; use --driver local`)
     }
