@@ -3,7 +3,7 @@ import { latencyChart, poolChart, type Chart } from './charts.ts'
 import { h, notice } from './dom.ts'
 import { formatAge } from './messages.ts'
 
-interface PoolCard { readonly el: HTMLElement; readonly now: HTMLElement; readonly error: HTMLElement; readonly charts: Chart[] }
+interface PoolCard { readonly el: HTMLElement; readonly now: HTMLElement; readonly error: HTMLElement; readonly chartEls: [HTMLElement, HTMLElement]; charts: Chart[] }
 
 /** Live pool charts, claim latency, warm hit rate, failures and the active sessions. */
 export function renderDashboard(main: HTMLElement): () => void {
@@ -19,6 +19,18 @@ export function renderDashboard(main: HTMLElement): () => void {
     h('section', { class: 'card', 'aria-labelledby': 'failures-title' }, h('h2', { id: 'failures-title' }, 'Sandbox failures'), failuresEl),
   )
   const cards = new Map<string, PoolCard>()
+  let last: Stats | undefined
+  // Chart colours come from CSS variables: rebuild the charts when the colour scheme changes.
+  const dark = matchMedia('(prefers-color-scheme: dark)')
+  const onScheme = () => {
+    for (const c of cards.values()) {
+      for (const ch of c.charts) ch.destroy()
+      c.charts = [poolChart(c.chartEls[0]), latencyChart(c.chartEls[1])]
+      const p = last?.pools.find((x) => `pool-${x.name}` === c.el.getAttribute('aria-labelledby'))
+      if (p) for (const ch of c.charts) ch.update(p)
+    }
+  }
+  dark.addEventListener('change', onScheme)
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
 
@@ -35,7 +47,7 @@ export function renderDashboard(main: HTMLElement): () => void {
       h('figure', {}, h('figcaption', {}, 'Sandboxes over time: ready, starting, claimed, and the target (dashed)'), lineEl),
       h('figure', {}, h('figcaption', {}, 'Claim latency, warm vs cold (claims per bucket)'), histEl))
     poolsEl.append(el)
-    card = { el, now, error, charts: [poolChart(lineEl), latencyChart(histEl)] }
+    card = { el, now, error, chartEls: [lineEl, histEl], charts: [poolChart(lineEl), latencyChart(histEl)] }
     cards.set(name, card)
     return card
   }
@@ -92,6 +104,7 @@ export function renderDashboard(main: HTMLElement): () => void {
     try {
       const s = await lab.stats()
       if (stopped) return
+      last = s
       interval = s.intervalMs
       for (const p of s.pools) {
         const card = poolCard(p.name)
@@ -117,6 +130,7 @@ export function renderDashboard(main: HTMLElement): () => void {
   return () => {
     stopped = true
     if (timer) clearTimeout(timer)
+    dark.removeEventListener('change', onScheme)
     for (const c of cards.values()) for (const ch of c.charts) ch.destroy()
   }
 }

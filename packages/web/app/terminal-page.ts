@@ -29,7 +29,7 @@ export function renderTerminal(main: HTMLElement, sessionId: string | undefined)
     h('div', { class: 'field' }, h('label', { for: 'pool' }, 'Pool'), pool),
     newShell, endButton)
   const messages = h('div', { id: 'term-messages' })
-  const host = h('div', { id: 'terminal', class: 'terminal', role: 'region', 'aria-label': 'Terminal' })
+  const host = h('div', { id: 'terminal', class: 'term-host', role: 'region', 'aria-label': 'Terminal' })
   const status = h('p', { id: 'term-status', class: 'status', role: 'status' })
   const hint = h('p', { class: 'hint' }, 'Keyboard: the terminal keeps Tab for the shell; press Escape, then Tab, to move on.')
   main.append(h('h1', { class: 'sr-only' }, 'Terminal'), form, messages, host, status, hint)

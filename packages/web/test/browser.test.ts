@@ -97,6 +97,7 @@ describe.skipIf(skip !== undefined)('web dashboard and terminal in Chromium (loc
     expect(page.url()).not.toContain(TEST_KEY)
     await typeLine(page, 'echo $((6*7))')
     await waitForScreen(page, /^42\s*$/m, 'the answer 42')
+    await page.screenshot({ path: join(shots, 'terminal.png') })
   })
 
   it('follows the window size', async () => {
@@ -108,6 +109,7 @@ describe.skipIf(skip !== undefined)('web dashboard and terminal in Chromium (loc
       return after.cols < before.cols
     }, 15_000, 'the shell to see fewer columns')
     expect(after.rows).toBeLessThan(before.rows)
+    await page.screenshot({ path: join(shots, 'terminal-narrow.png') })
     await page.setViewportSize({ width: 1280, height: 720 })
   })
 
@@ -117,7 +119,6 @@ describe.skipIf(skip !== undefined)('web dashboard and terminal in Chromium (loc
     await waitForScreen(page, /^42\s*$/m, 'the scrollback after reload')
     await typeLine(page, 'echo again-$((6*7))')
     await waitForScreen(page, /^again-42\s*$/m, 'live output after reload')
-    await page.screenshot({ path: join(shots, 'terminal.png') })
   })
 
   it('shows the pools and sessions on the dashboard and terminates a session from it', async () => {
