@@ -24,7 +24,8 @@ export function poolChart(el: HTMLElement): Chart {
     width: Math.max(200, el.clientWidth),
     height: HEIGHT,
     ms: 1,
-    scales: { y: { range: (_u, _min, max) => [0, Math.max(4, max + 1)] } },
+    // At least a minute wide, so a young gateway's few samples read as a line, not a smear.
+    scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60_000), max] }, y: { range: (_u, _min, max) => [0, Math.max(4, max + 1)] } },
     series: [{}, line('ready', '--c-ready'), line('starting', '--c-starting'), line('claimed', '--c-claimed'), line('target', '--c-target', [6, 4])],
     axes: [axis(), { ...axis(), label: 'sandboxes' }],
   }, [[], [], [], [], []], el)
