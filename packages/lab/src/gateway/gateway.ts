@@ -85,7 +85,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     isHealthy: () => !stopping,
-    stats: { clock, sampler, lastActivityMs: (id) => lastActivityOf(sessions, id) },
+    stats: { clock, sampler, lastActivityMs: (id) => sessions.lastActivityMs(id) },
   })
   const sweepTimer = setInterval(() => {
     void sessions.sweep().catch((err) => logger.error({ err: String(err) }, 'sweep failed'))
@@ -112,14 +112,4 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       await store.close()
     },
   }
-}
-
-/**
- * Last terminal activity of a live session. SessionService keeps it on the session's
- * TerminalHub but has no public accessor yet (sessions.ts belongs to another change);
- * TODO: replace with `sessions.lastActivityMs(id)` once it exists.
- */
-function lastActivityOf(sessions: SessionService, id: string): number | undefined {
-  const live = (sessions as unknown as { live?: Map<string, { hub: { lastActivityMs: number } }> }).live
-  return live?.get(id)?.hub.lastActivityMs
 }

@@ -54,6 +54,7 @@ export function buildOpenApi(): object {
       },
       '/v1/pools': { get: { summary: 'List pools with status', security: bearer, responses: { 200: { description: 'OK' } } } },
       '/v1/pools/{name}': { get: { summary: 'One pool with status', security: bearer, parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'OK', content: content('Pool') }, 404: err('No such pool') } } },
+      '/v1/stats': { get: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)', security: bearer, responses: { 200: { description: 'OK' }, 401: err('Bad key') } } },
       '/healthz': { get: { summary: 'Liveness (no key)', responses: { 200: { description: 'OK' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics (no key)', responses: { 200: { description: 'OK' } } } },
     },

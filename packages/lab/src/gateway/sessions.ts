@@ -280,6 +280,11 @@ export class SessionService {
     }
   }
 
+  /** When the session's terminal last saw input or output (undefined: not live here). */
+  lastActivityMs(sessionId: string): number | undefined {
+    return this.live.get(sessionId)?.hub.lastActivityMs
+  }
+
   get activeCount(): number {
     return this.live.size
   }

@@ -37,6 +37,7 @@ export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, sign
   const keyLine = gw.apiKeySource === 'config' ? '(from INFRA_LAB_API_KEY / config)' : `${gw.apiKey}   (${gw.apiKeySource === 'generated' ? 'generated, ' : ''}stored in ${join(config.dataDir, 'api-key')})`
   io.stdout.write([
     `infra-lab gateway listening on ${gw.url}`,
+    `  browser: ${gw.url}/  (sign in with the API key)`,
     `  API key: ${keyLine}`,
     ...poolLines,
     `  try:     npx infra-lab shell --user alice --url ${gw.url}`,
