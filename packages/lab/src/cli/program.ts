@@ -91,5 +91,22 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--json', 'print the results as JSON')
     .action(async (o) => done(await (await import('../bench/fs-command.ts')).benchFsCommand(o, io, signal)))
 
+  bench.command('api')
+    .description('driver control-plane latency: create (start + hello), list, connect, destroy')
+    .option('--driver <name>', 'local, docker or ecs (ecs needs AWS credentials)', 'local')
+    .option('--calls <n>', 'sandboxes to create and destroy', int('--calls', 1, 10000), 30)
+    .option('--concurrency <c>', 'creates at once', int('--concurrency', 1, 256), 1)
+    .option('--warmup <n>', 'create/destroy pairs excluded as warm-up', int('--warmup', 0, 100), 2)
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .option('--json', 'print the results as JSON')
+    .action(async (o) => done(await (await import('../bench/api-command.ts')).benchApiCommand(o, io, signal)))
+
+  bench.command('all')
+    .description('every benchmark this machine can run, with a progress bar; writes <out>/README.md')
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .option('--skip <list>', 'leave out some of fs,api,startup', (v: string) => v.split(',').filter(Boolean), [] as string[])
+    .option('--files <n>', 'items per fs operation and worker', int('--files', 10, 1_000_000), 2000)
+    .action(async (o) => done(await (await import('../bench/all-command.ts')).benchAllCommand(o, io, signal)))
+
   return program
 }

@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { resolve } from 'node:path'
+import cliProgress from 'cli-progress'
+import type { CliIo, ExitCode } from '../io.ts'
+import { runBenchApi } from './api-command.ts'
+import { runBenchFs } from './fs-command.ts'
+import { machineInfo } from './machine.ts'
+import { benchStartupCommand } from './startup-command.ts'
+import { writeSummary } from './summary.ts'
+
+export interface BenchAllFlags {
+  readonly out: string
+  /** Benchmarks to leave out: fs, api, startup. */
+  readonly skip: string[]
+  readonly files: number
+}
+
+type Step = { name: string; run: () => Promise<{ code: ExitCode; note?: string }> }
+
+/** `infra-lab bench all`: every benchmark this machine can run, then docs/results/README.md. */
+export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: AbortSignal): Promise<ExitCode> {
+  const quiet: CliIo = { ...io, stdout: io.stderr }
+  const notes: string[] = []
+  const fsTargets = [{ path: tmpdir(), name: undefined as string | undefined, label: 'local disk' }]
+  if (existsSync('/dev/shm')) fsTargets.push({ path: '/dev/shm', name: 'tmpfs', label: 'tmpfs' })
+  const steps: Step[] = []
+  if (!flags.skip.includes('fs')) {
+    for (const t of fsTargets) {
+      steps.push({ name: `fs ${t.label}`, run: async () => {
+        const r = await runBenchFs({ path: t.path, ops: 'mkdir,create,write,stat,readdir,rename,unlink,rmdir', files: flags.files, concurrency: '1,4,16', warmup: 50, rounds: 3, native: true, fio: true, out: flags.out, ...(t.name ? { name: t.name } : {}) }, quiet, signal)
+        return { code: r.code }
+      } })
+    }
+  }
+  if (!flags.skip.includes('api')) {
+    for (const driver of ['local', 'ecs']) {
+      steps.push({ name: `api ${driver}`, run: async () => {
+        const r = await runBenchApi({ driver, calls: 30, concurrency: 1, warmup: 2, out: flags.out }, quiet, signal)
+        return { code: r.code, ...(r.skipped ? { note: `bench api --driver ${driver} skipped: ${r.skipped}` } : {}) }
+      } })
+    }
+  }
+  if (!flags.skip.includes('startup')) {
+    steps.push({ name: 'startup local', run: async () => ({ code: await benchStartupCommand({ sessions: 200, concurrency: 4, driver: 'local', out: flags.out, memorySandboxes: 24 }, quiet, signal) }) })
+  }
+  const bar = new cliProgress.SingleBar({ format: 'bench all [{bar}] {value}/{total} {step}', stream: io.stderr, hideCursor: false, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+  bar.start(steps.length, 0, { step: '' })
+  let worst: ExitCode = 0
+  for (const s of steps) {
+    if (signal.aborted) {
+      notes.push(`${s.name}: not run (interrupted)`)
+      continue
+    }
+    bar.update({ step: s.name })
+    const r = await s.run()
+    if (r.note) notes.push(r.note)
+    if (r.code !== 0) notes.push(`${s.name}: exit code ${r.code}${r.code === 130 ? ' (interrupted, partial results)' : ''}`)
+    worst = Math.max(worst, r.code)
+    bar.increment()
+  }
+  bar.stop()
+  const command = `npx infra-lab bench all --out ${flags.out}${flags.skip.length ? ` --skip ${flags.skip.join(',')}` : ''} --files ${flags.files}`
+  const readme = writeSummary(resolve(io.cwd, flags.out), machineInfo(), command, notes)
+  io.stdout.write(`written: ${readme}\n`)
+  return signal.aborted ? 130 : worst
+}
