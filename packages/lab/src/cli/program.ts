@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { CliIo, ExitCode } from '../io.ts'
+import { SIM_HELP } from '../sim/help.ts'
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -107,6 +108,22 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--skip <list>', 'leave out some of fs,api,startup', (v: string) => v.split(',').filter(Boolean), [] as string[])
     .option('--files <n>', 'items per fs operation and worker', int('--files', 10, 1_000_000), 2000)
     .action(async (o) => done(await (await import('../bench/all-command.ts')).benchAllCommand(o, io, signal)))
+
+  program.command('sim')
+    .description('capacity simulator: what a warm pool costs and buys (scenario file, --sweep, --results)')
+    .argument('[scenario]', 'scenario JSON file (format below)')
+    .option('--json', 'print exactly one JSON object')
+    .option('--series', 'with --json: include the chart series')
+    .option('--report <file>', 'write an HTML report with SVG charts')
+    .option('--seed <n>', 'override the scenario seed', int('--seed', -2147483648, 2147483647))
+    .option('--set <path=value>', 'override a field, e.g. policy.size=20 (repeatable)', collect, [])
+    .option('--sweep <path=values>', 'sweep a field: 0..40, 0..40:5, a,b,c or a JSON array (repeatable: grid)', collect, [])
+    .option('--target-p99-s <s>', 'with --sweep: recommend the cheapest point with p99 wait <= s', (v) => Number(v))
+    .option('--workers <n>', 'worker threads for sweeps (default: cores)', int('--workers', 0, 64))
+    .option('--results <dir>', 'run scenarios/ and the benchmark, write capacity.md/.json/.svg to dir')
+    .addOption(new Option('--worker').hideHelp())
+    .addHelpText('after', SIM_HELP)
+    .action(async (file: string | undefined, o) => done(await (await import('../sim/command.ts')).simCommand(file, o, io, signal)))
 
   return program
 }

@@ -15,7 +15,7 @@ export interface WaitSummary {
 }
 
 export interface SimResult {
-  name: string | undefined
+  name: string | null
   sessions: number
   warmHits: number
   coldStarts: number
@@ -42,6 +42,7 @@ export class Stats {
   private claimedArea = 0
   private targetArea = 0
   private currentTarget = 0
+  private targetDt = 0
   private readonly targetTime = new Map<number, number>()
   private warmHits = 0
   private coldStarts = 0
@@ -64,14 +65,23 @@ export class Stats {
       this.readyArea += c.ready * dt
       this.claimedArea += c.claimed * dt
       this.aliveArea += (c.ready + c.warmStarting + c.coldStarting + c.claimed) * dt
-      this.targetArea += this.currentTarget * dt
-      this.targetTime.set(this.currentTarget, (this.targetTime.get(this.currentTarget) ?? 0) + dt)
+      this.targetDt += dt
     }
     this.last = t
   }
 
   target(n: number): void {
+    if (n === this.currentTarget) return
+    this.flushTarget()
     this.currentTarget = n
+  }
+
+  /** Time at one target is summed per change, not per event (the hot path stays cheap). */
+  private flushTarget(): void {
+    if (this.targetDt === 0) return
+    this.targetArea += this.currentTarget * this.targetDt
+    this.targetTime.set(this.currentTarget, (this.targetTime.get(this.currentTarget) ?? 0) + this.targetDt)
+    this.targetDt = 0
   }
 
   warmHit(t: number): void {
@@ -109,6 +119,7 @@ export class Stats {
   }
 
   result(events: number, wallS: number, hosts: { costs: Record<string, number>; counters: HostCounters; hostSlotS: number } | undefined): SimResult {
+    this.flushTarget()
     const sc = this.sc
     const sessions = this.warmHits + this.coldStarts
     // Cold waits still in progress at the end are not counted; every warm wait is claimS.
@@ -129,7 +140,7 @@ export class Stats {
     let modeTarget = 0, modeTime = -1
     for (const [k, v] of this.targetTime) if (v > modeTime || (v === modeTime && k < modeTarget)) { modeTarget = k; modeTime = v }
     return {
-      name: sc.name,
+      name: sc.name ?? null,
       sessions,
       warmHits: this.warmHits,
       coldStarts: this.coldStarts,

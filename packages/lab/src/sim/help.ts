@@ -1,0 +1,33 @@
+/** `infra-lab sim --help`: the scenario format in brief (docs/sim.md has all of it). */
+export const SIM_HELP = `
+Scenario file (JSON), validated; errors name the field. Minimal form:
+  {"durationS": 86400, "seed": 1,
+   "arrivals": {"kind": "poisson", "ratePerS": 1},
+   "sessionS": {"kind": "exponential", "meanS": 600},
+   "sandbox": {"startS": {"kind": "constant", "valueS": 10}},
+   "policy": {"kind": "fixed", "size": 15}}
+
+  arrivals   poisson {ratePerS} | diurnal {hourlyRatesPerS[24] | peakRatePerS, troughRatePerS,
+             peakHour, weekendFactor} | bursts {base, bursts[{atS,durationS,ratePerS}], every}
+             | trace {file: CSV with t (s) or time (ISO), optional durationS, user}
+  sessionS   constant {valueS} | exponential {meanS} | lognormal {meanS, sigma} |
+             uniform {minS, maxS} | trace (durations from the trace)
+  sandbox    startS (refill time B, a duration as above), claimS (warm claim latency),
+             usdPerHour (cost when there is no hosts/fargate section)
+  policy     the pool-spec policy: fixed {size} | erlang {targetMissRate, windowS} |
+             scheduled {defaultSize, rules[{days, from, to, size}], utcOffsetMin, leadS} |
+             predictive {targetMissRate, windowS, yesterdayWeight, floorAtObserved}
+  pool       minSize, maxSize, maxConcurrentCreates, resyncS
+  hosts      instanceType, slots, minRunning, maxHosts, targetCapacityPct, scaleInAfterS,
+             bootS, image {pullS, mode: pull|prepulled|golden}, warmPool {state:
+             stopped|hibernated, size, stoppedStartS, hibernatedStartS}, ebsGb,
+             spotFraction, interruptionsPerHour, noticeS, azs   (absent: unlimited hosts)
+  fargate    spot, startS, vcpu, memoryGb, interruptionsPerHour, noticeS, azs
+  azOutage   {az, atS, durationS}      costs  overrides of the default price table
+  also       warmupS, startAt (ISO), samples, name, description
+
+Examples:
+  infra-lab sim scenarios/task-prewarm-pool.json --report out.html
+  infra-lab sim scenarios/task-prewarm-pool.json --json --set policy.size=20
+  infra-lab sim scenarios/task-prewarm-pool.json --sweep policy.size=0..40 --target-p99-s 1
+`
