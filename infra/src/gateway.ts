@@ -1,0 +1,139 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib'
+import * as ec2 from 'aws-cdk-lib/aws-ec2'
+import * as ecs from 'aws-cdk-lib/aws-ecs'
+import * as efs from 'aws-cdk-lib/aws-efs'
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2'
+import * as iam from 'aws-cdk-lib/aws-iam'
+import * as logs from 'aws-cdk-lib/aws-logs'
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
+import { Construct } from 'constructs'
+import { acknowledge } from './acknowledge.ts'
+
+export const GATEWAY_PORT = 8080
+
+export interface GatewayProps {
+  readonly vpc: ec2.IVpc
+  readonly cluster: ecs.ICluster
+  readonly image: string
+  readonly sandboxTask: ecs.TaskDefinition
+  readonly sandboxSecurityGroup: ec2.ISecurityGroup
+  readonly fileSystem: efs.IFileSystem
+  readonly accessPoint: efs.IAccessPoint
+  /** `name:weight:base` items for the ECS driver. */
+  readonly capacityProviders: string
+  /** HTTPS with this ACM certificate; HTTP then only redirects. */
+  readonly certificateArn?: string
+}
+
+/**
+ * The gateway: one Fargate task behind an ALB (WebSocket-friendly idle timeout). One task,
+ * because its SQLite file lives on its own EFS access point until a shared store exists.
+ */
+export class Gateway extends Construct {
+  readonly service: ecs.FargateService
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer
+  readonly apiKey: secretsmanager.Secret
+  readonly agentKey: secretsmanager.Secret
+
+  constructor(scope: Construct, id: string, props: GatewayProps) {
+    super(scope, id)
+    const stack = Stack.of(this)
+    this.apiKey = new secretsmanager.Secret(this, 'ApiKey', { generateSecretString: { excludePunctuation: true, passwordLength: 48 } })
+    this.agentKey = new secretsmanager.Secret(this, 'AgentKey', {
+      description: 'derives the per-task TLS-PSK keys of sandbox tasks',
+      generateSecretString: { excludePunctuation: true, passwordLength: 64 },
+    })
+    for (const s of [this.apiKey, this.agentKey]) {
+      acknowledge(s, { id: 'AwsSolutions-SMG4', reason: 'rotating it would cut every live session; rotate by redeploying' })
+    }
+
+    const task = new ecs.FargateTaskDefinition(this, 'Task', { cpu: 512, memoryLimitMiB: 1024 })
+    task.addVolume({
+      name: 'data',
+      efsVolumeConfiguration: {
+        fileSystemId: props.fileSystem.fileSystemId, transitEncryption: 'ENABLED',
+        authorizationConfig: { accessPointId: props.accessPoint.accessPointId, iam: 'ENABLED' },
+      },
+    })
+    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'], resources: [props.fileSystem.fileSystemArn],
+      conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': props.accessPoint.accessPointArn } },
+    }))
+    // ECS: run the sandbox task definition on this cluster only; manage tasks on this cluster only.
+    const clusterCondition = { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } }
+    const family = props.sandboxTask.family
+    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecs:RunTask'], conditions: clusterCondition,
+      resources: [stack.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${family}:*` })],
+    }))
+    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecs:StopTask', 'ecs:DescribeTasks', 'ecs:TagResource'], conditions: clusterCondition,
+      resources: [stack.formatArn({ service: 'ecs', resource: 'task', resourceName: `${props.cluster.clusterName}/*` })],
+    }))
+    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecs:ListTasks'], conditions: clusterCondition,
+      resources: [stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: `${props.cluster.clusterName}/*` })],
+    }))
+    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecs:DescribeClusters'], resources: [props.cluster.clusterArn] }))
+    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['iam:PassRole'], resources: [props.sandboxTask.taskRole.roleArn, props.sandboxTask.obtainExecutionRole().roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    }))
+    const scoped = 'task ARNs are only known at run time: scoped to this cluster\'s tasks and the sandbox family\'s revisions'
+    acknowledge(task,
+      { id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/${family}:*]`, reason: scoped },
+      { id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${stack.getLogicalId(props.cluster.node.defaultChild as ecs.CfnCluster)}>/*]`, reason: scoped },
+      { id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/<${stack.getLogicalId(props.cluster.node.defaultChild as ecs.CfnCluster)}>/*]`, reason: scoped },
+      { id: 'AwsSolutions-ECS2', reason: 'only non-secret settings (cluster, subnets) are plain environment; keys come from Secrets Manager' },
+    )
+
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY })
+    const container = task.addContainer('gateway', {
+      image: ecs.ContainerImage.fromRegistry(props.image),
+      command: ['gateway', '--driver', 'ecs', '--host', '0.0.0.0', '--port', String(GATEWAY_PORT), '--data-dir', '/data'],
+      readonlyRootFilesystem: true,
+      portMappings: [{ containerPort: GATEWAY_PORT }],
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'gateway' }),
+      environment: {
+        INFRA_LAB_ECS_CLUSTER: props.cluster.clusterName,
+        INFRA_LAB_ECS_TASK_DEFINITION: props.sandboxTask.taskDefinitionArn,
+        INFRA_LAB_ECS_SUBNETS: props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','),
+        INFRA_LAB_ECS_SECURITY_GROUPS: props.sandboxSecurityGroup.securityGroupId,
+        INFRA_LAB_ECS_CAPACITY_PROVIDERS: props.capacityProviders,
+      },
+      secrets: {
+        INFRA_LAB_API_KEY: ecs.Secret.fromSecretsManager(this.apiKey),
+        INFRA_LAB_ECS_AGENT_KEY: ecs.Secret.fromSecretsManager(this.agentKey),
+      },
+    })
+    container.addMountPoints({ sourceVolume: 'data', containerPath: '/data', readOnly: false })
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.cluster, taskDefinition: task, desiredCount: 1,
+      // Never two gateways on one SQLite file: stop the old task before starting the new one.
+      minHealthyPercent: 0, maxHealthyPercent: 100,
+      assignPublicIp: false, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      circuitBreaker: { rollback: true },
+    })
+    props.fileSystem.connections.allowDefaultPortFrom(this.service, 'NFS from the gateway')
+    // The agent's TLS port on sandbox tasks is reachable from the gateway only.
+    props.sandboxSecurityGroup.connections.allowFrom(this.service, ec2.Port.tcp(7100), 'agent TLS from the gateway')
+
+    this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
+      vpc: props.vpc, internetFacing: true, vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      // Terminal WebSockets stay open while idle: one hour before the ALB drops them.
+      idleTimeout: Duration.seconds(3600), dropInvalidHeaderFields: true,
+    })
+    acknowledge(this.loadBalancer, { id: 'AwsSolutions-ELB2', reason: 'access logs need an S3 bucket with its own policy; enable per deployment (docs/aws.md)' },
+      { id: 'AwsSolutions-EC23', reason: 'the public API: reachable from anywhere, guarded by the API key and attach tokens' },)
+    const target = { port: GATEWAY_PORT, targets: [this.service], healthCheck: { path: '/healthz' }, deregistrationDelay: Duration.seconds(10) }
+    if (props.certificateArn) {
+      this.loadBalancer.addListener('Https', {
+        port: 443, certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn)], sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+      }).addTargets('Gateway', { ...target, protocol: elbv2.ApplicationProtocol.HTTP })
+      this.loadBalancer.addRedirect({ sourcePort: 80, targetPort: 443 })
+    } else {
+      this.loadBalancer.addListener('Http', { port: 80 }).addTargets('Gateway', { ...target, protocol: elbv2.ApplicationProtocol.HTTP })
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import { Stack, type StackProps } from 'aws-cdk-lib'
+import * as ec2 from 'aws-cdk-lib/aws-ec2'
+import { Construct } from 'constructs'
+import { Gateway } from './gateway.ts'
+import { Network } from './network.ts'
+import { SandboxTask } from './sandbox-task.ts'
+import type { LabSettings } from './settings.ts'
+import { ShellCluster } from './shell-cluster.ts'
+import { Workspaces } from './workspaces.ts'
+
+export interface LabStackProps extends StackProps {
+  readonly settings: LabSettings
+}
+
+/** The whole lab: network, shell cluster with warm pool, workspaces, sandbox task, gateway. */
+export class LabStack extends Stack {
+  readonly network: Network
+  readonly shells: ShellCluster
+  readonly workspaces: Workspaces
+  readonly sandbox: SandboxTask
+  readonly gateway: Gateway
+
+  constructor(scope: Construct, id: string, props: LabStackProps) {
+    super(scope, id, props)
+    const s = props.settings
+    const image = s.useAiShellImage ? s.aiShellImage : s.sandboxImage
+    this.network = new Network(this, 'Network', { interfaceEndpoints: s.interfaceEndpoints })
+    const vpc = this.network.vpc
+    const clusterName = `${id.toLowerCase()}-shells`
+    this.shells = new ShellCluster(this, 'Shells', {
+      vpc, clusterName, instanceType: new ec2.InstanceType(s.instanceType), minCapacity: s.asgMin, maxCapacity: s.asgMax,
+      warmPoolMinSize: s.warmPoolSize, warmPoolState: s.warmPoolState, sandboxImage: image, targetCapacityPercent: s.targetCapacityPercent,
+      fargate: s.fargate, ...(s.useGoldenAmi ? { goldenAmiParameter: s.goldenAmiParameter } : {}),
+    })
+    this.workspaces = new Workspaces(this, 'Workspaces', { vpc })
+    this.sandbox = new SandboxTask(this, 'Sandbox', {
+      image, cpu: s.taskCpu, memoryMiB: s.taskMemoryMiB, fileSystem: this.workspaces.fileSystem, accessPoint: this.workspaces.sharedAccessPoint,
+    })
+    const sandboxSg = new ec2.SecurityGroup(this, 'SandboxSg', { vpc, description: 'sandbox task ENIs: agent TLS from the gateway only', allowAllOutbound: true })
+    this.workspaces.allowFrom(sandboxSg)
+    const providers = [`${clusterName}-ec2:1:0`, ...(s.fargate ? [] : [])].join(',')
+    this.gateway = new Gateway(this, 'Gateway', {
+      vpc, cluster: this.shells.cluster, image: s.gatewayImage, sandboxTask: this.sandbox.taskDefinition, sandboxSecurityGroup: sandboxSg,
+      fileSystem: this.workspaces.fileSystem, accessPoint: this.workspaces.gatewayAccessPoint, capacityProviders: providers,
+      ...(s.certificateArn ? { certificateArn: s.certificateArn } : {}),
+    })
+  }
+}
