@@ -101,7 +101,7 @@ Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), shared with 
 |---|---|---|---|---|---|---|---|---|---|---|
 ${runs.map(row).join('\n')}
 
-${runs.map((x) => `- **${x.file.replace(/\.json$/, '')}**: ${x.sc.description ?? x.sc.name ?? ''}`).join('\n')}
+${runs.map((x) => `- **${x.file.replace(/\.json$/, '')}**: ${x.sc.description ?? x.sc.name ?? 'the minimal scenario form of the issue: Poisson 1/s, fixed pool of 15, no hosts section (unlimited capacity, no cost)'}`).join('\n')}
 
 What the model assumes is in each scenario file and in [docs/sim.md](../sim.md); the
 interruption rate of Fargate Spot (0.05 per task-hour) and the AZ outage are assumptions, not
