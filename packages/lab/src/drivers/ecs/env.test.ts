@@ -18,11 +18,18 @@ describe('ecsOptionsFromEnv', () => {
     })
   })
 
+  it('takes a Secrets Manager password as the agent key too', () => {
+    const base = { INFRA_LAB_ECS_CLUSTER: 'c', INFRA_LAB_ECS_TASK_DEFINITION: 't', INFRA_LAB_ECS_SUBNETS: 's' }
+    const r = ecsOptionsFromEnv({ ...base, INFRA_LAB_ECS_AGENT_KEY: 'x'.repeat(64) }, logger)
+    expect('options' in r && r.options.agentKey.toString()).toBe('x'.repeat(64))
+    expect('options' in ecsOptionsFromEnv({ ...base, INFRA_LAB_ECS_AGENT_KEY: 'ab'.repeat(32) }, logger) ? 'ok' : 'err').toBe('ok')
+  })
+
   it('lists everything missing at once', () => {
     expect(ecsOptionsFromEnv({ INFRA_LAB_ECS_AGENT_KEY: 'zz', INFRA_LAB_ECS_CAPACITY_PROVIDERS: 'x:y' }, logger)).toEqual({
       errors: [
         'INFRA_LAB_ECS_CLUSTER is required for --driver ecs', 'INFRA_LAB_ECS_TASK_DEFINITION is required for --driver ecs',
-        'INFRA_LAB_ECS_SUBNETS is required for --driver ecs', 'INFRA_LAB_ECS_AGENT_KEY must be at least 64 hex digits',
+        'INFRA_LAB_ECS_SUBNETS is required for --driver ecs', 'INFRA_LAB_ECS_AGENT_KEY must be 64+ hex digits or 32+ characters',
         'INFRA_LAB_ECS_CAPACITY_PROVIDERS: bad item "x:y" (provider[:weight[:base]])',
       ],
     })

@@ -10,7 +10,7 @@ export const ECS_ENV = {
   securityGroups: 'INFRA_LAB_ECS_SECURITY_GROUPS',
   /** Comma-separated `provider[:weight[:base]]`, e.g. `lab-ec2:1:0,FARGATE_SPOT:1`. */
   capacityProviders: 'INFRA_LAB_ECS_CAPACITY_PROVIDERS',
-  /** 64+ hex digits; the per-task keys are derived from it. */
+  /** 64+ hex digits, or any string of 32+ characters (a Secrets Manager password); per-task keys derive from it. */
   agentKey: 'INFRA_LAB_ECS_AGENT_KEY',
   region: 'AWS_REGION',
 } as const
@@ -22,7 +22,8 @@ export function ecsOptionsFromEnv(env: Readonly<Record<string, string | undefine
   const errors: string[] = []
   for (const k of ['cluster', 'taskDefinition', 'subnets', 'agentKey'] as const) if (!env[ECS_ENV[k]]) errors.push(`${ECS_ENV[k]} is required for --driver ecs`)
   const keyHex = env[ECS_ENV.agentKey] ?? ''
-  if (keyHex && !/^([0-9a-f]{2}){32,}$/i.test(keyHex)) errors.push(`${ECS_ENV.agentKey} must be at least 64 hex digits`)
+  const isHex = /^([0-9a-f]{2}){32,}$/i.test(keyHex)
+  if (keyHex && !isHex && keyHex.length < 32) errors.push(`${ECS_ENV.agentKey} must be 64+ hex digits or 32+ characters`)
   const strategy: CapacityProviderStrategyItem[] = []
   for (const item of list(env[ECS_ENV.capacityProviders])) {
     const [capacityProvider, weight = '1', base = '0'] = item.split(':')
@@ -34,7 +35,7 @@ export function ecsOptionsFromEnv(env: Readonly<Record<string, string | undefine
     options: {
       cluster: env[ECS_ENV.cluster]!, taskDefinition: env[ECS_ENV.taskDefinition]!,
       subnets: list(env[ECS_ENV.subnets]), securityGroups: list(env[ECS_ENV.securityGroups]),
-      capacityProviderStrategy: strategy, agentKey: Buffer.from(keyHex, 'hex'), logger,
+      capacityProviderStrategy: strategy, agentKey: isHex ? Buffer.from(keyHex, 'hex') : Buffer.from(keyHex, 'utf8'), logger,
       ...(env[ECS_ENV.region] ? { region: env[ECS_ENV.region] } : {}),
     },
   }
