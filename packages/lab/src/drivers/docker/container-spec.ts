@@ -1,0 +1,81 @@
+import type { SandboxLimits } from '../../pool/spec.ts'
+
+/** Labels that mark a container as one of ours; `list()` filters on the runtime label. */
+export const LABEL = {
+  sandbox: 'org.infra-lab.sandbox',
+  pool: 'org.infra-lab.pool',
+  runtime: 'org.infra-lab.runtime',
+  createdAt: 'org.infra-lab.created-at',
+} as const
+
+export const AGENT_SOCKET_DIR_IN_SANDBOX = '/run/agent'
+export const SLOT_IN_SANDBOX = '/slot'
+/** A symlink to /slot/home in the image: the workspace appears there once bound. */
+export const HOME_IN_SANDBOX = '/home/user'
+export const TMP_SIZE_MB = 256
+
+export interface ContainerInput {
+  readonly id: string
+  readonly pool: string
+  readonly createdAt: number
+  readonly image: string
+  readonly uid: number
+  readonly limits: SandboxLimits
+  readonly network: boolean
+  /** Docker network for sandboxes whose pool allows a network. */
+  readonly networkName: string
+  /** Host directories: the agent's socket dir (rw) and the sandbox's workspace slot (ro, rslave). */
+  readonly sockDir: string
+  readonly slotDir: string
+  readonly runtimeDir: string
+  readonly nodeFlags: readonly string[]
+  readonly maxOpenFiles: number
+}
+
+/**
+ * The body of `POST /containers/create` for one sandbox. Pure. The agent runs as the
+ * unprivileged sandbox uid with no capabilities, no new privileges, a read-only root, no
+ * network unless the pool allows it, and the pool's pids, memory and CPU limits.
+ */
+export function containerBody(c: ContainerInput): Record<string, unknown> {
+  const memory = c.limits.memoryMb * 1024 * 1024
+  return {
+    Image: c.image,
+    User: `${c.uid}:${c.uid}`,
+    Entrypoint: ['/usr/bin/node', ...c.nodeFlags, '/opt/infra-lab/agent.mjs'],
+    Cmd: ['--socket', `${AGENT_SOCKET_DIR_IN_SANDBOX}/agent.sock`, '--sandbox-id', c.id],
+    Env: ['PATH=/usr/bin:/bin', 'HOME=/tmp', 'LANG=C.UTF-8'],
+    WorkingDir: '/',
+    Hostname: 'sandbox',
+    NetworkDisabled: !c.network,
+    Labels: {
+      [LABEL.sandbox]: c.id,
+      [LABEL.pool]: c.pool,
+      [LABEL.runtime]: c.runtimeDir,
+      [LABEL.createdAt]: String(c.createdAt),
+    },
+    HostConfig: {
+      NetworkMode: c.network ? c.networkName : 'none',
+      Binds: [`${c.sockDir}:${AGENT_SOCKET_DIR_IN_SANDBOX}:rw`, `${c.slotDir}:${SLOT_IN_SANDBOX}:ro,rslave`],
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE_MB}m,mode=1777` },
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: c.limits.pids,
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: Math.round(c.limits.cpus * 1e9),
+      Ulimits: [{ Name: 'core', Soft: 0, Hard: 0 }, { Name: 'nofile', Soft: c.maxOpenFiles, Hard: c.maxOpenFiles }],
+      // tini as pid 1 reaps orphans, so zombies never fill the pids limit.
+      Init: true,
+      IpcMode: 'private',
+      RestartPolicy: { Name: 'no' },
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+    },
+  }
+}
+
+/** Container name of a sandbox: unique per runtime dir, so `destroy(id)` needs no lookup. */
+export function containerName(runtimeTag: string, id: string): string {
+  return `infra-lab-${runtimeTag}-${id}`
+}

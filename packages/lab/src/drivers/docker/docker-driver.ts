@@ -1,0 +1,362 @@
+import { existsSync } from 'node:fs'
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises'
+import type { Logger } from 'pino'
+import type { AgentChannel } from '../channel.ts'
+import { openAgentChannel, waitForPath } from '../local/agent-socket.ts'
+import { isSharedMount, loadMountAddon, mountsUnder, readMountInfo, unmountAll, type MountAddon } from '../local/mounts.ts'
+import { sleep } from '../local/proc.ts'
+import { runtimeLayout, type RuntimeLayout } from '../local/runtime-dir.ts'
+import { ensureWorkspace } from '../local/workspace.ts'
+import { DriverError, type SandboxDriver, type SandboxFailureReason, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
+import { HOME_IN_SANDBOX, LABEL, containerBody, containerName } from './container-spec.ts'
+import { DockerEngine, EngineError, EngineUnreachable } from './engine.ts'
+import { resolveDockerOptions, type DockerDriverOptions, type ResolvedDockerOptions } from './options.ts'
+
+const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
+/** A container or sandbox dir that never became ready is abandoned after this long. */
+const ORPHAN_AGE_MS = 5 * 60_000
+const CONNECT_TIMEOUT_MS = 5_000
+const REMOVE_WAIT_MS = 10_000
+
+/** Whether the sandbox image is on the engine, and what finding out cost (the pre-pull lesson). */
+export interface ImageStatus {
+  readonly image: string
+  readonly present: boolean
+  /** Image id when present. */
+  readonly id?: string
+  /** Time the inspect took, in milliseconds. */
+  readonly inspectMs: number
+}
+
+interface ContainerSummary {
+  Id: string
+  State: string
+  Labels: Record<string, string>
+}
+
+/** Written once the agent said hello: only sandboxes with one are listed as ready. */
+interface ReadyRecord {
+  readonly id: string
+  readonly containerId: string
+  readonly startMs: number
+}
+
+/**
+ * Sandboxes are containers on a Docker engine, reached over its unix socket. The agent is the
+ * container's entry point and listens on a unix socket in a bind-mounted host directory, so a
+ * sandbox needs no network. Workspaces are bound at claim time exactly as the local driver does:
+ * each container sees its slot directory through an `rslave` bind of a shared host mount, and
+ * the claim bind-mounts the user's workspace onto `<slot>/home` on the host.
+ */
+export class DockerDriver implements SandboxDriver {
+  readonly name = 'docker' as const
+  readonly options: ResolvedDockerOptions
+  readonly engine: DockerEngine
+  private readonly layout: RuntimeLayout
+  private readonly logger: Logger
+  private initialized: Promise<MountAddon> | undefined
+  private lastImage: ImageStatus | undefined
+
+  constructor(options: DockerDriverOptions) {
+    this.options = resolveDockerOptions(options)
+    this.layout = runtimeLayout(this.options.runtimeDir)
+    this.engine = new DockerEngine(this.options.dockerSocket)
+    this.logger = options.logger.child({ driver: 'docker' })
+  }
+
+  /** The image check of the last init (or of `checkImage`). */
+  get image(): ImageStatus | undefined {
+    return this.lastImage
+  }
+
+  init(): Promise<void> {
+    this.initialized ??= this.doInit()
+    this.initialized.catch(() => (this.initialized = undefined))
+    return this.initialized.then(() => undefined)
+  }
+
+  private async doInit(): Promise<MountAddon> {
+    if (process.getuid?.() !== 0) {
+      throw new DriverError('unavailable', 'the docker driver needs root to bind workspaces (mount propagation): run the gateway as root')
+    }
+    const addon = loadMountAddon()
+    await this.guard('docker daemon', () => this.engine.ping())
+    const image = await this.checkImage()
+    if (!image.present) {
+      throw new DriverError('unavailable', `image ${image.image} is not on the Docker engine: run \`npm run image:local\` (or docker pull/load it); no sandbox can start without it`)
+    }
+    const L = this.layout
+    await mkdir(L.root, { recursive: true, mode: 0o755 })
+    await mkdir(L.slotsDir, { recursive: true, mode: 0o755 })
+    // Traversable, not listable, as in the local driver.
+    await mkdir(L.sandboxesDir, { recursive: true })
+    await chmod(L.sandboxesDir, 0o711)
+    // slots/ must be a shared mount of its own: binds below it then propagate into the containers.
+    const mounts = readMountInfo()
+    if (!isSharedMount(mounts, L.slotsDir)) {
+      if (!mounts.some((m) => m.mountPoint === L.slotsDir)) addon.bind(L.slotsDir, L.slotsDir)
+      addon.makePrivate(L.slotsDir)
+      addon.makeShared(L.slotsDir)
+    }
+    this.logger.info({ runtimeDir: L.root, image: image.image, imageInspectMs: image.inspectMs }, 'docker driver ready')
+    return addon
+  }
+
+  /** Inspects the sandbox image now; the result is also kept for `image`. */
+  async checkImage(): Promise<ImageStatus> {
+    const started = performance.now()
+    const res = await this.guard('image inspect', () => this.engine.call('GET', `/images/${encodeURIComponent(this.options.image)}/json`))
+    const inspectMs = Math.round((performance.now() - started) * 100) / 100
+    let status: ImageStatus
+    if (res.status === 200) status = { image: this.options.image, present: true, id: (JSON.parse(res.body.toString('utf8')) as { Id: string }).Id, inspectMs }
+    else if (res.status === 404) status = { image: this.options.image, present: false, inspectMs }
+    else throw new DriverError('unavailable', `image inspect of ${this.options.image}: docker answered ${res.status}`)
+    this.lastImage = status
+    return status
+  }
+
+  async create(spec: SandboxSpec): Promise<SandboxHandle> {
+    await this.ready()
+    const { id } = spec
+    if (!SANDBOX_ID_RE.test(id)) throw new DriverError('create_failed', `invalid sandbox id ${JSON.stringify(id)}`)
+    const createdAt = Date.now()
+    const deadline = createdAt + spec.helloTimeoutMs
+    const L = this.layout
+    try {
+      await mkdir(L.sandboxDir(id), { mode: 0o711 })
+    } catch (err) {
+      const exists = (err as NodeJS.ErrnoException).code === 'EEXIST'
+      throw new DriverError('create_failed', exists ? `sandbox ${id} already exists` : `sandbox ${id}: ${(err as Error).message}`, { cause: err })
+    }
+    const stopWaiting = new AbortController()
+    try {
+      await chmod(L.sandboxDir(id), 0o711)
+      await mkdir(L.sockDir(id), { mode: 0o700 })
+      await chown(L.sockDir(id), this.options.sandboxUid, this.options.sandboxUid)
+      await mkdir(L.slotDir(id), { mode: 0o755 })
+      await mkdir(L.homeDir(id), { mode: 0o755 })
+      const o = this.options
+      const body = containerBody({
+        id, pool: spec.pool, createdAt, image: o.image, uid: o.sandboxUid, limits: spec.limits, network: spec.network,
+        networkName: o.networkName, sockDir: L.sockDir(id), slotDir: L.slotDir(id), runtimeDir: L.root,
+        nodeFlags: o.nodeFlags, maxOpenFiles: o.maxOpenFiles,
+      })
+      const name = containerName(o.runtimeTag, id)
+      const created = await this.guard('container create', () => this.engine.call('POST', `/containers/create?name=${name}`, body))
+      if (created.status === 404) {
+        this.lastImage = undefined
+        throw new DriverError('unavailable', `image ${o.image} is not on the Docker engine: run \`npm run image:local\``)
+      }
+      if (created.status !== 201) throw new DriverError('create_failed', `container create: docker answered ${created.status} ${created.body.toString('utf8').slice(0, 300)}`)
+      const containerId = (JSON.parse(created.body.toString('utf8')) as { Id: string }).Id
+      const started = await this.guard('container start', () => this.engine.call('POST', `/containers/${containerId}/start`))
+      if (started.status !== 204 && started.status !== 304) {
+        throw new DriverError('create_failed', `container start: docker answered ${started.status} ${started.body.toString('utf8').slice(0, 300)}`)
+      }
+      // Resolves if the container stops before its agent said hello.
+      const exited = this.engine
+        .call('POST', `/containers/${containerId}/wait?condition=not-running`, undefined, { signal: stopWaiting.signal, timeoutMs: spec.helloTimeoutMs + 5_000 })
+        .then((r) => `exited (${r.body.toString('utf8').trim()})`, (err: Error) => (err.name === 'AbortError' ? undefined : `could not be watched: ${err.message}`))
+      const hello = this.awaitHello(id, containerId, deadline)
+      const outcome = await Promise.race([hello.then(() => undefined), exited.then((e) => e ?? new Promise<never>(() => undefined))])
+      if (outcome !== undefined) {
+        hello.catch(() => undefined)
+        throw new DriverError('exited_early', `sandbox ${id} ${outcome} before hello; agent log: ${JSON.stringify(await this.logTail(containerId))}`)
+      }
+      stopWaiting.abort()
+      const startMs = Date.now() - createdAt
+      await writeJson(L.metaPath(id), { id, containerId, startMs } satisfies ReadyRecord)
+      this.logger.info({ sandboxId: id, pool: spec.pool, containerId: containerId.slice(0, 12), startMs }, 'sandbox created')
+      return this.toHandle(id, spec.pool, createdAt, containerId, startMs)
+    } catch (err) {
+      stopWaiting.abort()
+      const failure = err instanceof DriverError ? err : new DriverError('create_failed', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
+      this.logger.warn({ sandboxId: id, reason: failure.reason, err: failure.message }, 'sandbox create failed')
+      await this.destroy(id).catch((e: unknown) => this.logger.error({ sandboxId: id, err: (e as Error).message }, 'cleanup after failed create failed'))
+      throw failure
+    }
+  }
+
+  private async awaitHello(id: string, containerId: string, deadline: number): Promise<void> {
+    const path = this.layout.socketPath(id)
+    if (!(await waitForPath(path, deadline))) {
+      throw new DriverError('hello_timeout', `sandbox ${id}: no agent socket by the deadline; agent log: ${JSON.stringify(await this.logTail(containerId))}`)
+    }
+    let channel: AgentChannel
+    try {
+      channel = await openAgentChannel(path, deadline)
+    } catch (err) {
+      throw new DriverError('hello_timeout', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
+    }
+    channel.close()
+    if (channel.hello.sandboxId !== id) throw new DriverError('create_failed', `sandbox ${id}: agent says it is ${JSON.stringify(channel.hello.sandboxId)}`)
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (!SANDBOX_ID_RE.test(id)) return // cannot name anything of ours
+    const addon = await this.ready()
+    const name = containerName(this.options.runtimeTag, id)
+    await this.removeContainer(name)
+    const L = this.layout
+    unmountAll(addon, L.homeDir(id))
+    // rmdir, never rm -r: if the workspace were still mounted, a recursive delete would erase it.
+    await rmdirIfExists(L.homeDir(id))
+    await rmdirIfExists(L.slotDir(id))
+    const existed = existsSync(L.sandboxDir(id))
+    await rm(L.sandboxDir(id), { recursive: true, force: true })
+    if (existed) this.logger.info({ sandboxId: id }, 'sandbox destroyed')
+  }
+
+  /** Force-removes a container (kills it first); absent is fine, removal in progress is awaited. */
+  private async removeContainer(name: string): Promise<void> {
+    const until = Date.now() + REMOVE_WAIT_MS
+    for (;;) {
+      const res = await this.guard('container remove', () => this.engine.call('DELETE', `/containers/${name}?force=1&v=1`))
+      if (res.status === 204 || res.status === 404) return
+      if (res.status !== 409 || Date.now() > until) {
+        throw new DriverError('unavailable', `container remove ${name}: docker answered ${res.status} ${res.body.toString('utf8').slice(0, 300)}`)
+      }
+      await sleep(100) // 409: another removal of it is in progress
+    }
+  }
+
+  async list(): Promise<SandboxHandle[]> {
+    await this.ready()
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${LABEL.runtime}=${this.layout.root}`] }))
+    const containers = (await this.guard('container list', () => this.engine.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`))) ?? []
+    const out: SandboxHandle[] = []
+    const known = new Set<string>()
+    for (const c of containers) {
+      const id = c.Labels[LABEL.sandbox] ?? ''
+      if (!SANDBOX_ID_RE.test(id)) continue
+      known.add(id)
+      const createdAt = Number(c.Labels[LABEL.createdAt] ?? 0)
+      const rec = await readJson<ReadyRecord>(this.layout.metaPath(id))
+      if (c.State === 'running' && rec?.containerId === c.Id) {
+        out.push(this.toHandle(id, c.Labels[LABEL.pool] ?? '', createdAt, c.Id, rec.startMs))
+      } else if (c.State !== 'running' && c.State !== 'created' && c.State !== 'restarting') {
+        this.logger.info({ sandboxId: id, state: c.State }, 'removing a dead sandbox')
+        await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not clean a dead sandbox'))
+      } else if (Date.now() - createdAt > ORPHAN_AGE_MS) {
+        this.logger.info({ sandboxId: id, state: c.State }, 'removing a sandbox abandoned mid-create')
+        await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not clean an abandoned sandbox'))
+      }
+    }
+    // Sandbox dirs whose container is gone (removed from outside, or a crash mid-create).
+    for (const id of await readdirIfExists(this.layout.sandboxesDir)) {
+      if (known.has(id) || !SANDBOX_ID_RE.test(id)) continue
+      const st = await stat(this.layout.sandboxDir(id)).catch(() => undefined)
+      const ready = existsSync(this.layout.metaPath(id))
+      if (st && (ready || Date.now() - st.mtimeMs > ORPHAN_AGE_MS)) await this.destroy(id).catch(() => undefined)
+    }
+    return out
+  }
+
+  async connect(handle: SandboxHandle): Promise<AgentChannel> {
+    if (handle.address.kind !== 'unix') throw new DriverError('unavailable', `sandbox ${handle.id} has no unix socket address`)
+    try {
+      return await openAgentChannel(handle.address.path, Date.now() + CONNECT_TIMEOUT_MS)
+    } catch (err) {
+      throw new DriverError('unavailable', `sandbox ${handle.id}: cannot reach the agent: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {
+    const addon = await this.ready()
+    if (!SANDBOX_ID_RE.test(handle.id) || !existsSync(this.layout.metaPath(handle.id))) {
+      throw new DriverError('unavailable', `sandbox ${handle.id} does not exist`)
+    }
+    const src = await ensureWorkspace(this.options.workspacesDir, user, this.options.sandboxUid)
+    addon.bind(src, this.layout.homeDir(handle.id))
+    return { home: HOME_IN_SANDBOX }
+  }
+
+  async teardown(): Promise<void> {
+    const addon = await this.ready()
+    const L = this.layout
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${LABEL.runtime}=${L.root}`] }))
+    const containers = (await this.guard('container list', () => this.engine.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`))) ?? []
+    for (const c of containers) await this.destroy(c.Labels[LABEL.sandbox] ?? '')
+    for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
+    for (const id of await readdirIfExists(L.slotsDir)) {
+      unmountAll(addon, L.homeDir(id))
+      await rmdirIfExists(L.homeDir(id))
+      await rmdirIfExists(L.slotDir(id))
+    }
+    unmountAll(addon, L.slotsDir)
+    const left = mountsUnder(readMountInfo(), L.root)
+    if (left.length > 0) throw new Error(`mounts remain under ${L.root} (${left[0]!.mountPoint}); not removing it`)
+    await rm(L.root, { recursive: true, force: true })
+    this.initialized = undefined
+    this.logger.info({ runtimeDir: L.root }, 'docker driver torn down')
+  }
+
+  private async ready(): Promise<MountAddon> {
+    await this.init()
+    return this.initialized!
+  }
+
+  /** Runs an engine call; a daemon that does not answer becomes DriverError('unavailable') with what to do. */
+  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (err instanceof EngineUnreachable) {
+        throw new DriverError('unavailable', `${what}: ${err.message}; start the daemon (dockerd) and sandboxes start again by themselves`, { cause: err })
+      }
+      if (err instanceof EngineError) throw new DriverError(failureOf(err.status), `${what}: ${err.message}`, { cause: err })
+      throw err
+    }
+  }
+
+  private async logTail(containerId: string): Promise<string> {
+    try {
+      return (await this.engine.logTail(containerId)).trim().slice(-2_000)
+    } catch {
+      return '(none)'
+    }
+  }
+
+  private toHandle(id: string, pool: string, createdAt: number, containerId: string, startMs: number | undefined): SandboxHandle {
+    return {
+      id, pool, driver: 'docker', createdAt,
+      address: { kind: 'unix', path: this.layout.socketPath(id) },
+      meta: { containerId, image: this.options.image, runtimeDir: this.layout.root },
+      ...(startMs === undefined ? {} : { startMs }),
+    }
+  }
+}
+
+function failureOf(status: number): SandboxFailureReason {
+  return status >= 500 ? 'unavailable' : 'create_failed'
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.tmp`
+  await writeFile(tmp, JSON.stringify(value), { mode: 0o600 })
+  await rename(tmp, path)
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T
+  } catch {
+    return undefined
+  }
+}
+
+async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch {
+    return []
+  }
+}
+
+async function rmdirIfExists(dir: string): Promise<void> {
+  try {
+    await rmdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+}

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto'
+import { isAbsolute, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { DEFAULT_NODE_FLAGS } from '../local/bwrap-args.ts'
+import { DEFAULT_MAX_OPEN_FILES, DEFAULT_SANDBOX_HOST_UID } from '../local/options.ts'
+import { defaultRuntimeDir } from '../local/runtime-dir.ts'
+import { DEFAULT_DOCKER_SOCKET } from './engine.ts'
+
+/** Built by `npm run image:local` (docker/build-local-image.mjs). */
+export const DEFAULT_SANDBOX_IMAGE = 'infra-lab/sandbox:local'
+
+export interface DockerDriverOptions {
+  readonly dataDir: string
+  /** One directory per user, bound at /home/user at claim time (shared with the local driver). */
+  readonly workspacesDir: string
+  /** Host dir of sockets and workspace slots. Default: the local driver's runtime dir + `-docker`. */
+  readonly runtimeDir?: string
+  readonly image?: string
+  /** The Docker daemon's unix socket. */
+  readonly dockerSocket?: string
+  /**
+   * Uid and gid the container runs as. Default 100000, as the local driver: a host uid that owns
+   * nothing but the sandboxes' sockets and the workspaces (uid 1000 is often a real person).
+   */
+  readonly sandboxUid?: number
+  /** Docker network of pools that allow one (`network: true`). */
+  readonly networkName?: string
+  readonly nodeFlags?: readonly string[]
+  readonly maxOpenFiles?: number
+  readonly logger: Logger
+}
+
+export interface ResolvedDockerOptions {
+  readonly workspacesDir: string
+  readonly runtimeDir: string
+  /** Short hash of the runtime dir: part of every container name. */
+  readonly runtimeTag: string
+  readonly image: string
+  readonly dockerSocket: string
+  readonly sandboxUid: number
+  readonly networkName: string
+  readonly nodeFlags: readonly string[]
+  readonly maxOpenFiles: number
+}
+
+/** Normalizes and checks the options; throws one message listing everything to fix. */
+export function resolveDockerOptions(o: DockerDriverOptions): ResolvedDockerOptions {
+  const errors: string[] = []
+  const uid = o.sandboxUid ?? DEFAULT_SANDBOX_HOST_UID
+  if (!Number.isInteger(uid) || uid < 1 || uid > 0xfffffffe) errors.push('sandboxUid must be an integer from 1 to 4294967294 (never root)')
+  const maxOpenFiles = o.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES
+  if (!Number.isInteger(maxOpenFiles) || maxOpenFiles < 64) errors.push('maxOpenFiles must be an integer of at least 64')
+  for (const [k, v] of [['dataDir', o.dataDir], ['workspacesDir', o.workspacesDir]] as const) {
+    if (typeof v !== 'string' || v.length === 0) errors.push(`${k} is required`)
+  }
+  if (o.runtimeDir !== undefined && !isAbsolute(o.runtimeDir)) errors.push('runtimeDir must be an absolute path')
+  if (o.dockerSocket !== undefined && !isAbsolute(o.dockerSocket)) errors.push('dockerSocket must be an absolute path')
+  if (errors.length > 0) throw new Error(`docker driver options: ${errors.join('; ')}`)
+  const runtimeDir = o.runtimeDir ?? `${defaultRuntimeDir(o.dataDir)}-docker`
+  return Object.freeze({
+    workspacesDir: resolve(o.workspacesDir),
+    runtimeDir,
+    runtimeTag: createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12),
+    image: o.image ?? DEFAULT_SANDBOX_IMAGE,
+    dockerSocket: o.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
+    sandboxUid: uid,
+    networkName: o.networkName ?? 'bridge',
+    nodeFlags: o.nodeFlags ?? DEFAULT_NODE_FLAGS,
+    maxOpenFiles,
+  })
+}
