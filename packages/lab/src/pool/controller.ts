@@ -3,7 +3,7 @@ import type { Clock } from '../clock/clock.ts'
 import type { AgentChannel } from '../drivers/channel.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
-import { decide } from '../policy/index.ts'
+import { ClaimHistory, decide } from '../policy/index.ts'
 import type { SandboxRecord, Store } from '../store/types.ts'
 import { Backoff, type BackoffOptions } from './backoff.ts'
 import { ClaimRate } from './claim-rate.ts'
@@ -59,6 +59,8 @@ export class PoolController {
   private readonly bucket: TokenBucket
   private readonly backoff: Backoff
   private readonly rate = new ClaimRate()
+  /** Hourly claim counts for the `predictive` policy (same hour yesterday / last week). */
+  private readonly history = new ClaimHistory()
   private current: PoolStatus = { ready: 0, starting: 0, claimed: 0, target: 0 }
   private lastError: string | undefined
   private pass: Promise<number> | undefined
@@ -105,6 +107,7 @@ export class PoolController {
 
   recordClaim(now: number): void {
     this.rate.recordClaim(now)
+    this.history.recordClaim(now)
   }
 
   /** Hands over the open channel to a sandbox just claimed; the caller owns it from now on. */
@@ -172,13 +175,14 @@ export class PoolController {
     for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)
 
     const inflight = this.expectations.warmCount
-    const windowS = spec.policy.kind === 'erlang' ? spec.policy.windowS : DEFAULT_WINDOW_S
+    const windowS = 'windowS' in spec.policy && typeof spec.policy.windowS === 'number' ? spec.policy.windowS : DEFAULT_WINDOW_S
     const decision = decide(spec, {
       ready: ready.length,
       starting: inflight,
       claimed: counts.claimed + this.reserved.size,
       claimRatePerS: this.rate.ratePerS(now, windowS),
       meanStartS: this.rate.meanStartS(),
+      claimHistory: this.history,
     }, now)
 
     // Retire: old warm sandboxes (recycle), then the newest above the target.
