@@ -12,6 +12,12 @@ export function driverFactory(config: GatewayConfig, logger: Logger): (name: Dri
     switch (name) {
       case 'local':
         return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, agentBundleDir: agentBundleDir(), logger })
+      case 'docker': {
+        // Plain HTTP on the daemon's socket; INFRA_LAB_DOCKER_IMAGE picks another sandbox image.
+        const { DockerDriver } = await import('../drivers/docker/index.ts')
+        const image = process.env.INFRA_LAB_DOCKER_IMAGE
+        return new DockerDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, logger, ...(image ? { image } : {}) })
+      }
       case 'fake':
         return new FakeDriver()
       case 'ecs': {
@@ -22,7 +28,7 @@ export function driverFactory(config: GatewayConfig, logger: Logger): (name: Dri
         return new EcsDriver(parsed.options)
       }
       default:
-        throw new Error(`the ${name} driver is not available in this build; use --driver local`)
+        throw new Error(`the ${name} driver is not available in this build; use --driver local or docker`)
     }
   }
 }

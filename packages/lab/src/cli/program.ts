@@ -31,7 +31,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
 
   program.command('gateway')
     .description('run the session gateway with warm pools')
-    .addOption(new Option('--driver <name>', 'sandbox driver of the default pool').choices(['local', 'fake']))
+    .addOption(new Option('--driver <name>', 'sandbox driver of the default pool').choices(['local', 'docker', 'fake']))
     .option('--port <port>', 'TCP port (default 8080; 0 picks a free one)', int('--port', 0, 65535))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--pool-size <n>', 'keep N warm sandboxes in the default pool (fixed policy)', int('--pool-size', 0, 10000))
