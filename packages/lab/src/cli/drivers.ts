@@ -22,10 +22,12 @@ export function driverFactory(config: GatewayConfig, logger: Logger): (name: Dri
         return new FakeDriver()
       case 'ecs': {
         // Loaded on demand: the AWS SDK costs start-up time for every other driver.
-        const { EcsDriver, ecsOptionsFromEnv } = await import('../drivers/ecs/index.ts')
-        const parsed = ecsOptionsFromEnv(process.env, logger)
-        if ('errors' in parsed) throw new Error(`--driver ecs: ${parsed.errors.join('; ')} (see docs/aws.md)`)
-        return new EcsDriver(parsed.options)
+        // The config loader has checked the ecs section is complete (flags > env > file).
+        const { EcsDriver, ecsOptionsFromConfig, resolveAgentKey } = await import('../drivers/ecs/index.ts')
+        if (!config.ecs) throw new Error('--driver ecs needs --cluster, --task-definition and --subnets (see docs/aws.md)')
+        const { key, source } = resolveAgentKey(config.dataDir, config.ecs.agentKey)
+        if (source === 'generated') logger.warn('ecs: generated an agent key into the data dir; set INFRA_LAB_ECS_AGENT_KEY to share one between gateways')
+        return new EcsDriver(ecsOptionsFromConfig(config.ecs, key, logger))
       }
       default:
         throw new Error(`the ${name} driver is not available in this build; use --driver local or docker`)

@@ -31,7 +31,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
 
   program.command('gateway')
     .description('run the session gateway with warm pools')
-    .addOption(new Option('--driver <name>', 'sandbox driver of the default pool').choices(['local', 'docker', 'fake']))
+    .addOption(new Option('--driver <name>', 'sandbox driver of the default pool').choices(['local', 'docker', 'ecs', 'fake']))
     .option('--port <port>', 'TCP port (default 8080; 0 picks a free one)', int('--port', 0, 65535))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--pool-size <n>', 'keep N warm sandboxes in the default pool (fixed policy)', int('--pool-size', 0, 10000))
@@ -39,6 +39,11 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--workspaces <dir>', "users' workspaces (default <data dir>/workspaces)")
     .option('--config <file>', 'JSON config file (flags override it, env overrides it too)')
     .option('--teardown', 'remove every sandbox, mount and directory the gateway made, then exit')
+    .option('--cluster <name>', 'ecs: cluster of the sandbox tasks (env INFRA_LAB_ECS_CLUSTER)')
+    .option('--task-definition <family:rev|arn>', 'ecs: sandbox task definition (env INFRA_LAB_ECS_TASK_DEFINITION)')
+    .option('--subnets <ids>', 'ecs: private subnets, comma-separated (env INFRA_LAB_ECS_SUBNETS)')
+    .option('--security-groups <ids>', 'ecs: security groups, comma-separated (env INFRA_LAB_ECS_SECURITY_GROUPS)')
+    .option('--capacity-provider <name[:weight[:base]]>', 'ecs: capacity provider strategy item, repeatable (env INFRA_LAB_ECS_CAPACITY_PROVIDERS)', collect, [])
     .action(async (o) => done(await (await import('./commands/gateway.ts')).gatewayCommand(o, io, signal)))
 
   clientOpts(program.command('shell'))

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { z } from 'zod'
 import { poolSpecSchema, type PoolSpec } from '../pool/spec.ts'
+import { ecsFromEnv, ecsFromFlags, missingEcsFields, type EcsConfig, type EcsFlags } from './ecs.ts'
 import { gatewayConfigSchema, type GatewayConfigInput } from './schema.ts'
 
 export interface GatewayConfig {
@@ -15,10 +16,12 @@ export interface GatewayConfig {
   readonly wsMaxFrameBytes: number
   readonly logLevel: z.infer<typeof gatewayConfigSchema>['logLevel']
   readonly pools: readonly PoolSpec[]
+  /** Set when given anywhere; complete (cluster, task definition, subnets) when a pool uses ecs. */
+  readonly ecs: EcsConfig | undefined
 }
 
 /** Flags as the CLI parsed them (undefined: not given). */
-export interface GatewayFlags {
+export interface GatewayFlags extends EcsFlags {
   readonly config?: string
   readonly host?: string
   readonly port?: number
@@ -78,6 +81,13 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
   if (flags.workspaces !== undefined) fromFlags.workspacesDir = flags.workspaces
   if (flags.driver !== undefined) fromFlags.driver = flags.driver
 
+  // The ecs section merges field by field, with the same precedence.
+  const ecs = { ...ecsFromEnv(env), ...ecsFromFlags(flags) }
+  if (Object.keys(ecs).length > 0) {
+    const fileEcs = file.ecs
+    fromFlags.ecs = fileEcs && typeof fileEcs === 'object' && !Array.isArray(fileEcs) ? { ...fileEcs, ...ecs } : fileEcs ?? ecs
+  }
+
   const merged: GatewayConfigInput = { ...file, ...fromEnv, ...fromFlags } as GatewayConfigInput
   const parsed = gatewayConfigSchema.safeParse(merged)
   if (!parsed.success) return { ok: false, errors: [...errors, ...formatIssues('', parsed.error)] }
@@ -103,6 +113,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     names.add(p.name)
   }
   if (flags.poolSize !== undefined && !names.has('default')) errors.push('--pool-size applies to the pool named "default", and the config defines none')
+  if (pools.some((p) => p.driver === 'ecs')) errors.push(...missingEcsFields(c.ecs))
   if (errors.length > 0) return { ok: false, errors }
 
   if (c.host !== '127.0.0.1' && c.host !== 'localhost' && c.host !== '::1') {
@@ -122,6 +133,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     wsMaxFrameBytes: c.wsMaxFrameBytes,
     logLevel: c.logLevel,
     pools,
+    ecs: c.ecs,
   }
   return { ok: true, config: deepFreeze(config), warnings }
 }

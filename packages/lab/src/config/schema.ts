@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { DRIVER_NAMES, poolSpecSchema } from '../pool/spec.ts'
+import { ecsConfigSchema } from './ecs.ts'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -20,6 +21,8 @@ export const gatewayConfigSchema = z.object({
   wsMaxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   pools: z.array(z.record(z.string(), z.unknown())).default([]),
+  /** What `--driver ecs` needs (cluster, task definition, subnets, …); see config/ecs.ts. */
+  ecs: ecsConfigSchema.optional(),
 }).strict()
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>

@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-ecs'
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock'
 import pino from 'pino'
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { runDriverContract } from '../contract.ts'
 import { DriverError, type SandboxSpec } from '../types.ts'
 import { EcsDriver, type TaskStop } from './ecs-driver.ts'
@@ -101,7 +101,7 @@ describe('EcsDriver against a mocked ECS whose tasks are fake agents', () => {
     await expect(driver.destroy(fresh.id)).resolves.toBeUndefined()
   })
 
-  it('a Spot interruption ends the channel and is reported as a stop with its reason', async () => {
+  it('a Spot interruption ends the channel and is reported at once as a stop with its reason', async () => {
     const h = await driver.create(spec())
     const c = await driver.connect(h)
     const closed = new Promise((r) => c.once('close', r))
@@ -109,10 +109,24 @@ describe('EcsDriver against a mocked ECS whose tasks are fake agents', () => {
     driver.on('stopped', (s) => stops.push(s))
     await ecs.interrupt(String(h.meta.taskArn))
     await closed
+    await vi.waitFor(() => expect(stops).toHaveLength(1)) // from the closed channel, no list needed
+    expect(stops).toEqual([expect.objectContaining({ id: h.id, pool: 'shell', reason: 'spot_interruption', detail: 'SpotInterruption Your Spot Task was interrupted.' })])
     expect((await driver.list()).map((x) => x.id)).not.toContain(h.id)
-    expect(stops).toEqual([expect.objectContaining({ id: h.id, pool: 'shell', reason: 'spot_interruption' })])
-    await driver.list()
     expect(stops).toHaveLength(1) // reported once
+  })
+
+  it('a channel the gateway closes itself costs no ECS call and reports nothing', async () => {
+    const h = await driver.create(spec())
+    const c = await driver.connect(h)
+    const stops: TaskStop[] = []
+    driver.on('stopped', (s) => stops.push(s))
+    ecs.mock.resetHistory()
+    const closed = new Promise((r) => c.once('close', r))
+    c.close()
+    await closed
+    await new Promise((r) => setTimeout(r, 20))
+    expect(ecs.mock.calls()).toHaveLength(0)
+    expect(stops).toEqual([])
   })
 
   it('a create whose task never becomes RUNNING fails with hello_timeout and stops the task', async () => {

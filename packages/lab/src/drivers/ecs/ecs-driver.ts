@@ -250,11 +250,33 @@ export class EcsDriver extends EventEmitter<{ stopped: [TaskStop] }> implements 
   }
 
   async connect(handle: SandboxHandle): Promise<AgentChannel> {
+    let channel: AgentChannel
     try {
-      return await this.dialHandle(handle, Date.now() + CONNECT_TIMEOUT_MS)
+      channel = await this.dialHandle(handle, Date.now() + CONNECT_TIMEOUT_MS)
     } catch (err) {
       throw new DriverError('unavailable', `sandbox ${handle.id}: cannot reach the agent: ${(err as Error).message}`, { cause: err })
     }
+    this.watchRemoteClose(handle.id, channel)
+    return channel
+  }
+
+  /**
+   * When the task ends the channel (a Spot interruption, a crash), asks ECS why and reports it
+   * as a `stopped` event at once, instead of at the next `list`. Channels the gateway closes
+   * itself cost no call.
+   */
+  private watchRemoteClose(id: string, channel: AgentChannel): void {
+    let closedHere = false
+    const close = channel.close.bind(channel)
+    channel.close = () => {
+      closedHere = true
+      close()
+    }
+    channel.once('close', () => {
+      const k = this.known.get(id)
+      if (closedHere || !k) return
+      this.reportStops([[id, k]]).catch((err: unknown) => this.logger.warn({ sandboxId: id, err: (err as Error).message }, 'cannot ask ECS why a task stopped'))
+    })
   }
 
   /**

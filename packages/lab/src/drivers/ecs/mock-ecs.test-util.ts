@@ -117,9 +117,13 @@ export class MockEcs {
     await this.backend.stop(t.task.tags!.find((x) => x.key === TAG_SANDBOX_ID)!.value!)
   }
 
-  /** Stops everything (test cleanup). */
+  /**
+   * Stops everything (test cleanup). Later calls are refused here rather than handed to the
+   * real SDK, which would go to the network.
+   */
   async close(): Promise<void> {
     for (const t of this.tasks.values()) await this.stopTask(t, 'UserInitiated', 'test cleanup')
-    this.mock.restore()
+    this.mock.reset()
+    this.mock.onAnyCommand().rejects(Object.assign(new Error('MockEcs is closed'), { name: 'MockEcsClosed' }))
   }
 }
