@@ -40,7 +40,8 @@ export class LatencyHistogram {
 
   stats(scale = 1): LatencyStats {
     const h = this.h
-    const at = (p: number) => (h.totalCount === 0 ? Number.NaN : h.getValueAtPercentile(p) / scale)
+    // The histogram answers a bucket's highest equivalent value; no percentile exceeds the max seen.
+    const at = (p: number) => (h.totalCount === 0 ? Number.NaN : Math.min(h.getValueAtPercentile(p), h.maxValue) / scale)
     return {
       n: h.totalCount,
       warmup: this.warmup,

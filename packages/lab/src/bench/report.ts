@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { machineLine, type MachineInfo } from './machine.ts'
-import type { Summary } from './stats.ts'
 
 /** A text bar chart in the style of the original lab's README (one row per series). */
 export function barChart(rows: readonly { label: string; value: number }[], unit = 'ms', width = 48): string {
@@ -20,10 +19,6 @@ export function barChart(rows: readonly { label: string; value: number }[], unit
 export function formatMs(v: number): string {
   if (!Number.isFinite(v)) return 'n/a'
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
-}
-
-export function summaryRow(name: string, s: Summary, extra: string[] = []): string {
-  return `| ${name} | ${s.n} | ${formatMs(s.p50)} | ${formatMs(s.p95)} | ${formatMs(s.p99)} | ${formatMs(s.max)} | ${extra.join(' | ')} |`
 }
 
 export function provenance(machine: MachineInfo, command: string, date = new Date()): string {

@@ -2,163 +2,170 @@ import { join, resolve } from 'node:path'
 import { LabClient } from '../client/client.ts'
 import type { CliIo, ExitCode } from '../io.ts'
 import { findRepoRoot } from '../paths.ts'
+import { barChartSvg, percentileChartSvg } from './charts.ts'
+import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
 import { machineInfo } from './machine.ts'
 import { measureMemory, type MemoryResult } from './memory.ts'
-import { barChart, formatMs, provenance, summaryRow, writeResult } from './report.ts'
-import { measureStart, waitForReady, type StartupSample } from './startup.ts'
-import { summarize, type Summary } from './stats.ts'
+import { writeResult, writeSvg } from './report.ts'
+import { parseDrivers, parseLevels, startupPools } from './startup-plan.ts'
+import { drainedResult, renderStartupMarkdown, seriesResult, type DrainedResult, type SeriesResult, type SkippedDriver, type StartupReport, type SweepResult } from './startup-report.ts'
+import { coldSeries, drainedSeries, parallelSeries, warmSeries, type SeriesContext } from './startup-series.ts'
 
 export interface BenchStartupFlags {
   readonly sessions: number
   readonly concurrency: number
   readonly url?: string
   readonly key?: string
+  /** One driver or several, comma-separated (`local,docker`). */
   readonly driver: string
   readonly out: string
   readonly memorySandboxes: number
+  /** Concurrency levels, comma-separated; `none` skips the sweep. */
+  readonly sweep?: string
+  /** Samples per sweep level (at least two rounds each). */
+  readonly sweepSamples?: number
+  /** Pool size N of the drained run (N + 1 users at once); 0 skips it. */
+  readonly drainedPool?: number
+  readonly drainedRounds?: number
   readonly json?: boolean
 }
 
-interface Series {
-  readonly name: string
-  readonly how: string
-  readonly samples: StartupSample[]
+export interface StartupOutcome {
+  readonly code: ExitCode
+  readonly skipped: readonly SkippedDriver[]
+  readonly files: readonly string[]
 }
 
 const WARMUP = 5
+const COLD_WARMUP = 1
 
-/** `infra-lab bench startup`: warm, burst and cold session starts, end to end. */
+/** `infra-lab bench startup`: warm, burst, sweep, drained and cold session starts, end to end. */
 export async function benchStartupCommand(flags: BenchStartupFlags, io: CliIo, signal: AbortSignal): Promise<ExitCode> {
+  return (await runBenchStartup(flags, io, signal)).code
+}
+
+export async function runBenchStartup(flags: BenchStartupFlags, io: CliIo, signal: AbortSignal, probe: ProbeEnv = realProbeEnv(io.env)): Promise<StartupOutcome> {
   const log = (s: string) => io.stderr.write(`${s}\n`)
-  const poolSize = Math.max(4, flags.concurrency)
+  const sweepText = flags.sweep ?? '1,4,16,64'
+  const sweep = sweepText === 'none' ? [] : parseLevels(sweepText)
+  if (typeof sweep === 'string') {
+    log(`infra-lab bench startup: ${sweep}`)
+    return { code: 2, skipped: [], files: [] }
+  }
+  const opts = { ...flags, sweep, sweepSamples: flags.sweepSamples ?? 64, drainedPool: flags.drainedPool ?? 64, drainedRounds: flags.drainedRounds ?? 3 }
+  const command = commandLine(flags, sweepText, opts)
+  const skipped: SkippedDriver[] = []
+  const reports: StartupReport[] = []
+  let code: ExitCode = 0
+  if (flags.url) {
+    const key = flags.key ?? io.env.INFRA_LAB_API_KEY
+    if (!key) {
+      log('infra-lab bench startup: --url needs --key or INFRA_LAB_API_KEY')
+      return { code: 2, skipped, files: [] }
+    }
+    try {
+      reports.push(await measureRemote({ client: new LabClient(flags.url, key), signal, log }, opts, command))
+    } catch (err) {
+      log(`infra-lab bench startup: ${(err as Error).message}`)
+      return { code: 1, skipped, files: [] }
+    }
+  } else {
+    for (const driver of parseDrivers(flags.driver)) {
+      if (signal.aborted) break
+      const why = await startupDriverUnavailable(driver, probe)
+      if (why) {
+        log(`infra-lab bench startup --driver ${driver}: skipped: ${why}`)
+        skipped.push({ driver, outcome: 'skipped', reason: why })
+        continue
+      }
+      try {
+        reports.push(await measureDriver(driver, opts, command, signal, log))
+      } catch (err) {
+        log(`infra-lab bench startup --driver ${driver}: ${(err as Error).message}`)
+        skipped.push({ driver, outcome: 'failed', reason: (err as Error).message.split('\n')[0]! })
+        code = 1
+      }
+    }
+  }
+  const files: string[] = []
+  const outDir = resolve(io.cwd, flags.out)
+  for (const r of reports) {
+    const report = { ...r, skipped: skipped.filter((s) => s.driver !== r.driver) }
+    const md = renderStartupMarkdown(report)
+    files.push(...Object.values(writeResult(outDir, `startup-${r.driver}`, md, report)))
+    files.push(...await writeCharts(outDir, report))
+    if (flags.json) io.stdout.write(`${JSON.stringify(report)}\n`)
+    else io.stdout.write(`${md}\n`)
+  }
+  if (!flags.json && files.length) io.stdout.write(`written: ${files.join(', ')}\n`)
+  return { code: signal.aborted ? 130 : code, skipped, files }
+}
+
+type Opts = Omit<BenchStartupFlags, 'sweep'> & { sweep: number[]; sweepSamples: number; drainedPool: number; drainedRounds: number }
+
+async function measureDriver(driver: string, o: Opts, command: string, signal: AbortSignal, log: (s: string) => void): Promise<StartupReport> {
+  const plan = startupPools({ concurrency: o.concurrency, sweep: o.sweep, drainedPool: o.drainedPool })
+  log(`starting a gateway (driver ${driver}; pools ${plan.pools.map((p) => `${p.name} ${p.policy.size}`).join(', ')}) …`)
+  const results: SeriesResult[] = []
+  const sweep: SweepResult[] = []
+  let drained: DrainedResult | undefined
   let gw: GatewayProcess | undefined
-  let client: LabClient
   try {
-    if (flags.url) {
-      const key = flags.key ?? io.env.INFRA_LAB_API_KEY
-      if (!key) {
-        io.stderr.write('infra-lab bench startup: --url needs --key or INFRA_LAB_API_KEY\n')
-        return 2
-      }
-      client = new LabClient(flags.url, key)
-    } else {
-      log(`starting a gateway (driver ${flags.driver}, warm pool of ${poolSize}, cold pool of 0) …`)
-      gw = await startGatewayProcess({
-        cliPath: join(findRepoRoot(), 'packages/lab/dist/cli.mjs'),
-        config: {
-          driver: flags.driver,
-          pools: [
-            { name: 'default', policy: { kind: 'fixed', size: poolSize }, maxSize: poolSize + flags.concurrency + 4, maxConcurrentCreates: 4 },
-            { name: 'cold', policy: { kind: 'fixed', size: 0 }, maxSize: 8 },
-          ],
-        },
-      })
-      client = new LabClient(gw.url, gw.apiKey)
+    gw = await startGatewayProcess({ cliPath: join(findRepoRoot(), 'packages/lab/dist/cli.mjs'), config: { driver, pools: plan.pools.map((p) => ({ ...p, driver })) } })
+    const ctx: SeriesContext = { client: new LabClient(gw.url, gw.apiKey), signal, log }
+    results.push(seriesResult(await warmSeries(ctx, { pool: 'default', size: plan.defaultSize, sessions: o.sessions, warmup: WARMUP })))
+    if (!signal.aborted) {
+      results.push(seriesResult(await parallelSeries(ctx, { name: `burst x${o.concurrency}`, pool: 'default', size: plan.defaultSize, concurrency: o.concurrency, samples: 60 })))
     }
-    const series: Series[] = []
-    const target = flags.url ? (await client.pool('default')).status.target : poolSize
-    let warmupDone = 0
-
-    // Warm: before every claim wait until the pool is full again, so each claim finds a ready
-    // sandbox and the refill of the previous one is not running during the measurement.
-    const warm: StartupSample[] = []
-    for (let i = 0; i < flags.sessions + WARMUP && !signal.aborted; i++) {
-      await waitForReady(client, 'default', target)
-      const s = await measureStart(client, 'default', `bench-${i % 16}`)
-      if (i < WARMUP) warmupDone++
-      else warm.push(s)
-      if ((i + 1) % 25 === 0) log(`  warm: ${i + 1}/${flags.sessions + WARMUP}`)
+    const sweepSize = Math.max(0, ...o.sweep)
+    for (const c of o.sweep) {
+      if (signal.aborted || !plan.sweepPool) break
+      const s = await parallelSeries(ctx, { name: `sweep C=${c}`, pool: plan.sweepPool, size: sweepSize, concurrency: c, samples: o.sweepSamples })
+      sweep.push({ ...seriesResult(s), concurrency: c })
     }
-    series.push({ name: 'warm', how: `sequential; pool of ${target} full before each claim; ${warmupDone} warm-up starts excluded`, samples: warm })
-
-    if (!flags.url && !signal.aborted) {
-      const burst: StartupSample[] = []
-      const rounds = Math.max(5, Math.ceil(60 / flags.concurrency))
-      for (let r = 0; r < rounds && !signal.aborted; r++) {
-        await waitForReady(client, 'default', target)
-        const got = await Promise.all(Array.from({ length: flags.concurrency }, (_, k) => measureStart(client, 'default', `burst-${k}`)))
-        burst.push(...got)
-      }
-      log(`  burst: ${rounds} rounds of ${flags.concurrency}`)
-      series.push({ name: `burst x${flags.concurrency}`, how: `${flags.concurrency} claims at once against a full pool of ${target}, ${rounds} rounds`, samples: burst })
-
-      const cold: StartupSample[] = []
-      const coldN = Math.min(flags.sessions, 30)
-      for (let i = 0; i < coldN && !signal.aborted; i++) cold.push(await measureStart(client, 'cold', `cold-${i}`))
-      log(`  cold: ${coldN}`)
-      series.push({ name: 'cold', how: 'pool of size 0: every claim starts a sandbox', samples: cold })
+    if (plan.drainedPool && !signal.aborted) {
+      drained = drainedResult(await drainedSeries(ctx, { pool: plan.drainedPool, size: o.drainedPool, rounds: o.drainedRounds }))
     }
-
-    let memory: MemoryResult | undefined
-    if (!flags.url && flags.driver === 'local' && flags.memorySandboxes > 0 && !signal.aborted) {
-      log(`measuring memory over ${flags.memorySandboxes} warm sandboxes …`)
-      memory = await measureMemory(flags.memorySandboxes, (k) => {
-        if (k % 5 === 0) log(`  memory: ${k}/${flags.memorySandboxes}`)
-      })
+    if (!signal.aborted) {
+      results.push(seriesResult(await coldSeries(ctx, { pool: 'cold', sessions: Math.min(o.sessions, 30), warmup: COLD_WARMUP })))
     }
-
-    const results = series.map((s) => ({
-      name: s.name, how: s.how,
-      totalMs: summarize(s.samples.map((x) => x.totalMs)),
-      claimMs: summarize(s.samples.map((x) => x.claimMs)),
-      warmHits: s.samples.filter((x) => x.warm).length,
-    }))
-    const partial = signal.aborted
-    const command = `npx infra-lab bench startup --sessions ${flags.sessions} --concurrency ${flags.concurrency}${flags.url ? ` --url ${flags.url}` : ''}`
-    const machine = machineInfo()
-    const json = { benchmark: 'startup', driver: flags.url ? 'remote' : flags.driver, partial, machine, date: new Date().toISOString(), command, results, memory }
-    const md = renderMarkdown(results, memory, machine, command, partial)
-    const outDir = resolve(io.cwd, flags.out)
-    const files = writeResult(outDir, `startup-${flags.url ? 'remote' : flags.driver}`, md, json)
-    if (flags.json) io.stdout.write(`${JSON.stringify(json)}\n`)
-    else io.stdout.write(`${md}\nwritten: ${files.md}, ${files.json}\n`)
-    return partial ? 130 : 0
-  } catch (err) {
-    io.stderr.write(`infra-lab bench startup: ${(err as Error).message}\n`)
-    return 1
   } finally {
     await gw?.stop()
   }
+  let memory: MemoryResult | undefined
+  if (driver === 'local' && o.memorySandboxes > 0 && !signal.aborted) {
+    log(`measuring memory over ${o.memorySandboxes} warm sandboxes …`)
+    memory = await measureMemory(o.memorySandboxes, (k) => {
+      if (k % 8 === 0) log(`  memory: ${k}/${o.memorySandboxes}`)
+    })
+  }
+  return report(driver, signal.aborted, command, results, sweep, drained, memory)
 }
 
-function renderMarkdown(
-  results: { name: string; how: string; totalMs: Summary; claimMs: Summary; warmHits: number }[],
-  memory: MemoryResult | undefined,
-  machine: ReturnType<typeof machineInfo>,
-  command: string,
-  partial: boolean,
-): string {
-  const warm = results.find((r) => r.name === 'warm')
-  const cold = results.find((r) => r.name === 'cold')
-  const lines = [
-    '# Session start-up, end to end (local driver)',
-    '',
-    partial ? '**Partial run (interrupted): figures cover the samples taken before the interruption.**\n' : '',
-    'Time from `POST /v1/sessions` to the first shell prompt byte on the terminal WebSocket, measured by a',
-    'client in its own process against a gateway in its own process, over loopback. Milliseconds.',
-    '',
-    '| run | n | p50 | p95 | p99 | max | warm hits | gateway claim p50 | how |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) => summaryRow(r.name, r.totalMs, [`${r.warmHits}/${r.totalMs.n}`, formatMs(r.claimMs.p50), r.how])),
-    '',
-    '```',
-    barChart(results.map((r) => ({ label: `${r.name} p50`, value: r.totalMs.p50 }))),
-    '```',
-    '',
-  ]
-  if (warm && cold) {
-    lines.push(`Cold / warm, p50: **${(cold.totalMs.p50 / warm.totalMs.p50).toFixed(1)}x**; p99: ${(cold.totalMs.p99 / warm.totalMs.p99).toFixed(1)}x.`, '')
+/** `--url`: a running gateway whose pool sizes are its own; only the warm run applies. */
+async function measureRemote(ctx: SeriesContext, o: Opts, command: string): Promise<StartupReport> {
+  const size = (await ctx.client.pool('default')).status.target
+  const warm = seriesResult(await warmSeries(ctx, { pool: 'default', size, sessions: o.sessions, warmup: WARMUP }))
+  return report('remote', ctx.signal.aborted, command, [warm], [], undefined, undefined)
+}
+
+function report(driver: string, partial: boolean, command: string, results: SeriesResult[], sweep: SweepResult[], drained: DrainedResult | undefined, memory: MemoryResult | undefined): StartupReport {
+  return { benchmark: 'startup', driver, partial, machine: machineInfo(), date: new Date().toISOString(), command, skipped: [], results, sweep, ...(drained ? { drained } : {}), ...(memory ? { memory } : {}) }
+}
+
+async function writeCharts(dir: string, r: StartupReport): Promise<string[]> {
+  const rows = [...r.results, ...(r.drained ? [{ ...r.drained.beyond, name: `user ${r.drained.poolSize + 1} (drained)` }] : [])]
+  const bars = rows.flatMap((x) => (['p50', 'p99'] as const).map((p) => ({ group: x.name, series: p, value: x.totalMs[p] })))
+  const files = [writeSvg(dir, `startup-${r.driver}`, await barChartSvg(`session start (${r.driver}): warm vs cold`, 'ms to first prompt byte (log)', bars, { logScale: true }))]
+  if (r.sweep.length) {
+    const curves = r.sweep.map((s) => ({ name: `C=${s.concurrency} (n=${s.totalMs.n})`, curve: s.totalMs.curve }))
+    files.push(writeSvg(dir, `startup-${r.driver}-sweep`, await percentileChartSvg(`session start (${r.driver}): latency by concurrency`, 'ms to first prompt byte (log)', curves)))
   }
-  if (memory) {
-    lines.push(
-      '## Memory of a warm sandbox',
-      '',
-      `Marginal PSS per warm sandbox (agent + bash + bubblewrap, slope over ${memory.points.length} sandboxes): **${memory.slopeMb.toFixed(1)} MB** (intercept ${memory.interceptMb.toFixed(1)} MB, r² ${memory.r2.toFixed(3)}).`,
-      `Total PSS at ${memory.points.length} sandboxes: ${memory.points[memory.points.length - 1]!.pssMb.toFixed(1)} MB.`,
-      '',
-    )
-  }
-  lines.push('## Provenance', '', provenance(machine, command), '')
-  return lines.filter((l, i) => !(l === '' && lines[i - 1] === '')).join('\n')
+  return files
+}
+
+function commandLine(f: BenchStartupFlags, sweep: string, o: Opts): string {
+  if (f.url) return `npx infra-lab bench startup --url ${f.url} --sessions ${f.sessions}`
+  return `npx infra-lab bench startup --driver ${f.driver} --sessions ${f.sessions} --concurrency ${f.concurrency} --sweep ${sweep} --sweep-samples ${o.sweepSamples} --drained-pool ${o.drainedPool} --drained-rounds ${o.drainedRounds} --memory-sandboxes ${f.memorySandboxes} --out ${f.out}`
 }

@@ -27,10 +27,33 @@ export function summaryRows(dir: string): Row[] {
       for (const r of j.results ?? []) {
         rows.push({ experiment: `session start ${r.name} (${j.driver})`, metric: 'POST to first prompt byte, p50 / p99', result: `${formatMs(r.totalMs.p50)} / ${formatMs(r.totalMs.p99)} ms (n=${r.totalMs.n})${partial}`, link: md })
       }
+      for (const r of j.sweep ?? []) {
+        rows.push({ experiment: `session start, ${r.concurrency} at once (${j.driver})`, metric: 'POST to first prompt byte, p50 / p99 / max', result: `${formatMs(r.totalMs.p50)} / ${formatMs(r.totalMs.p99)} / ${formatMs(r.totalMs.max)} ms (n=${r.totalMs.n})${partial}`, link: md })
+      }
+      if (j.drained) {
+        const b = j.drained.beyond.totalMs
+        rows.push({ experiment: `user ${j.drained.poolSize + 1} with a pool of ${j.drained.poolSize} (${j.driver})`, metric: 'wait for a cold start under load, p50 / max', result: `${formatMs(b.p50)} / ${formatMs(b.max)} ms (n=${b.n})${partial}`, link: md })
+      }
       if (j.memory) rows.push({ experiment: `warm sandbox memory (${j.driver})`, metric: 'marginal PSS', result: `${j.memory.slopeMb.toFixed(1)} MB`, link: md })
+      for (const x of j.skipped ?? []) rows.push({ experiment: `session start (${x.driver})`, metric: '-', result: `${x.outcome} in this run (see notes)`, link: md })
+    } else if (j.generatedBy === 'infra-lab sim --results') {
+      for (const sc of j.scenarios ?? []) {
+        rows.push({ experiment: `capacity sim: ${sc.name.split(':')[0]}`, metric: 'warm hits; claim wait p99 (simulated)', result: `${(sc.warmHitRate * 100).toFixed(1)}%; ${sc.wait.p99S.toFixed(2)} s`, link: md })
+      }
+      if (j.benchmark?.month) rows.push({ experiment: 'capacity simulator speed', metric: 'events/s (30 simulated days)', result: `${formatRate(j.benchmark.month.eventsPerS)} in ${j.benchmark.month.wallS.toFixed(1)} s`, link: md })
     }
   }
   return rows
+}
+
+/** Every results file but README.md, grouped by benchmark (the name up to its first `-` or `.`). */
+export function resultFiles(dir: string): { benchmark: string; files: string[] }[] {
+  const groups = new Map<string, string[]>()
+  for (const f of readdirSync(dir).filter((x) => x !== 'README.md' && !x.startsWith('.')).sort()) {
+    const key = f.split(/[-.]/)[0]!
+    groups.set(key, [...(groups.get(key) ?? []), f])
+  }
+  return [...groups].map(([benchmark, files]) => ({ benchmark, files }))
 }
 
 export function writeSummary(dir: string, machine: MachineInfo, command: string, notes: readonly string[], date = new Date()): string {
@@ -46,6 +69,10 @@ export function writeSummary(dir: string, machine: MachineInfo, command: string,
     ...rows.map((r) => `| ${r.experiment} | ${r.metric} | ${r.result} | [${r.link}](${r.link}) |`),
     '',
     ...(notes.length ? ['## Notes from this run', '', ...notes.map((n) => `- ${n}`), ''] : []),
+    '## Files', '',
+    'Every results file in this directory (files not written by this run keep their own date and command).', '',
+    ...resultFiles(dir).map((g) => `- ${g.benchmark}: ${g.files.map((f) => `[${f}](${f})`).join(', ')}`),
+    '',
     '## Provenance', '',
     `- Machine: ${machineLine(machine)}`, `- Date: ${date.toISOString()}`, `- Command: \`${command}\``, '',
   ]

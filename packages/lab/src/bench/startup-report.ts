@@ -1,0 +1,156 @@
+import { LatencyHistogram, type LatencyStats } from './histogram.ts'
+import type { MachineInfo } from './machine.ts'
+import type { MemoryResult } from './memory.ts'
+import { barChart, formatMs, provenance, squeeze } from './report.ts'
+import type { DrainedSeries, Series } from './startup-series.ts'
+
+export interface SeriesResult {
+  readonly name: string
+  readonly how: string
+  /** POST /v1/sessions to the first prompt byte; `warmup` says how many starts were left out. */
+  readonly totalMs: LatencyStats
+  /** The gateway's own claim time (timings.claimMs). */
+  readonly claimMs: LatencyStats
+  readonly warmHits: number
+}
+
+export interface SweepResult extends SeriesResult {
+  readonly concurrency: number
+}
+
+export interface DrainedResult {
+  readonly poolSize: number
+  readonly rounds: number
+  /** The users beyond the pool (the (N+1)-th of each round): their wait is a cold start under load. */
+  readonly beyond: SeriesResult
+  readonly within: SeriesResult
+}
+
+/** A driver asked for but not measured: not available here (`skipped`) or its run failed. */
+export interface SkippedDriver {
+  readonly driver: string
+  readonly outcome: 'skipped' | 'failed'
+  readonly reason: string
+}
+
+export interface StartupReport {
+  readonly benchmark: 'startup'
+  readonly driver: string
+  readonly partial: boolean
+  readonly machine: MachineInfo
+  readonly date: string
+  readonly command: string
+  /** Drivers asked for in the same run that could not be measured here. */
+  readonly skipped: readonly SkippedDriver[]
+  /** warm, burst xC, cold (the rows of the original benchmark). */
+  readonly results: readonly SeriesResult[]
+  readonly sweep: readonly SweepResult[]
+  readonly drained?: DrainedResult
+  readonly memory?: MemoryResult
+}
+
+/** HDR statistics in ms (recorded in µs, 3 significant digits) with n and the warm-up count. */
+export function msStats(values: readonly number[], warmup: number): LatencyStats {
+  const h = new LatencyHistogram()
+  try {
+    for (const v of values) if (Number.isFinite(v)) h.record(v * 1000)
+    h.warmup = warmup
+    return h.stats(1000)
+  } finally {
+    h.destroy()
+  }
+}
+
+export function seriesResult(s: Series): SeriesResult {
+  return {
+    name: s.name, how: s.how,
+    totalMs: msStats(s.samples.map((x) => x.totalMs), s.warmup),
+    claimMs: msStats(s.samples.map((x) => x.claimMs), s.warmup),
+    warmHits: s.samples.filter((x) => x.warm).length,
+  }
+}
+
+export function drainedResult(d: DrainedSeries): DrainedResult {
+  return { poolSize: d.poolSize, rounds: d.rounds, beyond: seriesResult(d.beyond), within: seriesResult(d.within) }
+}
+
+const HEAD = [
+  '| run | n | warm-up | p50 | p95 | p99 | max | warm hits | gateway claim p50 | how |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+]
+
+function row(r: SeriesResult): string {
+  const t = r.totalMs
+  return `| ${r.name} | ${t.n} | ${t.warmup} | ${formatMs(t.p50)} | ${formatMs(t.p95)} | ${formatMs(t.p99)} | ${formatMs(t.max)} | ${r.warmHits}/${t.n} | ${formatMs(r.claimMs.p50)} | ${r.how} |`
+}
+
+export function renderStartupMarkdown(r: StartupReport): string {
+  const warm = r.results.find((x) => x.name === 'warm')
+  const cold = r.results.find((x) => x.name === 'cold')
+  const base = `startup-${r.driver}`
+  const lines = [
+    `# Session start-up, end to end (${r.driver} driver)`,
+    '',
+    r.partial ? '**Partial run (interrupted): figures cover the samples taken before the interruption.**\n' : '',
+    'Time from `POST /v1/sessions` to the first shell prompt byte on the terminal WebSocket, measured by a',
+    'client in its own process against a gateway in its own process, over loopback. Milliseconds, HDR',
+    'histogram; `n` samples per row, `warm-up` starts before them left out.',
+    '',
+    ...HEAD,
+    ...r.results.map(row),
+    '',
+    '```',
+    barChart(r.results.map((x) => ({ label: `${x.name} p50`, value: x.totalMs.p50 }))),
+    '```',
+    '',
+  ]
+  if (warm && cold && warm.totalMs.n > 0 && cold.totalMs.n > 0) {
+    lines.push(`Cold / warm, p50: **${(cold.totalMs.p50 / warm.totalMs.p50).toFixed(1)}x**; p99: ${(cold.totalMs.p99 / warm.totalMs.p99).toFixed(1)}x.`, '')
+  }
+  if (r.sweep.length) {
+    lines.push(
+      '## Concurrency sweep',
+      '',
+      'C sessions started at once against a full warm pool of at least C (refilled between rounds; the first',
+      `round of each level is warm-up). Chart: [${base}-sweep.svg](${base}-sweep.svg).`,
+      '',
+      '| C | n | warm-up | p50 | p95 | p99 | max | warm hits | gateway claim p50 | how |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...r.sweep.map((s) => row({ ...s, name: String(s.concurrency) })),
+      '',
+    )
+  }
+  if (r.drained) {
+    const d = r.drained
+    lines.push(
+      '## Pool drained',
+      '',
+      `${d.poolSize + 1} users start at once against a full pool of ${d.poolSize}, ${d.rounds} rounds: ${d.poolSize} get a warm sandbox,`,
+      `the rest wait for a cold start while the pool refills for the others.`,
+      '',
+      ...HEAD,
+      row(d.within),
+      row(d.beyond),
+      '',
+      `**User ${d.poolSize + 1} waits ${formatMs(d.beyond.totalMs.p50)} ms** (p50, n=${d.beyond.totalMs.n}, max ${formatMs(d.beyond.totalMs.max)} ms)` +
+        (cold && cold.totalMs.n > 0 ? `, against ${formatMs(cold.totalMs.p50)} ms for a cold start on an idle gateway.` : '.'),
+      '',
+    )
+  }
+  if (r.memory) {
+    const m = r.memory
+    lines.push(
+      '## Memory of a warm sandbox',
+      '',
+      `Marginal PSS per warm sandbox (agent + shell + isolation, slope over ${m.points.length} sandboxes): **${m.slopeMb.toFixed(1)} MB** (intercept ${m.interceptMb.toFixed(1)} MB, r² ${m.r2.toFixed(3)}).`,
+      `Total PSS at ${m.points.length} sandboxes: ${m.points[m.points.length - 1]!.pssMb.toFixed(1)} MB.`,
+      '',
+    )
+  }
+  if (r.skipped.length) {
+    lines.push('## Drivers not measured in this run', '', ...r.skipped.map((s) => `- ${s.driver}: ${s.outcome}: ${s.reason}`), '')
+  }
+  lines.push(`Charts: [${base}.svg](${base}.svg). Raw data: [${base}.json](${base}.json).`, '')
+  lines.push('## Provenance', '', provenance(r.machine, r.command, new Date(r.date)), '')
+  return squeeze(lines)
+}
