@@ -25,7 +25,10 @@ async function main(): Promise<number | undefined> {
   const session = new PtySession(files, options.shellPath, process.env)
   const scrollback = new Scrollback(options.scrollbackBytes)
   const server = new AgentServer(
-    { socketPath: options.socketPath, sandboxId: options.sandboxId, agentVersion: pkg.version },
+    {
+      socketPath: options.socketPath, sandboxId: options.sandboxId, agentVersion: pkg.version,
+      ...(options.workspacesRoot ? { workspaces: { root: options.workspacesRoot, shellPath: options.shellPath } } : {}),
+    },
     session,
     scrollback,
   )

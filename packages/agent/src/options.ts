@@ -15,12 +15,14 @@ export interface AgentOptions {
   /** Also serve TLS-PSK on this TCP port (ECS tasks); the key comes from AGENT_TLS_PSK. */
   readonly tlsPort?: number
   readonly tlsHost: string
+  /** Shared workspaces (ECS: the EFS access point): per-user uid and 0700 directory at claim. */
+  readonly workspacesRoot?: string
 }
 
 export type ParsedOptions = { options: AgentOptions } | { errors: string[] }
 
 export const USAGE =
-  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>] [--tls-port <n> [--tls-host <addr>]]'
+  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>] [--tls-port <n> [--tls-host <addr>]] [--workspaces-root <dir>]'
 
 /** Parses argv (without node and script) into frozen options, or says what to fix. */
 export function parseOptions(argv: readonly string[]): ParsedOptions {
@@ -38,6 +40,7 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         'scrollback-bytes': { type: 'string', default: String(DEFAULT_SCROLLBACK_BYTES) },
         'tls-port': { type: 'string' },
         'tls-host': { type: 'string', default: '0.0.0.0' },
+        'workspaces-root': { type: 'string' },
       },
     }))
   } catch (err) {
@@ -59,6 +62,13 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
   const tlsPort = values['tls-port'] === undefined ? undefined : Number(values['tls-port'])
   if (tlsPort !== undefined && (!Number.isInteger(tlsPort) || tlsPort < 1 || tlsPort > 65_535)) errors.push('--tls-port must be an integer from 1 to 65535')
   const tlsHost = values['tls-host']
+  const workspacesRoot = values['workspaces-root']
+  if (workspacesRoot !== undefined && !workspacesRoot.startsWith('/')) errors.push('--workspaces-root must be an absolute path')
   if (errors.length > 0) return { errors: [...errors, USAGE] }
-  return { options: Object.freeze({ socketPath, sandboxId, stateDir, shellPath, scrollbackBytes, tlsHost, ...(tlsPort === undefined ? {} : { tlsPort }) }) }
+  return {
+    options: Object.freeze({
+      socketPath, sandboxId, stateDir, shellPath, scrollbackBytes, tlsHost,
+      ...(tlsPort === undefined ? {} : { tlsPort }), ...(workspacesRoot === undefined ? {} : { workspacesRoot }),
+    }),
+  }
 }

@@ -85,8 +85,8 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
     return this.pty.pid
   }
 
-  /** Applies a validated claim; resolves once the whole script is in the FIFO. */
-  async claim(claim: Claim): Promise<void> {
+  /** Applies a validated claim (`dropTo`: the claim script's last line, user-workspace.ts); resolves once the whole script is in the FIFO. */
+  async claim(claim: Claim, dropTo?: string): Promise<void> {
     if (this.claimed) throw new ClaimError('already claimed')
     if (this.exited) throw new ClaimError('the shell has exited')
     this.claimed = true
@@ -94,7 +94,7 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
       this.resize(claim.cols ?? this.pty.cols, claim.rows ?? this.pty.rows)
     }
     clearTimeout(this.fifoTimer)
-    const script = buildClaimScript(claim)
+    const script = buildClaimScript(claim, [], dropTo)
     if (this.fifoWriter) return writeAndClose(this.fifoWriter, script)
     let fd: number
     try {

@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION } from '@infra-lab/protocol/version'
 import { log } from './log.ts'
 import { ClaimError, type PtySession } from './pty-session.ts'
 import type { Scrollback } from './scrollback.ts'
+import { dropToUserLine, prepareUserWorkspace } from './user-workspace.ts'
 
 export type AgentState = 'warm' | 'claimed' | 'exited'
 
@@ -16,6 +17,8 @@ export interface AgentServerConfig {
   readonly socketPath: string
   readonly sandboxId: string
   readonly agentVersion: string
+  /** Shared workspaces root: each user gets `<root>/<user>` (0700) and the shell runs as the user's uid. */
+  readonly workspaces?: { readonly root: string; readonly shellPath: string }
 }
 
 /**
@@ -155,7 +158,18 @@ export class AgentServer {
     this.sessionId = claim.sessionId
     this.scrollback.clear()
     try {
-      await this.session.claim(claim)
+      const ws = this.config.workspaces
+      if (ws) {
+        let user
+        try {
+          user = prepareUserWorkspace(ws.root, claim.user)
+        } catch (err) {
+          throw new ClaimError(`cannot prepare the workspace of ${claim.user}: ${(err as Error).message}`)
+        }
+        await this.session.claim({ ...claim, home: user.home }, dropToUserLine(user.uid, ws.shellPath))
+      } else {
+        await this.session.claim(claim)
+      }
     } catch (err) {
       const message = err instanceof ClaimError ? err.message : 'internal error applying the claim'
       log('claim_failed', { sessionId: claim.sessionId, message })

@@ -53,7 +53,7 @@ describe('EcsDriver against a mocked ECS whose tasks are fake agents', () => {
     expect(input.tags).toEqual(expect.arrayContaining([{ key: 'infra-lab:sandbox-id', value: s.id }, { key: 'infra-lab:pool', value: 'shell' }]))
     const override = input.overrides!.containerOverrides![0]!
     expect(override.name).toBe('sandbox')
-    expect(override.command).toEqual(['--socket', '/run/agent/agent.sock', '--sandbox-id', s.id, '--tls-port', '17100'])
+    expect(override.command).toEqual(['--socket', '/run/agent/agent.sock', '--sandbox-id', s.id, '--tls-port', '17100', '--workspaces-root', '/mnt/workspaces'])
     expect(override.environment).toEqual([{ name: 'AGENT_TLS_PSK', value: taskKey(agentKey, s.id).toString('hex') }])
     expect(override).toMatchObject({ cpu: 512, memory: 512 })
     expect(h).toMatchObject({ id: s.id, pool: 'shell', driver: 'ecs', address: { kind: 'tcp', port: 17100 } })

@@ -15,8 +15,10 @@ const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 const USER_RE = /^[A-Za-z0-9._-]{1,64}$/
 const DESCRIBE_BATCH = 100
 const CONNECT_TIMEOUT_MS = 5_000
-/** Where the agent mounts the user's directory of the EFS access point at claim (docs/security.md). */
+/** Placeholder home sent in the claim: the agent replaces it with `<ECS_WORKSPACES_ROOT>/<user>` (docs/security.md). */
 export const ECS_WORKSPACE_HOME = '/home/user'
+/** The EFS access point in the sandbox task; the agent gives each user a uid and a 0700 directory in it. */
+export const ECS_WORKSPACES_ROOT = '/mnt/workspaces'
 /** The agent's unix socket inside the task; the TLS bridge relays to it. */
 export const ECS_AGENT_SOCKET = '/run/agent/agent.sock'
 
@@ -134,7 +136,7 @@ export class EcsDriver extends EventEmitter<{ stopped: [TaskStop] }> implements 
       overrides: {
         containerOverrides: [{
           name: o.containerName,
-          command: ['--socket', ECS_AGENT_SOCKET, '--sandbox-id', spec.id, '--tls-port', String(o.agentPort)],
+          command: ['--socket', ECS_AGENT_SOCKET, '--sandbox-id', spec.id, '--tls-port', String(o.agentPort), '--workspaces-root', ECS_WORKSPACES_ROOT],
           environment: [{ name: 'AGENT_TLS_PSK', value: key.toString('hex') }],
           cpu: Math.round(spec.limits.cpus * 1024),
           memory: spec.limits.memoryMb,

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto'
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * Per-user uids with 0700 directories on a file system shared by many sandboxes (the EFS access
+ * point on ECS, docs/security.md). Users get uids from USER_UID_BASE up; the agent (uid 0 with
+ * CHOWN, SETUID, SETGID only) prepares the directory, then the shell drops to that uid.
+ */
+export const USER_UID_BASE = 200_000
+export const USER_UID_SPAN = 1_000_000
+/** Root-only directory recording which user holds which uid (one file per uid, made with O_EXCL). */
+export const UID_REGISTRY_DIR = '.uids'
+const MAX_PROBES = 64
+const USER_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
+
+export interface UserWorkspace {
+  readonly home: string
+  readonly uid: number
+}
+
+/** Where a user's uid search starts: stable across sandboxes and restarts. */
+export function preferredUid(user: string): number {
+  return USER_UID_BASE + (createHash('sha256').update(user).digest().readUInt32BE(0) % USER_UID_SPAN)
+}
+
+/**
+ * The user's uid, claimed once for the whole file system: an exclusive create of
+ * `.uids/<uid>` holding the name (atomic on NFSv4/EFS), probing on when another user holds it.
+ */
+export function allocateUid(root: string, user: string): number {
+  const registry = join(root, UID_REGISTRY_DIR)
+  mkdirSync(registry, { recursive: true, mode: 0o700 })
+  const first = preferredUid(user) - USER_UID_BASE
+  for (let i = 0; i < MAX_PROBES; i++) {
+    const uid = USER_UID_BASE + ((first + i) % USER_UID_SPAN)
+    const file = join(registry, String(uid))
+    try {
+      writeFileSync(file, user, { flag: 'wx', mode: 0o600 })
+      return uid
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      if (readFileSync(file, 'utf8') === user) return uid
+    }
+  }
+  throw new Error(`no free uid for ${user} after ${MAX_PROBES} probes`)
+}
+
+/** Creates (or re-owns) `<root>/<user>` as the user's own 0700 directory. */
+export function prepareUserWorkspace(root: string, user: string): UserWorkspace {
+  if (!USER_RE.test(user)) throw new Error(`invalid user name ${JSON.stringify(user)}`)
+  const uid = allocateUid(root, user)
+  const home = join(root, user)
+  mkdirSync(home, { mode: 0o700, recursive: true })
+  const st = lstatSync(home)
+  if (!st.isDirectory()) throw new Error(`${home} is not a directory`)
+  if (st.uid !== uid || st.gid !== uid) chownSync(home, uid, uid)
+  if ((st.mode & 0o7777) !== 0o700) chmodSync(home, 0o700)
+  return { home, uid }
+}
+
+/**
+ * The last line of the claim script when the shell must run as the user: bash replaces itself
+ * with an interactive bash under the user's uid and gid, no supplementary groups, no capabilities
+ * (a uid 0 -> non-0 switch clears them) and no way to gain any back (no_new_privs). `--norc`
+ * keeps the exported prompt (a distribution's /etc/bash.bashrc would replace it); the user's
+ * ~/.bashrc is not read in this mode (docs/security.md).
+ */
+export function dropToUserLine(uid: number, shellPath: string): string {
+  return `exec setpriv --reuid=${uid} --regid=${uid} --clear-groups --inh-caps=-all --no-new-privs -- '${shellPath.replaceAll("'", `'\\''`)}' --norc -i`
+}
