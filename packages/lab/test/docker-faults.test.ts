@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
-import { createServer, connect, type Server, type Socket } from 'node:net'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { DaemonSwitch } from './docker-switch.test-util.ts'
 import { ManualClock } from '../src/clock/manual-clock.ts'
 import type { DockerDriver } from '../src/drivers/docker/docker-driver.ts'
 import { DockerEngine } from '../src/drivers/docker/engine.ts'
@@ -33,37 +33,6 @@ async function leftovers(driver: DockerDriver, id: string): Promise<string[]> {
   const paths = [L.sandboxDir(id), L.slotDir(id)].filter((p) => existsSync(p))
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(id))
   return [...containers.map((c) => `container ${c.Id}`), ...paths, ...mounts]
-}
-
-/**
- * A unix-socket proxy to the real daemon that can be shut: to the driver, exactly a daemon that
- * stopped answering (ECONNREFUSED/ENOENT), without stopping the daemon other test files use.
- */
-class DaemonSwitch {
-  private server: Server | undefined
-  private readonly conns = new Set<Socket>()
-  constructor(readonly path: string, private readonly target = '/var/run/docker.sock') {}
-  async up(): Promise<void> {
-    await rm(this.path, { force: true })
-    const server = createServer((c) => {
-      const up = connect(this.target)
-      for (const s of [c, up]) {
-        this.conns.add(s)
-        s.on('close', () => this.conns.delete(s))
-        s.on('error', () => s.destroy())
-      }
-      c.pipe(up).pipe(c)
-    })
-    await new Promise<void>((resolve) => server.listen(this.path, resolve))
-    this.server = server
-  }
-  async down(): Promise<void> {
-    const s = this.server
-    this.server = undefined
-    for (const c of this.conns) c.destroy()
-    if (s) await new Promise((resolve) => s.close(resolve))
-    await rm(this.path, { force: true })
-  }
 }
 
 describe.skipIf(skip !== undefined)(`docker driver faults${skip ? ` (skipped: ${skip})` : ''}`, () => {
