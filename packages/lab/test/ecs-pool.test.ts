@@ -6,6 +6,7 @@ import { LabClient } from '../src/client/client.ts'
 import { EcsDriver, type TaskStop } from '../src/drivers/ecs/ecs-driver.ts'
 import { FakeAgentBackend } from '../src/drivers/ecs/fake-backend.test-util.ts'
 import { MockEcs } from '../src/drivers/ecs/mock-ecs.test-util.ts'
+import { LOST_REASON_TIMEOUT_MS } from '../src/gateway/sessions.ts'
 import { TEST_KEY, auth, startTestGateway, waitFor } from '../src/gateway/test-gateway.test-util.ts'
 
 /**
@@ -71,18 +72,51 @@ describe('gateway with the ECS driver on a mocked ECS keeps a warm pool', () => 
     const session = await client.createSession({ user: 'alice' })
     await waitFor(() => status().ready === 2 && status().claimed === 1, 10_000, 'the refill')
     const sandboxId = (await gw.store.getSession(session.id))!.sandboxId!
+    await waitFor(async () => (await client.getSession(session.id)).state === 'running', 5000, 'the claim to apply')
     const before = runTasks()
 
     await ecs.interrupt(await taskOf(sandboxId))
 
     await waitFor(async () => (await client.getSession(session.id)).state === 'ended', 5000, 'the session to end')
-    expect(await client.getSession(session.id)).toMatchObject({ state: 'ended', endedReason: 'sandbox_lost' })
+    expect(await client.getSession(session.id)).toMatchObject({ state: 'ended', endedReason: 'spot_interruption' })
     await waitFor(() => stops.length === 1, 5000, 'the stopped event')
     expect(stops[0]).toMatchObject({ id: sandboxId, pool: 'default', reason: 'spot_interruption' })
     await waitFor(async () => (await gw.store.getSandbox(sandboxId)) === undefined, 5000, 'the sandbox record to go')
     // The warm target did not change: nothing to start, two still ready.
     expect(status()).toMatchObject({ ready: 2, claimed: 0 })
     expect(runTasks()).toBe(before)
+  })
+
+  it('a claimed task that crashes (not Spot) ends its session with sandbox_lost', async () => {
+    const session = await client.createSession({ user: 'alice' })
+    const sandboxId = (await gw.store.getSession(session.id))!.sandboxId!
+    await waitFor(async () => (await client.getSession(session.id)).state === 'running', 5000, 'the claim to apply')
+
+    await ecs.crash(await taskOf(sandboxId))
+
+    await waitFor(async () => (await client.getSession(session.id)).state === 'ended', 5000, 'the session to end')
+    expect(await client.getSession(session.id)).toMatchObject({ state: 'ended', endedReason: 'sandbox_lost' })
+    await waitFor(() => stops.length === 1, 5000, 'the stopped event')
+    expect(stops[0]).toMatchObject({ id: sandboxId, reason: 'exited' })
+  })
+
+  it('a driver that cannot tell why within the bound still ends the session, as sandbox_lost', async () => {
+    const asked: string[] = []
+    driver.lostReason = (id: string) => {
+      asked.push(id)
+      return new Promise(() => undefined) // never answers
+    }
+    const session = await client.createSession({ user: 'alice' })
+    const sandboxId = (await gw.store.getSession(session.id))!.sandboxId!
+    await waitFor(async () => (await client.getSession(session.id)).state === 'running', 5000, 'the claim to apply')
+    const t0 = Date.now()
+
+    await ecs.interrupt(await taskOf(sandboxId))
+
+    await waitFor(async () => (await client.getSession(session.id)).state === 'ended', LOST_REASON_TIMEOUT_MS + 3000, 'the session to end')
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(LOST_REASON_TIMEOUT_MS - 50)
+    expect(asked).toEqual([sandboxId])
+    expect(await client.getSession(session.id)).toMatchObject({ state: 'ended', endedReason: 'sandbox_lost' })
   })
 
   it('a Spot interruption of a warm task is replaced by a new RunTask', async () => {

@@ -56,6 +56,12 @@ export interface SandboxDriver {
   connect(handle: SandboxHandle): Promise<AgentChannel>
   /** Binds `user`'s workspace into the running sandbox at claim time. */
   bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding>
+  /**
+   * Optional: why the sandbox was lost, once its agent channel closed without the gateway closing
+   * it. Answers 'spot_interruption' when the platform reclaimed it, undefined otherwise or when it
+   * cannot tell within a short bounded wait. Never throws.
+   */
+  lostReason?(id: string): Promise<'spot_interruption' | undefined>
   /** Removes everything the driver ever made on this host (for `gateway --teardown`). */
   teardown(): Promise<void>
 }

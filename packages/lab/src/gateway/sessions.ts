@@ -39,6 +39,8 @@ export interface SessionServiceDeps {
 }
 
 const CLAIM_AGENT_TIMEOUT_MS = 5000
+/** How long a lost session waits for its driver to say why (`lostReason`) before ending as sandbox_lost. */
+export const LOST_REASON_TIMEOUT_MS = 2000
 
 /** Sessions: the claim path, attach tokens, terminal bridging, and how sessions end. */
 export class SessionService {
@@ -307,7 +309,16 @@ export class SessionService {
       if (m.type === 'exit') void this.end(sessionId, 'exited', m.code).catch((err) => this.logEndError(sessionId, err))
     })
     channel.on('close', () => {
-      if (!live.ending) void this.end(sessionId, 'sandbox_lost').catch((err) => this.logEndError(sessionId, err))
+      if (live.ending) return
+      const driver = this.deps.pools.get(pool)?.driver
+      // Drivers that cannot say why end the session at once, as before.
+      if (!driver?.lostReason) {
+        void this.end(sessionId, 'sandbox_lost').catch((err) => this.logEndError(sessionId, err))
+        return
+      }
+      void lostReasonWithin(driver.lostReason(handle.id), LOST_REASON_TIMEOUT_MS)
+        .then((reason) => this.end(sessionId, reason ?? 'sandbox_lost'))
+        .catch((err) => this.logEndError(sessionId, err))
     })
   }
 
@@ -324,6 +335,17 @@ export class SessionService {
       this.deps.logger.error({ sandbox: sandboxId, err: errMessage(err) }, 'failed to destroy sandbox; reconcile will retry')
     }
     pool.controller.nudge()
+  }
+}
+
+/** The driver's answer, or undefined once `ms` passed or it failed. */
+async function lostReasonWithin<T>(answer: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), ms) })
+  try {
+    return await Promise.race([answer.catch(() => undefined), timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

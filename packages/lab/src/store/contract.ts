@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SandboxHandle } from '../drivers/types.ts'
 import { poolSpecSchema } from '../pool/spec.ts'
-import type { NewSession, Store } from './types.ts'
+import { ENDED_REASONS, type NewSession, type Store } from './types.ts'
 
 export interface StoreContractOptions {
   /** Called after each test with the store it used (e.g. to drop a test schema). */
@@ -198,6 +198,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.endSession('s-1', 'idle_timeout', 60)).toBe(false)
         expect(await store.getSession('s-1')).toMatchObject({ state: 'ended', endedAt: 50, endedReason: 'terminated' })
         expect(await store.endSession('s-missing', 'terminated', 50)).toBe(false)
+      })
+
+      it('stores every ended reason as it was given', async () => {
+        for (const [i, reason] of ENDED_REASONS.entries()) {
+          const id = `s-reason-${i}`
+          await warm(store, `sb-reason-${i}`, 100 + i, 'gamma')
+          await store.claimWarm('gamma', session(id, 'gamma'), 200 + i)
+          expect(await store.endSession(id, reason, 300 + i)).toBe(true)
+          expect(await store.getSession(id)).toMatchObject({ state: 'ended', endedReason: reason })
+        }
       })
 
       it('does not move an ended session back to running', async () => {

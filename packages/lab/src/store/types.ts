@@ -11,6 +11,7 @@ export const ENDED_REASONS = [
   'idle_timeout',
   'max_lifetime',
   'sandbox_lost', // the sandbox died or was killed from outside
+  'spot_interruption', // the sandbox's capacity was reclaimed (an ECS task stopped by a Spot interruption)
   'claim_failed', // binding the workspace or the agent's claim failed
   'gateway_teardown',
 ] as const

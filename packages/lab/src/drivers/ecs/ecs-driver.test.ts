@@ -115,6 +115,41 @@ describe('EcsDriver against a mocked ECS whose tasks are fake agents', () => {
     expect(stops).toHaveLength(1) // reported once
   })
 
+  it('lostReason says spot_interruption for a task ECS stopped with SpotInterruption, also before any close was seen', async () => {
+    const h = await driver.create(spec())
+    await ecs.interrupt(String(h.meta.taskArn))
+    ecs.mock.resetHistory()
+    await expect(driver.lostReason(h.id)).resolves.toBe('spot_interruption')
+    expect(ecs.mock.commandCalls(DescribeTasksCommand)).toHaveLength(1)
+  })
+
+  it('lostReason answers from the stop the close watcher already saw, without another call', async () => {
+    const h = await driver.create(spec())
+    const c = await driver.connect(h)
+    const stops: TaskStop[] = []
+    driver.on('stopped', (s) => stops.push(s))
+    await ecs.interrupt(String(h.meta.taskArn))
+    await vi.waitFor(() => expect(stops).toHaveLength(1))
+    ecs.mock.resetHistory()
+    await expect(driver.lostReason(h.id)).resolves.toBe('spot_interruption')
+    expect(ecs.mock.calls()).toHaveLength(0)
+    c.close()
+  })
+
+  it('lostReason is undefined for a crash, and for a task still running once the wait is over', async () => {
+    const crashed = await driver.create(spec())
+    await ecs.crash(String(crashed.meta.taskArn))
+    await expect(driver.lostReason(crashed.id)).resolves.toBeUndefined()
+
+    const running = await driver.create(spec())
+    ecs.mock.resetHistory()
+    const t0 = Date.now()
+    await expect(driver.lostReason(running.id, 60)).resolves.toBeUndefined()
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(ecs.mock.commandCalls(DescribeTasksCommand).length).toBeGreaterThanOrEqual(2) // it polled
+    await expect(driver.lostReason('never-created')).resolves.toBeUndefined()
+  })
+
   it('a channel the gateway closes itself costs no ECS call and reports nothing', async () => {
     const h = await driver.create(spec())
     const c = await driver.connect(h)

@@ -15,6 +15,11 @@ const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 const USER_RE = /^[A-Za-z0-9._-]{1,64}$/
 const DESCRIBE_BATCH = 100
 const CONNECT_TIMEOUT_MS = 5_000
+/** How long `lostReason` waits for ECS to mark a task stopping (the session service also bounds it). */
+export const LOST_REASON_WAIT_MS = 1_500
+const LOST_REASON_POLL_MS = 250
+/** Stop reasons remembered for `lostReason` after the task left `known`. */
+const RECENT_STOPS = 256
 /** Placeholder home sent in the claim: the agent replaces it with `<ECS_WORKSPACES_ROOT>/<user>` (docs/security.md). */
 export const ECS_WORKSPACE_HOME = '/home/user'
 /** The EFS access point in the sandbox task; the agent gives each user a uid and a 0700 directory in it. */
@@ -53,6 +58,7 @@ export class EcsDriver extends EventEmitter<{ stopped: [TaskStop] }> implements 
   private readonly logger: Logger
   private readonly dial: AgentDialer
   private readonly known = new Map<string, { taskArn: string; pool: string }>()
+  private readonly recentStops = new Map<string, TaskStopReason>()
 
   constructor(options: EcsDriverOptions, private readonly deps: EcsDriverDeps = {}) {
     super()
@@ -242,9 +248,13 @@ export class EcsDriver extends EventEmitter<{ stopped: [TaskStop] }> implements 
       const t = byArn.get(k.taskArn)
       if (t && t.lastStatus !== 'STOPPED' && t.desiredStatus !== 'STOPPED') continue // still starting
       this.known.delete(id)
+      const reason = t ? stopReasonOf(t) : 'unknown'
+      this.recentStops.delete(id)
+      this.recentStops.set(id, reason)
+      if (this.recentStops.size > RECENT_STOPS) this.recentStops.delete(this.recentStops.keys().next().value!)
       const stop: TaskStop = {
         id, pool: tagOf(t ?? {}, TAG_POOL) ?? k.pool, taskArn: k.taskArn,
-        reason: t ? stopReasonOf(t) : 'unknown', detail: `${t?.stopCode ?? ''} ${t?.stoppedReason ?? 'task no longer known to ECS'}`.trim(),
+        reason, detail: `${t?.stopCode ?? ''} ${t?.stoppedReason ?? 'task no longer known to ECS'}`.trim(),
       }
       if (stop.reason !== 'stopped_by_gateway') this.logger.warn({ sandboxId: id, reason: stop.reason, detail: stop.detail }, 'sandbox task stopped')
       this.emit('stopped', stop)
@@ -279,6 +289,34 @@ export class EcsDriver extends EventEmitter<{ stopped: [TaskStop] }> implements 
       if (closedHere || !k) return
       this.reportStops([[id, k]]).catch((err: unknown) => this.logger.warn({ sandboxId: id, err: (err as Error).message }, 'cannot ask ECS why a task stopped'))
     })
+  }
+
+  /**
+   * Why sandbox `id` was lost once its channel closed: 'spot_interruption' when ECS stopped its
+   * task with a Spot reason (stopCode `SpotInterruption`), else undefined. Asks DescribeTasks until
+   * the task is stopping (ECS sets the stop code with desiredStatus STOPPED) or `waitMs` passed;
+   * a stop already seen by `list` or the close watcher costs no call. Never throws.
+   */
+  async lostReason(id: string, waitMs = LOST_REASON_WAIT_MS): Promise<'spot_interruption' | undefined> {
+    const deadline = Date.now() + waitMs
+    const spot = (r: TaskStopReason) => (r === 'spot_interruption' ? r : undefined)
+    try {
+      for (;;) {
+        const seen = this.recentStops.get(id)
+        if (seen) return spot(seen)
+        const taskArn = this.known.get(id)?.taskArn
+        if (!taskArn) return undefined
+        const [task] = await this.describe([taskArn])
+        if (!task) return undefined
+        if (task.lastStatus === 'STOPPED' || task.desiredStatus === 'STOPPED') return spot(stopReasonOf(task))
+        const poll = Math.min(this.options.pollIntervalMs, LOST_REASON_POLL_MS)
+        if (Date.now() + poll >= deadline) return undefined
+        await new Promise((r) => setTimeout(r, poll))
+      }
+    } catch (err) {
+      this.logger.warn({ sandboxId: id, err: (err as Error).message }, 'cannot ask ECS why a task was lost')
+      return undefined
+    }
   }
 
   /**

@@ -107,6 +107,11 @@ export class MockEcs {
     await this.stopTask(this.tasks.get(arn)!, 'SpotInterruption', 'Your Spot Task was interrupted.')
   }
 
+  /** Stops a task the way ECS does when its essential container exits (a crash, not Spot). */
+  async crash(arn: string): Promise<void> {
+    await this.stopTask(this.tasks.get(arn)!, 'EssentialContainerExited', 'Essential container in task exited')
+  }
+
   private async stopTask(t: MockTask, stopCode: Task['stopCode'], reason: string): Promise<void> {
     if (t.task.lastStatus === 'STOPPED') return
     t.task.desiredStatus = 'STOPPED'
