@@ -114,10 +114,10 @@ describe('the startup report', () => {
     expect(md).toContain('[startup-local-sweep.svg](startup-local-sweep.svg)')
   })
 
-  it('puts sweep levels, the drained wait and capacity results in the summary, and lists every file', () => {
+  it('puts sweep levels, the drained wait and capacity results (also a scenario without a name) in the summary, and lists every file', () => {
     writeFileSync(join(base, 'startup-local.json'), JSON.stringify(report()))
     writeFileSync(join(base, 'startup-local.md'), '')
-    writeFileSync(join(base, 'capacity.json'), JSON.stringify({ generatedBy: 'infra-lab sim --results', scenarios: [{ name: 'no-prewarm: baseline', warmHitRate: 0.5, wait: { p99S: 12.5 } }], benchmark: { month: { eventsPerS: 5e6, wallS: 1.5 } } }))
+    writeFileSync(join(base, 'capacity.json'), JSON.stringify({ generatedBy: 'infra-lab sim --results', scenarios: [{ file: 'scenarios/no-prewarm.json', name: null, warmHitRate: 0.5, wait: { p99S: 12.5 } }], benchmark: { month: { eventsPerS: 5e6, wallS: 1.5 } } }))
     writeFileSync(join(base, 'capacity.md'), '')
     writeFileSync(join(base, 'capacity-cost.svg'), '')
     const rows = summaryRows(base)

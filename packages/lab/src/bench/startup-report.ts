@@ -125,8 +125,9 @@ export function renderStartupMarkdown(r: StartupReport): string {
     lines.push(
       '## Pool drained',
       '',
-      `${d.poolSize + 1} users start at once against a full pool of ${d.poolSize}, ${d.rounds} rounds: ${d.poolSize} get a warm sandbox,`,
-      `the rest wait for a cold start while the pool refills for the others.`,
+      `${d.poolSize + 1} users start at once against a full pool of ${d.poolSize}, ${d.rounds} rounds. A user the pool cannot serve waits for`,
+      'a cold start while the pool refills for the others; when a refilled sandbox is ready before that user\'s claim arrives it is',
+      `served warm instead, so the drained row has at most one sample per round (${d.beyond.totalMs.n} of ${d.rounds} here).`,
       '',
       ...HEAD,
       row(d.within),

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { machineLine, type MachineInfo } from './machine.ts'
 import { formatMs, formatRate, formatRatio, squeeze } from './report.ts'
 
@@ -38,7 +38,7 @@ export function summaryRows(dir: string): Row[] {
       for (const x of j.skipped ?? []) rows.push({ experiment: `session start (${x.driver})`, metric: '-', result: `${x.outcome} in this run (see notes)`, link: md })
     } else if (j.generatedBy === 'infra-lab sim --results') {
       for (const sc of j.scenarios ?? []) {
-        rows.push({ experiment: `capacity sim: ${sc.name.split(':')[0]}`, metric: 'warm hits; claim wait p99 (simulated)', result: `${(sc.warmHitRate * 100).toFixed(1)}%; ${sc.wait.p99S.toFixed(2)} s`, link: md })
+        rows.push({ experiment: `capacity sim: ${basename(String(sc.file ?? sc.name), '.json')}`, metric: 'warm hits; claim wait p99 (simulated)', result: `${(sc.warmHitRate * 100).toFixed(1)}%; ${sc.wait.p99S.toFixed(2)} s`, link: md })
       }
       if (j.benchmark?.month) rows.push({ experiment: 'capacity simulator speed', metric: 'events/s (30 simulated days)', result: `${formatRate(j.benchmark.month.eventsPerS)} in ${j.benchmark.month.wallS.toFixed(1)} s`, link: md })
     }
