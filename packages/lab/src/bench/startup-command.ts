@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path'
 import { LabClient } from '../client/client.ts'
 import type { CliIo, ExitCode } from '../io.ts'
+import { DEFAULT_SANDBOX_IMAGE } from '../drivers/docker/options.ts'
+import { dockerRunSeries } from './docker-run.ts'
 import { findRepoRoot } from '../paths.ts'
 import { barChartSvg, percentileChartSvg } from './charts.ts'
 import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
@@ -129,6 +131,10 @@ async function measureDriver(driver: string, o: Opts, command: string, signal: A
     }
     if (!signal.aborted) {
       results.push(seriesResult(await coldSeries(ctx, { pool: 'cold', sessions: Math.min(o.sessions, 30), warmup: COLD_WARMUP })))
+    }
+    if (driver === 'docker' && !signal.aborted) {
+      results.push(seriesResult(await dockerRunSeries(DEFAULT_SANDBOX_IMAGE, 20, 2, signal)))
+      log('  docker run reference: 20')
     }
   } finally {
     await gw?.stop()
