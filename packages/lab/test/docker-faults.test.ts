@@ -101,10 +101,14 @@ describe.skipIf(skip !== undefined)(`docker driver faults${skip ? ` (skipped: ${
     expect(await leftovers(crashing, s.id)).toEqual([])
   })
 
-  it('a missing image fails init with what to run, and reports the inspect', async () => {
-    const err = await env.makeDriver({ image: 'infra-lab/sandbox:absent-for-test' }).catch((e: unknown) => e)
+  it('a missing image: init still succeeds, creates refuse at once with what to run and make no container', async () => {
+    const absent = await env.makeDriver({ image: 'infra-lab/sandbox:absent-for-test' })
+    expect(absent.image).toMatchObject({ image: 'infra-lab/sandbox:absent-for-test', present: false })
+    const s = spec('noimage')
+    const err = await absent.create(s).catch((e: unknown) => e)
     expect((err as DriverError).reason).toBe('unavailable')
     expect((err as Error).message).toMatch(/infra-lab\/sandbox:absent-for-test is not on the Docker engine: run `npm run image:local`/)
+    expect(await leftovers(absent, s.id)).toEqual([])
     const image = await driver.checkImage()
     expect(image).toMatchObject({ image: 'infra-lab/sandbox:local', present: true })
     expect(image.inspectMs).toBeGreaterThanOrEqual(0)
@@ -128,6 +132,16 @@ describe.skipIf(skip !== undefined)(`docker driver faults${skip ? ` (skipped: ${
     afterAll(async () => {
       for (const c of controllers) await c.stop({ destroyInFlight: true })
       await store.close()
+    })
+
+    it('a pool whose image is missing is not ready and says why, instead of a stream of failed creates', async () => {
+      const c = controller(await env.makeDriver({ image: 'infra-lab/sandbox:absent-for-test' }), 'noimage')
+      await c.reconcile()
+      await c.settled()
+      await c.reconcile()
+      expect(c.status()).toMatchObject({ ready: 0, starting: 0 })
+      expect(c.status().lastError).toMatch(/^unavailable: image infra-lab\/sandbox:absent-for-test is not on the Docker engine: run `npm run image:local`/)
+      expect(c.status().backoffUntil).toBeGreaterThan(clock.now())
     })
 
     it('a sandbox that never says hello is counted in lab_sandbox_failures_total and removed', async () => {

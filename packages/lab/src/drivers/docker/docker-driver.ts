@@ -81,10 +81,10 @@ export class DockerDriver implements SandboxDriver {
     }
     const addon = loadMountAddon()
     await this.guard('docker daemon', () => this.engine.ping())
+    // A missing image does not stop the gateway: creates refuse at once with what to run, so
+    // the pool shows that as its status (and backs off) until the image exists.
     const image = await this.checkImage()
-    if (!image.present) {
-      throw new DriverError('unavailable', `image ${image.image} is not on the Docker engine: run \`npm run image:local\` (or docker pull/load it); no sandbox can start without it`)
-    }
+    if (!image.present) this.logger.warn({ image: image.image }, missingImageMessage(image.image))
     const L = this.layout
     await mkdir(L.root, { recursive: true, mode: 0o755 })
     await mkdir(L.slotsDir, { recursive: true, mode: 0o755 })
@@ -119,6 +119,9 @@ export class DockerDriver implements SandboxDriver {
     await this.ready()
     const { id } = spec
     if (!SANDBOX_ID_RE.test(id)) throw new DriverError('create_failed', `invalid sandbox id ${JSON.stringify(id)}`)
+    if (this.lastImage?.present !== true && !(await this.checkImage()).present) {
+      throw new DriverError('unavailable', missingImageMessage(this.options.image))
+    }
     const createdAt = Date.now()
     const deadline = createdAt + spec.helloTimeoutMs
     const L = this.layout
@@ -145,7 +148,7 @@ export class DockerDriver implements SandboxDriver {
       const created = await this.guard('container create', () => this.engine.call('POST', `/containers/create?name=${name}`, body))
       if (created.status === 404) {
         this.lastImage = undefined
-        throw new DriverError('unavailable', `image ${o.image} is not on the Docker engine: run \`npm run image:local\``)
+        throw new DriverError('unavailable', missingImageMessage(o.image))
       }
       if (created.status !== 201) throw new DriverError('create_failed', `container create: docker answered ${created.status} ${created.body.toString('utf8').slice(0, 300)}`)
       const containerId = (JSON.parse(created.body.toString('utf8')) as { Id: string }).Id
@@ -359,4 +362,8 @@ async function rmdirIfExists(dir: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
+}
+
+function missingImageMessage(image: string): string {
+  return `image ${image} is not on the Docker engine: run \`npm run image:local\` (or docker pull/load it); no sandbox can start without it`
 }
