@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
@@ -85,5 +85,21 @@ describe('infra-lab gateway --driver ecs without AWS credentials', () => {
     expect(r.stderr).toContain('invalid configuration')
     expect(r.stderr).toContain('ecs.taskDefinition: required by the ecs driver (--task-definition, INFRA_LAB_ECS_TASK_DEFINITION')
     expect(r.stderr).toContain('ecs.subnets: required by the ecs driver (--subnets')
+  }, 40_000)
+})
+
+describe('the AWS benchmarks without AWS credentials', () => {
+  it('bench ecs says there are no credentials and exits 1, writing nothing', async () => {
+    const r = await run(['bench', 'ecs', '--cluster', 'lab', '--task-definition', 'lab-sandbox:1', '--subnets', 'subnet-a', '--out', 'bench-out'], bareEnv({ AWS_REGION: 'eu-west-1' }))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^infra-lab bench ecs: no AWS credentials/m)
+    expect(existsSync(join(home, 'bench-out'))).toBe(false)
+  }, 40_000)
+
+  it('bench warm-pool says there are no credentials and exits 1, writing nothing', async () => {
+    const r = await run(['bench', 'warm-pool', '--asg', 'lab-asg', '--cluster', 'lab', '--task-definition', 'lab-sandbox:1', '--subnets', 'subnet-a', '--out', 'bench-out'], bareEnv({ AWS_REGION: 'eu-west-1' }))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^infra-lab bench warm-pool: no AWS credentials/m)
+    expect(existsSync(join(home, 'bench-out'))).toBe(false)
   }, 40_000)
 })
