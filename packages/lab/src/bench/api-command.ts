@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { ECSClient } from '@aws-sdk/client-ecs'
+import type { SandboxDriver } from '../drivers/types.ts'
 import type { CliIo, ExitCode } from '../io.ts'
 import { benchDriverApi, openLocalDriver, type ApiBenchResult } from './api.ts'
+import { CallCounter, awsErrorLine, countCalls, type CallCounts } from './ecs-calls.ts'
 import { barChartSvg } from './charts.ts'
 import { machineInfo } from './machine.ts'
 import { formatMs, provenance, squeeze, writeResult, writeSvg } from './report.ts'
@@ -34,29 +38,35 @@ export async function benchApiCommand(flags: BenchApiFlags, io: CliIo, signal: A
   return (await runBenchApi(flags, io, signal)).code
 }
 
-export async function runBenchApi(flags: BenchApiFlags, io: CliIo, signal: AbortSignal): Promise<ApiCommandOutcome> {
+/** What tests replace: the ECS client (mocked). */
+export interface BenchApiDeps {
+  readonly ecs?: ECSClient
+}
+
+export async function runBenchApi(flags: BenchApiFlags, io: CliIo, signal: AbortSignal, deps: BenchApiDeps = {}): Promise<ApiCommandOutcome> {
   const log = (s: string) => io.stderr.write(`${s}\n`)
   const skip = (why: string): ApiCommandOutcome => {
     log(`infra-lab bench api --driver ${flags.driver}: skipped: ${why}`)
     return { code: 0, skipped: why }
   }
+  let opened: { driver: SandboxDriver; close(): Promise<void>; calls?: () => CallCounts }
   if (flags.driver === 'ecs') {
     if (!awsCredentialsPresent(io.env)) return skip('no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or ~/.aws/credentials)')
-    // The ECS driver is being written (issue: AWS); load it at run time so bench builds without it.
-    const modulePath = '../drivers/ecs/index.ts'
-    try {
-      await import(/* @vite-ignore */ modulePath)
-    } catch {
-      return skip('the ECS driver is not available in this build yet')
+    const ecs = await openEcs(io.env, deps.ecs)
+    if ('skip' in ecs) return skip(ecs.skip)
+    if ('error' in ecs) {
+      log(`infra-lab bench api --driver ecs: ${ecs.error}`)
+      return { code: 1 }
     }
-    return skip('RunTask/DescribeTasks/ListTasks/StopTask timing with throttling retries is not implemented yet in bench api')
-  }
-  if (flags.driver !== 'local') return skip(`driver ${flags.driver} is not available here (available: local; ecs with AWS credentials)`)
-  let opened
-  try {
-    opened = await openLocalDriver()
-  } catch (err) {
-    return skip(`the local driver cannot run on this host: ${(err as Error).message}`)
+    opened = ecs
+  } else if (flags.driver === 'local') {
+    try {
+      opened = await openLocalDriver()
+    } catch (err) {
+      return skip(`the local driver cannot run on this host: ${(err as Error).message}`)
+    }
+  } else {
+    return skip(`driver ${flags.driver} is not available here (available: local; ecs with AWS credentials)`)
   }
   let result: ApiBenchResult
   try {
@@ -73,7 +83,8 @@ export async function runBenchApi(flags: BenchApiFlags, io: CliIo, signal: Abort
   const date = new Date()
   const command = `npx infra-lab bench api --driver ${flags.driver} --calls ${flags.calls} --concurrency ${flags.concurrency} --warmup ${flags.warmup} --out ${flags.out}`
   const name = `api-${flags.driver}`
-  const json = { benchmark: 'api', name, machine, date: date.toISOString(), command, ...result }
+  const calls = opened.calls?.()
+  const json = { benchmark: 'api', name, machine, date: date.toISOString(), command, ...result, ...(calls ? { awsCalls: calls } : {}) }
   const outDir = resolve(io.cwd, flags.out)
   const lines = [
     `# Driver control-plane latency: ${flags.driver}`,
@@ -86,6 +97,7 @@ export async function runBenchApi(flags: BenchApiFlags, io: CliIo, signal: Abort
     '|---|---|---|---|---|---|---|---|',
     ...result.results.map((r) => `| ${r.call} | ${r.latencyMs.n} | ${r.latencyMs.warmup} | ${formatMs(r.latencyMs.p50)} | ${formatMs(r.latencyMs.p95)} | ${formatMs(r.latencyMs.p99)} | ${formatMs(r.latencyMs.max)} | ${r.what} |`),
     '',
+    calls ? `AWS calls: ${calls.calls}; extra attempts by the SDK's retry strategy (throttling, 5xx): ${calls.retries}; calls still throttled after every attempt: ${calls.throttledFailures}.\n` : '',
     `Chart: [${name}.svg](${name}.svg). Raw data: [${name}.json](${name}.json).`,
     '',
     '## Provenance', '', provenance(machine, command, date), '',
@@ -96,4 +108,24 @@ export async function runBenchApi(flags: BenchApiFlags, io: CliIo, signal: Abort
   if (flags.json) io.stdout.write(`${JSON.stringify(json)}\n`)
   else io.stdout.write(`api (${flags.driver}): ${result.results.map((r) => `${r.call} p50 ${formatMs(r.latencyMs.p50)} ms (n=${r.latencyMs.n})`).join(', ')}\nwritten: ${files.join(', ')}\n`)
   return { code: result.partial ? 130 : 0, result, files }
+}
+
+/**
+ * The ECS driver on the cluster named by the gateway's INFRA_LAB_ECS_* settings, its own
+ * `startedBy`, and every AWS call it makes counted with the SDK's retries.
+ */
+async function openEcs(env: CliIo['env'], client?: ECSClient): Promise<{ driver: SandboxDriver; close(): Promise<void>; calls: () => CallCounts } | { skip: string } | { error: string }> {
+  const { benchEcsConfig, openEcsBenchDriver } = await import('./ecs-command.ts')
+  const cfg = benchEcsConfig({}, env)
+  if ('errors' in cfg) return { skip: `ECS settings missing (INFRA_LAB_ECS_CLUSTER, _TASK_DEFINITION, _SUBNETS, …): ${cfg.errors.join('; ')}` }
+  const runId = `infra-lab-bench-api-${randomBytes(4).toString('hex')}`
+  const opened = openEcsBenchDriver(cfg.config, { runId, agentPort: 17400, pollMs: 500, ...(client ? { client } : {}) })
+  const counter = new CallCounter()
+  countCalls(opened.client, counter)
+  try {
+    await opened.driver.init()
+  } catch (err) {
+    return { error: awsErrorLine(err) }
+  }
+  return { driver: opened.driver, close: async () => undefined, calls: () => counter.total }
 }

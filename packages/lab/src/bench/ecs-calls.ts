@@ -1,3 +1,4 @@
+import type { ECSClient } from '@aws-sdk/client-ecs'
 import { setTimeout as delay } from 'node:timers/promises'
 
 /** What the SDK leaves on every output and error: how many attempts the call took. */
@@ -38,6 +39,15 @@ export class CallCounter {
   get total(): CallCounts {
     return { ...this.counts }
   }
+}
+
+/**
+ * Counts every call made through `client`, the driver's own calls included, by wrapping its
+ * `send` (the one entry every command goes through, also when a test stubs it).
+ */
+export function countCalls(client: ECSClient, counter: CallCounter): void {
+  const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>
+  ;(client as { send: unknown }).send = (...args: unknown[]) => counter.send(() => send(...args))
 }
 
 function extraAttempts(x: unknown): number {

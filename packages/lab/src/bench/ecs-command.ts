@@ -38,12 +38,26 @@ const NAME = 'ecs-startup'
 export const NO_CREDENTIALS = 'no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or ~/.aws/credentials, for the account the stack is deployed in)'
 
 /** Cluster, task definition, subnets, … from the flags, else the gateway's INFRA_LAB_ECS_* variables. */
-export function benchEcsConfig(flags: BenchEcsFlags, env: CliIo['env']): { config: EcsConfig } | { errors: string[] } {
+export function benchEcsConfig<F extends EcsFlags & { readonly region?: string }>(flags: F, env: CliIo['env']): { config: EcsConfig } | { errors: string[] } {
   const { agentKey: _secret, ...fromEnv } = ecsFromEnv(env)
   const parsed = ecsConfigSchema.safeParse({ ...fromEnv, ...ecsFromFlags(flags), ...(flags.region ? { region: flags.region } : {}) })
   if (!parsed.success) return { errors: parsed.error.issues.map((i) => `ecs.${i.path.join('.')}: ${i.message}`) }
   const missing = missingEcsFields(parsed.data)
   return missing.length > 0 ? { errors: missing } : { config: parsed.data }
+}
+
+/**
+ * An ECS driver for a benchmark run: its own `startedBy` (so cleanup finds exactly its tasks), a
+ * fresh agent key, and the SDK's standard retry strategy (throttling and 5xx, jittered back-off).
+ */
+export function openEcsBenchDriver(config: EcsConfig, o: { runId: string; agentPort: number; pollMs: number; client?: ECSClient }): { client: ECSClient; driver: EcsDriver } {
+  const client = o.client ?? new ECSClient({ maxAttempts: 6, retryMode: 'standard', ...(config.region ? { region: config.region } : {}) })
+  const driver = new EcsDriver({
+    cluster: config.cluster!, taskDefinition: config.taskDefinition!, subnets: config.subnets!, securityGroups: config.securityGroups ?? [],
+    capacityProviderStrategy: config.capacityProviders ?? [], agentKey: randomBytes(32), agentPort: o.agentPort, startedBy: o.runId,
+    pollIntervalMs: o.pollMs, logger: pino({ level: 'silent' }), ...(config.region ? { region: config.region } : {}),
+  }, { client })
+  return { client, driver }
 }
 
 /**
@@ -62,12 +76,7 @@ export async function benchEcsCommand(flags: BenchEcsFlags, io: CliIo, signal: A
   if (!awsCredentialsPresent(io.env)) return fail(NO_CREDENTIALS)
   const { config } = cfg
   const runId = deps.runId ?? `infra-lab-bench-${randomBytes(4).toString('hex')}`
-  const client = deps.ecs ?? new ECSClient({ maxAttempts: 6, retryMode: 'standard', ...(config.region ? { region: config.region } : {}) })
-  const driver = new EcsDriver({
-    cluster: config.cluster!, taskDefinition: config.taskDefinition!, subnets: config.subnets!, securityGroups: config.securityGroups ?? [],
-    capacityProviderStrategy: config.capacityProviders ?? [], agentKey: randomBytes(32), agentPort: flags.agentPort, startedBy: runId,
-    pollIntervalMs: flags.pollMs, logger: pino({ level: 'silent' }), ...(config.region ? { region: config.region } : {}),
-  }, { client })
+  const { client, driver } = openEcsBenchDriver(config, { runId, agentPort: flags.agentPort, pollMs: flags.pollMs, ...(deps.ecs ? { client: deps.ecs } : {}) })
   try {
     await driver.init()
   } catch (err) {
