@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { chmod, chown, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
-import { openAgentChannel, waitForPath } from '../local/agent-socket.ts'
+import { connectUnixAgent, openAgentChannel, waitForPath } from '../local/agent-socket.ts'
 import { isSharedMount, loadMountAddon, mountsUnder, readMountInfo, unmountAll, type MountAddon } from '../local/mounts.ts'
 import { sleep } from '../local/proc.ts'
 import { runtimeLayout, type RuntimeLayout } from '../local/runtime-dir.ts'
@@ -15,7 +15,6 @@ import { resolveDockerOptions, type DockerDriverOptions, type ResolvedDockerOpti
 const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 /** A container or sandbox dir that never became ready is abandoned after this long. */
 const ORPHAN_AGE_MS = 5 * 60_000
-const CONNECT_TIMEOUT_MS = 5_000
 const REMOVE_WAIT_MS = 10_000
 
 /** Whether the sandbox image is on the engine, and what finding out cost (the pre-pull lesson). */
@@ -255,13 +254,8 @@ export class DockerDriver implements SandboxDriver {
     return out
   }
 
-  async connect(handle: SandboxHandle): Promise<AgentChannel> {
-    if (handle.address.kind !== 'unix') throw new DriverError('unavailable', `sandbox ${handle.id} has no unix socket address`)
-    try {
-      return await openAgentChannel(handle.address.path, Date.now() + CONNECT_TIMEOUT_MS)
-    } catch (err) {
-      throw new DriverError('unavailable', `sandbox ${handle.id}: cannot reach the agent: ${(err as Error).message}`, { cause: err })
-    }
+  connect(handle: SandboxHandle): Promise<AgentChannel> {
+    return connectUnixAgent(handle)
   }
 
   async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {

@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { basename, dirname } from 'node:path'
 import { AgentChannel } from '../channel.ts'
+import { DriverError, type SandboxHandle } from '../types.ts'
 import { sleep } from './proc.ts'
 
 const POLL_MS = 25
@@ -60,5 +61,17 @@ export async function openAgentChannel(path: string, deadline: number): Promise<
       throw err
     }
     return AgentChannel.open(socket, Math.max(1, deadline - Date.now()))
+  }
+}
+
+const CONNECT_TIMEOUT_MS = 5_000
+
+/** `connect` of the drivers whose agents listen on a unix socket the host can reach. */
+export async function connectUnixAgent(handle: SandboxHandle): Promise<AgentChannel> {
+  if (handle.address.kind !== 'unix') throw new DriverError('unavailable', `sandbox ${handle.id} has no unix socket address`)
+  try {
+    return await openAgentChannel(handle.address.path, Date.now() + CONNECT_TIMEOUT_MS)
+  } catch (err) {
+    throw new DriverError('unavailable', `sandbox ${handle.id}: cannot reach the agent: ${(err as Error).message}`, { cause: err })
   }
 }

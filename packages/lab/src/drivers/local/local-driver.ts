@@ -5,7 +5,7 @@ import { delimiter, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
 import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
-import { openAgentChannel, waitForPath } from './agent-socket.ts'
+import { connectUnixAgent, openAgentChannel, waitForPath } from './agent-socket.ts'
 import { HOST_ROOT_ENTRIES, SANDBOX_PATH, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
 import {
   cgroupPids, createSandboxCgroups, destroyCgroups, detectCgroupHost, groupDirs, removeGroupDirs, sandboxCgroupDirs, type CgroupHost,
@@ -21,7 +21,6 @@ import { ensureWorkspace } from './workspace.ts'
 const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 /** A sandbox dir with no record yet is a create in progress, unless it is older than this. */
 const ORPHAN_DIR_AGE_MS = 5 * 60_000
-const CONNECT_TIMEOUT_MS = 5_000
 const LOG_TAIL_BYTES = 2_000
 
 /** Sandboxes are bubblewrap sandboxes on this host, each running the agent as an unprivileged uid. */
@@ -202,13 +201,8 @@ export class LocalDriver implements SandboxDriver {
     return st !== undefined && Date.now() - st.mtimeMs > ORPHAN_DIR_AGE_MS
   }
 
-  async connect(handle: SandboxHandle): Promise<AgentChannel> {
-    if (handle.address.kind !== 'unix') throw new DriverError('unavailable', `sandbox ${handle.id} has no unix socket address`)
-    try {
-      return await openAgentChannel(handle.address.path, Date.now() + CONNECT_TIMEOUT_MS)
-    } catch (err) {
-      throw new DriverError('unavailable', `sandbox ${handle.id}: cannot reach the agent: ${(err as Error).message}`, { cause: err })
-    }
+  connect(handle: SandboxHandle): Promise<AgentChannel> {
+    return connectUnixAgent(handle)
   }
 
   async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {
