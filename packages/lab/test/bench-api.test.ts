@@ -5,6 +5,7 @@ import { Writable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runBenchApi } from '../src/bench/api-command.ts'
 import { summaryRows } from '../src/bench/summary.ts'
+import { dockerSkipReason } from '../src/drivers/docker/test-support.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
 const sink = () => {
@@ -32,8 +33,8 @@ describe('bench api', () => {
 
   it('skips a driver that does not exist here', async () => {
     const t = io()
-    const r = await runBenchApi({ driver: 'docker', calls: 1, concurrency: 1, warmup: 0, out: 'out' }, t.io, new AbortController().signal)
-    expect(r.skipped).toMatch(/driver docker is not available/)
+    const r = await runBenchApi({ driver: 'podman', calls: 1, concurrency: 1, warmup: 0, out: 'out' }, t.io, new AbortController().signal)
+    expect(r.skipped).toMatch(/driver podman is not available here \(available: local, docker/)
   })
 
   it.skipIf(localDriverSkipReason() !== undefined)('times create, list, connect and destroy of the local driver', async () => {
@@ -45,5 +46,15 @@ describe('bench api', () => {
     expect(json.command).toContain('bench api --driver local')
     const rows = summaryRows(join(base, 'out'))
     expect(rows.map((x) => x.experiment)).toContain('driver local: create')
+  })
+
+  it('times the same calls of the docker driver when a daemon answers (skipped with the reason otherwise)', async (ctx) => {
+    const why = await dockerSkipReason()
+    if (why) ctx.skip(why)
+    const t = io()
+    const r = await runBenchApi({ driver: 'docker', calls: 2, concurrency: 1, warmup: 0, out: 'out' }, t.io, new AbortController().signal)
+    expect(r.code, t.stderr.text()).toBe(0)
+    const json = JSON.parse(readFileSync(join(base, 'out', 'api-docker.json'), 'utf8'))
+    expect(json.results.map((x: { call: string; latencyMs: { n: number } }) => [x.call, x.latencyMs.n])).toEqual([['create', 2], ['list', 2], ['connect', 2], ['destroy', 2]])
   })
 })

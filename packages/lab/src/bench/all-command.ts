@@ -34,7 +34,7 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
     }
   }
   if (!flags.skip.includes('api')) {
-    for (const driver of ['local', 'ecs']) {
+    for (const driver of ['local', 'docker', 'ecs']) {
       steps.push({ name: `api ${driver}`, run: async () => {
         const r = await runBenchApi({ driver, calls: 30, concurrency: 1, warmup: 2, out: flags.out }, quiet, signal)
         return { code: r.code, notes: r.skipped ? [`bench api --driver ${driver} skipped: ${r.skipped}`] : [] }

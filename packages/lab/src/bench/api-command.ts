@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { ECSClient } from '@aws-sdk/client-ecs'
 import type { SandboxDriver } from '../drivers/types.ts'
 import type { CliIo, ExitCode } from '../io.ts'
-import { benchDriverApi, openLocalDriver, type ApiBenchResult } from './api.ts'
+import { benchDriverApi, openDockerDriver, openLocalDriver, type ApiBenchResult } from './api.ts'
 import { CallCounter, awsErrorLine, countCalls, type CallCounts } from './ecs-calls.ts'
 import { barChartSvg } from './charts.ts'
 import { machineInfo } from './machine.ts'
@@ -65,8 +65,14 @@ export async function runBenchApi(flags: BenchApiFlags, io: CliIo, signal: Abort
     } catch (err) {
       return skip(`the local driver cannot run on this host: ${(err as Error).message}`)
     }
+  } else if (flags.driver === 'docker') {
+    try {
+      opened = await openDockerDriver()
+    } catch (err) {
+      return skip(`the docker driver cannot run on this host: ${(err as Error).message}`)
+    }
   } else {
-    return skip(`driver ${flags.driver} is not available here (available: local; ecs with AWS credentials)`)
+    return skip(`driver ${flags.driver} is not available here (available: local, docker; ecs with AWS credentials)`)
   }
   let result: ApiBenchResult
   try {

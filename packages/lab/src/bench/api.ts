@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pino } from 'pino'
 import type { SandboxDriver } from '../drivers/types.ts'
+import { DockerDriver } from '../drivers/docker/docker-driver.ts'
 import { LocalDriver } from '../drivers/local/local-driver.ts'
 import { agentBundleDir } from '../paths.ts'
 import { LatencyHistogram, type LatencyStats } from './histogram.ts'
@@ -85,8 +86,18 @@ function spec(id: string) {
 
 /** A local (bubblewrap) driver on throw-away directories; `close` tears it all down. */
 export async function openLocalDriver(): Promise<{ driver: SandboxDriver; close: () => Promise<void> }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'infra-lab-api-'))
-  const driver = new LocalDriver({ dataDir, workspacesDir: join(dataDir, 'workspaces'), agentBundleDir: agentBundleDir(), logger: pino({ level: 'warn' }) })
+  return openScratchDriver('infra-lab-api-', (dataDir) => new LocalDriver({ dataDir, workspacesDir: join(dataDir, 'workspaces'), agentBundleDir: agentBundleDir(), logger: pino({ level: 'warn' }) }))
+}
+
+/** The Docker driver on the local engine and the locally built sandbox image. */
+export async function openDockerDriver(): Promise<{ driver: SandboxDriver; close: () => Promise<void> }> {
+  return openScratchDriver('infra-lab-api-docker-', (dataDir) => new DockerDriver({ dataDir, workspacesDir: join(dataDir, 'workspaces'), logger: pino({ level: 'warn' }) }))
+}
+
+/** A driver on a throw-away data dir; `close` removes every sandbox it made and the dir. */
+async function openScratchDriver(prefix: string, make: (dataDir: string) => SandboxDriver): Promise<{ driver: SandboxDriver; close: () => Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix))
+  const driver = make(dataDir)
   const close = async () => {
     await driver.teardown().catch(() => undefined)
     rmSync(dataDir, { recursive: true, force: true })
