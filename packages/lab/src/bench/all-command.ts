@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { resolve } from 'node:path'
@@ -25,6 +26,14 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
   const fsTargets = [{ path: tmpdir(), name: undefined as string | undefined, label: 'local disk' }]
   if (existsSync('/dev/shm')) fsTargets.push({ path: '/dev/shm', name: 'tmpfs', label: 'tmpfs' })
   const steps: Step[] = []
+  // Start-up first: the fs benchmarks leave seconds of disk writeback behind them.
+  if (!flags.skip.includes('startup')) {
+    // About 3 minutes per driver on 2 cores; a driver not available here is skipped and noted.
+    steps.push({ name: 'startup local,docker', run: async () => {
+      const r = await runBenchStartup({ driver: 'local,docker', sessions: 200, concurrency: 4, sweep: '1,4,16,64', sweepSamples: 64, drainedPool: 64, drainedRounds: 3, memorySandboxes: 24, out: flags.out }, quiet, signal)
+      return { code: r.code, notes: r.skipped.map((x) => `bench startup --driver ${x.driver} ${x.outcome}: ${x.reason}`) }
+    } })
+  }
   if (!flags.skip.includes('fs')) {
     for (const t of fsTargets) {
       steps.push({ name: `fs ${t.label}`, run: async () => {
@@ -41,13 +50,6 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
       } })
     }
   }
-  if (!flags.skip.includes('startup')) {
-    // About 3 minutes per driver on 2 cores; a driver not available here is skipped and noted.
-    steps.push({ name: 'startup local,docker', run: async () => {
-      const r = await runBenchStartup({ driver: 'local,docker', sessions: 200, concurrency: 4, sweep: '1,4,16,64', sweepSamples: 64, drainedPool: 64, drainedRounds: 3, memorySandboxes: 24, out: flags.out }, quiet, signal)
-      return { code: r.code, notes: r.skipped.map((x) => `bench startup --driver ${x.driver} ${x.outcome}: ${x.reason}`) }
-    } })
-  }
   const bar = new cliProgress.SingleBar({ format: 'bench all [{bar}] {value}/{total} {step}', stream: io.stderr, hideCursor: false, clearOnComplete: false }, cliProgress.Presets.shades_classic)
   bar.start(steps.length, 0, { step: '' })
   let worst: ExitCode = 0
@@ -57,6 +59,7 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
       continue
     }
     bar.update({ step: s.name })
+    await settle()
     const r = await s.run()
     notes.push(...(r.notes ?? []))
     if (r.code !== 0) notes.push(`${s.name}: exit code ${r.code}${r.code === 130 ? ' (interrupted, partial results)' : ''}`)
@@ -68,4 +71,14 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
   const readme = writeSummary(resolve(io.cwd, flags.out), machineInfo(), command, notes)
   io.stdout.write(`written: ${readme}\n`)
   return signal.aborted ? 130 : worst
+}
+
+/** Flushes dirty pages and waits a moment, so one benchmark's writeback does not land in the next. */
+async function settle(): Promise<void> {
+  try {
+    execFileSync('sync')
+  } catch {
+    // no sync here: the pause alone
+  }
+  await new Promise((r) => setTimeout(r, 2000))
 }
