@@ -22,6 +22,8 @@ const TOOLS = [
   'echo', 'printf', 'head', 'tail', 'wc', 'sort', 'uniq', 'cut', 'tr', 'tee', 'du', 'df', 'date', 'sleep', 'stat', 'readlink',
   'realpath', 'basename', 'dirname', 'uname', 'hostname', 'true', 'false', 'test', 'seq', 'yes', 'md5sum', 'sha256sum',
   'grep', 'sed', 'find', 'xargs', 'diff', 'less', 'ps', 'kill', 'mount', 'umount', 'tar', 'gzip',
+  // setpriv: the agent's --workspaces-root mode (ECS) drops to the user's uid with it
+  'setpriv',
 ]
 
 const agentDist = join(root, 'packages/agent/dist/agent.mjs')
