@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pino from 'pino'
-import { afterAll, describe } from 'vitest'
+import { afterAll, beforeAll, describe } from 'vitest'
 import { runDriverContract } from '../src/drivers/contract.ts'
 import { EcsDriver } from '../src/drivers/ecs/ecs-driver.ts'
 import { MockEcs, type TaskBackend } from '../src/drivers/ecs/mock-ecs.test-util.ts'
@@ -14,11 +14,11 @@ import type { SandboxHandle } from '../src/drivers/types.ts'
  * loopback address of its own, with the per-task key the driver put in RunTask's overrides.
  */
 const skip = localDriverSkipReason()
-if (skip) {
-  describe.skip(`ecs contract against local sandboxes (${skip})`, () => undefined)
-} else {
-  const env = await localTestEnv('ecs')
-  const local: LocalDriver = await env.makeDriver()
+
+describe.skipIf(skip !== undefined)(`ecs contract against local sandboxes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let env: Awaited<ReturnType<typeof localTestEnv>>
+  let local: LocalDriver
+  let ecs: MockEcs
   const handles = new Map<string, SandboxHandle>()
   const backend: TaskBackend = {
     async start(id) {
@@ -32,14 +32,18 @@ if (skip) {
       await local.destroy(id)
     },
   }
-  const ecs = new MockEcs(backend)
   const agentKey = randomBytes(32)
+  beforeAll(async () => {
+    env = await localTestEnv('ecs')
+    local = await env.makeDriver()
+    ecs = new MockEcs(backend)
+  })
   runDriverContract('ecs (mocked ECS API, tasks are local sandboxes)', async () => new EcsDriver(
     { cluster: 'lab', taskDefinition: 'lab-sandbox:1', subnets: ['subnet-a'], securityGroups: ['sg-a'], agentKey, agentPort: 17200, pollIntervalMs: 20, logger: pino({ level: 'silent' }) },
     { client: ecs.client, bindWorkspace: (h, user) => local.bindWorkspace(handles.get(h.id) ?? h, user) },
   ), { helloTimeoutMs: 20_000 })
   afterAll(async () => {
-    await ecs.close()
-    await env.cleanup()
+    await ecs?.close()
+    await env?.cleanup()
   })
-}
+})

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
 import { connectUnixAgent, openAgentChannel, waitForPath } from '../local/agent-socket.ts'
@@ -11,6 +11,7 @@ import { DriverError, type SandboxDriver, type SandboxFailureReason, type Sandbo
 import { HOME_IN_SANDBOX, LABEL, containerBody, containerName } from './container-spec.ts'
 import { DockerEngine, EngineError, EngineUnreachable } from './engine.ts'
 import { resolveDockerOptions, type DockerDriverOptions, type ResolvedDockerOptions } from './options.ts'
+import { readdirIfExists, rmdirIfExists } from '../local/fs-util.ts'
 
 const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 /** A container or sandbox dir that never became ready is abandoned after this long. */
@@ -339,22 +340,6 @@ async function readJson<T>(path: string): Promise<T | undefined> {
     return JSON.parse(await readFile(path, 'utf8')) as T
   } catch {
     return undefined
-  }
-}
-
-async function readdirIfExists(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch {
-    return []
-  }
-}
-
-async function rmdirIfExists(dir: string): Promise<void> {
-  try {
-    await rmdir(dir)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
 }
 

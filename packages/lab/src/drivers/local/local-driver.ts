@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, lstatSync, readlinkSync } from 'node:fs'
-import { chmod, chown, mkdir, open, readdir, rm, rmdir, stat } from 'node:fs/promises'
+import { chmod, chown, mkdir, open, readdir, rm, stat } from 'node:fs/promises'
 import { delimiter, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
@@ -16,6 +16,7 @@ import { isSameProcessAlive, pssBytesOf, readProcStat } from './proc.ts'
 import { prepareRuntimeDir, runtimeLayout, sandboxNodePath, type RuntimeLayout } from './runtime-dir.ts'
 import { readRecord, writeRecord, type SandboxRecord } from './sandbox-record.ts'
 import { ensureWorkspace } from './workspace.ts'
+import { readdirIfExists, rmdirIfExists } from './fs-util.ts'
 
 /** Sandbox ids become paths and cgroup names. */
 const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
@@ -295,18 +296,3 @@ function hostRootEntry(path: string): HostRootEntry {
   }
 }
 
-async function readdirIfExists(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch {
-    return []
-  }
-}
-
-async function rmdirIfExists(dir: string): Promise<void> {
-  try {
-    await rmdir(dir)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-}
