@@ -1,12 +1,14 @@
 // Lint rules, including the import direction inside packages/lab (ARCHITECTURE.md):
 // policy imports only clock and types; pool and sim import policy; gateway imports pool,
-// store and drivers; only cli and bench import gateway; nothing imports cli.
+// store and drivers; only cli and bench import gateway; nothing imports cli; no driver imports
+// another driver (shared host code is in drivers/host/).
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 const lab = 'packages/lab/src'
 // Tests may reach across folders (a gateway test drives it with the typed client).
 const tests = ['**/*.test.ts', '**/*.test-util.ts']
+const driverFolders = ['local', 'docker', 'ecs', 'fake']
 const forbid = (dirs) => ({
   'no-restricted-imports': ['error', {
     patterns: dirs.map((d) => ({ group: [`**/${d}/*`, `**/${d}`, `../${d}/*`, `./${d}/*`], message: `this folder must not import ${d}/ (see ARCHITECTURE.md, dependency direction)` })),
@@ -28,6 +30,13 @@ export default tseslint.config(
   { files: [`${lab}/policy/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/store/**`], ignores: tests, rules: forbid(['gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/drivers/**`], ignores: tests, rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
+  // A driver never imports another driver: what local and docker share lives in drivers/host/.
+  ...driverFolders.map((d) => ({
+    files: [`${lab}/drivers/${d}/**`],
+    ignores: tests,
+    rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli', ...driverFolders.filter((o) => o !== d && o !== 'host')]),
+  })),
+  { files: [`${lab}/drivers/host/**`], ignores: tests, rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli', ...driverFolders.filter((o) => o !== 'host')]) },
   { files: [`${lab}/pool/**`], ignores: tests, rules: forbid(['gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/sim/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'bench', 'cli']) },
   { files: [`${lab}/gateway/**`], ignores: tests, rules: forbid(['client', 'sim', 'bench', 'cli']) },

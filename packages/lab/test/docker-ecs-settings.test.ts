@@ -9,7 +9,7 @@ import { containerBody } from '../src/drivers/docker/container-spec.ts'
 import { DockerEngine } from '../src/drivers/docker/engine.ts'
 import { DEFAULT_SANDBOX_IMAGE } from '../src/drivers/docker/options.ts'
 import { BUILD_IMAGE_SCRIPT, dockerSkipReason, ensureLocalImage } from '../src/drivers/docker/test-support.ts'
-import { openAgentChannel } from '../src/drivers/local/agent-socket.ts'
+import { openAgentChannel } from '../src/drivers/host/agent-socket.ts'
 
 const run = promisify(execFile)
 const skip = await dockerSkipReason()

@@ -2,11 +2,11 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { runDriverContract } from '../src/drivers/contract.ts'
 import { bwrapArgs, sandboxCommand, wrapperScript, type SandboxCommandInput } from '../src/drivers/local/bwrap-args.ts'
 import { limitWrites } from '../src/drivers/local/cgroups.ts'
-import { isSharedMount, parseMountInfo } from '../src/drivers/local/mounts.ts'
+import { isSharedMount, parseMountInfo } from '../src/drivers/host/mounts.ts'
 import { parseProcStat, parsePssBytes } from '../src/drivers/local/proc.ts'
-import { defaultRuntimeDir } from '../src/drivers/local/runtime-dir.ts'
+import { defaultRuntimeDir } from '../src/drivers/host/layout.ts'
 import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-support.ts'
-import { isValidUserName } from '../src/drivers/local/workspace.ts'
+import { isValidUserName } from '../src/drivers/host/workspace.ts'
 
 const input: SandboxCommandInput = {
   id: 'sb-1', network: false, hostUid: 100000,

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { waitForOutput } from '../src/drivers/contract.ts'
 import type { AgentChannel } from '../src/drivers/channel.ts'
 import type { LocalDriver } from '../src/drivers/local/local-driver.ts'
-import { runtimeLayout } from '../src/drivers/local/runtime-dir.ts'
+import { runtimeLayout } from '../src/drivers/host/layout.ts'
 import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-support.ts'
 import { DriverError, type SandboxHandle, type SandboxSpec } from '../src/drivers/types.ts'
 

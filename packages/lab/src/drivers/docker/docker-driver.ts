@@ -2,18 +2,19 @@ import { existsSync } from 'node:fs'
 import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
-import { connectUnixAgent, openAgentChannel, waitForPath } from '../local/agent-socket.ts'
-import { isSharedMount, loadMountAddon, mountsUnder, readMountInfo, unmountAll, type MountAddon } from '../local/mounts.ts'
-import { sleep } from '../local/proc.ts'
-import { runtimeLayout, type RuntimeLayout } from '../local/runtime-dir.ts'
-import { ensureWorkspace } from '../local/workspace.ts'
+import { connectUnixAgent, openAgentChannel, waitForPath } from '../host/agent-socket.ts'
+import { readdirIfExists } from '../host/fs-util.ts'
+import { SANDBOX_ID_RE } from '../host/ids.ts'
+import { runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
+import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
+import { sleep } from '../host/sleep.ts'
+import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
+import { ensureWorkspace } from '../host/workspace.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
 import { HOME_IN_SANDBOX, LABEL, containerBody, containerName } from './container-spec.ts'
 import { DockerEngine, EngineError, EngineUnreachable } from './engine.ts'
 import { resolveDockerOptions, type DockerDriverOptions, type ResolvedDockerOptions } from './options.ts'
-import { readdirIfExists, rmdirIfExists } from '../local/fs-util.ts'
 
-const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 /** A container or sandbox dir that never became ready is abandoned after this long. */
 const ORPHAN_AGE_MS = 5 * 60_000
 const REMOVE_WAIT_MS = 10_000
@@ -91,13 +92,7 @@ export class DockerDriver implements SandboxDriver {
     // Traversable, not listable, as in the local driver.
     await mkdir(L.sandboxesDir, { recursive: true })
     await chmod(L.sandboxesDir, 0o711)
-    // slots/ must be a shared mount of its own: binds below it then propagate into the containers.
-    const mounts = readMountInfo()
-    if (!isSharedMount(mounts, L.slotsDir)) {
-      if (!mounts.some((m) => m.mountPoint === L.slotsDir)) addon.bind(L.slotsDir, L.slotsDir)
-      addon.makePrivate(L.slotsDir)
-      addon.makeShared(L.slotsDir)
-    }
+    ensureSharedSlots(addon, L.slotsDir)
     this.logger.info({ runtimeDir: L.root, image: image.image, imageInspectMs: image.inspectMs }, 'docker driver ready')
     return addon
   }
@@ -201,10 +196,7 @@ export class DockerDriver implements SandboxDriver {
     const name = containerName(this.options.runtimeTag, id)
     await this.removeContainer(name)
     const L = this.layout
-    unmountAll(addon, L.homeDir(id))
-    // rmdir, never rm -r: if the workspace were still mounted, a recursive delete would erase it.
-    await rmdirIfExists(L.homeDir(id))
-    await rmdirIfExists(L.slotDir(id))
+    await removeSlot(addon, L, id)
     const existed = existsSync(L.sandboxDir(id))
     await rm(L.sandboxDir(id), { recursive: true, force: true })
     if (existed) this.logger.info({ sandboxId: id }, 'sandbox destroyed')
@@ -276,14 +268,7 @@ export class DockerDriver implements SandboxDriver {
     const containers = (await this.guard('container list', () => this.engine.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`))) ?? []
     for (const c of containers) await this.destroy(c.Labels[LABEL.sandbox] ?? '')
     for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
-    for (const id of await readdirIfExists(L.slotsDir)) {
-      unmountAll(addon, L.homeDir(id))
-      await rmdirIfExists(L.homeDir(id))
-      await rmdirIfExists(L.slotDir(id))
-    }
-    unmountAll(addon, L.slotsDir)
-    const left = mountsUnder(readMountInfo(), L.root)
-    if (left.length > 0) throw new Error(`mounts remain under ${L.root} (${left[0]!.mountPoint}); not removing it`)
+    await removeAllSlots(addon, L)
     await rm(L.root, { recursive: true, force: true })
     this.initialized = undefined
     this.logger.info({ runtimeDir: L.root }, 'docker driver torn down')

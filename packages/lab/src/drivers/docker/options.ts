@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto'
 import { isAbsolute, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { DEFAULT_NODE_FLAGS } from '../local/bwrap-args.ts'
-import { DEFAULT_MAX_OPEN_FILES, DEFAULT_SANDBOX_HOST_UID } from '../local/options.ts'
-import { defaultRuntimeDir } from '../local/runtime-dir.ts'
+import { DEFAULT_MAX_OPEN_FILES, DEFAULT_NODE_FLAGS, DEFAULT_SANDBOX_HOST_UID } from '../host/defaults.ts'
+import { defaultRuntimeDir } from '../host/layout.ts'
 import { DEFAULT_DOCKER_SOCKET } from './engine.ts'
 
 /** Built by `npm run image:local` (docker/build-local-image.mjs). */

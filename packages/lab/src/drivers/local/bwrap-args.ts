@@ -15,8 +15,6 @@ export const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf', 'host.conf', 'gai.co
 export const SANDBOX_UID = 1000
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 export const AGENT_SOCKET_IN_SANDBOX = '/run/agent/agent.sock'
-/** V8 flags of the agent: a small heap keeps idle sandboxes cheap. */
-export const DEFAULT_NODE_FLAGS: readonly string[] = ['--max-old-space-size=64', '--max-semi-space-size=2']
 
 export interface SandboxCommandInput {
   readonly id: string

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { SandboxLimits } from '../../pool/spec.ts'
-import { sleep } from './proc.ts'
+import { sleep } from '../host/sleep.ts'
 
 export const CGROUP_ROOT = '/sys/fs/cgroup'
 /** v1 controllers a sandbox joins; a missing one is skipped (its limit is then not enforced). */

@@ -5,21 +5,22 @@ import { delimiter, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
 import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
-import { connectUnixAgent, openAgentChannel, waitForPath } from './agent-socket.ts'
+import { connectUnixAgent, openAgentChannel, waitForPath } from '../host/agent-socket.ts'
+import { readdirIfExists } from '../host/fs-util.ts'
+import { SANDBOX_ID_RE } from '../host/ids.ts'
+import { runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
+import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
+import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
+import { ensureWorkspace } from '../host/workspace.ts'
 import { HOST_ROOT_ENTRIES, SANDBOX_PATH, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
 import {
   cgroupPids, createSandboxCgroups, destroyCgroups, detectCgroupHost, groupDirs, removeGroupDirs, sandboxCgroupDirs, type CgroupHost,
 } from './cgroups.ts'
-import { isSharedMount, loadMountAddon, mountsUnder, readMountInfo, unmountAll, type MountAddon } from './mounts.ts'
 import { resolveLocalOptions, type LocalDriverOptions, type ResolvedLocalOptions } from './options.ts'
 import { isSameProcessAlive, pssBytesOf, readProcStat } from './proc.ts'
-import { prepareRuntimeDir, runtimeLayout, sandboxNodePath, type RuntimeLayout } from './runtime-dir.ts'
+import { prepareRuntimeDir, sandboxNodePath } from './runtime-dir.ts'
 import { readRecord, writeRecord, type SandboxRecord } from './sandbox-record.ts'
-import { ensureWorkspace } from './workspace.ts'
-import { readdirIfExists, rmdirIfExists } from './fs-util.ts'
 
-/** Sandbox ids become paths and cgroup names. */
-const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 /** A sandbox dir with no record yet is a create in progress, unless it is older than this. */
 const ORPHAN_DIR_AGE_MS = 5 * 60_000
 const LOG_TAIL_BYTES = 2_000
@@ -54,14 +55,7 @@ export class LocalDriver implements SandboxDriver {
     const addon = loadMountAddon()
     const cgroups = detectCgroupHost()
     await prepareRuntimeDir(this.layout, { agentBundleDir: this.options.agentBundleDir, nodePath: process.execPath })
-    // slots/ must be a shared mount of its own: binds below it then propagate into the sandboxes.
-    const slots = this.layout.slotsDir
-    const mounts = readMountInfo()
-    if (!isSharedMount(mounts, slots)) {
-      if (!mounts.some((m) => m.mountPoint === slots)) addon.bind(slots, slots)
-      addon.makePrivate(slots) // leave any peer group inherited from the parent mount
-      addon.makeShared(slots)
-    }
+    ensureSharedSlots(addon, this.layout.slotsDir)
     const hostRoot = Object.fromEntries(HOST_ROOT_ENTRIES.map((n) => [n, hostRootEntry(`/${n}`)])) as HostRoot
     this.logger.info({ runtimeDir: this.layout.root, cgroup: cgroups.version }, 'local driver ready')
     return { addon, cgroups, hostRoot }
@@ -171,10 +165,7 @@ export class LocalDriver implements SandboxDriver {
       }
     }
     await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
-    unmountAll(env.addon, L.homeDir(id))
-    // rmdir, never rm -r: if the workspace were still mounted, a recursive delete would erase it.
-    await rmdirIfExists(L.homeDir(id))
-    await rmdirIfExists(L.slotDir(id))
+    await removeSlot(env.addon, L, id)
     await rm(L.sandboxDir(id), { recursive: true, force: true })
     if (rec) this.logger.info({ sandboxId: id }, 'sandbox destroyed')
   }
@@ -225,14 +216,7 @@ export class LocalDriver implements SandboxDriver {
       for (const e of leftovers) await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, e.name))
     }
     await removeGroupDirs(env.cgroups, this.options.cgroupGroup)
-    for (const id of await readdirIfExists(L.slotsDir)) {
-      unmountAll(env.addon, L.homeDir(id))
-      await rmdirIfExists(L.homeDir(id))
-      await rmdirIfExists(L.slotDir(id))
-    }
-    unmountAll(env.addon, L.slotsDir)
-    const left = mountsUnder(readMountInfo(), L.root)
-    if (left.length > 0) throw new Error(`mounts remain under ${L.root} (${left[0]!.mountPoint}); not removing it`)
+    await removeAllSlots(env.addon, L)
     await rm(L.root, { recursive: true, force: true })
     this.initialized = undefined
     this.logger.info({ runtimeDir: L.root }, 'local driver torn down')

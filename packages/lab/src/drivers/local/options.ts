@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto'
 import { isAbsolute, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { DEFAULT_NODE_FLAGS } from './bwrap-args.ts'
-import { defaultRuntimeDir } from './runtime-dir.ts'
-
-export const DEFAULT_SANDBOX_HOST_UID = 100_000
-export const DEFAULT_MAX_OPEN_FILES = 4096
+import { DEFAULT_MAX_OPEN_FILES, DEFAULT_NODE_FLAGS, DEFAULT_SANDBOX_HOST_UID } from '../host/defaults.ts'
+import { defaultRuntimeDir } from '../host/layout.ts'
 
 export interface LocalDriverOptions {
   readonly dataDir: string

@@ -53,7 +53,3 @@ export async function pssBytesOf(pids: readonly number[]): Promise<number> {
   }
   return total
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}

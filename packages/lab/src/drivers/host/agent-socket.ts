@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net'
 import { basename, dirname } from 'node:path'
 import { AgentChannel } from '../channel.ts'
 import { DriverError, type SandboxHandle } from '../types.ts'
-import { sleep } from './proc.ts'
+import { sleep } from './sleep.ts'
 
 const POLL_MS = 25
 

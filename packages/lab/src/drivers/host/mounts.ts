@@ -15,7 +15,7 @@ const ADDON = 'native/build/Release/lab_mount.node'
 
 let cached: MountAddon | undefined
 
-/** Loads the addon from the source tree (src/drivers/local) or the CLI bundle (dist/). */
+/** Loads the addon from the source tree (src/drivers/host) or the CLI bundle (dist/). */
 export function loadMountAddon(): MountAddon {
   if (cached) return cached
   const here = dirname(fileURLToPath(import.meta.url))
