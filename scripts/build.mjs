@@ -4,7 +4,7 @@
 // `npm ci` (prepare) and `npm test`.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -40,7 +40,10 @@ await build({
 // Native addon (mount(2) for the local driver): node-gyp ships with npm.
 const nativeDir = join(root, 'packages/lab/native')
 const addon = join(nativeDir, 'build/Release/lab_mount.node')
-if (existsSync(join(nativeDir, 'binding.gyp')) && !existsSync(addon)) {
+// Rebuilt when missing or older than its sources (a checkout that changed the C code).
+const stale = () => !existsSync(addon) || readdirSync(nativeDir).filter((f) => f.endsWith('.c') || f === 'binding.gyp')
+  .some((f) => statSync(join(nativeDir, f)).mtimeMs > statSync(addon).mtimeMs)
+if (existsSync(join(nativeDir, 'binding.gyp')) && stale()) {
   const gyp = process.env.npm_config_node_gyp
     ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')
   // Without network, use the headers installed beside node (as `nodedir=/usr` in .npmrc would).

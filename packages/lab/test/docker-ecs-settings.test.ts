@@ -10,6 +10,8 @@ import { DockerEngine } from '../src/drivers/docker/engine.ts'
 import { DEFAULT_SANDBOX_IMAGE } from '../src/drivers/docker/options.ts'
 import { BUILD_IMAGE_SCRIPT, dockerSkipReason, ensureLocalImage } from '../src/drivers/docker/test-support.ts'
 import { openAgentChannel } from '../src/drivers/host/agent-socket.ts'
+import { loadMountAddon } from '../src/drivers/host/mounts.ts'
+import { cgroupMentions } from '../src/drivers/host/peer.ts'
 
 const run = promisify(execFile)
 const skip = await dockerSkipReason()
@@ -59,7 +61,11 @@ describe.skipIf(skip !== undefined)(`ECS task settings in a container: one share
     const created = await engine.json<{ Id: string }>('POST', `/containers/create?name=infra-lab-test-${id}`, body)
     containers.push(created!.Id)
     await engine.json('POST', `/containers/${created!.Id}/start`)
-    const channel = await openAgentChannel(join(sockDir, 'agent.sock'), Date.now() + 20_000)
+    const containerId = created!.Id
+    const channel = await openAgentChannel({
+      addon: loadMountAddon(), sockDir, sandboxId: id,
+      checkPeer: async (peer) => ((await cgroupMentions(peer.pid, containerId)) ? undefined : 'not in the container'),
+    }, Date.now() + 20_000)
     channels.push(channel)
     let output = ''
     channel.on('output', (d) => (output += d.toString('utf8')))

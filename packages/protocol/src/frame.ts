@@ -47,24 +47,49 @@ export class FrameError extends Error {
   override readonly name = 'FrameError'
 }
 
-/** Incremental decoder: feed it socket chunks, get whole frames back. */
+/**
+ * Incremental decoder: feed it socket chunks, get whole frames back. Chunks are kept as they
+ * arrive and joined once per completed frame, so a large frame costs one copy, not one per chunk
+ * (the peer may be hostile: its frames must not cost the reader quadratic time). At most one
+ * frame (MAX_FRAME_BYTES) plus one chunk is ever held.
+ */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0)
+  private chunks: Buffer[] = []
+  private total = 0
 
   push(chunk: Buffer): Frame[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
+    if (chunk.length > 0) {
+      this.chunks.push(chunk)
+      this.total += chunk.length
+    }
     const frames: Frame[] = []
-    while (this.buf.length >= FRAME_HEADER_BYTES) {
-      const kind = this.buf.readUInt8(0)
-      const length = this.buf.readUInt32BE(1)
+    while (this.total >= FRAME_HEADER_BYTES) {
+      const head = this.head(FRAME_HEADER_BYTES)
+      const kind = head.readUInt8(0)
+      const length = head.readUInt32BE(1)
       if (kind !== FrameKind.CONTROL && kind !== FrameKind.DATA && kind !== FrameKind.SNAPSHOT) {
         throw new FrameError(`unknown frame kind ${kind}`)
       }
       if (length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`)
-      if (this.buf.length < FRAME_HEADER_BYTES + length) break
-      frames.push({ kind, payload: this.buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length) })
-      this.buf = this.buf.subarray(FRAME_HEADER_BYTES + length)
+      const size = FRAME_HEADER_BYTES + length
+      if (this.total < size) break
+      const buf = this.head(size)
+      frames.push({ kind, payload: buf.subarray(FRAME_HEADER_BYTES, size) })
+      this.consume(size)
     }
     return frames
+  }
+
+  /** The first `n` buffered bytes as one buffer (joins chunks only when they straddle `n`). */
+  private head(n: number): Buffer {
+    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks, this.total)]
+    return this.chunks[0]!
+  }
+
+  private consume(n: number): void {
+    const first = this.chunks[0]!
+    if (first.length === n) this.chunks.shift()
+    else this.chunks[0] = first.subarray(n)
+    this.total -= n
   }
 }

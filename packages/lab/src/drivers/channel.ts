@@ -16,7 +16,24 @@ export interface AgentChannelEvents {
 }
 
 export class ChannelError extends Error {
-  override readonly name = 'ChannelError'
+  override readonly name: string = 'ChannelError'
+}
+
+/**
+ * The agent broke the protocol (a frame that does not decode, a control message that is not one
+ * of the agent's, a hello for another sandbox). The agent runs inside the sandbox, so this is
+ * hostile input: the channel closes with this error and the sandbox is treated as compromised.
+ */
+export class ChannelProtocolError extends ChannelError {
+  override readonly name = 'ChannelProtocolError'
+}
+
+/** What the gateway expects of the agent at the other end. */
+export interface ChannelExpectations {
+  /** The hello must name this sandbox. */
+  readonly sandboxId?: string
+  /** The listener's pid in the gateway's namespaces (SO_PEERCRED), when the driver knows it. */
+  readonly peerPid?: number
 }
 
 /**
@@ -28,7 +45,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   private closed = false
   private nextRequestId = 1
 
-  private constructor(private readonly socket: Socket, readonly hello: Hello) {
+  private constructor(private readonly socket: Socket, readonly hello: Hello, readonly peerPid: number | undefined) {
     super()
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (err) => this.finish(err))
@@ -36,7 +53,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   }
 
   /** Waits for the agent's hello on a connected socket, then returns the channel. */
-  static open(socket: Socket, timeoutMs: number): Promise<AgentChannel> {
+  static open(socket: Socket, timeoutMs: number, expect: ChannelExpectations = {}): Promise<AgentChannel> {
     return new Promise((resolve, reject) => {
       const decoder = new FrameDecoder()
       const timer = setTimeout(() => fail(new ChannelError(`agent said no hello within ${timeoutMs} ms`)), timeoutMs)
@@ -57,27 +74,24 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
         try {
           frames = decoder.push(chunk)
         } catch (err) {
-          return fail(err as Error)
+          return fail(new ChannelProtocolError(`agent sent a bad frame: ${(err as Error).message}`))
         }
         const first = frames[0]
         if (!first) return
-        if (first.kind !== FrameKind.CONTROL) return fail(new ChannelError('first frame from agent is not hello'))
-        let json: unknown
-        try {
-          json = JSON.parse(first.payload.toString('utf8'))
-        } catch {
-          return fail(new ChannelError('hello from agent is not JSON'))
-        }
-        const parsed = agentMessageSchema.safeParse(json)
-        if (!parsed.success || parsed.data.type !== 'hello') return fail(new ChannelError('first message from agent is not hello'))
+        if (first.kind !== FrameKind.CONTROL) return fail(new ChannelProtocolError('first frame from agent is not hello'))
+        const parsed = agentMessageSchema.safeParse(parseJson(first.payload))
+        if (!parsed.success || parsed.data.type !== 'hello') return fail(new ChannelProtocolError('first message from agent is not hello'))
         if (parsed.data.protocol !== PROTOCOL_VERSION) {
-          return fail(new ChannelError(`agent speaks protocol ${parsed.data.protocol}, gateway ${PROTOCOL_VERSION}`))
+          return fail(new ChannelProtocolError(`agent speaks protocol ${parsed.data.protocol}, gateway ${PROTOCOL_VERSION}`))
+        }
+        if (expect.sandboxId !== undefined && parsed.data.sandboxId !== expect.sandboxId) {
+          return fail(new ChannelProtocolError(`agent says it is sandbox ${JSON.stringify(parsed.data.sandboxId)}, expected ${expect.sandboxId}`))
         }
         cleanup()
-        const channel = new AgentChannel(socket, parsed.data)
+        const channel = new AgentChannel(socket, parsed.data, expect.peerPid)
         const rest = frames.slice(1)
         // Frames that arrived in the same chunk as hello are delivered once listeners exist.
-        if (rest.length > 0) queueMicrotask(() => rest.forEach((f) => channel.dispatch(f.kind, f.payload)))
+        if (rest.length > 0) queueMicrotask(() => rest.forEach((f) => channel.closed || channel.dispatch(f.kind, f.payload)))
         resolve(channel)
       }
       socket.on('data', onData)
@@ -166,37 +180,58 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return
     let frames
     try {
       frames = this.decoder.push(chunk)
     } catch (err) {
-      this.socket.destroy(err as Error)
+      this.protocolError(`agent sent a bad frame: ${(err as Error).message}`)
       return
     }
-    for (const f of frames) this.dispatch(f.kind, f.payload)
+    for (const f of frames) {
+      if (this.closed) return
+      this.dispatch(f.kind, f.payload)
+    }
   }
 
+  /** Every frame after hello: anything the agent would never send closes the channel. */
   private dispatch(kind: number, payload: Buffer): void {
     if (kind === FrameKind.DATA) {
       this.emit('output', Buffer.from(payload))
-    } else if (kind === FrameKind.SNAPSHOT) {
+      return
+    }
+    if (kind === FrameKind.SNAPSHOT) {
+      if (payload.length < SNAPSHOT_HEADER_BYTES) return this.protocolError('agent sent a snapshot frame shorter than its header')
       const { requestId, data } = decodeSnapshot(payload)
       this.emit('snapshot', requestId, Buffer.from(data))
-    } else {
-      let json: unknown
-      try {
-        json = JSON.parse(payload.toString('utf8'))
-      } catch {
-        return // a malformed control message from a sandbox is ignored, never fatal
-      }
-      const parsed = agentMessageSchema.safeParse(json)
-      if (parsed.success) this.emit('message', parsed.data)
+      return
     }
+    const parsed = agentMessageSchema.safeParse(parseJson(payload))
+    if (!parsed.success) return this.protocolError('agent sent a control frame that is not one of its messages')
+    if (parsed.data.type === 'hello') return this.protocolError('agent sent a second hello')
+    this.emit('message', parsed.data)
+  }
+
+  /** Closes the channel because the agent broke the protocol; listeners see a ChannelProtocolError. */
+  private protocolError(message: string): void {
+    this.finish(new ChannelProtocolError(message))
+    this.socket.destroy()
   }
 
   private finish(err: Error | undefined): void {
     if (this.closed) return
     this.closed = true
     this.emit('close', err)
+  }
+}
+
+const SNAPSHOT_HEADER_BYTES = 4
+
+/** JSON of a control frame, or undefined when it is not JSON (the schema then refuses it). */
+function parseJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'))
+  } catch {
+    return undefined
   }
 }

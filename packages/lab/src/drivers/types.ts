@@ -34,6 +34,8 @@ export interface WorkspaceBinding {
 
 /** Closed set of reasons a driver reports failures with (metric label values). */
 export type SandboxFailureReason = 'create_failed' | 'hello_timeout' | 'exited_early' | 'unavailable' | 'capacity'
+  /** The agent broke the protocol, or something else answered on its socket: the sandbox is destroyed as compromised. */
+  | 'protocol_error'
 
 export class DriverError extends Error {
   override readonly name = 'DriverError'

@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs'
-import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
-import { connectUnixAgent, openAgentChannel, waitForPath } from '../host/agent-socket.ts'
+import { awaitAgentHello, connectHostAgent, mountSocketDir, unmountSocketDir, type AgentEndpoint } from '../host/agent-socket.ts'
 import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
-import { runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
+import { SANDBOX_LAYOUT_VERSION, runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
 import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
 import { sleep } from '../host/sleep.ts'
 import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
+import { cgroupMentions } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
 import { HOME_IN_SANDBOX, LABEL, containerBody, containerName } from './container-spec.ts'
@@ -40,6 +41,8 @@ interface ReadyRecord {
   readonly id: string
   readonly containerId: string
   readonly startMs: number
+  /** SANDBOX_LAYOUT_VERSION when it was made; absent in sandboxes of older versions. */
+  readonly layout?: number
 }
 
 /**
@@ -111,7 +114,7 @@ export class DockerDriver implements SandboxDriver {
   }
 
   async create(spec: SandboxSpec): Promise<SandboxHandle> {
-    await this.ready()
+    const addon = await this.ready()
     const { id } = spec
     if (!SANDBOX_ID_RE.test(id)) throw new DriverError('create_failed', `invalid sandbox id ${JSON.stringify(id)}`)
     if (this.lastImage?.present !== true && !(await this.checkImage()).present) {
@@ -130,7 +133,7 @@ export class DockerDriver implements SandboxDriver {
     try {
       await chmod(L.sandboxDir(id), 0o711)
       await mkdir(L.sockDir(id), { mode: 0o700 })
-      await chown(L.sockDir(id), this.options.sandboxUid, this.options.sandboxUid)
+      mountSocketDir(addon, L, id, this.options.sandboxUid)
       await mkdir(L.slotDir(id), { mode: 0o755 })
       await mkdir(L.homeDir(id), { mode: 0o755 })
       const o = this.options
@@ -155,7 +158,7 @@ export class DockerDriver implements SandboxDriver {
       const exited = this.engine
         .call('POST', `/containers/${containerId}/wait?condition=not-running`, undefined, { signal: stopWaiting.signal, timeoutMs: spec.helloTimeoutMs + 5_000 })
         .then((r) => `exited (${r.body.toString('utf8').trim()})`, (err: Error) => (err.name === 'AbortError' ? undefined : `could not be watched: ${err.message}`))
-      const hello = this.awaitHello(id, containerId, deadline)
+      const hello = awaitAgentHello(this.endpoint(addon, id, containerId), deadline, async () => JSON.stringify(await this.logTail(containerId)))
       const outcome = await Promise.race([hello.then(() => undefined), exited.then((e) => e ?? new Promise<never>(() => undefined))])
       if (outcome !== undefined) {
         hello.catch(() => undefined)
@@ -163,7 +166,7 @@ export class DockerDriver implements SandboxDriver {
       }
       stopWaiting.abort()
       const startMs = Date.now() - createdAt
-      await writeJson(L.metaPath(id), { id, containerId, startMs } satisfies ReadyRecord)
+      await writeJson(L.metaPath(id), { id, containerId, startMs, layout: SANDBOX_LAYOUT_VERSION } satisfies ReadyRecord)
       this.logger.info({ sandboxId: id, pool: spec.pool, containerId: containerId.slice(0, 12), startMs }, 'sandbox created')
       return this.toHandle(id, spec.pool, createdAt, containerId, startMs)
     } catch (err) {
@@ -175,27 +178,13 @@ export class DockerDriver implements SandboxDriver {
     }
   }
 
-  private async awaitHello(id: string, containerId: string, deadline: number): Promise<void> {
-    const path = this.layout.socketPath(id)
-    if (!(await waitForPath(path, deadline))) {
-      throw new DriverError('hello_timeout', `sandbox ${id}: no agent socket by the deadline; agent log: ${JSON.stringify(await this.logTail(containerId))}`)
-    }
-    let channel: AgentChannel
-    try {
-      channel = await openAgentChannel(path, deadline)
-    } catch (err) {
-      throw new DriverError('hello_timeout', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
-    }
-    channel.close()
-    if (channel.hello.sandboxId !== id) throw new DriverError('create_failed', `sandbox ${id}: agent says it is ${JSON.stringify(channel.hello.sandboxId)}`)
-  }
-
   async destroy(id: string): Promise<void> {
     if (!SANDBOX_ID_RE.test(id)) return // cannot name anything of ours
     const addon = await this.ready()
     const name = containerName(this.options.runtimeTag, id)
     await this.removeContainer(name)
     const L = this.layout
+    unmountSocketDir(addon, L, id)
     await removeSlot(addon, L, id)
     const existed = existsSync(L.sandboxDir(id))
     await rm(L.sandboxDir(id), { recursive: true, force: true })
@@ -227,8 +216,12 @@ export class DockerDriver implements SandboxDriver {
       known.add(id)
       const createdAt = Number(c.Labels[LABEL.createdAt] ?? 0)
       const rec = await readJson<ReadyRecord>(this.layout.metaPath(id))
-      if (c.State === 'running' && rec?.containerId === c.Id) {
+      if (c.State === 'running' && rec?.containerId === c.Id && rec.layout === SANDBOX_LAYOUT_VERSION) {
         out.push(this.toHandle(id, c.Labels[LABEL.pool] ?? '', createdAt, c.Id, rec.startMs))
+      } else if (c.State === 'running' && rec?.containerId === c.Id) {
+        // Made by an older version (its socket dir is not a gateway tmpfs): never adopted.
+        this.logger.warn({ sandboxId: id, layout: rec.layout ?? 1 }, 'recycling a sandbox made by an older version')
+        await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not recycle an old sandbox'))
       } else if (c.State !== 'running' && c.State !== 'created' && c.State !== 'restarting') {
         this.logger.info({ sandboxId: id, state: c.State }, 'removing a dead sandbox')
         await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not clean a dead sandbox'))
@@ -247,8 +240,19 @@ export class DockerDriver implements SandboxDriver {
     return out
   }
 
-  connect(handle: SandboxHandle): Promise<AgentChannel> {
-    return connectUnixAgent(handle)
+  async connect(handle: SandboxHandle): Promise<AgentChannel> {
+    const addon = await this.ready()
+    const containerId = handle.meta.containerId
+    if (!SANDBOX_ID_RE.test(handle.id) || typeof containerId !== 'string') throw new DriverError('unavailable', `sandbox ${handle.id} has no Docker handle`)
+    return connectHostAgent(this.endpoint(addon, handle.id, containerId))
+  }
+
+  /** The agent of sandbox `id` is whoever listens on its socket from inside its container's cgroup. */
+  private endpoint(addon: MountAddon, id: string, containerId: string): AgentEndpoint {
+    return {
+      addon, sockDir: this.layout.sockDir(id), sandboxId: id,
+      checkPeer: async (peer) => ((await cgroupMentions(peer.pid, containerId)) ? undefined : `pid ${peer.pid} is not in container ${containerId.slice(0, 12)}`),
+    }
   }
 
   async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {

@@ -10,6 +10,13 @@ export function defaultRuntimeDir(dataDir: string): string {
   return join('/run/infra-lab', hash)
 }
 
+/**
+ * Version of what a sandbox looks like on the host. 2: the agent's socket dir is a tmpfs the
+ * gateway mounted and is reached with connectNoFollow. A sandbox of an older version is never
+ * adopted: it is recycled when the gateway starts.
+ */
+export const SANDBOX_LAYOUT_VERSION = 2
+
 /** Where everything of one runtime dir lives (local and Docker sandboxes alike). Pure. */
 export function runtimeLayout(root: string) {
   const sandboxDir = (id: string) => join(root, 'sandboxes', id)

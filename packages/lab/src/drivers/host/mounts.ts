@@ -3,12 +3,16 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The N-API addon in packages/lab/native (mount(2) without a process per call). */
+/** The N-API addon in packages/lab/native (mount(2) and a checked connect, without a process per call). */
 export interface MountAddon {
   bind(src: string, dst: string): void
   makeShared(path: string): void
   makePrivate(path: string): void
   umount(path: string, detach: boolean): void
+  /** A tmpfs of `sizeBytes` owned by uid:uid with `mode`, nosuid, nodev, noexec. */
+  mountTmpfs(path: string, sizeBytes: number, uid: number, mode: number): void
+  /** Connects to the socket inode `<dir>/<name>` without following a symlink at either; SO_PEERCRED of the listener. */
+  connectNoFollow(dir: string, name: string): { fd: number; pid: number; uid: number; gid: number }
 }
 
 const ADDON = 'native/build/Release/lab_mount.node'

@@ -1,16 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, lstatSync, readlinkSync } from 'node:fs'
-import { chmod, chown, mkdir, open, readdir, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, open, readdir, rm, stat } from 'node:fs/promises'
 import { delimiter, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
 import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
-import { connectUnixAgent, openAgentChannel, waitForPath } from '../host/agent-socket.ts'
+import { awaitAgentHello, connectHostAgent, mountSocketDir, unmountSocketDir, type AgentEndpoint } from '../host/agent-socket.ts'
 import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
-import { runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
+import { SANDBOX_LAYOUT_VERSION, runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
 import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
 import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
+import { isDescendantOf } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
 import { HOST_ROOT_ENTRIES, SANDBOX_PATH, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
 import {
@@ -83,7 +84,7 @@ export class LocalDriver implements SandboxDriver {
     try {
       await chmod(L.sandboxDir(id), 0o711)
       await mkdir(L.sockDir(id), { mode: 0o700 })
-      await chown(L.sockDir(id), this.options.sandboxUid, this.options.sandboxUid)
+      mountSocketDir(env.addon, L, id, this.options.sandboxUid)
       await mkdir(L.slotDir(id), { mode: 0o755 })
       await mkdir(L.homeDir(id), { mode: 0o755 })
       const cgroupDirs = await createSandboxCgroups(env.cgroups, this.options.cgroupGroup, id, spec.limits)
@@ -109,11 +110,11 @@ export class LocalDriver implements SandboxDriver {
       if (!stat) throw new DriverError('exited_early', `sandbox ${id} exited at once: ${await exited}`)
       const record: SandboxRecord = {
         id, pool: spec.pool, createdAt, pid: child.pid!, startTime: stat.startTime, network: spec.network,
-        state: 'starting', helloDeadline: deadline,
+        state: 'starting', helloDeadline: deadline, layout: SANDBOX_LAYOUT_VERSION,
       }
       await writeRecord(L.metaPath(id), record)
 
-      const hello = this.awaitHello(id, deadline)
+      const hello = awaitAgentHello(this.endpoint(env.addon, id, record.pid), deadline, () => this.logTail(id))
       const outcome = await Promise.race([hello.then(() => undefined), exited])
       if (outcome !== undefined) {
         hello.catch(() => undefined)
@@ -134,21 +135,11 @@ export class LocalDriver implements SandboxDriver {
     }
   }
 
-  /** Waits for the agent's socket, then for its hello on one connection, which it closes. */
-  private async awaitHello(id: string, deadline: number): Promise<void> {
-    const path = this.layout.socketPath(id)
-    if (!(await waitForPath(path, deadline))) {
-      throw new DriverError('hello_timeout', `sandbox ${id}: no agent socket by the deadline; agent log: ${await this.logTail(id)}`)
-    }
-    let channel: AgentChannel
-    try {
-      channel = await openAgentChannel(path, deadline)
-    } catch (err) {
-      throw new DriverError('hello_timeout', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
-    }
-    channel.close()
-    if (channel.hello.sandboxId !== id) {
-      throw new DriverError('create_failed', `sandbox ${id}: agent says it is ${JSON.stringify(channel.hello.sandboxId)}`)
+  /** The agent of sandbox `id` is whoever listens on its socket from inside the wrapper's process tree. */
+  private endpoint(addon: MountAddon, id: string, wrapperPid: number): AgentEndpoint {
+    return {
+      addon, sockDir: this.layout.sockDir(id), sandboxId: id,
+      checkPeer: async (peer) => ((await isDescendantOf(peer.pid, wrapperPid)) ? undefined : `pid ${peer.pid} is not in sandbox ${id}`),
     }
   }
 
@@ -165,6 +156,7 @@ export class LocalDriver implements SandboxDriver {
       }
     }
     await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
+    unmountSocketDir(env.addon, L, id)
     await removeSlot(env.addon, L, id)
     await rm(L.sandboxDir(id), { recursive: true, force: true })
     if (rec) this.logger.info({ sandboxId: id }, 'sandbox destroyed')
@@ -177,8 +169,12 @@ export class LocalDriver implements SandboxDriver {
       if (!SANDBOX_ID_RE.test(id)) continue
       const rec = await readRecord(this.layout.metaPath(id))
       const alive = rec !== undefined && (await isSameProcessAlive(rec.pid, rec.startTime))
-      if (rec && alive && rec.state === 'ready') out.push(this.toHandle(rec))
-      else if (await this.isLeftover(id, rec, alive)) {
+      if (rec && alive && rec.state === 'ready' && rec.layout === SANDBOX_LAYOUT_VERSION) out.push(this.toHandle(rec))
+      else if (rec && alive && rec.state === 'ready') {
+        // Made by an older version (its socket dir is not a gateway tmpfs): never adopted.
+        this.logger.warn({ sandboxId: id, layout: rec.layout ?? 1 }, 'recycling a sandbox made by an older version')
+        await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not recycle an old sandbox'))
+      } else if (await this.isLeftover(id, rec, alive)) {
         this.logger.info({ sandboxId: id }, 'removing leftovers of a dead sandbox')
         await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not clean a dead sandbox'))
       }
@@ -193,8 +189,11 @@ export class LocalDriver implements SandboxDriver {
     return st !== undefined && Date.now() - st.mtimeMs > ORPHAN_DIR_AGE_MS
   }
 
-  connect(handle: SandboxHandle): Promise<AgentChannel> {
-    return connectUnixAgent(handle)
+  async connect(handle: SandboxHandle): Promise<AgentChannel> {
+    const env = await this.ready()
+    const pid = handle.meta.pid
+    if (!SANDBOX_ID_RE.test(handle.id) || typeof pid !== 'number') throw new DriverError('unavailable', `sandbox ${handle.id} has no local handle`)
+    return connectHostAgent(this.endpoint(env.addon, handle.id, pid))
   }
 
   async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {

@@ -15,6 +15,8 @@ export interface SandboxRecord {
   /** Epoch ms after which a `starting` sandbox is abandoned (its creator died). */
   readonly helloDeadline: number
   readonly startMs?: number
+  /** SANDBOX_LAYOUT_VERSION when it was made; absent in sandboxes of older versions. */
+  readonly layout?: number
 }
 
 export async function writeRecord(path: string, rec: SandboxRecord): Promise<void> {
