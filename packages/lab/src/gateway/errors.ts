@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   capacity_exhausted: { status: 503, meaning: 'The pool has no ready sandbox and is at `maxSize`; retry after `Retry-After` seconds.' },
   claim_timeout: { status: 503, meaning: 'No warm sandbox and the cold start took longer than `claimTimeoutMs`; retry after `Retry-After`.' },
   pool_unavailable: { status: 503, meaning: 'The pool cannot start sandboxes right now (driver failing, backing off); retry after `Retry-After`.' },
+  session_unavailable: { status: 503, meaning: 'The gateway restarted and has not reconnected to this session yet; retry after `Retry-After`.' },
   claim_failed: { status: 500, meaning: 'Binding the workspace or applying the claim in the sandbox failed; the sandbox was destroyed.' },
   internal: { status: 500, meaning: 'Unexpected error; the gateway logged it.' },
 } as const satisfies Record<string, { status: number; meaning: string }>

@@ -73,8 +73,6 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   }
 
   const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS })
-  const resumed = await sessions.resume()
-  if (resumed.resumed + resumed.ended > 0) logger.info(resumed, 'resumed running sessions')
   for (const p of pools.values()) p.controller.start()
 
   let stopping = false
@@ -94,6 +92,11 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   sweepTimer.unref()
 
   await app.listen({ host: config.host, port: config.port })
+  // After the port is open: a slow or hostile agent delays only its own session, never start-up.
+  const resuming = sessions.resume().then(
+    (r) => { if (r.resumed + r.ended > 0) logger.info(r, 'resumed running sessions') },
+    (err: unknown) => logger.error({ err: String(err) }, 'resuming sessions failed'),
+  )
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr ? addr.port : config.port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
@@ -108,6 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       sampler.stop()
       for (const p of pools.values()) await p.controller.stop()
       sessions.detachAll()
+      await resuming
       await app.close()
       await store.close()
     },

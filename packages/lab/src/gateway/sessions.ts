@@ -3,8 +3,8 @@ import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../clock/clock.ts'
 import type { Ready } from '@infra-lab/protocol'
-import type { AgentChannel } from '../drivers/channel.ts'
-import type { SandboxHandle } from '../drivers/types.ts'
+import { ChannelProtocolError, type AgentChannel } from '../drivers/channel.ts'
+import { DriverError, type SandboxHandle } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import { CapacityExhausted } from '../pool/errors.ts'
 import { toCapacityError } from './capacity-error.ts'
@@ -18,6 +18,7 @@ import { newId } from './ids.ts'
 import type { PoolRuntime } from './pools.ts'
 import type { CreateSessionBody } from './schemas.ts'
 import { TerminalHub } from './terminal-hub.ts'
+import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, connectWithin, type ResumeOutcome } from './session-resume.ts'
 
 interface Live {
   readonly sessionId: string
@@ -41,12 +42,18 @@ export interface SessionServiceDeps {
 const CLAIM_AGENT_TIMEOUT_MS = 5000
 /** How long a lost session waits for its driver to say why (`lostReason`) before ending as sandbox_lost. */
 export const LOST_REASON_TIMEOUT_MS = 2000
+/** How long an attach (or end) waits for its session to be resumed after a restart before 503. */
+export const RESUME_WAIT_MS = 3000
 
 /** Sessions: the claim path, attach tokens, terminal bridging, and how sessions end. */
 export class SessionService {
   private readonly live = new Map<string, Live>()
+  private readonly resumer: SessionResumer
+  private stopped = false
 
-  constructor(private readonly deps: SessionServiceDeps) {}
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.resumer = new SessionResumer((s) => this.resumeOne(s), deps.logger)
+  }
 
   pool(name: string): PoolRuntime {
     const p = this.deps.pools.get(name)
@@ -200,6 +207,9 @@ export class SessionService {
     if (!rec || !safeEqual(rec.sessionId, sessionId) || rec.expiresAt <= this.deps.clock.now()) {
       throw new ApiError('invalid_token', 'attach token missing, wrong, expired, or for another session')
     }
+    if (!(await this.resumer.wait(sessionId, RESUME_WAIT_MS))) {
+      throw new ApiError('session_unavailable', `session ${sessionId} is still being reconnected after a gateway restart`, undefined, 1)
+    }
     return this.get(sessionId)
   }
 
@@ -217,6 +227,9 @@ export class SessionService {
   /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
   async end(sessionId: string, reason: EndedReason, exitCode: number | null = null): Promise<void> {
     const { store, clock, metrics, logger } = this.deps
+    // Right after a restart: let the session be reconnected first, so ending it also destroys its
+    // sandbox. If that takes too long, the resume finds the session ended and destroys it then.
+    if (this.resumer.isPending(sessionId)) await this.resumer.wait(sessionId, RESUME_WAIT_MS)
     const live = this.live.get(sessionId)
     if (live) {
       if (live.ending) return
@@ -233,42 +246,54 @@ export class SessionService {
     if (pool) await this.destroySandbox(pool, live.sandboxId)
   }
 
-  /** After a gateway restart: reconnect to the shells of running sessions. */
+  /**
+   * After a gateway restart: reconnects the shells of running sessions, several at a time and each
+   * within RESUME_AGENT_TIMEOUT_MS. Meant to run after the API is listening: requests for a
+   * session not reconnected yet wait for it (RESUME_WAIT_MS), then get 503 session_unavailable.
+   */
   async resume(): Promise<{ resumed: number; ended: number }> {
-    const { store, logger } = this.deps
-    let resumed = 0
-    let ended = 0
+    const { store } = this.deps
     const open = [...(await store.listSessions({ state: 'running' })), ...(await store.listSessions({ state: 'starting' }))]
-    for (const s of open) {
-      const pool = this.deps.pools.get(s.pool)
-      const sandbox = s.sandboxId ? await store.getSandbox(s.sandboxId) : undefined
-      if (!pool || !sandbox?.handle) {
-        await store.endSession(s.id, 'sandbox_lost', this.deps.clock.now())
-        ended++
-        continue
-      }
-      try {
-        const channel = await pool.driver.connect(sandbox.handle)
-        if (channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
-          channel.close()
-          const reason = channel.hello.state === 'exited' ? 'exited' : channel.hello.state === 'warm' ? 'claim_failed' : 'sandbox_lost'
-          await store.endSession(s.id, reason, this.deps.clock.now())
-          await this.destroySandbox(pool, sandbox.id)
-          ended++
-          continue
-        }
-        if (s.state === 'starting') await store.markSessionRunning(s.id, s.timings)
-        this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, this.deps.clock.now(), () => this.deps.clock.now(), { seenAllOutput: false }))
-        this.deps.metrics.sessionsActive.inc({ pool: s.pool })
-        resumed++
-      } catch (err) {
-        logger.warn({ session: s.id, err: errMessage(err) }, 'cannot reach the shell of a running session; ending it')
-        await store.endSession(s.id, 'sandbox_lost', this.deps.clock.now())
-        await this.destroySandbox(pool, sandbox.id)
-        ended++
-      }
+    return this.resumer.run(open)
+  }
+
+  private async resumeOne(s: SessionRecord): Promise<ResumeOutcome> {
+    const { store, logger, clock } = this.deps
+    const pool = this.deps.pools.get(s.pool)
+    const sandbox = s.sandboxId ? await store.getSandbox(s.sandboxId) : undefined
+    if (!pool || !sandbox?.handle) {
+      await store.endSession(s.id, 'sandbox_lost', clock.now())
+      return 'ended'
     }
-    return { resumed, ended }
+    let channel: AgentChannel
+    try {
+      channel = await connectWithin(pool.driver, sandbox.handle, RESUME_AGENT_TIMEOUT_MS)
+    } catch (err) {
+      if (err instanceof DriverError && err.reason === 'protocol_error') this.countProtocolError(pool, sandbox.id, err.message)
+      else logger.warn({ session: s.id, err: errMessage(err) }, 'cannot reach the shell of a running session; ending it')
+      await store.endSession(s.id, 'sandbox_lost', clock.now())
+      await this.destroySandbox(pool, sandbox.id)
+      return 'ended'
+    }
+    const now = await store.getSession(s.id)
+    if (this.stopped || !now || now.state === 'ended' || channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
+      channel.close()
+      if (this.stopped && now?.state !== 'ended') return 'resumed' // the next start resumes it
+      const reason = channel.hello.state === 'exited' ? 'exited' : channel.hello.state === 'warm' ? 'claim_failed' : 'sandbox_lost'
+      await store.endSession(s.id, reason, clock.now())
+      await this.destroySandbox(pool, sandbox.id)
+      return 'ended'
+    }
+    if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings)
+    this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }))
+    this.deps.metrics.sessionsActive.inc({ pool: s.pool })
+    return 'resumed'
+  }
+
+  /** A sandbox whose agent broke the protocol is compromised: counted, logged, and destroyed by the caller. */
+  private countProtocolError(pool: PoolRuntime, sandboxId: string, why: string): void {
+    this.deps.metrics.sandboxFailures.inc({ driver: pool.driver.name, reason: 'protocol_error' })
+    this.deps.logger.warn({ pool: pool.spec.name, sandbox: sandboxId, err: why }, 'agent broke the protocol; destroying the sandbox as compromised')
   }
 
   /** Ends sessions past their idle timeout or maximum lifetime. */
@@ -293,6 +318,7 @@ export class SessionService {
 
   /** Gateway shutdown: close viewers and channels; shells keep running for the next start. */
   detachAll(): void {
+    this.stopped = true
     for (const live of this.live.values()) {
       live.ending = true
       live.hub.goAway()
@@ -308,9 +334,15 @@ export class SessionService {
     channel.on('message', (m) => {
       if (m.type === 'exit') void this.end(sessionId, 'exited', m.code).catch((err) => this.logEndError(sessionId, err))
     })
-    channel.on('close', () => {
+    channel.on('close', (err) => {
       if (live.ending) return
-      const driver = this.deps.pools.get(pool)?.driver
+      const runtime = this.deps.pools.get(pool)
+      if (err instanceof ChannelProtocolError && runtime) {
+        this.countProtocolError(runtime, handle.id, err.message)
+        void this.end(sessionId, 'sandbox_lost').catch((e) => this.logEndError(sessionId, e))
+        return
+      }
+      const driver = runtime?.driver
       // Drivers that cannot say why end the session at once, as before.
       if (!driver?.lostReason) {
         void this.end(sessionId, 'sandbox_lost').catch((err) => this.logEndError(sessionId, err))

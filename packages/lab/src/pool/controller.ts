@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock/clock.ts'
-import type { AgentChannel } from '../drivers/channel.ts'
+import { ChannelProtocolError, type AgentChannel } from '../drivers/channel.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import { ClaimHistory, decide } from '../policy/index.ts'
@@ -293,10 +293,10 @@ export class PoolController {
       return
     }
     this.channels.set(id, channel)
-    channel.once('close', () => {
+    channel.once('close', (err) => {
       if (this.channels.get(id) !== channel || this.stopping) return
       this.channels.delete(id)
-      this.track(this.lost(id))
+      this.track(this.lost(id, err instanceof ChannelProtocolError ? 'protocol_error' : 'exited_early'))
     })
   }
 
@@ -306,15 +306,17 @@ export class PoolController {
     this.adopting.add(s.id)
     this.track(this.o.driver.connect(s.handle).then(
       (ch) => this.watch(s.id, ch),
-      () => this.lost(s.id),
+      (err: unknown) => this.lost(s.id, err instanceof DriverError && err.reason === 'protocol_error' ? 'protocol_error' : 'exited_early'),
     ).finally(() => this.adopting.delete(s.id)))
   }
 
-  private async lost(id: string): Promise<void> {
+  private async lost(id: string, reason: 'exited_early' | 'protocol_error'): Promise<void> {
     this.reserved.delete(id)
     if (!(await this.o.store.retireWarmSandbox(id))) return // claimed meanwhile: the session owns it
-    this.o.metrics.sandboxFailures.inc({ driver: this.o.driver.name, reason: 'exited_early' })
-    this.o.logger.warn({ pool: this.spec.name, sandbox: id }, 'warm sandbox lost; replacing it')
+    this.o.metrics.sandboxFailures.inc({ driver: this.o.driver.name, reason })
+    this.o.logger.warn({ pool: this.spec.name, sandbox: id, reason }, reason === 'protocol_error'
+      ? 'warm sandbox broke the agent protocol; destroying it as compromised'
+      : 'warm sandbox lost; replacing it')
     await this.destroyAndDelete(id)
     this.nudge()
   }

@@ -45,6 +45,11 @@ export class FakeAgent {
     return new Promise((resolve) => this.server.close(() => resolve()))
   }
 
+  /** Writes raw bytes to every connection: a hostile agent, for the gateway's protocol tests. */
+  sendRaw(data: Buffer): void {
+    for (const s of this.sockets) if (!s.destroyed) s.write(data)
+  }
+
   get connections(): number {
     return this.sockets.size
   }

@@ -87,7 +87,7 @@ export class FakeDriver implements SandboxDriver {
         id: spec.id, pool: spec.pool, driver: 'fake', createdAt, address: { kind: 'unix', path }, meta: { fake: true },
       }
       try {
-        const probe = await openChannel(path, spec.helloTimeoutMs)
+        const probe = await openChannel(path, spec.helloTimeoutMs, spec.id)
         probe.close()
       } catch (err) {
         await agent.close()
@@ -129,7 +129,7 @@ export class FakeDriver implements SandboxDriver {
   async connect(handle: SandboxHandle): Promise<AgentChannel> {
     if (handle.address.kind !== 'unix') throw new DriverError('unavailable', `fake sandbox ${handle.id} has no unix address`)
     try {
-      return await openChannel(handle.address.path, 5000)
+      return await openChannel(handle.address.path, 5000, handle.id)
     } catch (err) {
       throw new DriverError('unavailable', `cannot reach fake sandbox ${handle.id}: ${(err as Error).message}`, { cause: err })
     }
@@ -146,13 +146,13 @@ export class FakeDriver implements SandboxDriver {
   }
 }
 
-function openChannel(path: string, timeoutMs: number): Promise<AgentChannel> {
+function openChannel(path: string, timeoutMs: number, sandboxId: string): Promise<AgentChannel> {
   return new Promise((resolve, reject) => {
     const socket = netConnect(path)
     socket.once('error', reject)
     socket.once('connect', () => {
       socket.off('error', reject)
-      AgentChannel.open(socket, timeoutMs).then(resolve, reject)
+      AgentChannel.open(socket, timeoutMs, { sandboxId }).then(resolve, reject)
     })
   })
 }
