@@ -24,7 +24,7 @@ function randomFrame(rng: Rng, sandboxId: string): Buffer {
     case 4: return Buffer.from([1 + int(rng, 3), ...bytes(rng, 4)]) // a header with any length (often huge)
     case 5: return Buffer.concat([Buffer.from([4 + int(rng, 252)]), bytes(rng, 4 + int(rng, 40))]) // unknown kind
     case 6: return encodeFrame(FrameKind.CONTROL, bytes(rng, int(rng, 100))) // not JSON
-    case 7: return encodeControl([{ type: 'ready' }, { type: 'error', code: 'nope' }, { type: 'exit' }, { type: 'x' }, 42, null][int(rng, 6)]!)
+    case 7: return encodeControl([{ type: 'ready' }, { type: 'error', code: 'nope' }, { type: 'exit' }, { type: 'x' }, [42], { type: null }][int(rng, 6)]!)
     case 8: return encodeControl({ type: 'hello', protocol: PROTOCOL_VERSION, sandboxId, agentVersion: 'x', pid: 1, state: 'claimed', uptimeMs: 1 })
     case 9: { const f = encodeFrame(FrameKind.DATA, bytes(rng, 50 + int(rng, 500))); return f.subarray(0, int(rng, f.length)) } // truncated
     case 10: return bytes(rng, 1 + int(rng, 64))
