@@ -43,6 +43,7 @@ export interface ChannelExpectations {
 export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   private readonly decoder = new FrameDecoder()
   private closed = false
+  private closedWith: Error | undefined
   private nextRequestId = 1
 
   private constructor(private readonly socket: Socket, readonly hello: Hello, readonly peerPid: number | undefined) {
@@ -102,6 +103,11 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
 
   get isClosed(): boolean {
     return this.closed
+  }
+
+  /** Why the channel closed (undefined while open, or when it simply closed): for listeners that came late. */
+  get closeError(): Error | undefined {
+    return this.closedWith
   }
 
   send(message: GatewayMessage): void {
@@ -221,6 +227,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   private finish(err: Error | undefined): void {
     if (this.closed) return
     this.closed = true
+    this.closedWith = err
     this.emit('close', err)
   }
 }

@@ -334,7 +334,7 @@ export class SessionService {
     channel.on('message', (m) => {
       if (m.type === 'exit') void this.end(sessionId, 'exited', m.code).catch((err) => this.logEndError(sessionId, err))
     })
-    channel.on('close', (err) => {
+    const onClose = (err: Error | undefined) => {
       if (live.ending) return
       const runtime = this.deps.pools.get(pool)
       if (err instanceof ChannelProtocolError && runtime) {
@@ -351,7 +351,10 @@ export class SessionService {
       void lostReasonWithin(driver.lostReason(handle.id), LOST_REASON_TIMEOUT_MS)
         .then((reason) => this.end(sessionId, reason ?? 'sandbox_lost'))
         .catch((err) => this.logEndError(sessionId, err))
-    })
+    }
+    channel.on('close', onClose)
+    // The channel may have closed before anyone listened (a bad frame right behind the hello).
+    if (channel.isClosed) onClose(channel.closeError)
   }
 
   private logEndError(sessionId: string, err: unknown): void {

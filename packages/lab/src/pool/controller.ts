@@ -293,11 +293,13 @@ export class PoolController {
       return
     }
     this.channels.set(id, channel)
-    channel.once('close', (err) => {
+    const onClose = (err: Error | undefined) => {
       if (this.channels.get(id) !== channel || this.stopping) return
       this.channels.delete(id)
       this.track(this.lost(id, err instanceof ChannelProtocolError ? 'protocol_error' : 'exited_early'))
-    })
+    }
+    channel.once('close', onClose)
+    if (channel.isClosed) onClose(channel.closeError) // closed before this listener existed
   }
 
   /** Connects to a warm sandbox this controller did not start (e.g. before a gateway restart). */

@@ -23,6 +23,7 @@ export class FakeAgent {
   private readonly sockets = new Set<Socket>()
   private readonly server: Server
   private readonly startedAt = Date.now()
+  private silenced = false
 
   constructor(readonly sandboxId: string, readonly socketPath: string, private readonly opts: { neverHello?: boolean } = {}) {
     this.server = createServer((socket) => this.accept(socket))
@@ -43,6 +44,11 @@ export class FakeAgent {
     for (const s of this.sockets) s.destroy()
     this.sockets.clear()
     return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+
+  /** From now on, new connections get no hello (an agent that hangs). */
+  silence(): void {
+    this.silenced = true
   }
 
   /** Writes raw bytes to every connection: a hostile agent, for the gateway's protocol tests. */
@@ -69,7 +75,7 @@ export class FakeAgent {
       }
       for (const f of frames) this.onFrame(socket, f.kind, f.payload)
     })
-    if (this.opts.neverHello) return
+    if (this.opts.neverHello || this.silenced) return
     this.send(socket, {
       type: 'hello', protocol: PROTOCOL_VERSION, sandboxId: this.sandboxId, agentVersion: 'fake', pid: process.pid,
       state: this.state, ...(this.sessionId ? { sessionId: this.sessionId } : {}), uptimeMs: Date.now() - this.startedAt,
