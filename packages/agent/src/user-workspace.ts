@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { isValidUserName } from '@infra-lab/protocol/limits-core'
 
 /**
  * Per-user uids with 0700 directories on a file system shared by many sandboxes (the EFS access
@@ -12,7 +13,6 @@ export const USER_UID_SPAN = 1_000_000
 /** Root-only directory recording which user holds which uid (one file per uid, made with O_EXCL). */
 export const UID_REGISTRY_DIR = '.uids'
 const MAX_PROBES = 64
-const USER_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 
 export interface UserWorkspace {
   readonly home: string
@@ -48,7 +48,7 @@ export function allocateUid(root: string, user: string): number {
 
 /** Creates (or re-owns) `<root>/<user>` as the user's own 0700 directory. */
 export function prepareUserWorkspace(root: string, user: string): UserWorkspace {
-  if (!USER_RE.test(user)) throw new Error(`invalid user name ${JSON.stringify(user)}`)
+  if (!isValidUserName(user)) throw new Error(`invalid user name ${JSON.stringify(user)}`)
   const uid = allocateUid(root, user)
   const home = join(root, user)
   mkdirSync(home, { mode: 0o700, recursive: true })
