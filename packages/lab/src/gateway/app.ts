@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', async () => buildOpenApi())
   if (deps.webDir !== false) await registerWeb(app, deps.webDir)
 
-  // ---- /v1: API key (route-auth.ts) -----------------------------------------------------------------
+  // ---- /v1: the API key, unless the route says otherwise (route-auth.ts) --------------
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireRouteAuth(deps.apiKey))
 
