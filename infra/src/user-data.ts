@@ -7,6 +7,9 @@ export function ecsAgentConfig(): string[] {
     // Use the pre-pulled sandbox image; pull only when it is missing.
     'ECS_IMAGE_PULL_BEHAVIOR=prefer-cached',
     'ECS_ENABLE_TASK_ENI=true',
+    // Sandbox tasks (awsvpc) cannot reach the instance metadata service, so a user's shell can
+    // never take the instance role's credentials (the host's own ECS agent still reaches it).
+    'ECS_AWSVPC_BLOCK_IMDS=true',
   ]
 }
 

@@ -34,6 +34,15 @@ describe('LabStack', () => {
     expect(userData.indexOf('ECS_WARM_POOLS_CHECK')).toBeLessThan(userData.indexOf('docker pull'))
   })
 
+  it('blocks instance metadata for the sandbox tasks (awsvpc) in the ECS agent config', () => {
+    t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        UserData: { 'Fn::Base64': { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp("echo 'ECS_AWSVPC_BLOCK_IMDS=true' >> /etc/ecs/ecs.config")])] } },
+      }),
+    })
+    t.hasResourceProperties('AWS::ECS::TaskDefinition', { NetworkMode: 'awsvpc' })
+  })
+
   it('has an EC2 capacity provider with managed scaling at the target capacity, plus Fargate', () => {
     t.hasResourceProperties('AWS::ECS::CapacityProvider', {
       AutoScalingGroupProvider: Match.objectLike({ ManagedScaling: Match.objectLike({ Status: 'ENABLED', TargetCapacity: 100 }), ManagedTerminationProtection: 'DISABLED' }),

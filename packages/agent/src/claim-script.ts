@@ -7,10 +7,12 @@ export function shellQuote(value: string): string {
 
 /**
  * The bash script that turns the generic warm shell into the user's shell. Builtins only (no
- * process is created), sourced from the FIFO by the rc file, so it is neither echoed on the
- * terminal nor recorded in history. Names are validated by claimSchema (ENV_NAME_RE).
+ * process is created), read from a FIFO by the rc file, so it is neither echoed on the terminal
+ * nor recorded in history. It always runs in the user's own shell: the warm shell when that is
+ * unprivileged, else the shell the root warm shell dropped to (pty-session.ts). Names are
+ * validated by the claim schema (ENV_NAME_RE, no reserved names).
  */
-export function buildClaimScript(claim: Pick<Claim, 'sessionId' | 'user' | 'home' | 'env' | 'secrets'>, unsetNames: readonly string[] = [], dropTo?: string): string {
+export function buildClaimScript(claim: Pick<Claim, 'sessionId' | 'user' | 'home' | 'env' | 'secrets'>, unsetNames: readonly string[] = []): string {
   const lines: string[] = []
   const exportAll = (vars: Record<string, string>) => {
     for (const [name, value] of Object.entries(vars)) lines.push(`export ${name}=${shellQuote(value)}`)
@@ -26,10 +28,7 @@ export function buildClaimScript(claim: Pick<Claim, 'sessionId' | 'user' | 'home
     // \$ and \w are prompt escapes; $USER expands when the prompt is shown. No \u: uid 1000
     // has no passwd entry.
     `PS1='$USER@sandbox:\\w\\$ '`,
+    `if [ -r "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi`,
   )
-  // With a uid to drop to (user-workspace.ts), the user's .bashrc is read by the user's shell,
-  // never by this one, which still holds the agent's privileges.
-  if (dropTo) lines.push('export PS1', dropTo)
-  else lines.push(`if [ -r "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi`)
   return `${lines.join('\n')}\n`
 }

@@ -21,7 +21,7 @@ async function main(): Promise<number | undefined> {
     process.stderr.write('--tls-port needs the per-task key in AGENT_TLS_PSK\n')
     return 2
   }
-  const files = prepareStateDir(options.stateDir)
+  const files = prepareStateDir(options.stateDir, options.workspacesRoot !== undefined)
   const session = new PtySession(files, options.shellPath, process.env)
   const scrollback = new Scrollback(options.scrollbackBytes)
   const server = new AgentServer(

@@ -54,7 +54,7 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
   const stateDir = values['state-dir']
   if (!stateDir.startsWith('/')) errors.push('--state-dir must be an absolute path')
   const shellPath = values.shell
-  if (shellPath.length === 0) errors.push('--shell must not be empty')
+  if (!shellPath.startsWith('/')) errors.push('--shell must be an absolute path')
   const scrollbackBytes = Number(values['scrollback-bytes'])
   if (!Number.isInteger(scrollbackBytes) || scrollbackBytes < MIN_SCROLLBACK_BYTES || scrollbackBytes > MAX_SCROLLBACK_BYTES) {
     errors.push(`--scrollback-bytes must be an integer from ${MIN_SCROLLBACK_BYTES} to ${MAX_SCROLLBACK_BYTES}`)

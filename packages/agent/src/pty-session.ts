@@ -1,18 +1,22 @@
 import { EventEmitter } from 'node:events'
-import { constants, open, openSync } from 'node:fs'
+import { constants, openSync } from 'node:fs'
 import { Socket } from 'node:net'
-import { promisify } from 'node:util'
 import { spawn, type IPty } from 'node-pty'
 import type { Claim, Exit } from '@infra-lab/protocol'
 import { buildClaimScript } from './claim-script.ts'
 import type { StateFiles } from './state-dir.ts'
 
-const openFd = promisify(open)
 export const INITIAL_COLS = 80
 export const INITIAL_ROWS = 24
 export const TERMINATE_GRACE_MS = 2000
-/** Environment the warm shell never inherits: the agent's own runtime settings. */
-const AGENT_ONLY_ENV = /^(NODE_|INFRA_LAB_|npm_)/
+/** How long a claim that arrives while the warm shell is still starting waits for it. */
+export const WARM_SHELL_WAIT_MS = 5000
+/**
+ * Environment the warm shell never inherits: the agent's own runtime settings, and the task's
+ * (on ECS its credentials endpoint, metadata URIs and region: the task's, not the user's).
+ * A claim's variables of the same names are applied after this, in the user's shell.
+ */
+const AGENT_ONLY_ENV = /^(NODE_|INFRA_LAB_|npm_|AWS_|ECS_)/
 
 export class ClaimError extends Error {
   override readonly name = 'ClaimError'
@@ -37,6 +41,10 @@ export interface PtySessionEvents {
 /**
  * The user's shell in a PTY, started warm: bash blocks in its rc file opening the claim FIFO.
  * Claiming writes the claim script into the FIFO; no process is created on that path.
+ *
+ * When the warm shell is root and the claim drops to the user's uid (`dropTo`), the claim script
+ * goes to a second FIFO that only the user's shell reads (state-dir.ts), and the warm shell gets
+ * nothing but the drop: no variable of the caller's is ever in a root process.
  */
 export class PtySession extends EventEmitter<PtySessionEvents> {
   private readonly pty: IPty
@@ -44,12 +52,16 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
   private terminating = false
   private exited = false
   private killTimer: NodeJS.Timeout | undefined
-  /** Write end of the claim FIFO, opened at warm time once bash waits on the read end. */
-  private fifoWriter: Socket | undefined
+  /** FIFOs the warm shell opens, in its order; the claim writes one part into each. */
+  private readonly fifos: readonly string[]
+  /** Their write ends, opened at warm time as bash reaches each read end. */
+  private readonly writers: Socket[] = []
   private fifoTimer: NodeJS.Timeout | undefined
+  private onWriters: ((err?: Error) => void) | undefined
 
   constructor(private readonly files: StateFiles, shellPath: string, agentEnv: NodeJS.ProcessEnv) {
     super()
+    this.fifos = files.userFifoPath ? [files.userFifoPath, files.fifoPath] : [files.fifoPath]
     this.pty = spawn(shellPath, ['--noprofile', '--rcfile', files.rcPath, '-i'], {
       name: 'xterm-256color',
       cols: INITIAL_COLS,
@@ -66,44 +78,60 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
   }
 
   /**
-   * Opens the FIFO's write end as soon as bash has opened its read end (an O_NONBLOCK open fails
-   * with ENXIO until then), so the claim only writes to an open pipe: no open() through the
+   * Opens each FIFO's write end as soon as bash has opened its read end (an O_NONBLOCK open fails
+   * with ENXIO until then), so the claim only writes to open pipes: no open() through the
    * thread pool on the claim path. bash then waits in read() until the claim script arrives.
    */
   private preopenFifo(attempt = 0): void {
-    if (this.claimed || this.exited) return
-    try {
-      const fd = openSync(this.files.fifoPath, constants.O_WRONLY | constants.O_NONBLOCK)
-      this.fifoWriter = new Socket({ fd, readable: false, writable: true })
-      this.fifoWriter.on('error', () => undefined) // reported by the claim's write, if it happens
-    } catch {
-      if (attempt < 2000) this.fifoTimer = setTimeout(() => this.preopenFifo(attempt + 1), attempt < 100 ? 2 : 50)
+    while (!this.exited && this.writers.length < this.fifos.length) {
+      try {
+        const fd = openSync(this.fifos[this.writers.length]!, constants.O_WRONLY | constants.O_NONBLOCK)
+        const writer = new Socket({ fd, readable: false, writable: true })
+        writer.on('error', () => undefined) // reported by the claim's write, if it happens
+        this.writers.push(writer)
+      } catch {
+        if (attempt < 2000) this.fifoTimer = setTimeout(() => this.preopenFifo(attempt + 1), attempt < 100 ? 2 : 50)
+        return
+      }
     }
+    this.onWriters?.()
+  }
+
+  /** For a claim that arrived before the warm shell reached its FIFOs (a cold start's first moments). */
+  private waitForWriters(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.onWriters?.(new ClaimError('the warm shell is not waiting for a claim')), WARM_SHELL_WAIT_MS)
+      this.onWriters = (err) => {
+        clearTimeout(timer)
+        this.onWriters = undefined
+        if (err) reject(err)
+        else resolve()
+      }
+    })
   }
 
   get pid(): number {
     return this.pty.pid
   }
 
-  /** Applies a validated claim (`dropTo`: the claim script's last line, user-workspace.ts); resolves once the whole script is in the FIFO. */
+  /**
+   * Applies a validated claim; resolves once every part is in its FIFO. `dropTo` (the warm
+   * shell is root): the command that replaces it with the user's shell (user-workspace.ts).
+   */
   async claim(claim: Claim, dropTo?: string): Promise<void> {
     if (this.claimed) throw new ClaimError('already claimed')
     if (this.exited) throw new ClaimError('the shell has exited')
+    if ((dropTo !== undefined) !== (this.files.userFifoPath !== undefined)) {
+      throw new ClaimError(dropTo ? 'this agent was not started to drop privileges' : 'this warm shell must drop to a user')
+    }
     this.claimed = true
     if (claim.cols !== undefined || claim.rows !== undefined) {
       this.resize(claim.cols ?? this.pty.cols, claim.rows ?? this.pty.rows)
     }
-    clearTimeout(this.fifoTimer)
-    const script = buildClaimScript(claim, [], dropTo)
-    if (this.fifoWriter) return writeAndClose(this.fifoWriter, script)
-    let fd: number
-    try {
-      // Not pre-opened yet: non-blocking, fails with ENXIO at once if bash is not waiting.
-      fd = await openFd(this.files.fifoPath, constants.O_WRONLY | constants.O_NONBLOCK)
-    } catch (err) {
-      throw new ClaimError(`the warm shell is not waiting for a claim (${(err as NodeJS.ErrnoException).code ?? 'open failed'})`)
-    }
-    await writeAndClose(new Socket({ fd, readable: false, writable: true }), script)
+    if (this.writers.length < this.fifos.length) await this.waitForWriters()
+    // In the FIFOs' order: the user's part (env, secrets, identity) first, the drop last.
+    const parts = dropTo === undefined ? [buildClaimScript(claim)] : [buildClaimScript(claim), `${dropTo}\n`]
+    await Promise.all(parts.map((text, i) => writeAndClose(this.writers[i]!, text)))
   }
 
   /** Keyboard input; ignored before the claim and after the exit. */
@@ -147,7 +175,8 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
   private onExit(exitCode: number, signal: number | undefined): void {
     this.exited = true
     clearTimeout(this.fifoTimer)
-    this.fifoWriter?.destroy()
+    this.onWriters?.(new ClaimError('the shell has exited'))
+    for (const writer of this.writers) writer.destroy()
     clearTimeout(this.killTimer)
     const bySignal = signal !== undefined && signal !== 0
     const reason = this.terminating ? 'terminated' : bySignal ? 'killed' : 'exited'
@@ -158,13 +187,15 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
 /** Writes through libuv's pipe handling (no thread blocked if bash reads slowly), then closes. */
 function writeAndClose(pipe: Socket, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    pipe.removeAllListeners('error')
-    pipe.once('error', (err) => {
+    const fail = (err: Error) => {
       pipe.destroy()
       reject(new ClaimError(`writing the claim script failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`))
-    })
+    }
+    pipe.removeAllListeners('error')
+    pipe.once('error', fail)
+    // a pipe destroyed while the write waits (the shell exited) calls back with an error, no event
     pipe.write(text, (err) => {
-      if (err) return // reported by 'error'
+      if (err) return fail(err)
       pipe.destroy() // closing the write end gives bash its EOF
       resolve()
     })

@@ -47,8 +47,19 @@ describe('per-user uids and directories', () => {
     expect(statSync(home).mode & 0o7777).toBe(0o700)
   })
 
-  it('the drop line leaves no groups, capabilities or new privileges', () => {
-    expect(dropToUserLine(200_123, '/bin/bash')).toBe("exec setpriv --reuid=200123 --regid=200123 --clear-groups --inh-caps=-all --no-new-privs -- '/bin/bash' --norc -i")
+  it('the drop line leaves no groups, capabilities or new privileges, and runs nothing found through PATH', () => {
+    expect(dropToUserLine(200_123, '/bin/bash')).toBe(
+      "exec /usr/bin/setpriv --reuid=200123 --regid=200123 --clear-groups --inh-caps=-all --no-new-privs -- '/bin/bash' --noprofile --rcfile /dev/fd/4 -i || exit 126",
+    )
+    expect(() => dropToUserLine(200_123, 'bash')).toThrow(/absolute path/)
+  })
+
+  it('a drop that cannot exec ends the root shell instead of leaving it to the user', () => {
+    // an interactive bash goes on after a failed exec; execfail gives a script the same behaviour
+    const line = dropToUserLine(200_123, '/bin/bash').replace('/usr/bin/setpriv', '/nonexistent/setpriv')
+    const run = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c', `shopt -s execfail\n${line}\necho still-root`], { encoding: 'utf8' })
+    expect(run.status).toBe(126)
+    expect(run.stdout).not.toContain('still-root')
   })
 })
 

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto'
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { isValidUserName } from '@infra-lab/protocol/limits-core'
+import { shellQuote } from './claim-script.ts'
+import { USER_RC_FD } from './state-dir.ts'
 
 /**
  * Per-user uids with 0700 directories on a file system shared by many sandboxes (the EFS access
@@ -12,7 +15,6 @@ export const USER_UID_SPAN = 1_000_000
 /** Root-only directory recording which user holds which uid (one file per uid, made with O_EXCL). */
 export const UID_REGISTRY_DIR = '.uids'
 const MAX_PROBES = 64
-const USER_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
 
 export interface UserWorkspace {
   readonly home: string
@@ -48,7 +50,7 @@ export function allocateUid(root: string, user: string): number {
 
 /** Creates (or re-owns) `<root>/<user>` as the user's own 0700 directory. */
 export function prepareUserWorkspace(root: string, user: string): UserWorkspace {
-  if (!USER_RE.test(user)) throw new Error(`invalid user name ${JSON.stringify(user)}`)
+  if (!isValidUserName(user)) throw new Error(`invalid user name ${JSON.stringify(user)}`)
   const uid = allocateUid(root, user)
   const home = join(root, user)
   mkdirSync(home, { mode: 0o700, recursive: true })
@@ -59,13 +61,19 @@ export function prepareUserWorkspace(root: string, user: string): UserWorkspace 
   return { home, uid }
 }
 
+/** Run by absolute path: the root warm shell's PATH must never decide what runs as root. */
+export const SETPRIV_PATH = '/usr/bin/setpriv'
+
 /**
- * The last line of the claim script when the shell must run as the user: bash replaces itself
- * with an interactive bash under the user's uid and gid, no supplementary groups, no capabilities
- * (a uid 0 -> non-0 switch clears them) and no way to gain any back (no_new_privs). `--norc`
- * keeps the exported prompt (a distribution's /etc/bash.bashrc would replace it); the user's
- * ~/.bashrc is not read in this mode (docs/security.md).
+ * All the root warm shell is given at claim time when the shell must run as the user: bash
+ * replaces itself with an interactive bash under the user's uid and gid, no supplementary
+ * groups, no capabilities (a uid 0 -> non-0 switch clears them) and no way to gain any back
+ * (no_new_privs). That bash reads the claim (env, secrets, identity) from the descriptors the
+ * warm shell holds (state-dir.ts), so the caller's variables exist only after the drop. Should
+ * the exec fail, the root shell exits instead of serving the user.
  */
 export function dropToUserLine(uid: number, shellPath: string): string {
-  return `exec setpriv --reuid=${uid} --regid=${uid} --clear-groups --inh-caps=-all --no-new-privs -- '${shellPath.replaceAll("'", `'\\''`)}' --norc -i`
+  if (!shellPath.startsWith('/')) throw new Error(`the shell must be an absolute path, not ${JSON.stringify(shellPath)}`)
+  return `exec ${SETPRIV_PATH} --reuid=${uid} --regid=${uid} --clear-groups --inh-caps=-all --no-new-privs -- ${shellQuote(shellPath)}` +
+    ` --noprofile --rcfile /dev/fd/${USER_RC_FD} -i || exit 126`
 }

@@ -1,19 +1,17 @@
 import { z } from 'zod'
 import {
-  ENV_NAME_RE, MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_NAMES, USER_NAME_RE,
+  ENV_NAME_RE, MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_PROBLEM, USER_NAME_PROBLEM, USER_NAME_RE,
+  isReservedEnvName,
 } from './limits-core.ts'
 
 export * from './limits-core.ts'
 
-export const userNameSchema = z
-  .string()
-  .regex(USER_NAME_RE, 'must match ^[A-Za-z0-9._-]{1,64}$')
-  .refine((s) => s !== '.' && s !== '..', 'must not be "." or ".."')
+export const userNameSchema = z.string().regex(USER_NAME_RE, USER_NAME_PROBLEM)
 
 export const envMapSchema = z
   .record(
     z.string().regex(ENV_NAME_RE, 'environment variable names must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$')
-      .refine((k) => !RESERVED_ENV_NAMES.has(k), 'is set by the sandbox and cannot be overridden'),
+      .refine((k) => !isReservedEnvName(k), RESERVED_ENV_PROBLEM),
     z.string()
       .refine((v) => !v.includes('\0'), 'must not contain NUL bytes')
       .refine((v) => Buffer.byteLength(v) <= MAX_ENV_VALUE_BYTES, `must be at most ${MAX_ENV_VALUE_BYTES} bytes`),

@@ -15,8 +15,8 @@ describe('messages a person reads', () => {
   })
 
   it('names the fields of a validation error', () => {
-    const text = describeApiError(400, body('validation_failed', 'invalid', [{ field: 'body.user', message: 'must match ^[A-Za-z0-9._-]{1,64}$' }]))
-    expect(text).toBe('Please check: User name: must match ^[A-Za-z0-9._-]{1,64}$.')
+    const text = describeApiError(400, body('validation_failed', 'invalid', [{ field: 'body.user', message: 'must match ^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$' }]))
+    expect(text).toBe('Please check: User name: must match ^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$.')
   })
 
   it('falls back to the status when the body is not an API error (never a stack trace)', () => {

@@ -4,10 +4,10 @@ import type { Logger } from 'pino'
 import { systemClock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import type { Store } from '../store/types.ts'
-import { checkBearer } from './auth.ts'
 import { ApiError } from './errors.ts'
 import { buildOpenApi } from './openapi.ts'
 import type { PoolRuntime } from './pools.ts'
+import { requireRouteAuth } from './route-auth.ts'
 import {
   createSessionBody, listSessionsQuery, parseOrThrow, poolNameParams, sessionIdParams, terminalQuery,
 } from './schemas.ts'
@@ -78,14 +78,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', async () => buildOpenApi())
   if (deps.webDir !== false) await registerWeb(app, deps.webDir)
 
-  // ---- /v1: API key ---------------------------------------------------------------------
+  // ---- /v1: the API key, unless the route says otherwise (route-auth.ts) --------------
   await app.register(async (v1) => {
-    v1.addHook('onRequest', async (req) => {
-      if (req.url.includes('/terminal')) return // the terminal uses its attach token instead
-      if (!checkBearer(req.headers.authorization, deps.apiKey)) {
-        throw new ApiError('unauthorized', 'missing or wrong API key: send `Authorization: Bearer <key>`')
-      }
-    })
+    v1.addHook('onRequest', requireRouteAuth(deps.apiKey))
 
     v1.post('/sessions', async (req, reply) => {
       requireJson(req)
@@ -119,10 +114,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
     v1.get('/sessions/:id/terminal', {
       websocket: true,
+      config: { auth: 'attachToken' },
       preValidation: async (req) => {
-        const { id } = parseOrThrow(sessionIdParams, req.params, 'params')
+        // the token first: a caller without one learns nothing, not even whether the id is well formed
         const q = terminalQuery.safeParse(req.query)
         if (!q.success) throw new ApiError('invalid_token', 'the terminal needs ?token=<attach token>')
+        const { id } = parseOrThrow(sessionIdParams, req.params, 'params')
         ;(req as FastifyRequest & { labSession?: unknown }).labSession = await deps.sessions.verifyAttachToken(id, q.data.token)
       },
     }, (socket, req) => {

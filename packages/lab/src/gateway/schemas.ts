@@ -70,6 +70,9 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, whe
     const base = issue.path.map(String).join('.')
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) details.push({ field: base ? `${base}.${k}` : k, message: 'unknown field' })
+    } else if (issue.code === 'invalid_key' && issue.issues[0]) {
+      // a record key's own rule (env names) says more than zod's "Invalid key in record"
+      details.push({ field: base || where, message: issue.issues[0].message })
     } else {
       details.push({ field: base || where, message: issue.message })
     }

@@ -1,7 +1,7 @@
 // Conformance: the zod-free validator accepts and rejects exactly what gatewayMessageSchema
 // does, and parses to the same value, over hand-picked edge cases and seeded random messages.
 import { describe, expect, it } from 'vitest'
-import { MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_NAMES } from '../limits-core.ts'
+import { MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, RESERVED_ENV_PROBLEM } from '../limits-core.ts'
 import { gatewayMessageSchema } from '../messages.ts'
 import { parseGatewayMessage } from './validate-gateway-message.ts'
 
@@ -27,6 +27,10 @@ const a = (n: number) => 'a'.repeat(n)
 class Bag {
   A = 'b'
 }
+
+const RESERVED_PREFIXED = RESERVED_ENV_PREFIXES.flatMap((p) => [p, `${p}SESSION_ID`, `${p}X`])
+/** Names beside reserved ones that a claim may set. */
+const ALLOWED_NEAR_RESERVED = ['PATH', 'LD_LIBRARY_PATH', 'NODE_ENV', 'AWS_REGION', 'INFRA_LAB', 'infra_lab_x', 'LD_PRELOAD_X', 'ENV_X', 'ifs']
 
 /** Limits at and just past their boundary, in both maps. */
 function envCases(field: 'env' | 'secrets'): Array<[string, unknown]> {
@@ -78,7 +82,8 @@ function envCases(field: 'env' | 'secrets'): Array<[string, unknown]> {
     ['own __proto__ with an object', JSON.parse('{"__proto__":{"HOME":"/"}}')],
     ['own __proto__ beside the max count', { ...vars(MAX_ENV_VARS), ...JSON.parse('{"__proto__":"x"}') }],
   ]
-  for (const name of RESERVED_ENV_NAMES) cases.push([`reserved ${name}`, { [name]: 'x' }])
+  for (const name of [...RESERVED_ENV_NAMES, ...RESERVED_PREFIXED]) cases.push([`reserved ${name}`, { [name]: 'x' }])
+  for (const name of ALLOWED_NEAR_RESERVED) cases.push([`allowed ${name}`, { [name]: 'x' }])
   return cases.map(([label, map]) => [`${field}: ${label}`, withClaim({ [field]: map })])
 }
 
@@ -132,7 +137,7 @@ const corpus: Array<[string, unknown]> = [
   ...(['', 'x', a(128), a(129), '🦀'.repeat(64), '🦀'.repeat(65), '🦀'.repeat(128), '🦀'.repeat(129), `${a(127)}🦀`, `${a(128)}🦀`,
     '\ud800'.repeat(128), '\ud800'.repeat(129), '\udc00\ud800'.repeat(64), `${'\udc00\ud800'.repeat(64)}a`, `${a(127)}\ud83e`,
     'é'.repeat(128), 'e\u0301'.repeat(64), 'e\u0301'.repeat(65), 5] as unknown[]).map((sessionId, i): [string, unknown] => [`claim sessionId #${i}`, withClaim({ sessionId })]),
-  ...(['alice', '', '.', '..', '...', '.a', '..a', 'a..', '-', '_', 'a.b-c_D9', a(64), a(65), 'élodie', 'ålice', 'a b', 'a/b', '../root',
+  ...(['alice', '', '.', '..', '...', '.a', '..a', '.uids', 'a..', '-', '_', '-y', '_x', 'alice.b', 'a.b-c_D9', a(64), a(65), 'élodie', 'ålice', 'a b', 'a/b', '../root',
     'alice\n', '\nalice', 'al\0ice', '🦀', 'ａｌｉｃｅ', 5, null] as unknown[]).map((user): [string, unknown] => [`claim user ${JSON.stringify(user)}`, withClaim({ user })]),
   ...(['/', '', 'relative', '//x', ' /x', '/home/é', 5] as unknown[]).map((home): [string, unknown] => [`claim home ${JSON.stringify(home)}`, withClaim({ home })]),
   ...envCases('env'),
@@ -170,6 +175,16 @@ describe('parseGatewayMessage errors', () => {
     expect(result).toEqual({ ok: false, error: 'secrets.TOKEN: must not contain NUL bytes' })
   })
 
+  it('refuse the reserved names in env and secrets, naming the field, and let PATH, LD_LIBRARY_PATH and NODE_ENV through', () => {
+    for (const name of ['LD_PRELOAD', 'LD_AUDIT', 'BASH_ENV', 'ENV', 'PROMPT_COMMAND', 'IFS', 'INFRA_LAB_SESSION_ID', 'INFRA_LAB_ANY', 'AGENT_TLS_PSK', 'HOME']) {
+      for (const field of ['env', 'secrets'] as const) {
+        const result = parseGatewayMessage(withClaim({ [field]: { [name]: 'x' } }))
+        expect(result, `${field}.${name}`).toEqual({ ok: false, error: `${field}.${name}: ${RESERVED_ENV_PROBLEM}` })
+      }
+    }
+    expect(parseGatewayMessage(withClaim({ env: { PATH: '/x', LD_LIBRARY_PATH: '/y', NODE_ENV: 'production', AWS_REGION: 'eu-west-1' } })).ok).toBe(true)
+  })
+
   it('say what was expected of a message that is not an object', () => {
     expect(parseGatewayMessage('ping')).toEqual({ ok: false, error: '(message): expected an object' })
   })
@@ -196,13 +211,13 @@ const chance = (random: Random, p: number) => random() < p
 
 const WRONG_TYPES: readonly unknown[] = [null, true, [], {}, '1', 1.5]
 const INTS: readonly unknown[] = [0, 1, 2, 24, 80, 999, 1000, 1001, -1, -0, 0.5, Number.MAX_SAFE_INTEGER, 2 ** 53, ...WRONG_TYPES]
-const USERS: readonly unknown[] = ['alice', 'bob.smith', 'a_b-c', '.', '..', '.x', a(64), a(65), '', 'é', 'a b', ...WRONG_TYPES]
+const USERS: readonly unknown[] = ['alice', 'bob.smith', 'a_b-c', '-y', '.', '..', '.x', a(64), a(65), '', 'é', 'a b', ...WRONG_TYPES]
 const HOMES: readonly unknown[] = ['/home/alice', '/', 'home', '', ...WRONG_TYPES]
 const SESSION_IDS: readonly unknown[] = ['s', 'sess-42', a(128), a(129), '🦀'.repeat(65), '🦀'.repeat(129), '', ...WRONG_TYPES]
 const NAME_CHARS = 'ABCXYZabcxyz019_'
 
 function randomName(random: Random): string {
-  if (chance(random, 0.1)) return pick(random, [...RESERVED_ENV_NAMES, '1A', 'A-B', '', 'É', A128, A129, 'constructor', '__proto__'])
+  if (chance(random, 0.1)) return pick(random, [...RESERVED_ENV_NAMES, ...RESERVED_PREFIXED, '1A', 'A-B', '', 'É', A128, A129, 'constructor', '__proto__'])
   const first = pick(random, [...'ABCXYZabc_'])
   let rest = ''
   for (let n = Math.floor(random() * 12); n > 0; n--) rest += pick(random, [...NAME_CHARS])

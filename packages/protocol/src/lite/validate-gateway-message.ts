@@ -6,7 +6,8 @@
 // Error texts name the field, never its value: a value may be a secret.
 import type { Claim, GatewayMessage } from '../messages.ts'
 import {
-  ENV_NAME_RE, MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_NAMES, USER_NAME_RE,
+  ENV_NAME_RE, MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_PROBLEM, USER_NAME_PROBLEM,
+  isReservedEnvName, isValidUserName,
 } from '../limits-core.ts'
 
 export type ParseGatewayMessageResult =
@@ -53,8 +54,7 @@ function claim(input: Fields): Claim {
   const length = codePointLength(sessionId)
   if (length < 1 || length > 128) fail('sessionId', 'must be 1 to 128 characters')
   const user = string(input, 'user')
-  if (!USER_NAME_RE.test(user)) fail('user', 'must match ^[A-Za-z0-9._-]{1,64}$')
-  if (user === '.' || user === '..') fail('user', 'must not be "." or ".."')
+  if (!isValidUserName(user)) fail('user', USER_NAME_PROBLEM)
   const home = string(input, 'home')
   if (!home.startsWith('/')) fail('home', 'must start with "/"')
   const out: Claim = { type: 'claim', sessionId, user, home, env: envMap(input, 'env'), secrets: envMap(input, 'secrets') }
@@ -97,7 +97,7 @@ function envMap(input: Fields, field: string): Record<string, string> {
     if (typeof key !== 'string') fail(field, 'keys must be strings')
     const path = `${field}.${key}`
     if (!ENV_NAME_RE.test(key)) fail(path, 'environment variable names must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$')
-    if (RESERVED_ENV_NAMES.has(key)) fail(path, 'is set by the sandbox and cannot be overridden')
+    if (isReservedEnvName(key)) fail(path, RESERVED_ENV_PROBLEM)
     const value = map[key]
     if (typeof value !== 'string') fail(path, 'expected a string')
     if (value.includes('\0')) fail(path, 'must not contain NUL bytes')

@@ -3,6 +3,7 @@ import {
   DescribeClustersCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand,
   type RunTaskCommandInput, type Task,
 } from '@aws-sdk/client-ecs'
+import { isValidUserName } from '@infra-lab/protocol'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
 import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
@@ -12,7 +13,6 @@ import { TAG_POOL, TAG_SANDBOX_ID, handleOf, sandboxTags, tagOf } from './task.t
 import { taskKey, tlsPskDialer, type AgentDialer } from './transport.ts'
 
 const SANDBOX_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/
-const USER_RE = /^[A-Za-z0-9._-]{1,64}$/
 const DESCRIBE_BATCH = 100
 const CONNECT_TIMEOUT_MS = 5_000
 /** How long `lostReason` waits for ECS to mark a task stopping (the session service also bounds it). */
@@ -324,7 +324,7 @@ export class EcsDriver extends EventEmitter<{ stopped: [TaskStop] }> implements 
    * (docs/security.md); the driver only checks the user name and says where it appears.
    */
   async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {
-    if (!USER_RE.test(user) || user === '.' || user === '..') throw new DriverError('unavailable', `invalid user name ${JSON.stringify(user)}`)
+    if (!isValidUserName(user)) throw new DriverError('unavailable', `invalid user name ${JSON.stringify(user)}`)
     if (this.deps.bindWorkspace) return this.deps.bindWorkspace(handle, user)
     return { home: ECS_WORKSPACE_HOME }
   }

@@ -1,10 +1,8 @@
 import { chown, lstat, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { USER_NAME_RE } from '@infra-lab/protocol'
+import { isValidUserName } from '@infra-lab/protocol'
 
-export function isValidUserName(user: string): boolean {
-  return USER_NAME_RE.test(user) && user !== '.' && user !== '..'
-}
+export { isValidUserName }
 
 /**
  * Returns `<workspacesDir>/<user>`, creating it (owned by the sandbox uid, 0700) when missing.
