@@ -4,7 +4,8 @@
 // node-pty, assembled into a root filesystem and loaded with `docker import`.
 // Usage: node docker/build-local-image.mjs [--tag infra-lab/sandbox:local] [--uid 100000]
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -28,6 +29,8 @@ const TOOLS = [
 
 const agentDist = join(root, 'packages/agent/dist/agent.mjs')
 if (!existsSync(agentDist)) throw new Error(`${agentDist} is missing: run \`npm run build\` first`)
+// The agent it carries: tests rebuild the image when the bundle changed.
+const agentSha256 = createHash('sha256').update(readFileSync(agentDist)).digest('hex')
 const ptyDir = dirname(createRequire(join(root, 'packages/agent/package.json')).resolve('node-pty/package.json'))
 
 const fs = mkdtempSync(join(tmpdir(), 'ilab-image-'))
@@ -77,7 +80,7 @@ try {
     execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', fs, '-cf', tar, '.'])
     const changes = [
       `USER ${uid}:${uid}`, 'WORKDIR /', 'ENV PATH=/usr/bin:/bin', 'ENV LANG=C.UTF-8',
-      'ENTRYPOINT ["/usr/bin/node", "/opt/infra-lab/agent.mjs"]', 'LABEL org.infra-lab.image=local',
+      'ENTRYPOINT ["/usr/bin/node", "/opt/infra-lab/agent.mjs"]', 'LABEL org.infra-lab.image=local', `LABEL org.infra-lab.agent-sha256=${agentSha256}`,
     ].flatMap((c) => ['--change', c])
     const id = execFileSync('docker', ['import', ...changes, tar, values.tag], { encoding: 'utf8' }).trim()
     console.log(`image: ${values.tag} (${id}), ${libs.size} shared libraries, agent ${agentDist}`)

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -27,11 +28,14 @@ export async function dockerSkipReason(socketPath = DEFAULT_DOCKER_SOCKET): Prom
 
 let building: Promise<void> | undefined
 
-/** Builds the local sandbox image (npm run image:local) when the engine does not have it yet. */
+/** Builds the local sandbox image (npm run image:local) when the engine lacks it or it carries another agent bundle. */
 export function ensureLocalImage(image = DEFAULT_SANDBOX_IMAGE): Promise<void> {
   building ??= (async () => {
     const res = await new DockerEngine().call('GET', `/images/${encodeURIComponent(image)}/json`)
-    if (res.status === 200) return
+    // Built from this checkout's agent bundle? (the label is set by build-local-image.mjs)
+    const labels = res.status === 200 ? (JSON.parse(res.body.toString('utf8')) as { Config?: { Labels?: Record<string, string> } }).Config?.Labels : undefined
+    const bundle = createHash('sha256').update(readFileSync(join(REPO_ROOT, 'packages/agent/dist/agent.mjs'))).digest('hex')
+    if (labels?.['org.infra-lab.agent-sha256'] === bundle) return
     await promisify(execFile)(process.execPath, [BUILD_IMAGE_SCRIPT, '--tag', image])
   })()
   return building
