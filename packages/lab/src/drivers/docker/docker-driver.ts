@@ -139,6 +139,7 @@ export class DockerDriver implements SandboxDriver {
         id, pool: spec.pool, createdAt, image: o.image, uid: o.sandboxUid, limits: spec.limits, network: spec.network,
         networkName: o.networkName, sockDir: L.sockDir(id), slotDir: L.slotDir(id), runtimeDir: L.root,
         nodeFlags: o.nodeFlags, maxOpenFiles: o.maxOpenFiles,
+        shmSizeBytes: o.shmSizeBytes,
       })
       const name = containerName(o.runtimeTag, id)
       const created = await this.guard('container create', () => this.engine.call('POST', `/containers/create?name=${name}`, body))

@@ -7,6 +7,16 @@ export const MIN_WORKSPACE_QUOTA_BYTES = 16 * 1024 ** 2
 /** The sandbox's /tmp, which also holds the agent's state (/tmp/.agent): a tmpfs, so it is memory. */
 export const DEFAULT_TMP_SIZE_BYTES = 256 * 1024 ** 2
 export const DEFAULT_SHM_SIZE_BYTES = 64 * 1024 ** 2
+/**
+ * oom_score_adj of the agent, set before it starts (local: by the root wrapper; Docker: by
+ * runc). The agent raises its shell to 1000, so the OOM killer takes the user's processes
+ * before the agent whatever their sizes; an unprivileged process may lower its score only down
+ * to oom_score_adj_min, which a root write with CAP_SYS_RESOURCE sets to this value, so a user
+ * can bring their processes at most level with the agent, where the larger process is chosen.
+ * Not negative: lowering needs CAP_SYS_RESOURCE, which some hosts' root lacks (runc then fails
+ * to start the container at all), and the user's +1000 already orders the two.
+ */
+export const AGENT_OOM_SCORE_ADJ = 0
 
 const MIN_TMPFS_BYTES = 1024 ** 2
 

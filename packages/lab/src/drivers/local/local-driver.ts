@@ -93,6 +93,7 @@ export class LocalDriver implements SandboxDriver {
         sockDir: L.sockDir(id), agentDir: L.agentDir, slotDir: L.slotDir(id), passwd: L.passwd, group: L.group,
         nodePath: sandboxNodePath(process.execPath), nodeFlags: this.options.nodeFlags,
         cgroupProcs: cgroupDirs.map((d) => join(d, 'cgroup.procs')), maxOpenFiles: this.options.maxOpenFiles,
+        tmpSizeBytes: this.options.tmpSizeBytes, shmSizeBytes: this.options.shmSizeBytes,
       })
       const log = await open(L.logPath(id), 'a', 0o600)
       try {
