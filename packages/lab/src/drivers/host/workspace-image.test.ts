@@ -36,8 +36,9 @@ describe.skipIf(skip !== undefined)(`workspace images${skip ? ` (skipped: ${skip
   afterAll(async () => {
     if (!base) return
     await unmountWorkspaceImages(ws, addon, logger)
-    expect(loopsUnder(base)).toEqual([])
+    const leftover = loopsUnder(base)
     await rm(base, { recursive: true, force: true })
+    expect(leftover).toEqual([])
   })
 
   it('creates one image per user on first use, mounts it once even for claims at once, and owns nothing else', async () => {
