@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { constants, openSync } from 'node:fs'
+import { constants, openSync, writeFileSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { spawn, type IPty } from 'node-pty'
 import type { Claim, Exit } from '@infra-lab/protocol'
@@ -11,6 +11,8 @@ export const INITIAL_ROWS = 24
 export const TERMINATE_GRACE_MS = 2000
 /** How long a claim that arrives while the warm shell is still starting waits for it. */
 export const WARM_SHELL_WAIT_MS = 5000
+/** The shell's oom_score_adj, inherited by all the user runs: the OOM killer takes these before the agent. */
+export const USER_OOM_SCORE_ADJ = 1000
 /**
  * Environment the warm shell never inherits: the agent's own runtime settings, and the task's
  * (on ECS its credentials endpoint, metadata URIs and region: the task's, not the user's).
@@ -70,6 +72,13 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
       env: warmShellEnv(agentEnv),
       encoding: null,
     })
+    try {
+      // Raising needs no privilege; the shell only reads its rc file until the claim, so nothing
+      // it starts can have been forked before this.
+      writeFileSync(`/proc/${this.pty.pid}/oom_score_adj`, String(USER_OOM_SCORE_ADJ))
+    } catch {
+      // No /proc here (a unit test on another OS): the ordering is lost, not the shell.
+    }
     this.pty.onData((data) => {
       if (this.claimed) this.emit('output', data as unknown as Buffer)
     })

@@ -122,7 +122,11 @@ describe.skipIf(skip !== undefined)('gateway with the local driver, as a process
     await t.waitFor((x) => x.output.includes(s.id), 'session id in the shell')
     // The host's mount table says which slot holds erin's workspace (connecting to the agent
     // would replace the gateway's connection, so the test does not).
-    const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes('/workspaces/erin ') || l.includes(`${join(dataDir, 'workspaces', 'erin')}`))
+    // Her workspace is a mount of its own (her quota image): the slot bind shows the same device.
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '))
+    const ws = join(dataDir, 'workspaces', 'erin')
+    const dev = mountinfo.find((f) => f[4] === ws)?.[2]
+    const line = mountinfo.find((f) => /\/slots\/[^/]+\/home$/.test(f[4] ?? '') && (f[2] === dev || f[3] === ws))?.join(' ')
     expect(line, 'workspace mount').toBeTruthy()
     const slotId = /\/slots\/([^/]+)\/home/.exec(line!)?.[1]
     const victim = (await driver.list()).find((h) => h.id === slotId)?.meta.pid as number | undefined

@@ -39,7 +39,7 @@ const checks: Record<string, (user: string) => Promise<boolean>> = {
   'protocol zod schema (the API and the gateway -> agent message)': async (u) => userNameSchema.safeParse(u).success,
   "agent's zod-free claim validator": async (u) => parseGatewayMessage(claimOf(u)).ok,
   'ECS driver bindWorkspace': (u) => accepts(() => ecs.bindWorkspace(ecsHandle, u)),
-  'local/docker workspace (drivers/host)': (u) => accepts(() => ensureWorkspace(join(scratch, 'host'), u, process.getuid!())),
+  'local/docker workspace (drivers/host)': (u) => accepts(() => ensureWorkspace(join(scratch, 'host'), u, { uid: process.getuid!(), quotaBytes: 0, logger: pino({ level: 'silent' }) })),
 }
 // The agent makes the user's uid-owned directory, which needs root for the chown.
 if (isRoot) checks["agent's per-user workspace (ECS)"] = (u) => accepts(() => prepareUserWorkspace(join(scratch, 'agent'), u))

@@ -11,12 +11,12 @@ export function driverFactory(config: GatewayConfig, logger: Logger): (name: Dri
   return async (name) => {
     switch (name) {
       case 'local':
-        return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, agentBundleDir: agentBundleDir(), logger })
+        return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, workspaceQuotaBytes: config.workspaceQuotaBytes, agentBundleDir: agentBundleDir(), logger })
       case 'docker': {
         // Plain HTTP on the daemon's socket; INFRA_LAB_DOCKER_IMAGE picks another sandbox image.
         const { DockerDriver } = await import('../drivers/docker/index.ts')
         const image = process.env.INFRA_LAB_DOCKER_IMAGE
-        return new DockerDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, logger, ...(image ? { image } : {}) })
+        return new DockerDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, workspaceQuotaBytes: config.workspaceQuotaBytes, logger, ...(image ? { image } : {}) })
       }
       case 'fake':
         return new FakeDriver()

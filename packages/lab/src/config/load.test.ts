@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { DEFAULT_WORKSPACE_QUOTA_BYTES as DRIVER_DEFAULT_QUOTA, MIN_WORKSPACE_QUOTA_BYTES as DRIVER_MIN_QUOTA } from '../drivers/host/resources.ts'
 import { loadGatewayConfig } from './load.ts'
+import { DEFAULT_WORKSPACE_QUOTA_BYTES, MIN_WORKSPACE_QUOTA_BYTES } from './schema.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'infra-lab-config-'))
 const file = (name: string, content: unknown) => {
@@ -72,5 +74,29 @@ describe('loadGatewayConfig', () => {
     expect(r.ok && r.warnings[0]).toMatch(/0\.0\.0\.0/)
     const short = loadGatewayConfig({}, { INFRA_LAB_API_KEY: 'short' }, dir)
     expect(!short.ok && short.errors[0]).toMatch(/apiKey/)
+  })
+
+  it('takes the workspace quota as a size from flag, env or file; 0 or off turns it off', () => {
+    const def = loadGatewayConfig({}, {}, dir)
+    expect(def.ok && def.config.workspaceQuotaBytes).toBe(1024 ** 3)
+    const cfg = file('quota.json', { workspaceQuotaBytes: 536_870_912 })
+    expect(loadGatewayConfig({ config: cfg }, {}, dir)).toMatchObject({ ok: true, config: { workspaceQuotaBytes: 512 * 1024 ** 2 } })
+    const fromEnv = loadGatewayConfig({ config: cfg }, { INFRA_LAB_WORKSPACE_QUOTA: '2GiB' }, dir)
+    expect(fromEnv.ok && fromEnv.config.workspaceQuotaBytes).toBe(2 * 1024 ** 3)
+    const fromFlag = loadGatewayConfig({ config: cfg, workspaceQuota: 'off' }, { INFRA_LAB_WORKSPACE_QUOTA: '2GiB' }, dir)
+    expect(fromFlag.ok && fromFlag.config.workspaceQuotaBytes).toBe(0)
+    expect(loadGatewayConfig({ config: file('quota-s.json', { workspaceQuotaBytes: '3G' }) }, {}, dir)).toMatchObject({ ok: true, config: { workspaceQuotaBytes: 3 * 1024 ** 3 } })
+  })
+
+  it('refuses a workspace quota that is not a size or too small to hold a file system', () => {
+    const bad = loadGatewayConfig({ workspaceQuota: '1GB' }, {}, dir)
+    expect(!bad.ok && bad.errors.join('\n')).toMatch(/workspaceQuotaBytes: "1GB" is not a size/)
+    const small = loadGatewayConfig({}, { INFRA_LAB_WORKSPACE_QUOTA: '1M' }, dir)
+    expect(!small.ok && small.errors.join('\n')).toMatch(/workspaceQuotaBytes: must be 0\/off or at least 16 MiB/)
+  })
+
+  it('has the same quota default and minimum as the drivers', () => {
+    expect(DEFAULT_WORKSPACE_QUOTA_BYTES).toBe(DRIVER_DEFAULT_QUOTA)
+    expect(MIN_WORKSPACE_QUOTA_BYTES).toBe(DRIVER_MIN_QUOTA)
   })
 })

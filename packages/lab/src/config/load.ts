@@ -10,6 +10,8 @@ export interface GatewayConfig {
   readonly port: number
   readonly dataDir: string
   readonly workspacesDir: string
+  /** 0: no quota. */
+  readonly workspaceQuotaBytes: number
   readonly apiKey: string | undefined
   readonly attachTokenTtlS: number
   readonly maxBodyBytes: number
@@ -27,6 +29,8 @@ export interface GatewayFlags extends EcsFlags {
   readonly port?: number
   readonly dataDir?: string
   readonly workspaces?: string
+  /** A size string (`1G`, `512M`, bytes, `off`). */
+  readonly workspaceQuota?: string
   readonly driver?: string
   readonly poolSize?: number
 }
@@ -40,6 +44,7 @@ const ENV_KEYS = {
   INFRA_LAB_DATA_DIR: 'dataDir',
   INFRA_LAB_DRIVER: 'driver',
   INFRA_LAB_LOG_LEVEL: 'logLevel',
+  INFRA_LAB_WORKSPACE_QUOTA: 'workspaceQuotaBytes',
 } as const
 
 function formatIssues(prefix: string, error: z.ZodError): string[] {
@@ -79,6 +84,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
   if (flags.port !== undefined) fromFlags.port = flags.port
   if (flags.dataDir !== undefined) fromFlags.dataDir = flags.dataDir
   if (flags.workspaces !== undefined) fromFlags.workspacesDir = flags.workspaces
+  if (flags.workspaceQuota !== undefined) fromFlags.workspaceQuotaBytes = flags.workspaceQuota
   if (flags.driver !== undefined) fromFlags.driver = flags.driver
 
   // The ecs section merges field by field, with the same precedence.
@@ -127,6 +133,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     port: c.port,
     dataDir,
     workspacesDir,
+    workspaceQuotaBytes: c.workspaceQuotaBytes,
     apiKey: c.apiKey,
     attachTokenTtlS: c.attachTokenTtlS,
     maxBodyBytes: c.maxBodyBytes,

@@ -1,6 +1,12 @@
 import { z } from 'zod'
 import { DRIVER_NAMES, poolSpecSchema } from '../pool/spec.ts'
 import { ecsConfigSchema } from './ecs.ts'
+import { sizeBytesSchema } from './size.ts'
+
+/** Per-user workspace quota; the drivers' default is the same (drivers/host/resources.ts). */
+export const DEFAULT_WORKSPACE_QUOTA_BYTES = 1024 ** 3
+/** Below this an ext4 image is mostly its own metadata. */
+export const MIN_WORKSPACE_QUOTA_BYTES = 16 * 1024 ** 2
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -12,6 +18,8 @@ export const gatewayConfigSchema = z.object({
   dataDir: z.string().min(1).default('.infra-lab'),
   /** Users' workspaces; default `<dataDir>/workspaces`. */
   workspacesDir: z.string().min(1).optional(),
+  /** Disk each user's workspace may fill (a loop-mounted image per user); 0 turns quotas off. */
+  workspaceQuotaBytes: sizeBytesSchema(MIN_WORKSPACE_QUOTA_BYTES).default(DEFAULT_WORKSPACE_QUOTA_BYTES),
   /** Driver of the default pool (pools in a config file name their own). */
   driver: z.enum(DRIVER_NAMES).default('local'),
   /** API key for /v1; generated and stored in the data dir when absent. */

@@ -1,5 +1,6 @@
 import { destination, pino } from 'pino'
 import { loadGatewayConfig, type GatewayFlags } from '../../config/load.ts'
+import { formatSizeBytes } from '../../config/size.ts'
 import { startGateway } from '../../gateway/gateway.ts'
 import { SqliteStore } from '../../store/sqlite/sqlite-store.ts'
 import { driverFactory } from '../drivers.ts'
@@ -40,6 +41,7 @@ export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, sign
     `  browser: ${gw.url}/  (sign in with the API key)`,
     `  API key: ${keyLine}`,
     ...poolLines,
+    `  workspaces: ${config.workspacesDir} (${config.workspaceQuotaBytes > 0 ? `quota ${formatSizeBytes(config.workspaceQuotaBytes)} per user` : 'no quota'})`,
     `  try:     npx infra-lab shell --user alice --url ${gw.url}`,
     '',
   ].join('\n'))

@@ -1,4 +1,5 @@
 import type { SandboxLimits } from '../../pool/spec.ts'
+import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES } from '../host/resources.ts'
 
 /** Labels that mark a container as one of ours; `list()` filters on the runtime label. */
 export const LABEL = {
@@ -30,6 +31,8 @@ export interface ContainerInput {
   readonly runtimeDir: string
   readonly nodeFlags: readonly string[]
   readonly maxOpenFiles: number
+  /** Default 64 MiB. */
+  readonly shmSizeBytes?: number
 }
 
 /**
@@ -59,12 +62,16 @@ export function containerBody(c: ContainerInput): Record<string, unknown> {
       Binds: [`${c.sockDir}:${AGENT_SOCKET_DIR_IN_SANDBOX}:rw`, `${c.slotDir}:${SLOT_IN_SANDBOX}:ro,rslave`],
       ReadonlyRootfs: true,
       Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE_MB}m,mode=1777` },
+      ShmSize: c.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: c.limits.pids,
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: Math.round(c.limits.cpus * 1e9),
+      // Written by runc (root) into the container's first process: the agent's level, and with
+      // CAP_SYS_RESOURCE the floor below which the user's processes (raised to 1000) cannot go.
+      OomScoreAdj: AGENT_OOM_SCORE_ADJ,
       Ulimits: [{ Name: 'core', Soft: 0, Hard: 0 }, { Name: 'nofile', Soft: c.maxOpenFiles, Hard: c.maxOpenFiles }],
       // tini as pid 1 reaps orphans, so zombies never fill the pids limit.
       Init: true,

@@ -11,6 +11,7 @@ import { sleep } from '../host/sleep.ts'
 import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
 import { cgroupMentions } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
+import { unmountWorkspaceImages } from '../host/workspace-image.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
 import { HOME_IN_SANDBOX, LABEL, containerBody, containerName } from './container-spec.ts'
 import { DockerEngine, EngineError, EngineUnreachable } from './engine.ts'
@@ -141,6 +142,7 @@ export class DockerDriver implements SandboxDriver {
         id, pool: spec.pool, createdAt, image: o.image, uid: o.sandboxUid, limits: spec.limits, network: spec.network,
         networkName: o.networkName, sockDir: L.sockDir(id), slotDir: L.slotDir(id), runtimeDir: L.root,
         nodeFlags: o.nodeFlags, maxOpenFiles: o.maxOpenFiles,
+        shmSizeBytes: o.shmSizeBytes,
       })
       const name = containerName(o.runtimeTag, id)
       const created = await this.guard('container create', () => this.engine.call('POST', `/containers/create?name=${name}`, body))
@@ -260,7 +262,8 @@ export class DockerDriver implements SandboxDriver {
     if (!SANDBOX_ID_RE.test(handle.id) || !existsSync(this.layout.metaPath(handle.id))) {
       throw new DriverError('unavailable', `sandbox ${handle.id} does not exist`)
     }
-    const src = await ensureWorkspace(this.options.workspacesDir, user, this.options.sandboxUid)
+    const o = this.options
+    const src = await ensureWorkspace(o.workspacesDir, user, { uid: o.sandboxUid, quotaBytes: o.workspaceQuotaBytes, logger: this.logger })
     addon.bind(src, this.layout.homeDir(handle.id))
     return { home: HOME_IN_SANDBOX }
   }
@@ -273,9 +276,11 @@ export class DockerDriver implements SandboxDriver {
     for (const c of containers) await this.destroy(c.Labels[LABEL.sandbox] ?? '')
     for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
     await removeAllSlots(addon, L)
+    // After the slots: a workspace image's loop device is freed once no sandbox has it bound.
+    const images = await unmountWorkspaceImages(this.options.workspacesDir, addon, this.logger)
     await rm(L.root, { recursive: true, force: true })
     this.initialized = undefined
-    this.logger.info({ runtimeDir: L.root }, 'docker driver torn down')
+    this.logger.info({ runtimeDir: L.root, unmountedWorkspaceImages: images }, 'docker driver torn down')
   }
 
   private async ready(): Promise<MountAddon> {

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { DEFAULT_MAX_OPEN_FILES, DEFAULT_NODE_FLAGS, DEFAULT_SANDBOX_HOST_UID } from '../host/defaults.ts'
 import { defaultRuntimeDir } from '../host/layout.ts'
+import { DEFAULT_SHM_SIZE_BYTES, DEFAULT_WORKSPACE_QUOTA_BYTES, sizeErrors } from '../host/resources.ts'
 import { DEFAULT_DOCKER_SOCKET } from './engine.ts'
 
 /** Built by `npm run image:local` (docker/build-local-image.mjs). */
@@ -26,6 +27,10 @@ export interface DockerDriverOptions {
   readonly networkName?: string
   readonly nodeFlags?: readonly string[]
   readonly maxOpenFiles?: number
+  /** Disk per user workspace (a loop-mounted image); 0: plain directories, no quota. Default 1 GiB. */
+  readonly workspaceQuotaBytes?: number
+  /** Size of the container's /dev/shm. Default 64 MiB. */
+  readonly shmSizeBytes?: number
   readonly logger: Logger
 }
 
@@ -40,6 +45,8 @@ export interface ResolvedDockerOptions {
   readonly networkName: string
   readonly nodeFlags: readonly string[]
   readonly maxOpenFiles: number
+  readonly workspaceQuotaBytes: number
+  readonly shmSizeBytes: number
 }
 
 /** Normalizes and checks the options; throws one message listing everything to fix. */
@@ -54,6 +61,8 @@ export function resolveDockerOptions(o: DockerDriverOptions): ResolvedDockerOpti
   }
   if (o.runtimeDir !== undefined && !isAbsolute(o.runtimeDir)) errors.push('runtimeDir must be an absolute path')
   if (o.dockerSocket !== undefined && !isAbsolute(o.dockerSocket)) errors.push('dockerSocket must be an absolute path')
+  const sizes = { workspaceQuotaBytes: o.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES, shmSizeBytes: o.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES }
+  errors.push(...sizeErrors(sizes))
   if (errors.length > 0) throw new Error(`docker driver options: ${errors.join('; ')}`)
   const runtimeDir = o.runtimeDir ?? `${defaultRuntimeDir(o.dataDir)}-docker`
   return Object.freeze({
@@ -66,5 +75,6 @@ export function resolveDockerOptions(o: DockerDriverOptions): ResolvedDockerOpti
     networkName: o.networkName ?? 'bridge',
     nodeFlags: o.nodeFlags ?? DEFAULT_NODE_FLAGS,
     maxOpenFiles,
+    ...sizes,
   })
 }

@@ -1,4 +1,5 @@
 /** Builds the command that starts one sandbox: sh (cgroups, rlimits) -> setpriv -> bwrap -> node agent. Pure. */
+import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES, DEFAULT_TMP_SIZE_BYTES } from '../host/resources.ts'
 
 /** What the host has at /bin, /lib, /lib64, /sbin: a symlink (its target), a directory, or nothing. */
 export type HostRootEntry = { readonly kind: 'symlink'; readonly target: string } | { readonly kind: 'dir' } | { readonly kind: 'absent' }
@@ -33,6 +34,9 @@ export interface SandboxCommandInput {
   /** cgroup.procs files the wrapper joins before dropping privileges. */
   readonly cgroupProcs: readonly string[]
   readonly maxOpenFiles: number
+  /** Sizes of the /tmp and /dev/shm tmpfs: everything the sandbox can write besides the workspace. */
+  readonly tmpSizeBytes?: number
+  readonly shmSizeBytes?: number
 }
 
 export function bwrapArgs(i: SandboxCommandInput): string[] {
@@ -47,7 +51,10 @@ export function bwrapArgs(i: SandboxCommandInput): string[] {
   }
   for (const name of [...ETC_ENTRIES, ...(i.network ? ETC_NETWORK_ENTRIES : [])]) a.push('--ro-bind-try', `/etc/${name}`, `/etc/${name}`)
   a.push('--ro-bind', i.passwd, '/etc/passwd', '--ro-bind', i.group, '/etc/group')
-  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/dev/shm', '--tmpfs', '/tmp')
+  a.push('--proc', '/proc', '--dev', '/dev')
+  const shm = i.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES
+  const tmp = i.tmpSizeBytes ?? DEFAULT_TMP_SIZE_BYTES
+  a.push('--size', String(shm), '--tmpfs', '/dev/shm', '--size', String(tmp), '--tmpfs', '/tmp')
   a.push('--bind', i.sockDir, '/run/agent')
   a.push('--ro-bind', i.agentDir, '/opt/infra-lab')
   // Read-only and root-owned: the sandbox cannot replace /slot/home, where the workspace appears.
@@ -73,12 +80,17 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
  * to init when the gateway dies); killing this shell takes the whole sandbox down.
  * RLIMIT_NPROC is not set: it counts per host uid, and every sandbox shares one, so it would
  * let one sandbox starve the others; pids.max does it.
+ * The OOM score is reset here, so the agent does not inherit the gateway's: with
+ * CAP_SYS_RESOURCE the write also sets the floor (oom_score_adj_min) that the agent and all
+ * it starts inherit. Best effort: a host whose root lacks that capability cannot lower a score
+ * the gateway was given, and the agent's raise of its shell (to 1000) still orders the two.
  */
 export function wrapperScript(cgroupProcs: readonly string[], maxOpenFiles: number): string {
   const join = cgroupProcs.length > 0
     ? `for f in ${cgroupProcs.map(quote).join(' ')}; do echo $$ > "$f" || exit ${WRAPPER_EXIT.cgroup}; done; `
     : ''
-  return `${join}ulimit -c 0 && ulimit -n ${maxOpenFiles} || exit ${WRAPPER_EXIT.rlimit}; "$@"; exit $?`
+  const oom = `{ echo ${AGENT_OOM_SCORE_ADJ} > /proc/self/oom_score_adj; } 2>/dev/null; `
+  return `${join}${oom}ulimit -c 0 && ulimit -n ${maxOpenFiles} || exit ${WRAPPER_EXIT.rlimit}; "$@"; exit $?`
 }
 
 /** argv for spawn('/bin/sh', ...). */

@@ -13,6 +13,7 @@ import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
 import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
 import { isDescendantOf } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
+import { unmountWorkspaceImages } from '../host/workspace-image.ts'
 import { HOST_ROOT_ENTRIES, SANDBOX_PATH, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
 import {
   cgroupPids, createSandboxCgroups, destroyCgroups, detectCgroupHost, groupDirs, removeGroupDirs, sandboxCgroupDirs, type CgroupHost,
@@ -93,6 +94,7 @@ export class LocalDriver implements SandboxDriver {
         sockDir: L.sockDir(id), agentDir: L.agentDir, slotDir: L.slotDir(id), passwd: L.passwd, group: L.group,
         nodePath: sandboxNodePath(process.execPath), nodeFlags: this.options.nodeFlags,
         cgroupProcs: cgroupDirs.map((d) => join(d, 'cgroup.procs')), maxOpenFiles: this.options.maxOpenFiles,
+        tmpSizeBytes: this.options.tmpSizeBytes, shmSizeBytes: this.options.shmSizeBytes,
       })
       const log = await open(L.logPath(id), 'a', 0o600)
       try {
@@ -201,7 +203,8 @@ export class LocalDriver implements SandboxDriver {
     if (!SANDBOX_ID_RE.test(handle.id) || !existsSync(this.layout.sandboxDir(handle.id))) {
       throw new DriverError('unavailable', `sandbox ${handle.id} does not exist`)
     }
-    const src = await ensureWorkspace(this.options.workspacesDir, user, this.options.sandboxUid)
+    const o = this.options
+    const src = await ensureWorkspace(o.workspacesDir, user, { uid: o.sandboxUid, quotaBytes: o.workspaceQuotaBytes, logger: this.logger })
     env.addon.bind(src, this.layout.homeDir(handle.id))
     return { home: '/home/user' }
   }
@@ -216,9 +219,11 @@ export class LocalDriver implements SandboxDriver {
     }
     await removeGroupDirs(env.cgroups, this.options.cgroupGroup)
     await removeAllSlots(env.addon, L)
+    // After the slots: a workspace image's loop device is freed once no sandbox has it bound.
+    const images = await unmountWorkspaceImages(this.options.workspacesDir, env.addon, this.logger)
     await rm(L.root, { recursive: true, force: true })
     this.initialized = undefined
-    this.logger.info({ runtimeDir: L.root }, 'local driver torn down')
+    this.logger.info({ runtimeDir: L.root, unmountedWorkspaceImages: images }, 'local driver torn down')
   }
 
   /** Proportional set size of everything in the sandbox, in bytes (for the memory benchmark). */

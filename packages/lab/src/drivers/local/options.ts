@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { DEFAULT_MAX_OPEN_FILES, DEFAULT_NODE_FLAGS, DEFAULT_SANDBOX_HOST_UID } from '../host/defaults.ts'
 import { defaultRuntimeDir } from '../host/layout.ts'
+import { DEFAULT_SHM_SIZE_BYTES, DEFAULT_TMP_SIZE_BYTES, DEFAULT_WORKSPACE_QUOTA_BYTES, sizeErrors } from '../host/resources.ts'
 
 export interface LocalDriverOptions {
   readonly dataDir: string
@@ -18,6 +19,12 @@ export interface LocalDriverOptions {
   /** V8 flags for the agent. */
   readonly nodeFlags?: readonly string[]
   readonly maxOpenFiles?: number
+  /** Disk per user workspace (a loop-mounted image); 0: plain directories, no quota. Default 1 GiB. */
+  readonly workspaceQuotaBytes?: number
+  /** Size of the sandbox's /tmp tmpfs (it also holds the agent's state). Default 256 MiB. */
+  readonly tmpSizeBytes?: number
+  /** Size of the sandbox's /dev/shm tmpfs. Default 64 MiB. */
+  readonly shmSizeBytes?: number
 }
 
 export interface ResolvedLocalOptions {
@@ -28,6 +35,9 @@ export interface ResolvedLocalOptions {
   readonly agentBundleDir: string
   readonly nodeFlags: readonly string[]
   readonly maxOpenFiles: number
+  readonly workspaceQuotaBytes: number
+  readonly tmpSizeBytes: number
+  readonly shmSizeBytes: number
   /** Name of the parent cgroup of this runtime dir's sandboxes. */
   readonly cgroupGroup: string
 }
@@ -43,6 +53,12 @@ export function resolveLocalOptions(o: LocalDriverOptions): ResolvedLocalOptions
     if (typeof v !== 'string' || v.length === 0) errors.push(`${k} is required`)
   }
   if (o.runtimeDir !== undefined && !isAbsolute(o.runtimeDir)) errors.push('runtimeDir must be an absolute path')
+  const sizes = {
+    workspaceQuotaBytes: o.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES,
+    tmpSizeBytes: o.tmpSizeBytes ?? DEFAULT_TMP_SIZE_BYTES,
+    shmSizeBytes: o.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES,
+  }
+  errors.push(...sizeErrors(sizes))
   if (errors.length > 0) throw new Error(`local driver options: ${errors.join('; ')}`)
   const runtimeDir = o.runtimeDir ?? defaultRuntimeDir(o.dataDir)
   return Object.freeze({
@@ -53,6 +69,7 @@ export function resolveLocalOptions(o: LocalDriverOptions): ResolvedLocalOptions
     agentBundleDir: resolve(o.agentBundleDir),
     nodeFlags: o.nodeFlags ?? DEFAULT_NODE_FLAGS,
     maxOpenFiles,
+    ...sizes,
     cgroupGroup: `infra-lab-${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`,
   })
 }
