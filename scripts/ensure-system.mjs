@@ -2,15 +2,16 @@
 // Installs the Debian packages a command needs when they are missing, so `npm start` and
 // `npm test` work on a fresh Debian/Ubuntu machine. Needs root and apt-get; otherwise it says
 // what to install and carries on (the gateway then refuses with the same advice).
-//   node scripts/ensure-system.mjs start   -> bubblewrap (the local sandbox driver)
-//   node scripts/ensure-system.mjs test    -> bubblewrap, fio, chromium
+//   node scripts/ensure-system.mjs start   -> bubblewrap, e2fsprogs, mount (the local sandbox driver)
+//   node scripts/ensure-system.mjs test    -> the same, and fio, chromium
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
 const NEEDS = {
-  start: [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux']],
-  test: [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['fio', 'fio'], ['chromium', 'chromium']],
+  // mkfs.ext4 and losetup: the per-user workspace images (--workspace-quota)
+  start: [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount']],
+  test: [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], ['fio', 'fio'], ['chromium', 'chromium']],
 }
 
 const which = (bin) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)))
