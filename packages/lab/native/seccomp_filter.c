@@ -42,7 +42,7 @@ struct rule {
   uint64_t b; // the masked value for SCMP_CMP_MASKED_EQ
 };
 
-// Denied outright with EPERM. One line per reason.
+// Denied outright with EPERM, grouped by reason.
 static const char *const DENIED[] = {
   // Namespaces: a new user namespace hands its creator every capability inside it, and with
   // them the mount, netfilter and filesystem code that is the usual way out.
@@ -52,7 +52,8 @@ static const char *const DENIED[] = {
   "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
   // File handles bypass path permission checks (the "shocker" escape).
   "open_by_handle_at", "name_to_handle_at",
-  // Kernel keyrings are not namespaced: another sandbox's or the host's keys are one call away.
+  // Keyrings are per uid, not per container: Docker sandboxes all run as one host uid and would
+  // share its user keyring.
   "keyctl", "add_key", "request_key",
   // Large kernel attack surfaces a shell does not need, and legacy calls nothing uses any more.
   "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
@@ -82,7 +83,6 @@ static const uint64_t CLONE_NS_FLAGS[] = {
 // the query 0xffffffff. Every other flag (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
 // ...) weakens the process's own hardening. The kernel reads the argument as 32 bits.
 #define PERSONA_ALLOWED_BITS 0x00020008u
-#define PERSONA_QUERY 0xffffffffu
 #define PERSONA_TOP_BIT 0x80000000u
 
 #define MAX_RULES 256
