@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Builds the runnable artefacts: the agent bundle (copied into every sandbox), the CLI bundle,
-// the native mount addon used by the local driver, and the web dashboard (vite). Runs on
-// `npm ci` (prepare) and `npm test`.
+// the native mount addon used by the local driver, the sandboxes' seccomp filter, and the web
+// dashboard (vite). Runs on `npm ci` (prepare) and `npm test`.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildSeccompFilter } from './build-seccomp.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const started = Date.now()
@@ -53,6 +54,9 @@ if (existsSync(join(nativeDir, 'binding.gyp')) && stale()) {
   const args = nodedir ? [gyp, 'rebuild', `--nodedir=${nodedir}`] : [gyp, 'rebuild']
   execFileSync(process.execPath, args, { cwd: nativeDir, stdio: 'inherit' })
 }
+
+// The sandboxes' seccomp filter (after the addon, whose `node-gyp rebuild` empties build/).
+buildSeccompFilter()
 
 // The web dashboard and terminal (packages/web): vite bundles it into packages/web/dist, which
 // the gateway serves at `/`.

@@ -2,21 +2,25 @@
 // Installs the Debian packages a command needs when they are missing, so `npm start` and
 // `npm test` work on a fresh Debian/Ubuntu machine. Needs root and apt-get; otherwise it says
 // what to install and carries on (the gateway then refuses with the same advice).
-//   node scripts/ensure-system.mjs start   -> bubblewrap, e2fsprogs, mount (the local sandbox driver)
-//   node scripts/ensure-system.mjs test    -> the same, and fio, chromium
+//   node scripts/ensure-system.mjs start   -> bubblewrap, util-linux, e2fsprogs, mount, libseccomp-dev (the sandbox drivers)
+//   node scripts/ensure-system.mjs test    -> the same, fio, chromium
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
+import { SECCOMP_HEADER, buildSeccompFilter } from './build-seccomp.mjs'
 
+// [a binary on PATH or an absolute file, the Debian package that has it]
+// mkfs.ext4 and losetup: the per-user workspace images (--workspace-quota)
+const SANDBOX = [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], [SECCOMP_HEADER, 'libseccomp-dev']]
 const NEEDS = {
-  // mkfs.ext4 and losetup: the per-user workspace images (--workspace-quota)
-  start: [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount']],
-  test: [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], ['fio', 'fio'], ['chromium', 'chromium']],
+  start: SANDBOX,
+  test: [...SANDBOX, ['fio', 'fio'], ['chromium', 'chromium']],
 }
 
 const which = (bin) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)))
+const present = (what) => (isAbsolute(what) ? existsSync(what) : which(what))
 const purpose = process.argv[2] ?? 'start'
-const missing = (NEEDS[purpose] ?? []).filter(([bin]) => !which(bin)).map(([, pkg]) => pkg)
+const missing = (NEEDS[purpose] ?? []).filter(([what]) => !present(what)).map(([, pkg]) => pkg)
 
 if (missing.length > 0) {
   const line = `apt-get install -y ${missing.join(' ')}`
@@ -33,5 +37,15 @@ if (missing.length > 0) {
     }
   } else {
     console.error(`infra-lab: missing ${missing.join(', ')}: run \`sudo ${line}\``)
+  }
+}
+
+// `npm start` does not build, and `npm ci` may have run before libseccomp-dev was here (`npm test`
+// builds anyway). A no-op when the filter is up to date.
+if (purpose === 'start') {
+  try {
+    buildSeccompFilter()
+  } catch (err) {
+    console.error(`infra-lab: could not build the seccomp filter (${err.message}); the sandbox drivers will refuse to start`)
   }
 }

@@ -8,6 +8,7 @@ const input: ContainerInput = {
   id: 'sb-1', pool: 'p', createdAt: 1_700_000_000_000, image: 'infra-lab/sandbox:local', uid: 100000,
   limits: { pids: 64, memoryMb: 256, cpus: 0.5 }, network: false, networkName: 'bridge',
   sockDir: '/rt/sandboxes/sb-1/sock', slotDir: '/rt/slots/sb-1', runtimeDir: '/rt', nodeFlags: ['--max-old-space-size=64'], maxOpenFiles: 4096,
+  seccompProfile: '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}',
 }
 
 describe('docker container spec', () => {
@@ -19,7 +20,7 @@ describe('docker container spec', () => {
     expect(host.CapDrop).toEqual(['ALL'])
     expect(host.CapAdd).toBeUndefined()
     expect(host.Privileged).toBeUndefined()
-    expect(host.SecurityOpt).toEqual(['no-new-privileges'])
+    expect(host.SecurityOpt).toEqual(['no-new-privileges', 'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}'])
     expect(body.Entrypoint).toEqual(['/usr/bin/node', '--max-old-space-size=64', '/opt/infra-lab/agent.mjs'])
     expect(body.Cmd).toEqual(['--socket', '/run/agent/agent.sock', '--sandbox-id', 'sb-1'])
   })

@@ -9,6 +9,7 @@ import type { DockerDriver } from '../src/drivers/docker/docker-driver.ts'
 import { DockerEngine } from '../src/drivers/docker/engine.ts'
 import { dockerSkipReason, dockerTestEnv } from '../src/drivers/docker/test-support.ts'
 import { runtimeLayout } from '../src/drivers/host/layout.ts'
+import { loadSeccompFilter } from '../src/drivers/host/seccomp.ts'
 import { DriverError, type SandboxSpec } from '../src/drivers/types.ts'
 import { LabMetrics } from '../src/observability/metrics.ts'
 import { PoolController } from '../src/pool/controller.ts'
@@ -78,7 +79,7 @@ describe.skipIf(skip !== undefined)(`docker driver faults${skip ? ` (skipped: ${
     const info = await driver.engine.json<{ HostConfig: Record<string, unknown>; Config: { User: string } }>('GET', `/containers/${String(h.meta.containerId)}/json`)
     expect(info!.HostConfig).toMatchObject({
       PidsLimit: 48, Memory: 96 * 1024 * 1024, NanoCpus: 500_000_000, ReadonlyRootfs: true, NetworkMode: 'none',
-      CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges', `seccomp=${loadSeccompFilter().dockerProfile}`],
     })
     expect(info!.Config.User).toBe('100000:100000')
   })

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { runDriverContract } from '../src/drivers/contract.ts'
-import { bwrapArgs, sandboxCommand, wrapperScript, type SandboxCommandInput } from '../src/drivers/local/bwrap-args.ts'
+import { SECCOMP_FD, bwrapArgs, sandboxCommand, wrapperScript, type SandboxCommandInput } from '../src/drivers/local/bwrap-args.ts'
 import { limitWrites } from '../src/drivers/local/cgroups.ts'
 import { isSharedMount, parseMountInfo } from '../src/drivers/host/mounts.ts'
 import { parseProcStat, parsePssBytes } from '../src/drivers/local/proc.ts'
@@ -25,6 +25,11 @@ describe('bwrap arguments', () => {
     expect(a).toContain('--new-session')
     expect(a).toContain('--clearenv')
     expect(pairAfter(a, '--hostname', 'sandbox')).toBe(true)
+  })
+  it('makes its user namespace explicitly, forbids nested ones, and loads the seccomp filter from fd 3', () => {
+    const s = bwrapArgs(input).join(' ')
+    expect(s).toContain('--unshare-user --disable-userns --seccomp 3 ')
+    expect(SECCOMP_FD).toBe(3)
   })
   it('shares the network and its /etc files only when the spec asks', () => {
     const a = bwrapArgs({ ...input, network: true })

@@ -33,6 +33,12 @@ export interface ContainerInput {
   readonly maxOpenFiles: number
   /** Default 64 MiB. */
   readonly shmSizeBytes?: number
+  /**
+   * Docker seccomp profile (JSON text) from packages/lab/native/seccomp_filter.c; the Docker
+   * driver always passes it. Without one the engine applies its built-in default profile (what
+   * an ECS task gets: a task definition cannot carry a profile).
+   */
+  readonly seccompProfile?: string
 }
 
 /**
@@ -64,7 +70,10 @@ export function containerBody(c: ContainerInput): Record<string, unknown> {
       Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE_MB}m,mode=1777` },
       ShmSize: c.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES,
       CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
+      // A profile given here replaces the engine's default allow-list profile rather than adding
+      // to it, so ours denies, on its own, everything of that default that matters to a sandbox
+      // without capabilities, and more (ptrace, io_uring, AF_VSOCK, modify_ldt); docs/docker.md.
+      SecurityOpt: ['no-new-privileges', ...(c.seccompProfile === undefined ? [] : [`seccomp=${c.seccompProfile}`])],
       PidsLimit: c.limits.pids,
       Memory: memory,
       MemorySwap: memory,

@@ -7,6 +7,7 @@ import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
 import { SANDBOX_LAYOUT_VERSION, runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
 import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
+import { loadSeccompFilter } from '../host/seccomp.ts'
 import { sleep } from '../host/sleep.ts'
 import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
 import { cgroupMentions } from '../host/peer.ts'
@@ -61,6 +62,8 @@ export class DockerDriver implements SandboxDriver {
   private readonly logger: Logger
   private initialized: Promise<MountAddon> | undefined
   private lastImage: ImageStatus | undefined
+  /** The seccomp profile every container gets; read at init. */
+  private seccompProfile = ''
 
   constructor(options: DockerDriverOptions) {
     this.options = resolveDockerOptions(options)
@@ -85,6 +88,7 @@ export class DockerDriver implements SandboxDriver {
       throw new DriverError('unavailable', 'the docker driver needs root to bind workspaces (mount propagation): run the gateway as root')
     }
     const addon = loadMountAddon()
+    this.seccompProfile = loadSeccompFilter().dockerProfile
     await this.guard('docker daemon', () => this.engine.ping())
     // A missing image does not stop the gateway: creates refuse at once with what to run, so
     // the pool shows that as its status (and backs off) until the image exists.
@@ -141,7 +145,7 @@ export class DockerDriver implements SandboxDriver {
       const body = containerBody({
         id, pool: spec.pool, createdAt, image: o.image, uid: o.sandboxUid, limits: spec.limits, network: spec.network,
         networkName: o.networkName, sockDir: L.sockDir(id), slotDir: L.slotDir(id), runtimeDir: L.root,
-        nodeFlags: o.nodeFlags, maxOpenFiles: o.maxOpenFiles,
+        nodeFlags: o.nodeFlags, maxOpenFiles: o.maxOpenFiles, seccompProfile: this.seccompProfile,
         shmSizeBytes: o.shmSizeBytes,
       })
       const name = containerName(o.runtimeTag, id)

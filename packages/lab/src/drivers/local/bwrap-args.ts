@@ -16,6 +16,8 @@ export const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf', 'host.conf', 'gai.co
 export const SANDBOX_UID = 1000
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 export const AGENT_SOCKET_IN_SANDBOX = '/run/agent/agent.sock'
+/** The fd (spawn stdio index) bwrap reads the seccomp filter from (packages/lab/native/seccomp_filter.c). */
+export const SECCOMP_FD = 3
 
 export interface SandboxCommandInput {
   readonly id: string
@@ -41,6 +43,11 @@ export interface SandboxCommandInput {
 
 export function bwrapArgs(i: SandboxCommandInput): string[] {
   const a: string[] = ['--unshare-all']
+  // A user namespace made explicitly, so that nothing inside can make another: a new one hands
+  // its creator every capability in it. The seccomp filter also refuses the namespace, mount,
+  // keyring, bpf, ptrace, ... calls that escapes start with; bwrap loads it once, in its pid 1
+  // and in the agent just before exec, so every later process of the sandbox inherits it.
+  a.push('--unshare-user', '--disable-userns', '--seccomp', String(SECCOMP_FD))
   if (i.network) a.push('--share-net')
   a.push('--die-with-parent', '--new-session', '--hostname', 'sandbox')
   a.push('--ro-bind', '/usr', '/usr')

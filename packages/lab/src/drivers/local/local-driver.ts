@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, lstatSync, readlinkSync } from 'node:fs'
-import { chmod, mkdir, open, readdir, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { delimiter, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
@@ -10,11 +10,12 @@ import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
 import { SANDBOX_LAYOUT_VERSION, runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
 import { loadMountAddon, type MountAddon } from '../host/mounts.ts'
+import { loadSeccompFilter } from '../host/seccomp.ts'
 import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
 import { isDescendantOf } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
 import { unmountWorkspaceImages } from '../host/workspace-image.ts'
-import { HOST_ROOT_ENTRIES, SANDBOX_PATH, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
+import { HOST_ROOT_ENTRIES, SANDBOX_PATH, SECCOMP_FD, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
 import {
   cgroupPids, createSandboxCgroups, destroyCgroups, detectCgroupHost, groupDirs, removeGroupDirs, sandboxCgroupDirs, type CgroupHost,
 } from './cgroups.ts'
@@ -33,7 +34,7 @@ export class LocalDriver implements SandboxDriver {
   readonly options: ResolvedLocalOptions
   private readonly layout: RuntimeLayout
   private readonly logger: Logger
-  private initialized: Promise<{ addon: MountAddon; cgroups: CgroupHost; hostRoot: HostRoot }> | undefined
+  private initialized: Promise<{ addon: MountAddon; cgroups: CgroupHost; hostRoot: HostRoot; seccompPath: string }> | undefined
 
   constructor(options: LocalDriverOptions) {
     this.options = resolveLocalOptions(options)
@@ -55,12 +56,17 @@ export class LocalDriver implements SandboxDriver {
       if (!onPath(bin)) throw new DriverError('unavailable', `the local driver needs ${bin}: apt-get install bubblewrap util-linux (or use --driver docker)`)
     }
     const addon = loadMountAddon()
+    const seccomp = loadSeccompFilter()
     const cgroups = detectCgroupHost()
     await prepareRuntimeDir(this.layout, { agentBundleDir: this.options.agentBundleDir, nodePath: process.execPath })
+    // Every start opens this copy, not the build output: a rebuild never reaches running creates.
+    const seccompPath = join(this.layout.root, 'seccomp.bpf')
+    await writeFile(`${seccompPath}.tmp-${process.pid}`, seccomp.bpf, { mode: 0o644 })
+    await rename(`${seccompPath}.tmp-${process.pid}`, seccompPath)
     ensureSharedSlots(addon, this.layout.slotsDir)
     const hostRoot = Object.fromEntries(HOST_ROOT_ENTRIES.map((n) => [n, hostRootEntry(`/${n}`)])) as HostRoot
     this.logger.info({ runtimeDir: this.layout.root, cgroup: cgroups.version }, 'local driver ready')
-    return { addon, cgroups, hostRoot }
+    return { addon, cgroups, hostRoot, seccompPath }
   }
 
   private async ready() {
@@ -98,8 +104,16 @@ export class LocalDriver implements SandboxDriver {
       })
       const log = await open(L.logPath(id), 'a', 0o600)
       try {
-        // Detached, in its own session: the sandbox outlives the gateway. No env is passed on.
-        child = spawn('/bin/sh', args, { detached: true, stdio: ['ignore', log.fd, log.fd], env: { PATH: SANDBOX_PATH } })
+        // A fresh fd per start: bwrap reads the filter from it to the end.
+        const filter = await open(env.seccompPath, 'r')
+        try {
+          const stdio: (number | 'ignore')[] = ['ignore', log.fd, log.fd]
+          stdio[SECCOMP_FD] = filter.fd
+          // Detached, in its own session: the sandbox outlives the gateway. No env is passed on.
+          child = spawn('/bin/sh', args, { detached: true, stdio, env: { PATH: SANDBOX_PATH } })
+        } finally {
+          await filter.close()
+        }
       } finally {
         await log.close()
       }
