@@ -73,7 +73,8 @@ function agentSocketAttacks(name: string, skip: string | undefined, makeEnv: () 
 
       // 0. Locally the agent's log is a root-owned host file: the user cannot reopen it through /proc
       // to fill the disk. (On Docker it is a pipe to the engine's json-file log, rotated at 1 MiB.)
-      if (name === 'local') await victim.run('for p in /proc/[0-9]*; do if grep -qa agent.mjs $p/cmdline 2>/dev/null; then echo x >> $p/fd/1 && echo wrote-log; echo x >> $p/fd/2 && echo wrote-log; fi; done 2>/dev/null', 'v0')
+      if (name === 'local') await victim.run('for p in /proc/[0-9]*; do if grep -qa agent.mjs $p/cmdline 2>/dev/null; then echo found-"agent"; echo x >> $p/fd/1 && echo wrote-log; echo x >> $p/fd/2 && echo wrote-log; fi; done 2>/dev/null', 'v0')
+      if (name === 'local') expect(victim.term.output).toContain('found-agent\r\n')
       expect(victim.term.output).not.toContain('wrote-log\r\n')
 
       // 1. A symlink to the victim's socket (a host path: the gateway would resolve it as root).
