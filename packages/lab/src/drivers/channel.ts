@@ -27,6 +27,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   private readonly decoder = new FrameDecoder()
   private closed = false
   private nextRequestId = 1
+  private drainWait: Promise<void> | undefined
 
   private constructor(private readonly socket: Socket, readonly hello: Hello) {
     super()
@@ -90,14 +91,35 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
     return this.closed
   }
 
-  send(message: GatewayMessage): void {
+  /** False when the socket's buffer is full: wait for `drained()` before sending more. */
+  send(message: GatewayMessage): boolean {
     if (this.closed) throw new ChannelError('channel to agent is closed')
-    this.socket.write(encodeControl(message))
+    return this.socket.write(encodeControl(message))
   }
 
-  sendInput(data: Buffer): void {
+  /** Keyboard input; false when the socket's buffer is full: wait for `drained()` before sending more. */
+  sendInput(data: Buffer): boolean {
     if (this.closed) throw new ChannelError('channel to agent is closed')
-    this.socket.write(encodeFrame(FrameKind.DATA, data))
+    return this.socket.write(encodeFrame(FrameKind.DATA, data))
+  }
+
+  /**
+   * Resolves once the agent has taken what the socket buffered (at once when nothing waits),
+   * or the channel closed. All waiters share one 'drain' listener.
+   */
+  drained(): Promise<void> {
+    if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve()
+    this.drainWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done)
+        this.off('close', done)
+        this.drainWait = undefined
+        resolve()
+      }
+      this.socket.on('drain', done)
+      this.on('close', done)
+    })
+    return this.drainWait
   }
 
   /** Sends the claim and resolves with the agent's ready (or rejects on error/close/timeout). */
