@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type WebSocket from 'ws'
+import { TailTerminal } from '../src/bench/backpressure-clients.ts'
 import { LabClient, type Attach } from '../src/client/client.ts'
 import type { AgentChannel } from '../src/drivers/channel.ts'
 import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-support.ts'
@@ -9,47 +9,13 @@ import { TEST_KEY, startTestGateway, waitFor } from '../src/gateway/test-gateway
 const skip = localDriverSkipReason()
 const MiB = 1024 * 1024
 
-/** A terminal client that counts what it reads and keeps only the tail (floods are 100s of MiB). */
-class Viewer {
-  bytes = 0
-  tail = ''
-  closeCode: number | undefined
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (d: Buffer, binary: boolean) => {
-      if (!binary) return
-      this.bytes += d.length
-      this.tail = (this.tail + d.toString('latin1')).slice(-64 * 1024)
-    })
-    ws.on('close', (code) => (this.closeCode = code))
-  }
-
-  static async open(client: LabClient, attach: Attach): Promise<Viewer> {
-    const ws = client.openTerminal(attach)
-    const v = new Viewer(ws)
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
-    })
-    return v
-  }
-
-  /** The TCP socket under the WebSocket: pausing it makes a viewer that stops reading. */
-  get socket(): Socket {
-    return (this.ws as unknown as { _socket: Socket })._socket
-  }
-
-  type(s: string): void {
-    this.ws.send(Buffer.from(s), { binary: true })
-  }
-}
-
 describe.skipIf(skip !== undefined)(`back-pressure on the terminal path (local driver)${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let env: Awaited<ReturnType<typeof localTestEnv>>
   let gw: Awaited<ReturnType<typeof startTestGateway>>
   let client: LabClient
   /** The gateway's channel to each sandbox, by sandbox id (the driver is wrapped to see them). */
   const channels = new Map<string, AgentChannel>()
-  const viewers: Viewer[] = []
+  const viewers: TailTerminal[] = []
 
   beforeAll(async () => {
     env = await localTestEnv('backpressure')
@@ -65,13 +31,13 @@ describe.skipIf(skip !== undefined)(`back-pressure on the terminal path (local d
     await waitFor(() => gw.pools.get('default')!.controller.status().ready >= 2, 30_000, 'a full pool')
   }, 60_000)
   afterAll(async () => {
-    for (const v of viewers) v.ws.terminate()
+    for (const v of viewers) v.terminate()
     await gw?.cleanup()
     await env?.cleanup()
   })
 
   const view = async (attach: Attach) => {
-    const v = await Viewer.open(client, attach)
+    const v = await TailTerminal.open(client, attach)
     viewers.push(v)
     return v
   }
@@ -80,24 +46,24 @@ describe.skipIf(skip !== undefined)(`back-pressure on the terminal path (local d
     const s = await client.createSession({ user: 'slowpoke' })
     const slow = await view(s.attach)
     const fast = await view(await client.attach(s.id))
-    await waitFor(() => fast.tail.includes('$ '), 10_000, 'the prompt')
-    slow.socket.pause()
+    await fast.waitFor('$ ', 10_000, 'the prompt')
+    slow.pauseReading()
 
     fast.type('yes | head -c 200M\r')
     // By now the gateway has handled far more than the bound plus what loopback TCP buffers
     // for the slow viewer, so it must have closed it; the close frame waits behind its backlog.
     await waitFor(() => fast.bytes > 32 * MiB, 120_000, '32 MiB of output at the reading viewer')
-    slow.socket.resume()
+    slow.resumeReading()
     await waitFor(() => slow.closeCode !== undefined, 25_000, 'the slow viewer to be closed')
     expect(slow.closeCode).toBe(1013)
 
     fast.type('echo mark$((40+2))er\r')
-    await waitFor(() => fast.tail.includes('mark42er'), 120_000, 'the marker after the flood')
+    await fast.waitFor('mark42er', 120_000, 'the marker after the flood')
     expect(fast.closeCode).toBeUndefined()
     expect((await client.getSession(s.id)).state).toBe('running')
 
     const again = await view(await client.attach(s.id))
-    await waitFor(() => again.tail.includes('mark42er'), 10_000, 'the marker in the scrollback')
+    await again.waitFor('mark42er', 10_000, 'the marker in the scrollback')
     expect(again.bytes).toBeLessThanOrEqual(512 * 1024) // the scrollback, not the flood
     await client.deleteSession(s.id)
   }, 300_000)
@@ -107,7 +73,7 @@ describe.skipIf(skip !== undefined)(`back-pressure on the terminal path (local d
     const sandboxId = (await gw.store.getSession(s.id))?.sandboxId
     const socket = (channels.get(sandboxId!) as unknown as { socket: Socket }).socket
     const v = await view(s.attach)
-    await waitFor(() => v.tail.includes('$ '), 10_000, 'the prompt')
+    await v.waitFor('$ ', 10_000, 'the prompt')
     v.type('sleep 600\r') // the tty's input queue is not read while sleep runs
 
     const frame = Buffer.alloc(512 * 1024, 'a'.charCodeAt(0))
@@ -116,7 +82,7 @@ describe.skipIf(skip !== undefined)(`back-pressure on the terminal path (local d
     const sample = setInterval(() => (maxQueued = Math.max(maxQueued, socket.writableLength)), 1)
     try {
       for (let i = 0; i < frames; i++) v.ws.send(frame, { binary: true })
-      // Everything sent has left the client once the gateway passed it all on.
+      // The client's buffer empties once the gateway has taken all but what loopback TCP holds.
       await waitFor(() => {
         maxQueued = Math.max(maxQueued, socket.writableLength)
         return v.ws.bufferedAmount === 0
