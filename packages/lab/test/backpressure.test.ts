@@ -68,6 +68,21 @@ describe.skipIf(skip !== undefined)(`back-pressure on the terminal path (local d
     await client.deleteSession(s.id)
   }, 300_000)
 
+  it('closes with 1013 a client that sends bad control messages and never reads the error replies', async () => {
+    const s = await client.createSession({ user: 'noisy' })
+    const v = await view(s.attach)
+    await v.waitFor('$ ', 10_000, 'the prompt')
+    v.pauseReading()
+    // ~90 bytes of error reply for each 1-byte frame: 256k of them is 22 MiB of replies.
+    for (let i = 0; i < 256 * 1024; i++) v.ws.send('x')
+    await waitFor(() => v.ws.bufferedAmount === 0, 60_000, 'the frames to leave the client')
+    v.resumeReading()
+    await waitFor(() => v.closeCode !== undefined, 25_000, 'the client to be closed')
+    expect(v.closeCode).toBe(1013)
+    expect((await client.getSession(s.id)).state).toBe('running')
+    await client.deleteSession(s.id)
+  }, 120_000)
+
   it('stops reading input from a client while the agent socket is full, so the gateway holds a frame or two', async () => {
     const s = await client.createSession({ user: 'flooder' })
     const sandboxId = (await gw.store.getSession(s.id))?.sandboxId
