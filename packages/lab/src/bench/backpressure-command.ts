@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path'
 import type { CliIo, ExitCode } from '../io.ts'
 import { findRepoRoot } from '../paths.ts'
 import { runBackpressureBench, type BackpressureOptions, type BackpressureRun } from './backpressure.ts'
-import { renderBackpressureMarkdown, summarize, type BackpressureReport } from './backpressure-report.ts'
+import { buildReport, renderBackpressureMarkdown, type BackpressureReport } from './backpressure-report.ts'
 import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
 import { machineInfo } from './machine.ts'
@@ -56,18 +56,12 @@ export async function runBenchBackpressure(flags: BenchBackpressureFlags, io: Cl
   } finally {
     await gw?.stop()
   }
-  const report: BackpressureReport = {
-    benchmark: 'backpressure', driver: 'local', machine: machineInfo(), date: new Date().toISOString(), command,
+  const report = buildReport(run, {
+    machine: machineInfo(), date: new Date().toISOString(), command,
     options: { floodMiB: flags.floodMiB, rounds: flags.rounds, baselineSamples: flags.baselineSamples, gapMs: flags.gapMs },
     load: { cores: machineInfo().cores, atStart: round2(loadAtStart), atEnd: round2(loadavg()[0]!) },
     ...(flags.note ? { note: flags.note } : {}),
-    summary: summarize(run),
-    run: {
-      ...run,
-      rounds: run.rounds.map((r) => ({ ...r, baselineMs: r.baselineMs.map(round3), floodMs: r.floodMs.map(round3) })),
-      rss: { ...run.rss, samples: run.rss.samples.map((s) => ({ atMs: Math.round(s.atMs), mib: round2(s.mib) })) },
-    },
-  }
+  })
   const md = renderBackpressureMarkdown(report)
   const files = Object.values(writeResult(resolve(io.cwd, flags.out), 'backpressure-local', md, report))
   if (flags.json) io.stdout.write(`${JSON.stringify(report)}\n`)
@@ -76,4 +70,3 @@ export async function runBenchBackpressure(flags: BenchBackpressureFlags, io: Cl
 }
 
 const round2 = (v: number) => Math.round(v * 100) / 100
-const round3 = (v: number) => Math.round(v * 1000) / 1000
