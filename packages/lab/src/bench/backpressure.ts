@@ -4,6 +4,8 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LabClient } from '../client/client.ts'
 import { RssSampler, TailTerminal } from './backpressure-clients.ts'
+import { formatMs } from './report.ts'
+import { msStats } from './startup-report.ts'
 
 export interface BackpressureOptions {
   /** Bytes of output per flood, in MiB (`yes | head -c <n>M`). */
@@ -87,7 +89,7 @@ export async function runBackpressureBench(target: BackpressureTarget, opts: Bac
         baselineMs.push(await probe.echoRoundTrip(n++, ROUND_TRIP_TIMEOUT_MS))
         await sleep(opts.gapMs)
       }
-      progress(`  round ${r}/${opts.rounds}: no flood: ${baselineMs.length} echo round trips, p50 ${median(baselineMs).toFixed(2)} ms`)
+      progress(`  round ${r}/${opts.rounds}: no flood: ${baselineMs.length} echo round trips, p50 ${formatMs(msStats(baselineMs, 0).p50)} ms`)
       if (signal.aborted) break
 
       const fromSample = rss.samples.length
@@ -113,7 +115,7 @@ export async function runBackpressureBench(target: BackpressureTarget, opts: Bac
       await again.waitFor('$ ', 10_000, 'the prompt in the re-attached scrollback of session A')
       again.terminate()
       rounds.push({ round: r, baselineMs, floodMs, floodSeconds, rssAtFloodStartMiB, rssPeakMiB, slowViewerClose, reattachBytes: again.bytes })
-      progress(`  round ${r}/${opts.rounds}: ${opts.floodMiB} MiB flood in ${floodSeconds.toFixed(1)} s: ${floodMs.length} echo round trips, p50 ${median(floodMs).toFixed(2)} ms; gateway RSS ${rssAtFloodStartMiB.toFixed(0)} -> peak ${rssPeakMiB.toFixed(0)} MiB; slow viewer closed with ${slowViewerClose ?? 'nothing (still open)'}`)
+      progress(`  round ${r}/${opts.rounds}: ${opts.floodMiB} MiB flood in ${floodSeconds.toFixed(1)} s: ${floodMs.length} echo round trips, p50 ${formatMs(msStats(floodMs, 0).p50)} ms; gateway RSS ${rssAtFloodStartMiB.toFixed(0)} -> peak ${rssPeakMiB.toFixed(0)} MiB; slow viewer closed with ${slowViewerClose ?? 'nothing (still open)'}`)
     }
     await sleep(SETTLE_MS)
     const afterMiB = rss.read()
@@ -134,11 +136,4 @@ async function waitForWarm(client: LabClient, n: number, signal: AbortSignal): P
     if (Date.now() > end) throw new Error(`the pool did not reach ${n} warm sandboxes within 60 s`)
     await sleep(100)
   }
-}
-
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN
-  const s = [...xs].sort((x, y) => x - y)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
