@@ -8,6 +8,7 @@ export interface GatewayProcess {
   readonly url: string
   readonly apiKey: string
   readonly dataDir: string
+  readonly pid: number
   /** SIGTERM, wait, then `--teardown` so nothing is left behind. */
   stop(): Promise<void>
 }
@@ -45,7 +46,7 @@ export async function startGatewayProcess(opts: { cliPath: string; config: objec
     })
   })
   return {
-    url, apiKey, dataDir,
+    url, apiKey, dataDir, pid: child.pid!,
     async stop() {
       await stopChild(child)
       const td = spawn(process.execPath, [opts.cliPath, 'gateway', '--config', configFile, '--data-dir', dataDir, '--teardown'], { env, stdio: 'ignore' })

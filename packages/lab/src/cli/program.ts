@@ -147,6 +147,17 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--json', 'print the results as JSON')
     .action(async (o) => done(await (await import('../bench/warm-pool-command.ts')).benchWarmPoolCommand(o, io, signal)))
 
+  bench.command('backpressure')
+    .description('one terminal viewer that never reads a flood of output: the gateway\'s memory, and another session\'s echo round trip with and without the flood (local driver)')
+    .option('--flood-mib <n>', 'output of each flood, MiB (yes | head -c <n>M)', int('--flood-mib', 1, 100_000), 400)
+    .option('--rounds <n>', 'rounds of (no flood, flood)', int('--rounds', 1, 100), 3)
+    .option('--baseline-samples <n>', 'echo round trips per no-flood phase', int('--baseline-samples', 1, 100_000), 200)
+    .option('--gap-ms <ms>', 'pause between two round trips', int('--gap-ms', 0, 10_000), 10)
+    .option('--note <text>', 'a line for the results about the conditions (e.g. a shared, loaded machine)')
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .option('--json', 'print the results as JSON')
+    .action(async (o) => done(await (await import('../bench/backpressure-command.ts')).benchBackpressureCommand({ ...o, floodMiB: o.floodMib }, io, signal)))
+
   bench.command('all')
     .description('every benchmark this machine can run, with a progress bar; writes <out>/README.md')
     .option('--out <dir>', 'results directory', 'docs/results')

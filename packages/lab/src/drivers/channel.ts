@@ -45,6 +45,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   private closed = false
   private closedWith: Error | undefined
   private nextRequestId = 1
+  private drainWait: Promise<void> | undefined
 
   private constructor(private readonly socket: Socket, readonly hello: Hello, readonly peerPid: number | undefined) {
     super()
@@ -110,14 +111,35 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
     return this.closedWith
   }
 
-  send(message: GatewayMessage): void {
+  /** False when the socket's buffer is full: wait for `drained()` before sending more. */
+  send(message: GatewayMessage): boolean {
     if (this.closed) throw new ChannelError('channel to agent is closed')
-    this.socket.write(encodeControl(message))
+    return this.socket.write(encodeControl(message))
   }
 
-  sendInput(data: Buffer): void {
+  /** Keyboard input; false when the socket's buffer is full: wait for `drained()` before sending more. */
+  sendInput(data: Buffer): boolean {
     if (this.closed) throw new ChannelError('channel to agent is closed')
-    this.socket.write(encodeFrame(FrameKind.DATA, data))
+    return this.socket.write(encodeFrame(FrameKind.DATA, data))
+  }
+
+  /**
+   * Resolves once the agent has taken what the socket buffered (at once when nothing waits),
+   * or the channel closed. All waiters share one 'drain' listener.
+   */
+  drained(): Promise<void> {
+    if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve()
+    this.drainWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done)
+        this.off('close', done)
+        this.drainWait = undefined
+        resolve()
+      }
+      this.socket.on('drain', done)
+      this.on('close', done)
+    })
+    return this.drainWait
   }
 
   /** Sends the claim and resolves with the agent's ready (or rejects on error/close/timeout). */

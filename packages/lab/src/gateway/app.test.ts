@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { findRepoRoot } from '../paths.ts'
-import { ERROR_CODES } from './errors.ts'
+import { ERROR_CODES, WS_CLOSE, WS_CLOSE_CODES } from './errors.ts'
 import { auth, startTestGateway, waitFor } from './test-gateway.test-util.ts'
 
 type Gw = Awaited<ReturnType<typeof startTestGateway>>
@@ -171,6 +171,12 @@ describe('error catalogue', () => {
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
       expect(doc, code).toMatch(new RegExp(`\\| \`${code}\` \\| ${status} \\|`))
     }
+  })
+
+  it('documents every WebSocket close code in docs/api.md, and names only catalogued ones', () => {
+    const doc = readFileSync(join(findRepoRoot(), 'docs', 'api.md'), 'utf8')
+    for (const code of Object.keys(WS_CLOSE_CODES)) expect(doc, code).toMatch(new RegExp(`\\| ${code} \\| \\S`))
+    for (const code of Object.values(WS_CLOSE)) expect(Object.keys(WS_CLOSE_CODES)).toContain(String(code))
   })
 })
 

@@ -53,5 +53,6 @@ export const WS_CLOSE_CODES = {
   1003: 'A text frame was not a valid control message.',
   1009: 'A frame exceeded the size limit (`wsMaxFrameBytes`, default 1 MiB).',
   1011: 'The gateway lost the connection to the sandbox unexpectedly.',
+  1013: 'Try again later: this viewer fell too far behind the output (more than 4 MiB waiting in the gateway). The shell goes on and the scrollback keeps the tail: re-attach to continue.',
 } as const
-export const WS_CLOSE = { normal: 1000, goingAway: 1001, unsupported: 1003, tooBig: 1009, internal: 1011 } as const
+export const WS_CLOSE = { normal: 1000, goingAway: 1001, unsupported: 1003, tooBig: 1009, internal: 1011, tryAgainLater: 1013 } as const

@@ -6,6 +6,13 @@ import { WS_CLOSE } from './errors.ts'
 /** Bytes of output the gateway mirrors per session (the agent keeps the same). */
 export const MIRROR_BYTES = 256 * 1024
 
+/**
+ * Output a viewer may have waiting in the gateway (its `bufferedAmount`) before it is closed
+ * with 1013. The gateway reads the agent at the shell's pace, never at the slowest viewer's,
+ * so without this bound a viewer that stops reading grows the gateway without limit.
+ */
+export const VIEWER_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+
 interface Viewer {
   /** Snapshot request this viewer waits for; live output is held back until it arrives. */
   pendingSnapshot: number | undefined
@@ -35,13 +42,13 @@ export class TerminalHub {
     channel.on('output', (data) => {
       this.lastActivityMs = this.clockNow()
       this.mirror?.push(data)
-      for (const [ws, v] of this.viewers) if (v.pendingSnapshot === undefined) ws.send(data, { binary: true })
+      for (const [ws, v] of this.viewers) if (v.pendingSnapshot === undefined) this.deliver(ws, data)
     })
     channel.on('snapshot', (requestId, data) => {
       for (const [ws, v] of this.viewers) {
         if (v.pendingSnapshot !== requestId) continue
         v.pendingSnapshot = undefined
-        if (data.length > 0) ws.send(data, { binary: true })
+        if (data.length > 0) this.deliver(ws, data)
       }
     })
   }
@@ -54,19 +61,35 @@ export class TerminalHub {
   attach(ws: WebSocket): void {
     let viewer: Viewer
     if (this.mirror) {
-      const scrollback = this.mirror.contents()
-      if (scrollback.length > 0) ws.send(scrollback, { binary: true })
       viewer = { pendingSnapshot: undefined }
     } else {
       viewer = { pendingSnapshot: this.channel.requestSnapshot() }
     }
     this.viewers.set(ws, viewer)
     ws.on('close', () => this.viewers.delete(ws))
+    const scrollback = this.mirror?.contents()
+    if (scrollback && scrollback.length > 0) this.deliver(ws, scrollback)
   }
 
-  input(data: Buffer): void {
+  /** False when the agent's socket is full: the caller stops reading input until `channel.drained()`. */
+  input(data: Buffer): boolean {
     this.lastActivityMs = this.clockNow()
-    this.channel.sendInput(data)
+    return this.channel.sendInput(data)
+  }
+
+  /**
+   * Sends to one viewer, and closes it with 1013 once its backlog passes the bound: the shell
+   * goes on, the mirror and the agent keep the tail, and the viewer re-attaches to continue.
+   * The close frame queues behind the backlog; ws destroys a socket whose peer never reads
+   * it within its close timeout (30 s), so the backlog is held at most that long.
+   */
+  deliver(ws: WebSocket, data: Buffer | string): void {
+    if (ws.readyState !== ws.OPEN) return
+    if (ws.bufferedAmount <= VIEWER_MAX_BUFFERED_BYTES) ws.send(data, { binary: typeof data !== 'string' })
+    if (ws.bufferedAmount > VIEWER_MAX_BUFFERED_BYTES) {
+      this.viewers.delete(ws)
+      ws.close(WS_CLOSE.tryAgainLater, 'too far behind: re-attach to continue')
+    }
   }
 
   /** Tells every viewer the session ended, then closes them. */

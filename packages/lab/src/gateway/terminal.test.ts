@@ -95,6 +95,15 @@ describe('terminal WebSocket (fake driver)', () => {
     await waitFor(() => got.bytes.includes('still-open'), 3000, 'echo after error')
   })
 
+  it('answers a JSON null control message with an error frame instead of crashing the gateway', async () => {
+    const ws = open()
+    const got = collect(ws)
+    await opened(ws)
+    ws.send('null')
+    await waitFor(() => got.text.length > 0, 3000, 'error frame')
+    expect(JSON.parse(got.text[0]!)).toMatchObject({ type: 'error', code: 'bad_message' })
+  })
+
   it('closes with 1009 on a frame over the limit, and the session survives', async () => {
     const ws = open()
     const got = collect(ws)
