@@ -57,6 +57,7 @@ export class FrameDecoder {
   private chunks: Buffer[] = []
   private total = 0
 
+  /** Returns the frames completed by `chunk`; payloads are views into the chunks, not copies. */
   push(chunk: Buffer): Frame[] {
     if (chunk.length > 0) {
       this.chunks.push(chunk)

@@ -8,7 +8,10 @@ import {
 export interface AgentChannelEvents {
   /** A control message other than hello (ready, exit, error, pong). */
   message: [AgentMessage]
-  /** Shell output bytes. */
+  /**
+   * Shell output bytes: a view into the socket read that carried them (no copy), which a
+   * listener may keep; keeping a small part of a large read keeps the whole read.
+   */
   output: [Buffer]
   snapshot: [number, Buffer]
   /** The connection ended; `error` is set when it broke rather than closed. */
@@ -41,20 +44,25 @@ export interface ChannelExpectations {
  * ECS). Frames are decoded in order, so a snapshot answer is exactly the output before it.
  */
 export class AgentChannel extends EventEmitter<AgentChannelEvents> {
-  private readonly decoder = new FrameDecoder()
   private closed = false
   private closedWith: Error | undefined
   private nextRequestId = 1
   private drainWait: Promise<void> | undefined
 
-  private constructor(private readonly socket: Socket, readonly hello: Hello, readonly peerPid: number | undefined) {
+  private readonly socket: Socket
+
+  private constructor(socket: Socket, private readonly decoder: FrameDecoder, readonly hello: Hello, readonly peerPid: number | undefined) {
     super()
+    this.socket = socket
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (err) => this.finish(err))
     socket.on('close', () => this.finish(undefined))
   }
 
-  /** Waits for the agent's hello on a connected socket, then returns the channel. */
+  /**
+   * Waits for the agent's hello on a connected socket, then returns the channel. The same decoder
+   * reads on after the hello, so a frame that straddles the hello's read is never cut.
+   */
   static open(socket: Socket, timeoutMs: number, expect: ChannelExpectations = {}): Promise<AgentChannel> {
     return new Promise((resolve, reject) => {
       const decoder = new FrameDecoder()
@@ -90,9 +98,9 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
           return fail(new ChannelProtocolError(`agent says it is sandbox ${JSON.stringify(parsed.data.sandboxId)}, expected ${expect.sandboxId}`))
         }
         cleanup()
-        const channel = new AgentChannel(socket, parsed.data, expect.peerPid)
+        const channel = new AgentChannel(socket, decoder, parsed.data, expect.peerPid)
+        // Frames that arrived in the same read as hello are delivered once listeners exist.
         const rest = frames.slice(1)
-        // Frames that arrived in the same chunk as hello are delivered once listeners exist.
         if (rest.length > 0) queueMicrotask(() => rest.forEach((f) => channel.closed || channel.dispatch(f.kind, f.payload)))
         resolve(channel)
       }
@@ -225,7 +233,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   /** Every frame after hello: anything the agent would never send closes the channel. */
   private dispatch(kind: number, payload: Buffer): void {
     if (kind === FrameKind.DATA) {
-      this.emit('output', Buffer.from(payload))
+      this.emit('output', payload)
       return
     }
     if (kind === FrameKind.SNAPSHOT) {

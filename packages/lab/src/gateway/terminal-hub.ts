@@ -41,7 +41,7 @@ export class TerminalHub {
     this.mirror = options.seenAllOutput ? new ByteRing(MIRROR_BYTES) : undefined
     channel.on('output', (data) => {
       this.lastActivityMs = this.clockNow()
-      this.mirror?.push(data)
+      this.mirror?.push(data) // copies: the ring never pins the reads
       for (const [ws, v] of this.viewers) if (v.pendingSnapshot === undefined) this.deliver(ws, data)
     })
     channel.on('snapshot', (requestId, data) => {

@@ -33,7 +33,7 @@ describe('FakeDriver', () => {
     expect(ready).toEqual({ type: 'ready', sessionId: 's-1', applyMs: 0.1 })
     expect(driver.agent('sb-1')?.env).toEqual({ A: '1', TOKEN: 'x' })
     const out: Buffer[] = []
-    ch.on('output', (b) => out.push(b))
+    ch.on('output', (b) => out.push(Buffer.from(b)))
     ch.sendInput(Buffer.from('echo $((6*7))\n'))
     expect((await ch.snapshot()).toString()).toBe('echo $((6*7))\n42\r\n')
     expect(Buffer.concat(out).toString()).toBe('echo $((6*7))\n42\r\n')
