@@ -39,7 +39,11 @@ export interface StartupOutcome {
   readonly files: readonly string[]
 }
 
-const WARMUP = 5
+/**
+ * Warm-up claims of the warm series: one per user it cycles through (bench-0..15), so a user's
+ * first session ever (which makes and mounts their workspace image) is not counted as a warm start.
+ */
+const WARMUP = 16
 const COLD_WARMUP = 1
 
 /** `infra-lab bench startup`: warm, burst, sweep, drained and cold session starts, end to end. */
