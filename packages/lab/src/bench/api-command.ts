@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { ECSClient } from '@aws-sdk/client-ecs'
 import type { SandboxDriver } from '../drivers/types.ts'
 import type { CliIo, ExitCode } from '../io.ts'
+import { awsCredentialsPresent } from './aws-credentials.ts'
 import { benchDriverApi, openDockerDriver, openLocalDriver, type ApiBenchResult } from './api.ts'
 import { CallCounter, awsErrorLine, countCalls, type CallCounts } from './ecs-calls.ts'
 import { barChartSvg } from './charts.ts'
@@ -26,12 +25,6 @@ export interface ApiCommandOutcome {
   /** Why the driver was not measured (not an error: `bench all` carries on). */
   readonly skipped?: string
   readonly files?: string[]
-}
-
-/** Whether AWS credentials are configured, from the environment the CLI entry passed in. */
-export function awsCredentialsPresent(env: CliIo['env']): boolean {
-  if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE || env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) return true
-  return existsSync(env.AWS_SHARED_CREDENTIALS_FILE ?? join(env.HOME ?? homedir(), '.aws', 'credentials'))
 }
 
 export async function benchApiCommand(flags: BenchApiFlags, io: CliIo, signal: AbortSignal): Promise<ExitCode> {

@@ -6,7 +6,7 @@ import { ecsConfigSchema, ecsFromEnv, ecsFromFlags, missingEcsFields, type EcsCo
 import { EcsDriver } from '../drivers/ecs/ecs-driver.ts'
 import { tlsPskDialer, type AgentDialer } from '../drivers/ecs/transport.ts'
 import type { CliIo, ExitCode } from '../io.ts'
-import { awsCredentialsPresent } from './api-command.ts'
+import { awsCredentialsPresent } from './aws-credentials.ts'
 import { barChartSvg } from './charts.ts'
 import { EcsBenchFailed, runEcsBench, type EcsBenchRun } from './ecs-bench.ts'
 import { awsErrorLine, realClock, type BenchClock } from './ecs-calls.ts'

@@ -4,7 +4,7 @@ import { HeapQueue, type EventQueue } from './event-queue.ts'
 import { durationSampler, stream } from './rng.ts'
 import type { Scenario } from './scenario.ts'
 import { SimClock } from './sim-clock.ts'
-import { Stats, type SimResult } from './stats.ts'
+import { Stats, type HostCounters, type SimResult } from './stats.ts'
 import { arrivalProcess, type Trace } from './workload.ts'
 
 // Event kinds (hot path: numbers, no closures).
@@ -324,13 +324,6 @@ class Simulation {
     }
     this.reconcile()
   }
-}
-
-/** Counters the host model reports. */
-export interface HostCounters {
-  launches: { spare: number; hibernated: number; stopped: number; cold: number }
-  interruptions: number
-  azLost: number
 }
 
 /**

@@ -1,5 +1,11 @@
 import type { Scenario } from './scenario.ts'
-import type { HostCounters } from './model.ts'
+
+/** Counters the host model reports. */
+export interface HostCounters {
+  launches: { spare: number; hibernated: number; stopped: number; cold: number }
+  interruptions: number
+  azLost: number
+}
 
 export interface Counts {
   readonly ready: number
