@@ -55,6 +55,7 @@ export const tlsPskDialer: AgentDialer = async (target, deadline) => {
       }
       throw err
     }
-    return AgentChannel.open(socket, Math.max(1, deadline - Date.now()))
+    // The PSK already proves the task; the hello must still name the sandbox it was made for.
+    return AgentChannel.open(socket, Math.max(1, deadline - Date.now()), { sandboxId: target.sandboxId })
   }
 }
