@@ -10,6 +10,7 @@ import { ClaimRate } from './claim-rate.ts'
 import { CapacityExhausted, ClaimTimeout, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
+import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
 import { TokenBucket } from './rate-limit.ts'
 import type { PoolSpec } from './spec.ts'
 
@@ -101,8 +102,18 @@ export class PoolController {
     if (this.started && !this.stopping) this.schedule(0)
   }
 
+  /** As of the last reconcile: the target, the last error, and the counts it acted on. */
   status(): PoolStatus {
     return this.current
+  }
+
+  /**
+   * Every sandbox the pool owns now, from one read of the store plus what only this controller
+   * knows (which starts serve a claim). Unlike status(), exact at the moment of the call.
+   */
+  async sandboxCounts(): Promise<PoolSandboxCounts> {
+    const rows = await this.o.store.listSandboxes({ pool: this.spec.name })
+    return countSandboxes(rows, { isColdCreate: (id) => this.expectations.isForClaim(id), isReserved: (id) => this.reserved.has(id) })
   }
 
   recordClaim(now: number): void {
