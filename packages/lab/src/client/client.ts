@@ -57,6 +57,12 @@ export class LabClient {
     return this.request('GET', `/v1/pools/${encodeURIComponent(name)}`)
   }
 
+  /** Closes every kept-alive connection of every client (the next request opens a new one). */
+  static closeIdleConnections(): void {
+    httpAgent.destroy()
+    httpsAgent.destroy()
+  }
+
   /** Opens the terminal WebSocket of an attach (binary = terminal bytes, text = JSON control). */
   openTerminal(attach: Attach): WebSocket {
     const ws = new WebSocket(this.terminalUrl(attach), { perMessageDeflate: false })
