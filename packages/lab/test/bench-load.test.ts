@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runBenchLoad, type BenchLoadFlags } from '../src/bench/load-command.ts'
 import type { ProbeEnv } from '../src/bench/driver-probe.ts'
+import { buildProgram } from '../src/cli/program.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
 const sink = () => {
@@ -24,7 +25,34 @@ function io() {
 const flags: BenchLoadFlags = { driver: 'local', sessions: 6, concurrency: 2, poolSize: 1, warmup: 2, stepTimeoutMs: 60_000, out: 'out' }
 const noDaemon: ProbeEnv = { env: { PATH: '' }, isRoot: false, pingDocker: () => Promise.reject(new Error('no Docker daemon answers at /var/run/docker.sock (ECONNREFUSED)')) }
 
+/** Parses argv as the CLI does, without running a benchmark (help and bad values stop before). */
+async function parse(argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', (d: Buffer) => (stdout += d.toString()))
+  err.on('data', (d: Buffer) => (stderr += d.toString()))
+  const program = buildProgram({ cwd: base, env: {}, stdout: out, stderr: err }, () => undefined, new AbortController().signal)
+  program.commands.forEach(function walk(c): void {
+    c.exitOverride()
+    c.commands.forEach(walk)
+  })
+  await program.exitOverride().parseAsync(['node', 'infra-lab', ...argv]).catch(() => undefined)
+  return { stdout, stderr }
+}
+
 describe('bench load', () => {
+  it('documents its flags and refuses bad values before starting anything', async () => {
+    const help = await parse(['bench', 'load', '--help'])
+    for (const f of ['--driver', '--sessions', '--duration-s', '--concurrency', '--pool-size', '--max-size', '--warmup', '--step-timeout-ms', '--note', '--out']) {
+      expect(help.stdout).toContain(f)
+    }
+    expect((await parse(['bench', 'load', '--concurrency', '0'])).stderr).toMatch(/--concurrency must be an integer from 1 to 1024/)
+    expect((await parse(['bench', 'load', '--sessions', 'many'])).stderr).toMatch(/--sessions must be an integer/)
+    expect(existsSync(join(base, 'docs'))).toBe(false)
+  })
+
   it('skips every driver that cannot run here with the reason, and writes nothing', async () => {
     const t = io()
     const r = await runBenchLoad({ ...flags, driver: 'local,docker' }, t.io, new AbortController().signal, noDaemon)
