@@ -57,7 +57,8 @@ export interface LoadRun {
 }
 
 const SETTLE_TIMEOUT_MS = 120_000
-const SETTLE_MS = 2000
+/** At rest before the gateway is measured: longer than Node's 5 s keep-alive idle timeout, so its idle connections (to dockerd) are closed. */
+const SETTLE_MS = 6000
 const PROGRESS_EVERY_MS = 15_000
 
 type Tally = { started: number; finished: number; succeeded: number; warmHits: number }
@@ -99,9 +100,12 @@ export async function runLoad(target: LoadTarget, o: LoadOptions, progress: (lin
     return t
   }
 
-  await waitForRest(client, o, signal)
-  const beforeWarmup = await gatewayStats(target.pid, client)
-  sampler.start()
+  const atRest = async () => {
+    await waitForRest(client, o, signal)
+    await sleep(SETTLE_MS)
+    return gatewayStats(target.pid, client)
+  }
+  const beforeWarmup = await atRest()
   let durationS = 0
   let run: Tally = { started: 0, finished: 0, succeeded: 0, warmHits: 0 }
   let warm: Tally = run
@@ -110,9 +114,9 @@ export async function runLoad(target: LoadTarget, o: LoadOptions, progress: (lin
     if (o.warmup > 0) {
       progress(`  warm-up: ${o.warmup} sessions …`)
       warm = await phase((t) => t.started < o.warmup, false, () => undefined)
-      await waitForRest(client, o, signal)
     }
-    start = await gatewayStats(target.pid, client)
+    start = await atRest()
+    sampler.start() // after, so its connection is not counted as the gateway's
     const t0 = performance.now()
     const deadline = o.durationS === undefined ? Infinity : t0 + o.durationS * 1000
     const sampleEvery = o.durationS === undefined ? Math.max(1, Math.floor(o.sessions / 20)) : Infinity
@@ -130,17 +134,15 @@ export async function runLoad(target: LoadTarget, o: LoadOptions, progress: (lin
     await sampler.stop()
   }
   progress(`  load done: ${run.finished} sessions in ${durationS.toFixed(0)} s; waiting for the pool to come to rest …`)
-  await waitForRest(client, o, signal)
-  await sleep(SETTLE_MS)
-  const atRest = await sampler.sample()
-  const end = await gatewayStats(target.pid, client)
+  const end = await atRest()
+  const poolAtRest = await sampler.sample()
   return {
     attempted: run.finished, warmupAttempted: warm === run ? 0 : warm.finished,
     succeeded: run.succeeded, warmupSucceeded: warm === run ? 0 : warm.succeeded, warmHits: run.warmHits,
     failures: [...failures].map(([failure, v]) => ({ failure, ...v })).sort((a, b) => b.count - a.count),
     stepMs, durationS, partial: signal.aborted,
     gateway: { beforeWarmup, start, end, samples },
-    poolVsHost: { ...sampler.summary(), atRest },
+    poolVsHost: { ...sampler.summary(), atRest: poolAtRest },
   }
 }
 
