@@ -45,13 +45,14 @@ export interface AgentProcess {
 /** The sandbox's environment, as the local driver gives it. */
 export const SANDBOX_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', TERM: 'xterm-256color' }
 
-export function startAgent(sandboxId = 'sbx-test', nodeFlags: string[] = []): AgentProcess {
+export function startAgent(sandboxId = 'sbx-test', nodeFlags: string[] = [], opts: { shell?: string } = {}): AgentProcess {
   const dir = mkdtempSync(join(tmpdir(), 'agent-it-'))
   const socketPath = join(dir, 'agent.sock')
   const stateDir = join(dir, 'state')
+  const shell = opts.shell === undefined ? [] : ['--shell', opts.shell]
   const child = spawn(
     process.execPath,
-    [...nodeFlags, bundlePath, '--socket', socketPath, '--sandbox-id', sandboxId, '--state-dir', stateDir],
+    [...nodeFlags, bundlePath, '--socket', socketPath, '--sandbox-id', sandboxId, '--state-dir', stateDir, ...shell],
     { cwd: '/', env: SANDBOX_ENV, stdio: ['ignore', 'ignore', 'pipe'] },
   )
   const agent: AgentProcess = {
@@ -105,8 +106,8 @@ export class TestClient {
     socket.on('error', () => {})
   }
 
-  /** Connects, retrying while the agent is still starting. */
-  static async connect(socketPath: string, timeoutMs = 10_000): Promise<TestClient> {
+  /** Connects, retrying every `retryMs` while the agent is still starting. */
+  static async connect(socketPath: string, timeoutMs = 10_000, retryMs = 20): Promise<TestClient> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       try {
@@ -117,7 +118,7 @@ export class TestClient {
         return new TestClient(socket)
       } catch (err) {
         if (Date.now() > deadline) throw err
-        await new Promise((r) => setTimeout(r, 20))
+        await new Promise((r) => setTimeout(r, retryMs))
       }
     }
   }

@@ -32,10 +32,6 @@ async function main(): Promise<number | undefined> {
     session,
     scrollback,
   )
-  await server.listen()
-  if (options.tlsPort !== undefined) {
-    await startTlsBridge({ host: options.tlsHost, port: options.tlsPort, socketPath: options.socketPath, identity: options.sandboxId, psk: psk! })
-  }
   const stop = (signal: NodeJS.Signals) => {
     log('agent_stop', { signal })
     session.kill()
@@ -44,7 +40,13 @@ async function main(): Promise<number | undefined> {
   }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
-  await warmUpClaimPath(files.scratchFifoPath)
+  // The socket (and so the hello) appears only once the shell waits for a claim and the claim
+  // path is warm: a sandbox is ready when a claim sent the instant it is announced succeeds.
+  await Promise.all([session.whenWaiting(), warmUpClaimPath(files.scratchFifoPath)])
+  await server.listen()
+  if (options.tlsPort !== undefined) {
+    await startTlsBridge({ host: options.tlsHost, port: options.tlsPort, socketPath: options.socketPath, identity: options.sandboxId, psk: psk! })
+  }
   log('agent_ready', { sandboxId: options.sandboxId, pid: process.pid, shellPid: session.pid })
   return undefined
 }

@@ -9,8 +9,6 @@ import type { StateFiles } from './state-dir.ts'
 export const INITIAL_COLS = 80
 export const INITIAL_ROWS = 24
 export const TERMINATE_GRACE_MS = 2000
-/** How long a claim that arrives while the warm shell is still starting waits for it. */
-export const WARM_SHELL_WAIT_MS = 5000
 /** The shell's oom_score_adj, inherited by all the user runs: the OOM killer takes these before the agent. */
 export const USER_OOM_SCORE_ADJ = 1000
 /**
@@ -60,10 +58,19 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
   private readonly writers: Socket[] = []
   private fifoTimer: NodeJS.Timeout | undefined
   private onWriters: ((err?: Error) => void) | undefined
+  private readonly waiting: Promise<void>
 
   constructor(private readonly files: StateFiles, shellPath: string, agentEnv: NodeJS.ProcessEnv) {
     super()
     this.fifos = files.userFifoPath ? [files.userFifoPath, files.fifoPath] : [files.fifoPath]
+    this.waiting = new Promise<void>((resolve, reject) => {
+      this.onWriters = (err) => {
+        this.onWriters = undefined
+        if (err) reject(err)
+        else resolve()
+      }
+    })
+    this.waiting.catch(() => undefined) // reported to whoever awaits whenWaiting()
     this.pty = spawn(shellPath, ['--noprofile', '--rcfile', files.rcPath, '-i'], {
       name: 'xterm-256color',
       cols: INITIAL_COLS,
@@ -90,6 +97,8 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
    * Opens each FIFO's write end as soon as bash has opened its read end (an O_NONBLOCK open fails
    * with ENXIO until then), so the claim only writes to open pipes: no open() through the
    * thread pool on the claim path. bash then waits in read() until the claim script arrives.
+   * Polled (a blocked open has no event to wait on): every millisecond at first, since the agent
+   * says hello only after this, then less often for a shell that is slow to start.
    */
   private preopenFifo(attempt = 0): void {
     while (!this.exited && this.writers.length < this.fifos.length) {
@@ -99,24 +108,20 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
         writer.on('error', () => undefined) // reported by the claim's write, if it happens
         this.writers.push(writer)
       } catch {
-        if (attempt < 2000) this.fifoTimer = setTimeout(() => this.preopenFifo(attempt + 1), attempt < 100 ? 2 : 50)
+        this.fifoTimer = setTimeout(() => this.preopenFifo(attempt + 1), attempt < 200 ? 1 : attempt < 500 ? 10 : 50)
         return
       }
     }
-    this.onWriters?.()
+    if (!this.exited) this.onWriters?.()
   }
 
-  /** For a claim that arrived before the warm shell reached its FIFOs (a cold start's first moments). */
-  private waitForWriters(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.onWriters?.(new ClaimError('the warm shell is not waiting for a claim')), WARM_SHELL_WAIT_MS)
-      this.onWriters = (err) => {
-        clearTimeout(timer)
-        this.onWriters = undefined
-        if (err) reject(err)
-        else resolve()
-      }
-    })
+  /**
+   * Resolves once the warm shell can take a claim: it holds every claim FIFO open for reading,
+   * and their write ends are open here. Rejects if the shell exits first. The agent says hello
+   * only after this (main.ts), so a gateway never sees a sandbox that would refuse a claim.
+   */
+  whenWaiting(): Promise<void> {
+    return this.waiting
   }
 
   get pid(): number {
@@ -133,11 +138,12 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
     if ((dropTo !== undefined) !== (this.files.userFifoPath !== undefined)) {
       throw new ClaimError(dropTo ? 'this agent was not started to drop privileges' : 'this warm shell must drop to a user')
     }
+    // Cannot happen through the agent's socket, which opens only once the shell waits.
+    if (this.writers.length < this.fifos.length) throw new ClaimError('the warm shell is not waiting for a claim')
     this.claimed = true
     if (claim.cols !== undefined || claim.rows !== undefined) {
       this.resize(claim.cols ?? this.pty.cols, claim.rows ?? this.pty.rows)
     }
-    if (this.writers.length < this.fifos.length) await this.waitForWriters()
     // In the FIFOs' order: the user's part (env, secrets, identity) first, the drop last.
     const parts = dropTo === undefined ? [buildClaimScript(claim)] : [buildClaimScript(claim), `${dropTo}\n`]
     await Promise.all(parts.map((text, i) => writeAndClose(this.writers[i]!, text)))
@@ -184,7 +190,7 @@ export class PtySession extends EventEmitter<PtySessionEvents> {
   private onExit(exitCode: number, signal: number | undefined): void {
     this.exited = true
     clearTimeout(this.fifoTimer)
-    this.onWriters?.(new ClaimError('the shell has exited'))
+    this.onWriters?.(new ClaimError('the shell exited before it waited for a claim'))
     for (const writer of this.writers) writer.destroy()
     clearTimeout(this.killTimer)
     const bySignal = signal !== undefined && signal !== 0

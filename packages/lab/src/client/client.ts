@@ -9,7 +9,10 @@ export interface Session {
   createdAt: string; endedAt?: string; endedReason?: string; timings: Record<string, number>
 }
 export interface CreatedSession extends Session { attach: Attach }
-export interface PoolStatus { ready: number; starting: number; claimed: number; target: number; lastError?: string }
+export interface PoolStatus {
+  ready: number; starting: number; claimed: number; target: number; lastError?: string
+  coldStarting: number; destroying: number; total: number
+}
 export interface Pool { name: string; spec: Record<string, unknown>; status: PoolStatus }
 export interface CreateSessionRequest { user: string; pool?: string; env?: Record<string, string>; secrets?: Record<string, string> }
 
@@ -52,6 +55,12 @@ export class LabClient {
   }
   pool(name: string): Promise<Pool> {
     return this.request('GET', `/v1/pools/${encodeURIComponent(name)}`)
+  }
+
+  /** Closes every kept-alive connection of every client (the next request opens a new one). */
+  static closeIdleConnections(): void {
+    httpAgent.destroy()
+    httpsAgent.destroy()
   }
 
   /** Opens the terminal WebSocket of an attach (binary = terminal bytes, text = JSON control). */

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino'
 import { systemClock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
+import { POOL_SANDBOX_STATES } from '../pool/pool-counts.ts'
 import type { Store } from '../store/types.ts'
 import { ApiError } from './errors.ts'
 import { buildOpenApi } from './openapi.ts'
@@ -67,11 +68,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   app.get('/metrics', async (_req, reply) => {
     for (const p of deps.pools.values()) {
-      const st = p.controller.status()
-      deps.metrics.poolSandboxes.set({ pool: p.spec.name, state: 'ready' }, st.ready)
-      deps.metrics.poolSandboxes.set({ pool: p.spec.name, state: 'starting' }, st.starting)
-      deps.metrics.poolSandboxes.set({ pool: p.spec.name, state: 'claimed' }, st.claimed)
-      deps.metrics.poolTarget.set({ pool: p.spec.name }, st.target)
+      const n = await p.controller.sandboxCounts()
+      for (const [state, key] of POOL_SANDBOX_STATES) deps.metrics.poolSandboxes.set({ pool: p.spec.name, state }, n[key])
+      deps.metrics.poolTarget.set({ pool: p.spec.name }, p.controller.status().target)
     }
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
   })
@@ -127,7 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.sessions.attachSocket(session, socket)
     })
 
-    v1.get('/pools', async () => ({ pools: [...deps.pools.values()].map(poolView) }))
+    v1.get('/pools', async () => ({ pools: await Promise.all([...deps.pools.values()].map(poolView)) }))
     v1.get('/pools/:name', async (req) => {
       const { name } = parseOrThrow(poolNameParams, req.params, 'params')
       return poolView(deps.sessions.pool(name))
@@ -139,12 +138,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app
 }
 
-function poolView(p: PoolRuntime) {
+/** The pool's counts are read now (every sandbox it owns); target and lastError are the last reconcile's. */
+async function poolView(p: PoolRuntime) {
   const st = p.controller.status()
+  const n = await p.controller.sandboxCounts()
   return {
     name: p.spec.name,
     spec: p.spec,
-    status: { ready: st.ready, starting: st.starting, claimed: st.claimed, target: st.target, ...(st.lastError ? { lastError: st.lastError } : {}) },
+    status: {
+      ready: n.ready, starting: n.starting, claimed: n.claimed, coldStarting: n.coldStarting, destroying: n.destroying, total: n.total,
+      target: st.target, ...(st.lastError ? { lastError: st.lastError } : {}),
+    },
   }
 }
 

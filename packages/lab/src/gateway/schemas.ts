@@ -50,6 +50,9 @@ export const poolSchema = z.object({
   status: z.object({
     ready: z.number(), starting: z.number(), claimed: z.number(), target: z.number(),
     lastError: z.string().optional(),
+    coldStarting: z.number().describe('cold starts for claims that found nothing warm, until their claim takes them'),
+    destroying: z.number().describe('being destroyed: retired, ended, or left by a failed start'),
+    total: z.number().describe('every sandbox the pool owns: never below what runs on the host'),
   }),
 })
 

@@ -61,18 +61,14 @@ export class SessionService {
     return p
   }
 
-  /** The claim path: warm sandbox if one is ready, else a cold start within claimTimeoutMs. */
-  async create(body: CreateSessionBody): Promise<SessionView & { attach: Attach }> {
+  /**
+   * One claim attempt: a warm sandbox of the pool (else a cold start), its channel, the
+   * workspace bound and the claim sent. A sandbox that fails here is destroyed and its session
+   * ended as claim_failed (SandboxClaimFailed); running out of capacity is an ApiError.
+   */
+  private async claimOnce(pool: PoolRuntime, body: CreateSessionBody, lap: (name: string, since: number) => number, since: number): Promise<ClaimAttempt> {
     const { store, clock, metrics, logger } = this.deps
-    const t0 = performance.now()
-    const timings: Record<string, number> = {}
-    const lap = (name: string, since: number): number => {
-      const t = performance.now()
-      timings[name] = round(t - since)
-      return t
-    }
-    const poolName = body.pool ?? 'default'
-    const pool = this.pool(poolName)
+    const poolName = pool.spec.name
     const env = body.env ?? {}
     const secrets = body.secrets ?? {}
     const newSession = {
@@ -84,7 +80,7 @@ export class SessionService {
     }
 
     let claimed = await store.claimWarm(poolName, newSession, clock.now())
-    let t = lap('storeClaimMs', t0)
+    let t = lap('storeClaimMs', since)
     const warm = claimed !== undefined
     if (!claimed) {
       try {
@@ -105,35 +101,64 @@ export class SessionService {
     pool.controller.nudge()
 
     let channel: AgentChannel | undefined
-    let hub: TerminalHub | undefined
-    let applied: Promise<Ready> | undefined
-    let claimSentAt = 0
     try {
       if (!handle) throw new Error(`sandbox ${sandbox.id} has no handle`)
       const ch: AgentChannel = pool.controller.takeWarm(sandbox.id) ?? (await pool.driver.connect(handle))
       channel = ch
       // The hub listens before the claim is sent, so it mirrors every byte of the session.
-      hub = new TerminalHub(ch, clock.now(), () => clock.now(), { seenAllOutput: true })
+      const hub = new TerminalHub(ch, clock.now(), () => clock.now(), { seenAllOutput: true })
       t = lap('connectMs', t)
       const binding = await pool.driver.bindWorkspace(handle, body.user)
       t = lap('bindWorkspaceMs', t)
       // Sent now, answered in about a millisecond: the response does not wait for `ready`
       // (the session is `starting` until it arrives), so the agent applies the claim while
       // the client reads this response and opens the terminal. See docs/design.md.
-      claimSentAt = performance.now()
-      applied = ch.claim({ sessionId: newSession.id, user: body.user, home: binding.home, env, secrets }, CLAIM_AGENT_TIMEOUT_MS)
-      applied.catch(() => undefined) // handled below; never an unhandled rejection
+      const claimSentAt = performance.now()
+      const applied = ch.claim({ sessionId: newSession.id, user: body.user, home: binding.home, env, secrets }, CLAIM_AGENT_TIMEOUT_MS)
+      applied.catch(() => undefined) // handled by create(); never an unhandled rejection
       t = lap('claimSendMs', t)
+      return { newSession, sandbox, handle, hub, applied, claimSentAt, warm, t }
     } catch (err) {
       logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'claim failed; destroying the sandbox')
       channel?.close()
       await store.endSession(newSession.id, 'claim_failed', clock.now())
       await this.destroySandbox(pool, sandbox.id)
-      metrics.claims.inc({ pool: poolName, result: 'rejected' })
-      throw new ApiError('claim_failed', `could not start the session's shell: ${errMessage(err)}`)
+      throw new SandboxClaimFailed(new ApiError('claim_failed', `could not start the session's shell: ${errMessage(err)}`))
     }
+  }
 
-    if (!applied || !hub || !handle) throw new ApiError('internal', 'claim path ended without a channel')
+  /**
+   * The claim path: warm sandbox if one is ready, else a cold start within claimTimeoutMs. A
+   * sandbox that fails its claim before the answer is destroyed and the claim tried once more,
+   * on another sandbox (warm or cold), so the caller does not pay for a broken sandbox.
+   */
+  async create(body: CreateSessionBody): Promise<SessionView & { attach: Attach }> {
+    const { store, metrics, logger } = this.deps
+    const t0 = performance.now()
+    const timings: Record<string, number> = {}
+    const lap = (name: string, since: number): number => {
+      const t = performance.now()
+      timings[name] = round(t - since)
+      return t
+    }
+    const poolName = body.pool ?? 'default'
+    const pool = this.pool(poolName)
+
+    let attempt: ClaimAttempt
+    try {
+      attempt = await this.claimOnce(pool, body, lap, t0)
+    } catch (err) {
+      if (!(err instanceof SandboxClaimFailed)) throw err
+      try {
+        attempt = await this.claimOnce(pool, body, lap, lap('failedClaimMs', t0))
+      } catch (again) {
+        if (!(again instanceof SandboxClaimFailed)) throw again
+        metrics.claims.inc({ pool: poolName, result: 'rejected' })
+        throw again.apiError
+      }
+    }
+    const { newSession, sandbox, handle, hub, applied, claimSentAt, warm, t } = attempt
+
     this.track(newSession.id, poolName, handle, hub)
     const attach = await this.issueAttach(newSession.id)
     lap('tokenMs', t)
@@ -370,6 +395,27 @@ export class SessionService {
       this.deps.logger.error({ sandbox: sandboxId, err: errMessage(err) }, 'failed to destroy sandbox; reconcile will retry')
     }
     pool.controller.nudge()
+  }
+}
+
+/** A claim attempt that got as far as sending the claim to the agent. */
+interface ClaimAttempt {
+  readonly newSession: NewSession
+  readonly sandbox: Claimed['sandbox']
+  readonly handle: SandboxHandle
+  readonly hub: TerminalHub
+  readonly applied: Promise<Ready>
+  readonly claimSentAt: number
+  readonly warm: boolean
+  /** performance.now() at the end of the attempt, for the next lap. */
+  readonly t: number
+}
+
+/** The sandbox failed the claim (and was destroyed): another sandbox may well succeed. */
+class SandboxClaimFailed extends Error {
+  override readonly name = 'SandboxClaimFailed'
+  constructor(readonly apiError: ApiError) {
+    super(apiError.message)
   }
 }
 

@@ -9,7 +9,7 @@ const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0
  */
 export class LabMetrics {
   readonly registry = new Registry()
-  readonly poolSandboxes = new Gauge({ name: 'lab_pool_sandboxes', help: 'Sandboxes per pool and state', labelNames: ['pool', 'state'] as const, registers: [this.registry] })
+  readonly poolSandboxes = new Gauge({ name: 'lab_pool_sandboxes', help: 'Sandboxes the pool owns, by state (ready|starting|cold_starting|claimed|destroying); they add up to what runs on the host', labelNames: ['pool', 'state'] as const, registers: [this.registry] })
   readonly poolTarget = new Gauge({ name: 'lab_pool_target', help: 'Warm target the pool policy decided', labelNames: ['pool'] as const, registers: [this.registry] })
   readonly claims = new Counter({ name: 'lab_claims_total', help: 'Session claims by result (warm|cold|rejected)', labelNames: ['pool', 'result'] as const, registers: [this.registry] })
   readonly claimDuration = new Histogram({ name: 'lab_claim_duration_seconds', help: 'Time to claim a sandbox for a session, by path (warm|cold)', labelNames: ['pool', 'path'] as const, buckets: LATENCY_BUCKETS_S, registers: [this.registry] })

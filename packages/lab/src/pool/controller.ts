@@ -10,6 +10,7 @@ import { ClaimRate } from './claim-rate.ts'
 import { CapacityExhausted, ClaimTimeout, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
+import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
 import { TokenBucket } from './rate-limit.ts'
 import type { PoolSpec } from './spec.ts'
 
@@ -101,8 +102,18 @@ export class PoolController {
     if (this.started && !this.stopping) this.schedule(0)
   }
 
+  /** As of the last reconcile: the target, the last error, and the counts it acted on. */
   status(): PoolStatus {
     return this.current
+  }
+
+  /**
+   * Every sandbox the pool owns now, from one read of the store plus what only this controller
+   * knows (which starts serve a claim). Unlike status(), exact at the moment of the call.
+   */
+  async sandboxCounts(): Promise<PoolSandboxCounts> {
+    const rows = await this.o.store.listSandboxes({ pool: this.spec.name })
+    return countSandboxes(rows, { isColdCreate: (id) => this.expectations.isForClaim(id), isReserved: (id) => this.reserved.has(id) })
   }
 
   recordClaim(now: number): void {
@@ -286,20 +297,28 @@ export class PoolController {
     this.o.logger.warn({ pool: this.spec.name, sandbox: id, reason, err: message, backoffUntil: until }, 'sandbox create failed; backing off')
   }
 
-  /** Keeps the channel of a warm sandbox; if it closes while still warm, the sandbox is lost. */
+  /**
+   * Keeps the channel of a warm sandbox; if it closes while still warm, or its shell exits (it
+   * could never take a claim), the sandbox is lost. Once a claim took the channel, the session's.
+   */
   private watch(id: string, channel: AgentChannel): void {
     if (this.stopping) {
       channel.close()
       return
     }
     this.channels.set(id, channel)
-    const onClose = (err: Error | undefined) => {
+    const onLost = (reason: 'exited_early' | 'protocol_error') => {
       if (this.channels.get(id) !== channel || this.stopping) return
       this.channels.delete(id)
-      this.track(this.lost(id, err instanceof ChannelProtocolError ? 'protocol_error' : 'exited_early'))
+      channel.close()
+      this.track(this.lost(id, reason))
     }
-    channel.once('close', onClose)
-    if (channel.isClosed) onClose(channel.closeError) // closed before this listener existed
+    channel.once('close', (err) => onLost(err instanceof ChannelProtocolError ? 'protocol_error' : 'exited_early'))
+    channel.on('message', (m) => {
+      if (m.type === 'exit') onLost('exited_early')
+    })
+    if (channel.isClosed) onLost(channel.closeError instanceof ChannelProtocolError ? 'protocol_error' : 'exited_early') // closed before the listener
+    else if (channel.hello.state !== 'warm') onLost('exited_early') // e.g. adopted after a restart with its shell gone
   }
 
   /** Connects to a warm sandbox this controller did not start (e.g. before a gateway restart). */

@@ -19,6 +19,11 @@ export class Expectations {
     return this.inFlight.has(id)
   }
 
+  /** A create in flight for a claim (the cold path). */
+  isForClaim(id: string): boolean {
+    return this.inFlight.get(id)?.forClaim ?? false
+  }
+
   /** Creates in flight for the warm pool (cold-path creates are counted separately). */
   get warmCount(): number {
     let n = 0

@@ -13,6 +13,8 @@ export interface FakeDriverOptions {
   failCreates?: boolean | ((n: number) => boolean)
   /** Agents accept connections but never say hello (creates then fail with hello_timeout). */
   neverHello?: boolean
+  /** Fail workspace binds (a sandbox broken at claim time): always, or for the n-th bind (1-based). */
+  failBinds?: boolean | ((n: number) => boolean)
   /** Where the sandboxes live; share one between driver instances to simulate a gateway restart. */
   host?: FakeHost
 }
@@ -47,6 +49,8 @@ export class FakeDriver implements SandboxDriver {
   readonly options: FakeDriverOptions
   /** Creates attempted so far (including failed ones). */
   createCalls = 0
+  /** Workspace binds attempted so far (including failed ones). */
+  bindCalls = 0
   /** Creates in progress now, and the most there ever were at once. */
   inFlight = 0
   maxInFlight = 0
@@ -136,7 +140,12 @@ export class FakeDriver implements SandboxDriver {
   }
 
   async bindWorkspace(handle: SandboxHandle, user: string): Promise<WorkspaceBinding> {
+    const n = ++this.bindCalls
     if (!this.live.has(handle.id)) throw new DriverError('unavailable', `fake sandbox ${handle.id} is gone`)
+    const fail = this.options.failBinds
+    if (fail === true || (typeof fail === 'function' && fail(n))) {
+      throw new DriverError('unavailable', `fake bind #${n} into ${handle.id} failed (failBinds)`)
+    }
     return { home: `/home/${user}` }
   }
 

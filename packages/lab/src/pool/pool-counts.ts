@@ -1,0 +1,62 @@
+import type { SandboxState } from '../store/types.ts'
+
+/**
+ * Every sandbox a pool owns, by what it is doing. A sandbox is owned from the moment its store
+ * row is written (before the driver starts it) until its row is deleted (after the driver
+ * destroyed it), so `total` is never below what runs on the host for the pool.
+ */
+export interface PoolSandboxCounts {
+  /** Warm, waiting for any claim. */
+  readonly ready: number
+  /** Refills being started for the warm pool (create called, no hello yet). */
+  readonly starting: number
+  /** Cold starts for claims that found nothing warm: from the create until their claim takes them. */
+  readonly coldStarting: number
+  /** Bound to a session. */
+  readonly claimed: number
+  /** Being destroyed: retired warm sandboxes, sandboxes of ended sessions, leftovers of failed starts. */
+  readonly destroying: number
+  /** The sum of the above. */
+  readonly total: number
+}
+
+/** What the controller knows that the store rows do not: which creates serve a waiting claim. */
+export interface ColdClaims {
+  /** A create in flight that was started for a claim. */
+  isColdCreate(id: string): boolean
+  /** A started sandbox held for the claim that started it. */
+  isReserved(id: string): boolean
+}
+
+/** Classifies one snapshot of the pool's store rows; each row is counted exactly once. */
+export function countSandboxes(rows: readonly { readonly id: string; readonly state: SandboxState }[], cold: ColdClaims): PoolSandboxCounts {
+  let ready = 0
+  let starting = 0
+  let coldStarting = 0
+  let claimed = 0
+  let destroying = 0
+  for (const r of rows) {
+    switch (r.state) {
+      case 'starting':
+        if (cold.isColdCreate(r.id)) coldStarting++
+        else starting++
+        break
+      case 'warm':
+        if (cold.isReserved(r.id)) coldStarting++
+        else ready++
+        break
+      case 'claimed':
+        claimed++
+        break
+      case 'destroying':
+        destroying++
+        break
+    }
+  }
+  return { ready, starting, coldStarting, claimed, destroying, total: rows.length }
+}
+
+/** The `state` label of lab_pool_sandboxes (a closed set) and the count each one reports. */
+export const POOL_SANDBOX_STATES = [
+  ['ready', 'ready'], ['starting', 'starting'], ['cold_starting', 'coldStarting'], ['claimed', 'claimed'], ['destroying', 'destroying'],
+] as const satisfies readonly (readonly [string, keyof PoolSandboxCounts])[]
