@@ -108,7 +108,7 @@ export class SqliteStore implements Store {
     return this.claimTx.immediate(pick, session, now, false)
   }
 
-  /** One transaction body: pick a warm sandbox, insert the session, bind the sandbox to it. */
+  /** One transaction body: pick a warm sandbox, insert the session (and its token), bind the sandbox to it. */
   private claim(pick: () => { id: string } | undefined, s: NewSession, now: number, warm: boolean): Claimed | undefined {
     const picked = pick()
     if (!picked) return undefined
@@ -119,6 +119,7 @@ export class SqliteStore implements Store {
     const bound = this.q.bindSandbox.run({ id: picked.id, session_id: s.id, claimed_at: now })
     // Cannot happen inside an IMMEDIATE transaction; a guard against a broken query.
     if (bound.changes !== 1) throw new StoreConflictError(`sandbox ${picked.id} stopped being warm during its claim`)
+    if (s.attachToken) this.q.putToken.run({ token_hash: s.attachToken.tokenHash, session_id: s.id, expires_at: s.attachToken.expiresAt })
     return {
       session: toSession(this.q.getSession.get(s.id) as SessionRow),
       sandbox: toSandbox(this.q.getSandbox.get(picked.id) as SandboxRow),
