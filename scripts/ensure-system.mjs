@@ -22,7 +22,10 @@ const NEEDS = {
   test: [...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io']],
 }
 
-const which = (bin) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)))
+// The sbin directories too: dockerd, mkfs.ext4 and losetup live there, and a user's PATH often
+// lacks them although the packages are installed.
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+const which = (bin) => [...(process.env.PATH ?? '').split(':'), ...SBIN].some((d) => d && existsSync(join(d, bin)))
 const present = (what) => (isAbsolute(what) ? existsSync(what) : which(what))
 
 /** The Debian packages `purpose` needs that are not installed here (each once). */
