@@ -31,14 +31,23 @@ export async function measureStart(client: LabClient, pool: string, user: string
       ws.terminate()
       reject(new Error(`no prompt byte from session ${s.id} within ${FIRST_BYTE_TIMEOUT_MS / 1000} s`))
     }, FIRST_BYTE_TIMEOUT_MS)
-    ws.on('message', (_d, isBinary) => {
-      if (!isBinary) return
+    let exit = ''
+    ws.on('message', (d, isBinary) => {
+      if (!isBinary) {
+        exit = String(d)
+        return
+      }
       clearTimeout(timer)
       resolve(performance.now())
     })
     ws.on('error', (err) => {
       clearTimeout(timer)
       reject(err)
+    })
+    // A session that ended before its first byte (e.g. claim_failed) says so at once.
+    ws.on('close', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`session ${s.id}: the terminal closed (${code}) before the first byte${exit ? `: ${exit}` : ''}`))
     })
   })
   ws.close()
