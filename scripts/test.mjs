@@ -4,7 +4,8 @@
 // `dockerd --bridge=none --iptables=false` when no daemon answers and stops it afterwards (also
 // when tests fail or the run is interrupted), builds the sandbox image when it is missing or
 // stale. Then, as anyone: builds the bundles, runs vitest, and checks that the run left no
-// sandbox, container, mount or loop device behind. Without the set-up, suites that cannot run
+// sandbox, container, mount or loop device behind (a leak fails the run; either way, and after an
+// interrupted run too, what the run left is removed). Without the set-up, suites that cannot run
 // here are skipped and listed with their reasons at the end (scripts/skip-summary-reporter.mjs).
 import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureSystem } from './ensure-system.mjs'
 import { dockerAnswers, ensureSandboxImage, startDockerd, stopDockerd } from './test-docker.mjs'
-import { leftovers, noMountsBelow, runtimeDirsBefore } from './test-leftovers.mjs'
+import { leftovers, noMountsBelow, removeLeftovers, runtimeDirsBefore } from './test-leftovers.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const log = (s) => console.error(`infra-lab test: ${s}`)
@@ -67,13 +68,17 @@ async function main() {
     chmodSync(runTmp, 0o1777)
     const before = runtimeDirsBefore()
     let code = await run(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', ...process.argv.slice(2)], { ...process.env, TMPDIR: runTmp })
-    const left = await leftovers({ runTmp, before, allContainers: dockerd !== undefined })
+    const scope = { runTmp, before, allContainers: dockerd !== undefined }
+    const left = await leftovers(scope)
     if (left.length > 0) {
-      log(`the run left ${left.length} thing(s) behind:\n  ${left.join('\n  ')}`)
+      // A leak fails the run (when it was not interrupted anyway), and is cleaned up all the same.
+      log(`the run left ${left.length} thing(s) behind${interrupted ? ' (interrupted: its afterAll hooks did not run)' : ''}; removing them:\n  ${left.map((l) => l.text).join('\n  ')}`)
       if (code === 0) code = 1
-    } else if (noMountsBelow(runTmp)) {
-      rmSync(runTmp, { recursive: true, force: true })
+      await removeLeftovers(left)
+      const still = await leftovers(scope)
+      if (still.length > 0) log(`could not remove:\n  ${still.map((l) => l.text).join('\n  ')}`)
     }
+    if (noMountsBelow(runTmp)) rmSync(runTmp, { recursive: true, force: true })
     return interrupted ? interruptedCode() : code
   } finally {
     if (dockerd) await stopDockerd(dockerd, log)
