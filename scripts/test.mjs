@@ -74,8 +74,13 @@ async function main() {
       // A leak fails the run (when it was not interrupted anyway), and is cleaned up all the same.
       log(`the run left ${left.length} thing(s) behind${interrupted ? ' (interrupted: its afterAll hooks did not run)' : ''}; removing them:\n  ${left.map((l) => l.text).join('\n  ')}`)
       if (code === 0) code = 1
-      await removeLeftovers(left)
-      const still = await leftovers(scope)
+      // A loop device is freed only once its lazily unmounted file system lets go: a few tries.
+      let still = left
+      for (let i = 0; i < 10 && still.length > 0; i++) {
+        await removeLeftovers(still)
+        await new Promise((r) => setTimeout(r, i === 0 ? 0 : 500))
+        still = await leftovers(scope)
+      }
       if (still.length > 0) log(`could not remove:\n  ${still.map((l) => l.text).join('\n  ')}`)
     }
     if (noMountsBelow(runTmp)) rmSync(runTmp, { recursive: true, force: true })
