@@ -84,12 +84,12 @@ async function containers() {
  * Everything of this run still on the machine: `{ kind, what, text }`, one each. `allContainers`:
  * the daemon was started for this run, so every sandbox container on it is this run's.
  */
-export async function leftovers({ runTmp, before, allContainers }) {
+export async function leftovers({ runTmp, before, allContainers }, { settle = true } = {}) {
   const pidOf = (d) => Number(d.slice(d.lastIndexOf('-') + 1))
   const fresh = testRuntimeDirs().filter((d) => !before.has(d))
   // An interrupted vitest exits before its workers do: give them a few seconds to go. A pid
   // that lives on belongs to another run on this machine.
-  for (let i = 0; i < 50 && fresh.some((d) => alive(pidOf(d))); i++) await new Promise((r) => setTimeout(r, 200))
+  for (let i = 0; settle && i < 50 && fresh.some((d) => alive(pidOf(d))); i++) await new Promise((r) => setTimeout(r, 200))
   const ownDirs = [...fresh.filter((d) => !alive(pidOf(d))), ...hashedRuntimeDirs(runTmp)]
   const ours = (path) => path.startsWith(`${runTmp}/`) || ownDirs.some((d) => path === d || path.startsWith(`${d}/`))
   const mentions = (text) => text.includes(`${runTmp}/`) || ownDirs.some((d) => text.includes(d))

@@ -79,7 +79,7 @@ async function main() {
       for (let i = 0; i < 10 && still.length > 0; i++) {
         await removeLeftovers(still)
         await new Promise((r) => setTimeout(r, i === 0 ? 0 : 500))
-        still = await leftovers(scope)
+        still = await leftovers(scope, { settle: false })
       }
       if (still.length > 0) log(`could not remove:\n  ${still.map((l) => l.text).join('\n  ')}`)
     }
