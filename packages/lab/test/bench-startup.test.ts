@@ -127,6 +127,12 @@ describe('the startup report', () => {
     expect(md).toContain('| warm | 2 | 0 | 6.00 | 2.00 | 3.00x | 6.00 | 2.00 | 3.00x |')
     expect(md).toContain('| POST /v1/sessions answered | 3.00 | 1.00 | 2.00 |')
     expect(md).toContain('Most of the time above the floor is in: **POST /v1/sessions answered** (2.00 ms at p50); inside the POST the gateway\'s largest step is `bindWorkspaceMs`.')
+    const agentBound = seriesResult({
+      name: 'warm', how: 'test', warmup: 0,
+      samples: [{ ...sample(6, 1.5, { claimMs: 0.5, agentReadyMs: 3.2 }), openMs: 1, byteMs: 3.5 }],
+      floor: [{ ...sample(2, 1), byteMs: 0.05 }],
+    })
+    expect(renderStartupMarkdown({ ...report(), results: [agentBound] })).toContain('Most of the time above the floor is in: **first terminal byte after the upgrade** (3.45 ms at p50); the agent answered the claim (`agentReadyMs`, claim sent to `ready`) in 3.20 ms.')
     writeFileSync(join(base, 'startup-local.json'), JSON.stringify({ ...report(), results: [warm] }))
     expect(summaryRows(base).find((x) => x.experiment === 'session start warm (local)')!.result).toBe('3.00x / 3.00x (6.00 / 6.00 ms; floor 2.00 / 2.00 ms; n=2)')
   })
@@ -171,7 +177,7 @@ describe.skipIf(localSkip !== undefined)(`bench startup against a gateway with l
     for (const row of [...json.results, ...json.sweep]) expect(row.floorMs?.n, row.name).toBe(row.totalMs.n)
     expect(d.within.floorMs?.n).toBe(3)
     const warm = json.results.find((x) => x.name === 'warm')!
-    expect(warm.steps!.map((s) => s.step)).toEqual(expect.arrayContaining(['POST /v1/sessions answered', 'terminal WebSocket upgraded', 'first terminal byte after the upgrade', 'gateway: storeClaimMs', 'gateway: claimMs']))
+    expect(warm.steps!.map((s) => s.step)).toEqual(expect.arrayContaining(['POST /v1/sessions answered', 'terminal WebSocket upgraded', 'first terminal byte after the upgrade', 'gateway: storeClaimMs', 'gateway: claimMs', 'gateway: agentReadyMs']))
     expect(readFileSync(join(base, 'out', 'startup-local.md'), 'utf8')).toMatch(/Warm start: \*\*[\d.]+x the floor at p50\*\*/)
     expect(json.skipped).toEqual([{ driver: 'docker', outcome: 'skipped', reason: expect.stringContaining('no Docker daemon') }])
     expect(json.command).toContain('--driver local,docker --sessions 2')

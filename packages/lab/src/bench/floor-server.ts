@@ -33,6 +33,12 @@ export async function buildFloorApp(): Promise<FastifyInstance> {
     }
     return reply.code(201).send(view)
   })
+  // What the client reads after a start for the gateway's timings (outside the timed steps).
+  app.get('/v1/sessions/:id', async (req) => {
+    const { id } = req.params as { id: string }
+    const view: SessionView = { id, user: '', pool: 'default', state: 'running', warm: true, createdAt: new Date().toISOString(), timings: TIMINGS }
+    return view
+  })
   app.get('/v1/sessions/:id/terminal', { websocket: true }, (socket) => {
     socket.send(PROMPT_BYTE)
   })

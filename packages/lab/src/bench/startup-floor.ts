@@ -23,7 +23,7 @@ const CLIENT_STEPS = [
 
 /**
  * Where the time of a series went: the client's steps beside the floor's, then the gateway's
- * claim steps (its `timings`, all inside the POST) in the order they ran.
+ * timings in the order they ran: the claim path's (inside the POST), then the agent's answer.
  */
 export function stepP50s(samples: readonly StartupSample[], floor: readonly StartupSample[], stats: Stats): StepP50[] {
   const p50 = (xs: readonly number[]) => stats(xs, 0).p50
@@ -65,10 +65,16 @@ export function stepsMarkdown(steps: readonly StepP50[]): string[] {
   ]
   const worst = [...client].sort((a, b) => above(b) - above(a))[0]
   if (worst && Number.isFinite(above(worst))) {
-    const inside = worst.step.startsWith('POST') && gateway.length
-      ? `; inside the POST the gateway's largest step is \`${[...gateway].filter((g) => g.step !== 'gateway: claimMs').sort((a, b) => b.p50 - a.p50)[0]?.step.replace('gateway: ', '')}\``
+    // claimMs is the sum, and the agent's timings run after the response.
+    const claimSteps = gateway.filter((g) => g.step !== 'gateway: claimMs' && !g.step.startsWith('gateway: agent'))
+    const inside = worst.step.startsWith('POST') && claimSteps.length
+      ? `; inside the POST the gateway's largest step is \`${[...claimSteps].sort((a, b) => b.p50 - a.p50)[0]!.step.replace('gateway: ', '')}\``
       : ''
-    lines.push(`Most of the time above the floor is in: **${worst.step}** (${formatMs(above(worst))} ms at p50)${inside}.`, '')
+    const agent = gateway.find((g) => g.step === 'gateway: agentReadyMs')
+    const hop = worst.step.startsWith('first') && agent
+      ? `; the agent answered the claim (\`agentReadyMs\`, claim sent to \`ready\`) in ${formatMs(agent.p50)} ms`
+      : ''
+    lines.push(`Most of the time above the floor is in: **${worst.step}** (${formatMs(above(worst))} ms at p50)${inside}${hop}.`, '')
   }
   return lines
 }

@@ -124,7 +124,7 @@ export function renderStartupMarkdown(r: StartupReport): string {
     lines.push(`Cold / warm, p50: **${(cold.totalMs.p50 / warm.totalMs.p50).toFixed(1)}x**; p99: ${(cold.totalMs.p99 / warm.totalMs.p99).toFixed(1)}x.`, '')
   }
   if (warm?.steps && warm.floorMs) {
-    lines.push('## Where a warm start\'s time goes', '', 'p50 of each step of the warm run; the gateway\'s steps (its `timings`) all happen inside the POST.', '', ...stepsMarkdown(warm.steps))
+    lines.push('## Where a warm start\'s time goes', '', 'p50 of each step of the warm run. The gateway\'s claim steps (its `timings`) happen inside the POST; `agentReadyMs` (claim sent to the agent\'s `ready`) and `agentApplyMs` (the agent\'s own part) run on after the response, beside the client\'s next steps; the prompt\'s first byte follows `ready`.', '', ...stepsMarkdown(warm.steps))
   }
   if (r.sweep.length) {
     lines.push(

@@ -10,7 +10,7 @@ export interface StartupSample {
   readonly byteMs: number
   /** Gateway-side claim time (timings.claimMs). */
   readonly claimMs: number
-  /** The gateway's timings of the claim path, from the POST's answer. */
+  /** The gateway's timings of the start: the claim path's, and the agent's answer (`agentReadyMs`, `agentApplyMs`). */
   readonly timings: Readonly<Record<string, number>>
   readonly warm: boolean
 }
@@ -51,10 +51,12 @@ export async function measureStart(client: LabClient, pool: string, user: string
     })
   })
   ws.close()
+  // After the timed steps: the gateway stored the agent's part with `running`, before the prompt's first byte.
+  const seen = await client.getSession(s.id)
   await client.deleteSession(s.id)
   return {
     totalMs: tByte - t0, postMs: tPost - t0, openMs: tOpen - tPost, byteMs: tByte - tOpen,
-    claimMs: s.timings.claimMs ?? Number.NaN, timings: s.timings, warm: s.warm,
+    claimMs: s.timings.claimMs ?? Number.NaN, timings: { ...s.timings, ...seen.timings }, warm: s.warm,
   }
 }
 
