@@ -178,7 +178,9 @@ describe.skipIf(localSkip !== undefined)(`bench startup against a gateway with l
     expect(d.within.floorMs?.n).toBe(3)
     const warm = json.results.find((x) => x.name === 'warm')!
     expect(warm.steps!.map((s) => s.step)).toEqual(expect.arrayContaining(['POST /v1/sessions answered', 'terminal WebSocket upgraded', 'first terminal byte after the upgrade', 'gateway: storeClaimMs', 'gateway: claimMs', 'gateway: agentReadyMs']))
-    expect(readFileSync(join(base, 'out', 'startup-local.md'), 'utf8')).toMatch(/Warm start: \*\*[\d.]+x the floor at p50\*\*/)
+    const md = readFileSync(join(base, 'out', 'startup-local.md'), 'utf8')
+    expect(md).toMatch(/Warm start: \*\*[\d.]+x the floor at p50\*\*/)
+    expect(md).toMatch(/Load: the 1-minute load average was [\d.]+ at the start and [\d.]+ at the end of this run, on \d+ cores\./)
     expect(json.skipped).toEqual([{ driver: 'docker', outcome: 'skipped', reason: expect.stringContaining('no Docker daemon') }])
     expect(json.command).toContain('--driver local,docker --sessions 2')
   }, 300_000)

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { LabClient } from '../client/client.ts'
 import type { CliIo, ExitCode } from '../io.ts'
@@ -110,6 +111,7 @@ export async function runBenchStartup(flags: BenchStartupFlags, io: CliIo, signa
 type Opts = Omit<BenchStartupFlags, 'sweep'> & { sweep: number[]; sweepSamples: number; drainedPool: number; drainedRounds: number }
 
 async function measureDriver(driver: string, o: Opts, command: string, signal: AbortSignal, log: (s: string) => void): Promise<StartupReport> {
+  const loadAtStart = loadavg()[0]!
   const plan = startupPools({ concurrency: o.concurrency, sweep: o.sweep, drainedPool: o.drainedPool })
   log(`starting a gateway (driver ${driver}; pools ${plan.pools.map((p) => `${p.name} ${p.policy.size}`).join(', ')}) …`)
   const results: SeriesResult[] = []
@@ -153,8 +155,11 @@ async function measureDriver(driver: string, o: Opts, command: string, signal: A
       if (k % 8 === 0) log(`  memory: ${k}/${o.memorySandboxes}`)
     })
   }
-  return report(driver, signal.aborted, command, results, sweep, drained, memory)
+  const load = { cores: machineInfo().cores, atStart: round2(loadAtStart), atEnd: round2(loadavg()[0]!) }
+  return { ...report(driver, signal.aborted, command, results, sweep, drained, memory), load }
 }
+
+const round2 = (v: number) => Math.round(v * 100) / 100
 
 /** `--url`: a running gateway whose pool sizes are its own; only the warm run applies. */
 async function measureRemote(ctx: SeriesContext, o: Opts, command: string): Promise<StartupReport> {

@@ -52,6 +52,8 @@ export interface StartupReport {
   readonly sweep: readonly SweepResult[]
   readonly drained?: DrainedResult
   readonly memory?: MemoryResult
+  /** 1-minute load average at the start and the end of this driver's run: other work on the machine shows here. */
+  readonly load?: { readonly cores: number; readonly atStart: number; readonly atEnd: number }
 }
 
 /** HDR statistics in ms (recorded in µs, 3 significant digits) with n and the warm-up count. */
@@ -111,6 +113,7 @@ export function renderStartupMarkdown(r: StartupReport): string {
     'terminal opens), measured in the same run, interleaved with the real starts. Absolute figures move 2-3x',
     'between machines; the ratio to the floor says what the gateway adds on this one.',
     '',
+    ...(r.load ? [`Load: the 1-minute load average was ${r.load.atStart} at the start and ${r.load.atEnd} at the end of this run, on ${r.load.cores} cores.`, ''] : []),
     ...(warm?.floorMs ? [warmVerdict(warm.totalMs, warm.floorMs), ''] : []),
     ...HEAD,
     ...r.results.map(row),
