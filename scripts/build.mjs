@@ -37,6 +37,13 @@ await build({
   outfile: join(root, 'packages/lab/dist/cli.mjs'),
   external: Object.keys(labPkg.dependencies ?? {}),
 })
+// `bench startup`'s transport floor, started as its own process like the gateway.
+await build({
+  ...common,
+  entryPoints: [join(root, 'packages/lab/src/bench/floor-main.ts')],
+  outfile: join(root, 'packages/lab/dist/floor-server.mjs'),
+  external: Object.keys(labPkg.dependencies ?? {}),
+})
 
 // Native addon (mount(2) for the local driver): node-gyp ships with npm.
 const nativeDir = join(root, 'packages/lab/native')

@@ -3,10 +3,12 @@
 // `npm test` work on a fresh Debian/Ubuntu machine. Needs root and apt-get; otherwise it says
 // what to install and carries on (the gateway then refuses with the same advice).
 //   node scripts/ensure-system.mjs start   -> bubblewrap, util-linux, e2fsprogs, mount, libseccomp-dev (the sandbox drivers)
-//   node scripts/ensure-system.mjs test    -> the same, fio, chromium
+//   node scripts/ensure-system.mjs test    -> the same, procps, fio, chromium, docker.io
+// scripts/test.mjs (`npm test`) imports ensureSystem instead of running this file.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { SECCOMP_HEADER, buildSeccompFilter } from './build-seccomp.mjs'
 
 // [a binary on PATH or an absolute file, the Debian package that has it]
@@ -14,17 +16,32 @@ import { SECCOMP_HEADER, buildSeccompFilter } from './build-seccomp.mjs'
 const SANDBOX = [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], [SECCOMP_HEADER, 'libseccomp-dev']]
 const NEEDS = {
   start: SANDBOX,
-  test: [...SANDBOX, ['fio', 'fio'], ['chromium', 'chromium']],
+  // ps: tests look for leftover processes; fio: the filesystem benchmark's reference; chromium:
+  // the browser tests (never a downloaded browser); dockerd and docker: the Docker driver's tests
+  // and `docker import` of the locally built sandbox image.
+  test: [...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io']],
 }
 
-const which = (bin) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)))
+// The sbin directories too: dockerd, mkfs.ext4 and losetup live there, and a user's PATH often
+// lacks them although the packages are installed.
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+const which = (bin) => [...(process.env.PATH ?? '').split(':'), ...SBIN].some((d) => d && existsSync(join(d, bin)))
 const present = (what) => (isAbsolute(what) ? existsSync(what) : which(what))
-const purpose = process.argv[2] ?? 'start'
-const missing = (NEEDS[purpose] ?? []).filter(([what]) => !present(what)).map(([, pkg]) => pkg)
 
-if (missing.length > 0) {
+/** The Debian packages `purpose` needs that are not installed here (each once). */
+export function missingPackages(purpose) {
+  return [...new Set((NEEDS[purpose] ?? []).filter(([what]) => !present(what)).map(([, pkg]) => pkg))]
+}
+
+/**
+ * Installs what `purpose` lacks when `install` is set and this is root with apt-get; otherwise
+ * only says what to install. Returns the packages still missing afterwards.
+ */
+export function ensureSystem(purpose, { install = true } = {}) {
+  const missing = missingPackages(purpose)
+  if (missing.length === 0) return []
   const line = `apt-get install -y ${missing.join(' ')}`
-  if (process.getuid?.() === 0 && which('apt-get')) {
+  if (install && process.getuid?.() === 0 && which('apt-get')) {
     console.error(`infra-lab: installing ${missing.join(', ')} (${line}) …`)
     try {
       execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -35,17 +52,22 @@ if (missing.length > 0) {
     } catch {
       console.error(`infra-lab: could not install them; run \`${line}\` as root`)
     }
-  } else {
-    console.error(`infra-lab: missing ${missing.join(', ')}: run \`sudo ${line}\``)
+    return missingPackages(purpose)
   }
+  console.error(`infra-lab: missing ${missing.join(', ')}: run \`sudo ${line}\``)
+  return missing
 }
 
-// `npm start` does not build, and `npm ci` may have run before libseccomp-dev was here (`npm test`
-// builds anyway). A no-op when the filter is up to date.
-if (purpose === 'start') {
-  try {
-    buildSeccompFilter()
-  } catch (err) {
-    console.error(`infra-lab: could not build the seccomp filter (${err.message}); the sandbox drivers will refuse to start`)
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const purpose = process.argv[2] ?? 'start'
+  ensureSystem(purpose)
+  // `npm start` does not build, and `npm ci` may have run before libseccomp-dev was here (`npm test`
+  // builds anyway). A no-op when the filter is up to date.
+  if (purpose === 'start') {
+    try {
+      buildSeccompFilter()
+    } catch (err) {
+      console.error(`infra-lab: could not build the seccomp filter (${err.message}); the sandbox drivers will refuse to start`)
+    }
   }
 }

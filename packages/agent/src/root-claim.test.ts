@@ -14,6 +14,7 @@ import { preferredUid } from './user-workspace.ts'
 
 const isRoot = process.getuid?.() === 0
 const hasSetpriv = spawnSync('/usr/bin/setpriv', ['--version']).status === 0
+const skip = !isRoot ? 'needs root: run the tests as root' : !hasSetpriv ? 'setpriv is not installed (apt-get install util-linux)' : undefined
 
 /** What ECS puts in a task's environment, and so in the agent's (plus the agent's own key). */
 const TASK_ENV = {
@@ -28,7 +29,7 @@ const TASK_ENV = {
 /** Programs a root process might look up through PATH; each fake records who ran it. */
 const FAKED = ['setpriv', 'bash', 'sh', 'env', 'id', 'cat', 'tr', 'mkfifo', 'node']
 
-describe.skipIf(!isRoot || !hasSetpriv)('agent --workspaces-root as root: the claim before and after the drop', () => {
+describe.skipIf(skip !== undefined)(`agent --workspaces-root as root: the claim before and after the drop${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const base = mkdtempSync(join(tmpdir(), 'agent-root-claim-'))
   const shared = join(base, 'shared')
   const evil = join(base, 'evil-bin')

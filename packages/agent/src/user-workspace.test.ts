@@ -10,6 +10,8 @@ import { USER_UID_BASE, UID_REGISTRY_DIR, allocateUid, dropToUserLine, preferred
 
 const isRoot = process.getuid?.() === 0
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0
+const notRoot = isRoot ? '' : ' (skipped: needs root: run the tests as root)'
+const skip = !isRoot ? 'needs root: run the tests as root' : !hasSetpriv ? 'setpriv is not installed (apt-get install util-linux)' : undefined
 const root = mkdtempSync(join(tmpdir(), 'agent-workspaces-'))
 chmodSync(root, 0o711)
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -36,7 +38,7 @@ describe('per-user uids and directories', () => {
     expect(() => prepareUserWorkspace(r, 'eve')).toThrow(/not a directory/)
   })
 
-  it.skipIf(!isRoot)('makes <root>/<user> owned by the user uid with mode 0700, and fixes a wrong owner or mode', () => {
+  it.skipIf(!isRoot)(`makes <root>/<user> owned by the user uid with mode 0700, and fixes a wrong owner or mode${notRoot}`, () => {
     const r = mkdtempSync(join(root, 'dirs-'))
     const { home, uid } = prepareUserWorkspace(r, 'carol')
     expect(home).toBe(join(r, 'carol'))
@@ -63,7 +65,7 @@ describe('per-user uids and directories', () => {
   })
 })
 
-describe.skipIf(!isRoot || !hasSetpriv)('agent --workspaces-root: two users on one shared root', () => {
+describe.skipIf(skip !== undefined)(`agent --workspaces-root: two users on one shared root${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const shared = join(root, 'shared')
   const agents: { stop(): void }[] = []
   beforeAll(() => {

@@ -37,7 +37,7 @@ describe('bench api', () => {
     expect(r.skipped).toMatch(/driver podman is not available here \(available: local, docker/)
   })
 
-  it.skipIf(localDriverSkipReason() !== undefined)('times create, list, connect and destroy of the local driver', async () => {
+  it.skipIf(localDriverSkipReason() !== undefined)(`times create, list, connect and destroy of the local driver${localDriverSkipReason() ? ` (skipped: ${localDriverSkipReason()})` : ''}`, async () => {
     const t = io()
     const r = await runBenchApi({ driver: 'local', calls: 2, concurrency: 2, warmup: 0, out: 'out' }, t.io, new AbortController().signal)
     expect(r.code).toBe(0)

@@ -31,7 +31,7 @@ describe('bench backpressure', () => {
     expect(existsSync(join(base, 'out'))).toBe(false)
   })
 
-  it.skipIf(localDriverSkipReason() !== undefined)('floods one session past a slow viewer, times the other\'s echoes, and writes the results', async () => {
+  it.skipIf(localDriverSkipReason() !== undefined)(`floods one session past a slow viewer, times the other's echoes, and writes the results${localDriverSkipReason() ? ` (skipped: ${localDriverSkipReason()})` : ''}`, async () => {
     const t = io()
     const r = await runBenchBackpressure({ ...flags, note: 'a test run' }, t.io, new AbortController().signal)
     expect(r.code, t.stderr.text()).toBe(0)

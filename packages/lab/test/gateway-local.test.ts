@@ -34,7 +34,7 @@ function filesUnder(dir: string): string[] {
   return out
 }
 
-describe.skipIf(skip !== undefined)('gateway with the local driver, as a process', () => {
+describe.skipIf(skip !== undefined)(`gateway with the local driver, as a process${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'infra-lab-it-'))
   const config = { driver: 'local', pools: [{ name: 'default', policy: { kind: 'fixed', size: 2 }, maxSize: 6 }] }
   let gw: RunningGateway

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runDriverContract } from '../src/drivers/contract.ts'
 import { SECCOMP_FD, bwrapArgs, sandboxCommand, wrapperScript, type SandboxCommandInput } from '../src/drivers/local/bwrap-args.ts'
 import { limitWrites } from '../src/drivers/local/cgroups.ts'
@@ -107,8 +107,10 @@ describe('local driver pure helpers', () => {
 })
 
 const skip = localDriverSkipReason()
-describe.skipIf(skip !== undefined)(`local driver on this host${skip ? ` (skipped: ${skip})` : ''}`, async () => {
-  const env = await localTestEnv('contract')
-  afterAll(() => env.cleanup())
-  runDriverContract('local', env.makeDriver)
+// A skipped describe's body still runs at collection: the environment is made in beforeAll.
+describe.skipIf(skip !== undefined)(`local driver on this host${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let env: Awaited<ReturnType<typeof localTestEnv>> | undefined
+  beforeAll(async () => { env = await localTestEnv('contract') })
+  afterAll(() => env?.cleanup())
+  runDriverContract('local', () => env!.makeDriver())
 })

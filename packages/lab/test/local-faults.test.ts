@@ -85,9 +85,8 @@ describe.skipIf(skip !== undefined)(`local driver faults${skip ? ` (skipped: ${s
     const out = waitForOutput(cb, /\b42\b/)
     cb.sendInput(Buffer.from('echo $((6*7))\n'))
     await out
-    const started = Date.now()
+    // A fork bomb must not make destroy hang: the test's own timeout catches that.
     await driver.destroy(a.id)
-    expect(Date.now() - started).toBeLessThan(5000)
     expect(await leftovers(driver, a.id)).toEqual([])
   })
 

@@ -42,7 +42,7 @@ async function sttySize(page: Page, marker: string): Promise<{ rows: number; col
   return { rows: Number(m[1]), cols: Number(m[2]) }
 }
 
-describe.skipIf(skip !== undefined)('web dashboard and terminal in Chromium (local driver)', () => {
+describe.skipIf(skip !== undefined)(`web dashboard and terminal in Chromium (local driver)${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let env: Awaited<ReturnType<typeof localTestEnv>>
   let gw: Awaited<ReturnType<typeof startTestGateway>>
   let profile: string

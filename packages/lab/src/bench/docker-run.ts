@@ -18,7 +18,7 @@ export async function dockerRunSeries(image: string, samples: number, warmup: nu
     await run('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'true', image])
     const totalMs = performance.now() - t0
     if (i < warmup) skipped++
-    else kept.push({ totalMs, claimMs: Number.NaN, warm: false })
+    else kept.push({ totalMs, postMs: Number.NaN, openMs: Number.NaN, byteMs: Number.NaN, claimMs: Number.NaN, timings: {}, warm: false })
   }
-  return { name: 'docker run (reference)', how: `\`docker run --rm --network none --entrypoint true ${image}\`, command to exit`, samples: kept, warmup: skipped }
+  return { name: 'docker run (reference)', how: `\`docker run --rm --network none --entrypoint true ${image}\`, command to exit`, samples: kept, warmup: skipped, floor: [] }
 }

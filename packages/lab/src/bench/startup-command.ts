@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { LabClient } from '../client/client.ts'
 import type { CliIo, ExitCode } from '../io.ts'
@@ -6,6 +7,7 @@ import { dockerRunSeries } from './docker-run.ts'
 import { findRepoRoot } from '../paths.ts'
 import { barChartSvg, percentileChartSvg } from './charts.ts'
 import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
+import { startFloorProcess, type FloorProcess } from './floor-server.ts'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
 import { machineInfo } from './machine.ts'
 import { measureMemory, type MemoryResult } from './memory.ts'
@@ -27,6 +29,8 @@ export interface BenchStartupFlags {
   readonly sweep?: string
   /** Samples per sweep level (at least two rounds each). */
   readonly sweepSamples?: number
+  /** Samples of the burst run (rounds of `concurrency`); default 60. */
+  readonly burstSamples?: number
   /** Pool size N of the drained run (N + 1 users at once); 0 skips it. */
   readonly drainedPool?: number
   readonly drainedRounds?: number
@@ -111,18 +115,22 @@ export async function runBenchStartup(flags: BenchStartupFlags, io: CliIo, signa
 type Opts = Omit<BenchStartupFlags, 'sweep'> & { sweep: number[]; sweepSamples: number; drainedPool: number; drainedRounds: number }
 
 async function measureDriver(driver: string, o: Opts, command: string, signal: AbortSignal, log: (s: string) => void): Promise<StartupReport> {
+  const loadAtStart = loadavg()[0]!
   const plan = startupPools({ concurrency: o.concurrency, sweep: o.sweep, drainedPool: o.drainedPool })
   log(`starting a gateway (driver ${driver}; pools ${plan.pools.map((p) => `${p.name} ${p.policy.size}`).join(', ')}) …`)
   const results: SeriesResult[] = []
   const sweep: SweepResult[] = []
   let drained: DrainedResult | undefined
   let gw: GatewayProcess | undefined
+  let floor: FloorProcess | undefined
   try {
-    gw = await startGatewayProcess({ cliPath: join(findRepoRoot(), 'packages/lab/dist/cli.mjs'), config: { driver, pools: plan.pools.map((p) => ({ ...p, driver })) } })
-    const ctx: SeriesContext = { client: new LabClient(gw.url, gw.apiKey), signal, log }
+    const dist = join(findRepoRoot(), 'packages/lab/dist')
+    gw = await startGatewayProcess({ cliPath: join(dist, 'cli.mjs'), config: { driver, pools: plan.pools.map((p) => ({ ...p, driver })) } })
+    floor = await startFloorProcess(join(dist, 'floor-server.mjs'))
+    const ctx: SeriesContext = { client: new LabClient(gw.url, gw.apiKey), floor: new LabClient(floor.url, 'floor'), signal, log }
     results.push(seriesResult(await warmSeries(ctx, { pool: 'default', size: plan.defaultSize, sessions: o.sessions, warmup: WARMUP })))
     if (!signal.aborted) {
-      results.push(seriesResult(await parallelSeries(ctx, { name: `burst x${o.concurrency}`, pool: 'default', size: plan.defaultSize, concurrency: o.concurrency, samples: 60 })))
+      results.push(seriesResult(await parallelSeries(ctx, { name: `burst x${o.concurrency}`, pool: 'default', size: plan.defaultSize, concurrency: o.concurrency, samples: o.burstSamples ?? 60 })))
     }
     const sweepSize = Math.max(0, ...o.sweep)
     for (const c of o.sweep) {
@@ -141,6 +149,7 @@ async function measureDriver(driver: string, o: Opts, command: string, signal: A
       log('  docker run reference: 20')
     }
   } finally {
+    await floor?.stop()
     await gw?.stop()
   }
   let memory: MemoryResult | undefined
@@ -150,8 +159,11 @@ async function measureDriver(driver: string, o: Opts, command: string, signal: A
       if (k % 8 === 0) log(`  memory: ${k}/${o.memorySandboxes}`)
     })
   }
-  return report(driver, signal.aborted, command, results, sweep, drained, memory)
+  const load = { cores: machineInfo().cores, atStart: round2(loadAtStart), atEnd: round2(loadavg()[0]!) }
+  return { ...report(driver, signal.aborted, command, results, sweep, drained, memory), load }
 }
+
+const round2 = (v: number) => Math.round(v * 100) / 100
 
 /** `--url`: a running gateway whose pool sizes are its own; only the warm run applies. */
 async function measureRemote(ctx: SeriesContext, o: Opts, command: string): Promise<StartupReport> {

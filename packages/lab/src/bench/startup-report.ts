@@ -3,6 +3,7 @@ import type { MachineInfo } from './machine.ts'
 import type { MemoryResult } from './memory.ts'
 import { barChart, formatMs, provenance, squeeze } from './report.ts'
 import type { DrainedSeries, Series } from './startup-series.ts'
+import { stepP50s, stepsMarkdown, warmVerdict, withFloor, type StepP50 } from './startup-floor.ts'
 
 export interface SeriesResult {
   readonly name: string
@@ -12,6 +13,10 @@ export interface SeriesResult {
   /** The gateway's own claim time (timings.claimMs). */
   readonly claimMs: LatencyStats
   readonly warmHits: number
+  /** The same starts against the transport floor (floor-server.ts), interleaved with these. */
+  readonly floorMs?: LatencyStats
+  /** p50 per step: the client's beside the floor's, then the gateway's claim steps. */
+  readonly steps?: readonly StepP50[]
 }
 
 export interface SweepResult extends SeriesResult {
@@ -47,6 +52,8 @@ export interface StartupReport {
   readonly sweep: readonly SweepResult[]
   readonly drained?: DrainedResult
   readonly memory?: MemoryResult
+  /** 1-minute load average at the start and the end of this driver's run: other work on the machine shows here. */
+  readonly load?: { readonly cores: number; readonly atStart: number; readonly atEnd: number }
 }
 
 /** HDR statistics in ms (recorded in µs, 3 significant digits) with n and the warm-up count. */
@@ -62,11 +69,14 @@ export function msStats(values: readonly number[], warmup: number): LatencyStats
 }
 
 export function seriesResult(s: Series): SeriesResult {
+  const measured = s.samples.some((x) => Number.isFinite(x.postMs))
   return {
     name: s.name, how: s.how,
     totalMs: msStats(s.samples.map((x) => x.totalMs), s.warmup),
     claimMs: msStats(s.samples.map((x) => x.claimMs), s.warmup),
     warmHits: s.samples.filter((x) => x.warm).length,
+    ...(s.floor.length ? { floorMs: msStats(s.floor.map((x) => x.totalMs), s.warmup) } : {}),
+    ...(measured ? { steps: stepP50s(s.samples, s.floor, msStats) } : {}),
   }
 }
 
@@ -75,13 +85,14 @@ export function drainedResult(d: DrainedSeries): DrainedResult {
 }
 
 const HEAD = [
-  '| run | n | warm-up | p50 | p95 | p99 | max | warm hits | gateway claim p50 | how |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| run | n | warm-up | p50 | floor p50 | p50 / floor | p99 | floor p99 | p99 / floor | p95 | max | warm hits | gateway claim p50 | how |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ]
 
 function row(r: SeriesResult): string {
   const t = r.totalMs
-  return `| ${r.name} | ${t.n} | ${t.warmup} | ${formatMs(t.p50)} | ${formatMs(t.p95)} | ${formatMs(t.p99)} | ${formatMs(t.max)} | ${r.warmHits}/${t.n} | ${formatMs(r.claimMs.p50)} | ${r.how} |`
+  const f = r.floorMs
+  return `| ${r.name} | ${t.n} | ${t.warmup} | ${withFloor(t.p50, f?.p50)} | ${withFloor(t.p99, f?.p99)} | ${formatMs(t.p95)} | ${formatMs(t.max)} | ${r.warmHits}/${t.n} | ${formatMs(r.claimMs.p50)} | ${r.how} |`
 }
 
 export function renderStartupMarkdown(r: StartupReport): string {
@@ -96,6 +107,14 @@ export function renderStartupMarkdown(r: StartupReport): string {
     'client in its own process against a gateway in its own process, over loopback. Milliseconds, HDR',
     'histogram; `n` samples per row, `warm-up` starts before them left out.',
     '',
+    'Each figure stands beside its **transport floor**: the same client doing the same steps, at the same',
+    'concurrency, against a server in its own process on the gateway\'s stack (fastify + @fastify/websocket) that',
+    'does no work (it answers `POST /v1/sessions` at once with a body of the same shape and sends one byte when the',
+    'terminal opens), measured in the same run, interleaved with the real starts. Absolute figures move 2-3x',
+    'between machines; the ratio to the floor says what the gateway adds on this one.',
+    '',
+    ...(r.load ? [`Load: the 1-minute load average was ${r.load.atStart} at the start and ${r.load.atEnd} at the end of this run, on ${r.load.cores} cores.`, ''] : []),
+    ...(warm?.floorMs ? [warmVerdict(warm.totalMs, warm.floorMs), ''] : []),
     ...HEAD,
     ...r.results.map(row),
     '',
@@ -107,6 +126,9 @@ export function renderStartupMarkdown(r: StartupReport): string {
   if (warm && cold && warm.totalMs.n > 0 && cold.totalMs.n > 0) {
     lines.push(`Cold / warm, p50: **${(cold.totalMs.p50 / warm.totalMs.p50).toFixed(1)}x**; p99: ${(cold.totalMs.p99 / warm.totalMs.p99).toFixed(1)}x.`, '')
   }
+  if (warm?.steps && warm.floorMs) {
+    lines.push('## Where a warm start\'s time goes', '', 'p50 of each step of the warm run. The gateway\'s claim steps (its `timings`) happen inside the POST; `agentReadyMs` (claim sent to the agent\'s `ready`) and `agentApplyMs` (the agent\'s own part) run on after the response, beside the client\'s next steps; the prompt\'s first byte follows `ready`.', '', ...stepsMarkdown(warm.steps))
+  }
   if (r.sweep.length) {
     lines.push(
       '## Concurrency sweep',
@@ -114,8 +136,8 @@ export function renderStartupMarkdown(r: StartupReport): string {
       'C sessions started at once against a full warm pool of at least C (refilled between rounds; the first',
       `round of each level is warm-up). Chart: [${base}-sweep.svg](${base}-sweep.svg).`,
       '',
-      '| C | n | warm-up | p50 | p95 | p99 | max | warm hits | gateway claim p50 | how |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      HEAD[0]!.replace('| run |', '| C |'),
+      HEAD[1]!,
       ...r.sweep.map((s) => row({ ...s, name: String(s.concurrency) })),
       '',
     )

@@ -25,7 +25,11 @@ export function summaryRows(dir: string): Row[] {
       }
     } else if (j.benchmark === 'startup') {
       for (const r of j.results ?? []) {
-        rows.push({ experiment: `session start ${r.name} (${j.driver})`, metric: 'POST to first prompt byte, p50 / p99', result: `${formatMs(r.totalMs.p50)} / ${formatMs(r.totalMs.p99)} ms (n=${r.totalMs.n})${partial}`, link: md })
+        // Ratios to the transport floor first: they travel between machines, milliseconds do not.
+        const f = r.floorMs
+        rows.push(f
+          ? { experiment: `session start ${r.name} (${j.driver})`, metric: 'POST to first prompt byte, p50 / p99: x the floor (ms)', result: `${formatRatio(r.totalMs.p50 / f.p50)} / ${formatRatio(r.totalMs.p99 / f.p99)} (${formatMs(r.totalMs.p50)} / ${formatMs(r.totalMs.p99)} ms; floor ${formatMs(f.p50)} / ${formatMs(f.p99)} ms; n=${r.totalMs.n})${partial}`, link: md }
+          : { experiment: `session start ${r.name} (${j.driver})`, metric: 'POST to first prompt byte, p50 / p99', result: `${formatMs(r.totalMs.p50)} / ${formatMs(r.totalMs.p99)} ms (n=${r.totalMs.n})${partial}`, link: md })
       }
       for (const r of j.sweep ?? []) {
         rows.push({ experiment: `session start, ${r.concurrency} at once (${j.driver})`, metric: 'POST to first prompt byte, p50 / p99 / max', result: `${formatMs(r.totalMs.p50)} / ${formatMs(r.totalMs.p99)} / ${formatMs(r.totalMs.max)} ms (n=${r.totalMs.n})${partial}`, link: md })

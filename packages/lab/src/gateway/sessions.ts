@@ -71,12 +71,16 @@ export class SessionService {
     const poolName = pool.spec.name
     const env = body.env ?? {}
     const secrets = body.secrets ?? {}
+    const id = newId('ses')
+    // The first attach token is stored by the claim's own transaction: one commit on the path.
+    const { attach, record: attachToken } = this.newAttach(id)
     const newSession = {
-      id: newId('ses'),
+      id,
       user: body.user,
       pool: poolName,
       createdAt: clock.now(),
       envNames: [...Object.keys(env), ...Object.keys(secrets)],
+      attachToken,
     }
 
     let claimed = await store.claimWarm(poolName, newSession, clock.now())
@@ -116,8 +120,8 @@ export class SessionService {
       const claimSentAt = performance.now()
       const applied = ch.claim({ sessionId: newSession.id, user: body.user, home: binding.home, env, secrets }, CLAIM_AGENT_TIMEOUT_MS)
       applied.catch(() => undefined) // handled by create(); never an unhandled rejection
-      t = lap('claimSendMs', t)
-      return { newSession, sandbox, handle, hub, applied, claimSentAt, warm, t }
+      lap('claimSendMs', t)
+      return { newSession, claimed, handle, hub, applied, claimSentAt, warm, attach }
     } catch (err) {
       logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'claim failed; destroying the sandbox')
       channel?.close()
@@ -157,13 +161,13 @@ export class SessionService {
         throw again.apiError
       }
     }
-    const { newSession, sandbox, handle, hub, applied, claimSentAt, warm, t } = attempt
+    const { newSession, claimed, handle, hub, applied, claimSentAt, warm, attach } = attempt
+    const sandbox = claimed.sandbox
 
     this.track(newSession.id, poolName, handle, hub)
-    const attach = await this.issueAttach(newSession.id)
-    lap('tokenMs', t)
     timings.claimMs = round(performance.now() - t0)
-    await store.markSessionTimings(newSession.id, timings)
+    const claimTimings = { ...timings }
+    // The timings are written after the response, with the agent's answer: not a commit of their own on the path.
     void applied.then(
       async (ready) => {
         timings.agentReadyMs = round(performance.now() - claimSentAt)
@@ -172,6 +176,7 @@ export class SessionService {
       },
       async (err: unknown) => {
         logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'the agent did not apply the claim; ending the session')
+        await store.markSessionTimings(newSession.id, timings)
         await this.end(newSession.id, 'claim_failed')
       },
     ).catch((err: unknown) => this.logEndError(newSession.id, err))
@@ -182,8 +187,8 @@ export class SessionService {
     metrics.sessionsActive.inc({ pool: poolName })
     logger.info({ session: newSession.id, user: body.user, pool: poolName, sandbox: sandbox.id, warm, claimMs: timings.claimMs }, 'session started')
 
-    const rec = await store.getSession(newSession.id)
-    return { ...toView(rec!), attach }
+    // The session as the claim wrote it (still `starting`: `ready` cannot have been read yet).
+    return { ...toView({ ...claimed.session, timings: claimTimings }), attach }
   }
 
   /**
@@ -220,10 +225,19 @@ export class SessionService {
   async issueAttach(sessionId: string): Promise<Attach> {
     const s = await this.get(sessionId)
     if (s.state === 'ended') throw new ApiError('session_ended', `session ${sessionId} ended (${s.endedReason})`)
+    const { attach, record } = this.newAttach(sessionId)
+    await this.deps.store.putAttachToken({ ...record, sessionId })
+    return attach
+  }
+
+  /** A fresh attach token: what the caller gets, and what the store keeps (its hash). */
+  private newAttach(sessionId: string): { attach: Attach; record: { tokenHash: string; expiresAt: number } } {
     const token = newSecretToken()
     const expiresAt = this.deps.clock.now() + this.deps.attachTokenTtlS * 1000
-    await this.deps.store.putAttachToken({ tokenHash: sha256Hex(token), sessionId, expiresAt })
-    return { url: `/v1/sessions/${sessionId}/terminal`, token, expiresAt: new Date(expiresAt).toISOString() }
+    return {
+      attach: { url: `/v1/sessions/${sessionId}/terminal`, token, expiresAt: new Date(expiresAt).toISOString() },
+      record: { tokenHash: sha256Hex(token), expiresAt },
+    }
   }
 
   /** Checks an attach token for this session; throws invalid_token otherwise. */
@@ -401,14 +415,15 @@ export class SessionService {
 /** A claim attempt that got as far as sending the claim to the agent. */
 interface ClaimAttempt {
   readonly newSession: NewSession
-  readonly sandbox: Claimed['sandbox']
+  /** The claim's records: the session (still `starting`) and its sandbox. */
+  readonly claimed: Claimed
   readonly handle: SandboxHandle
   readonly hub: TerminalHub
   readonly applied: Promise<Ready>
   readonly claimSentAt: number
   readonly warm: boolean
-  /** performance.now() at the end of the attempt, for the next lap. */
-  readonly t: number
+  /** The first attach token, stored by the claim's transaction. */
+  readonly attach: Attach
 }
 
 /** The sandbox failed the claim (and was destroyed): another sandbox may well succeed. */

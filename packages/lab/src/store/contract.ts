@@ -242,6 +242,30 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getAttachToken('b'.repeat(64))).toMatchObject({ expiresAt: 200 })
         expect(await store.deleteExpiredAttachTokens(1000)).toBe(1)
       })
+
+      it('stores a session\'s first token with its claim (warm or a given sandbox), and none when the claim finds no sandbox', async () => {
+        const token = (c: string) => ({ tokenHash: c.repeat(64), expiresAt: 900 })
+        await warm(store, 'sb-1', 1)
+        await warm(store, 'sb-2', 2)
+        await store.claimWarm('alpha', { ...session('s-1'), attachToken: token('a') }, 5)
+        await store.claimSandbox('sb-2', { ...session('s-2'), attachToken: token('b') }, 6)
+        expect(await store.getAttachToken('a'.repeat(64))).toEqual({ tokenHash: 'a'.repeat(64), sessionId: 's-1', expiresAt: 900 })
+        expect(await store.getAttachToken('b'.repeat(64))).toEqual({ tokenHash: 'b'.repeat(64), sessionId: 's-2', expiresAt: 900 })
+        expect(await store.claimWarm('alpha', { ...session('s-3'), attachToken: token('c') }, 7)).toBeUndefined()
+        expect(await store.claimSandbox('sb-1', { ...session('s-4'), attachToken: token('d') }, 8)).toBeUndefined()
+        expect(await store.getAttachToken('c'.repeat(64))).toBeUndefined()
+        expect(await store.getAttachToken('d'.repeat(64))).toBeUndefined()
+      })
+
+      it('moves a token to the session of a later claim that carries it (a retried claim keeps its token)', async () => {
+        await warm(store, 'sb-1', 1)
+        await warm(store, 'sb-2', 2)
+        const attachToken = { tokenHash: 'e'.repeat(64), expiresAt: 900 }
+        await store.claimWarm('alpha', { ...session('s-1'), attachToken }, 5)
+        await store.endSession('s-1', 'claim_failed', 6)
+        await store.claimWarm('alpha', { ...session('s-2'), attachToken }, 7)
+        expect(await store.getAttachToken('e'.repeat(64))).toMatchObject({ sessionId: 's-2' })
+      })
     })
   })
 }

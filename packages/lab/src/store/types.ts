@@ -51,6 +51,11 @@ export interface NewSession {
   readonly pool: string
   readonly createdAt: number
   readonly envNames: readonly string[]
+  /**
+   * The session's first attach token, stored by the claim in its own transaction: the claim path
+   * then commits once. A claim that gets no sandbox stores no token.
+   */
+  readonly attachToken?: Omit<AttachTokenRecord, 'sessionId'>
 }
 
 export interface Claimed {
@@ -98,7 +103,8 @@ export interface Store {
 
   /**
    * Atomically moves the oldest warm sandbox of `pool` to claimed and creates the session
-   * bound to it (state 'starting'). Two concurrent calls never get the same sandbox.
+   * bound to it (state 'starting'), with its attach token if it has one. Two concurrent calls
+   * never get the same sandbox.
    */
   claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined>
   /** Binds a specific warm sandbox (a cold start's own) to a new session, atomically. */

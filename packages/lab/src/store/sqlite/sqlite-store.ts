@@ -5,12 +5,15 @@ import type {
   AttachTokenRecord, Claimed, EndedReason, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionRecord,
   SessionState, Store,
 } from '../types.ts'
+import { WalCheckpointer } from './checkpointer.ts'
 import { migrate } from './migrations.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from './rows.ts'
 
 export interface SqliteStoreOptions {
   /** How long a writer waits for another connection's lock before SQLITE_BUSY, in ms. */
   busyTimeoutMs?: number
+  /** Checkpoint the WAL from a worker thread (default) instead of inside commits. */
+  checkpointInWorker?: boolean
 }
 
 /** A state change the store refuses (e.g. marking a sandbox warm that is not starting). */
@@ -22,11 +25,17 @@ export class StoreConflictError extends Error {
  * The embedded default store: one SQLite file (or ':memory:') through better-sqlite3.
  * Claims run as BEGIN IMMEDIATE transactions, so they are atomic even across processes
  * sharing the file. Secrets are never stored: sessions keep env names only.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit appends to the WAL and does not fsync; a
+ * killed gateway loses nothing it committed (the WAL is in the kernel's page cache), and a power
+ * loss can lose the last commits before a checkpoint but never corrupts the file. Checkpoints
+ * (the only fsyncs) run in a worker thread (checkpointer.ts), off the claim path. docs/design.md.
  */
 export class SqliteStore implements Store {
   readonly db: Database.Database
   private readonly q
   private readonly claimTx: Database.Transaction<SqliteStore['claim']>
+  private readonly checkpointer: WalCheckpointer | undefined
 
   constructor(readonly path: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(path)
@@ -34,6 +43,13 @@ export class SqliteStore implements Store {
     this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`)
     this.db.pragma('foreign_keys = ON')
     this.db.pragma('synchronous = NORMAL')
+    if (path !== ':memory:' && options.checkpointInWorker !== false) {
+      this.db.pragma('wal_autocheckpoint = 0')
+      // Without the worker the WAL would grow without bound: SQLite checkpoints again.
+      this.checkpointer = new WalCheckpointer(path, () => {
+        if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000')
+      })
+    }
     migrate(this.db)
     this.q = prepare(this.db)
     this.claimTx = this.db.transaction(this.claim.bind(this))
@@ -108,7 +124,7 @@ export class SqliteStore implements Store {
     return this.claimTx.immediate(pick, session, now, false)
   }
 
-  /** One transaction body: pick a warm sandbox, insert the session, bind the sandbox to it. */
+  /** One transaction body: pick a warm sandbox, insert the session (and its token), bind the sandbox to it. */
   private claim(pick: () => { id: string } | undefined, s: NewSession, now: number, warm: boolean): Claimed | undefined {
     const picked = pick()
     if (!picked) return undefined
@@ -119,6 +135,7 @@ export class SqliteStore implements Store {
     const bound = this.q.bindSandbox.run({ id: picked.id, session_id: s.id, claimed_at: now })
     // Cannot happen inside an IMMEDIATE transaction; a guard against a broken query.
     if (bound.changes !== 1) throw new StoreConflictError(`sandbox ${picked.id} stopped being warm during its claim`)
+    if (s.attachToken) this.q.putToken.run({ token_hash: s.attachToken.tokenHash, session_id: s.id, expires_at: s.attachToken.expiresAt })
     return {
       session: toSession(this.q.getSession.get(s.id) as SessionRow),
       sandbox: toSandbox(this.q.getSandbox.get(picked.id) as SandboxRow),
@@ -160,7 +177,13 @@ export class SqliteStore implements Store {
     return this.q.deleteExpiredTokens.run(now).changes
   }
 
+  /** What the checkpoint worker last did (undefined: nothing yet, or no worker). */
+  get lastCheckpoint() {
+    return this.checkpointer?.last
+  }
+
   async close(): Promise<void> {
+    await this.checkpointer?.close()
     if (this.db.open) this.db.close()
   }
 }
