@@ -86,9 +86,11 @@ export function registerExecRoutes(scope: FastifyInstance, deps: ExecRouteDeps):
   }, async (req, reply) => {
     const { id, processId } = req.params
     const { follow, encoding } = req.query
+    // HEAD answers as the JSON form would: a stream whose body nobody reads must not follow a process
+    const stream = req.method !== 'HEAD' && (follow || wantsEventStream(req.headers.accept))
     const ops = await deps.agent(id)
-    const output = await ops.processOutput(processId, follow).catch(async (err: unknown) => { throw await fail(id)(err) })
-    if (!follow && !wantsEventStream(req.headers.accept)) {
+    const output = await ops.processOutput(processId, stream && follow).catch(async (err: unknown) => { throw await fail(id)(err) })
+    if (!stream) {
       const kept = await collectOutput(output, encoding, Number.MAX_SAFE_INTEGER).catch(async (err: unknown) => { throw await fail(id)(err) })
       return { stdout: kept.stdout, stderr: kept.stderr }
     }
