@@ -43,7 +43,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       expect((await api.exec(id, { cmd: ['printf', '%s|', 'a b', '$HOME', ';rm'] })).stdout).toBe('a b|$HOME|;rm|')
       await api.sh(id, 'mkdir -p sub/dir')
       expect((await api.exec(id, { cmd: 'pwd', cwd: 'sub/dir' })).stdout).toBe('/home/user/sub/dir\n')
-    })
+    }, 60_000)
 
     it('answers 422 exec_failed for a missing program or cwd', async () => {
       for (const body of [{ cmd: ['/no/such/program'] }, { cmd: 'true', cwd: '/no/such/dir' }]) {
@@ -64,7 +64,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       expect(r).toMatchObject({ timedOut: true })
       expect(r.durationMs).toBeGreaterThanOrEqual(1000)
       await waitFor(async () => (await api.sh(id, countInSandbox(marker))).trim() === '0', 10_000, 'the grandchildren to be gone')
-    })
+    }, 60_000)
 
     it('feeds stdin from the body, and runs in a PTY with tty', async () => {
       expect((await api.exec(id, { cmd: 'cat; echo', stdin: 'hello €' })).stdout).toBe('hello €\n')
@@ -85,7 +85,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       expect(r).toMatchObject({ exitCode: 0, truncated: true, stderr: 'done\n' })
       expect(r.stdout.length).toBe(16 * 1024 * 1024)
       expect(r.stdout.replaceAll('a', '')).toBe('')
-    })
+    }, 180_000)
 
     it('streams as server-sent events: chunks as JSON strings, characters whole across chunks, then exit', async () => {
       const res = await api.fetch(`/v1/sessions/${id}/exec`, { method: 'POST', json: { cmd: "printf '\\xe2'; sleep 0.3; printf '\\x82\\xac\\n'; echo oops >&2; exit 4" }, headers: { accept: 'text/event-stream' } })
@@ -103,7 +103,37 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       const { events } = await readSse(res, undefined, 240_000)
       expect(joined(events, 'stdout').length).toBe(40_000_000)
       expect(events.at(-1)).toMatchObject({ event: 'exit', data: { exitCode: 0 } })
-    })
+    }, 300_000)
+
+    it('a stream whose client stops reading stalls the command, not the gateway, and the session stays responsive', async () => {
+      const res = await api.fetch(`/v1/sessions/${id}/exec`, {
+        method: 'POST', headers: { accept: 'text/event-stream' },
+        json: { cmd: 'i=0; while [ $i -lt 100000 ]; do head -c 65536 /dev/zero | tr "\\0" z; i=$((i+1)); echo $i > progress; done', timeoutS: 600 },
+      })
+      const reader = res.body!.getReader()
+      await reader.read()
+      const heapBefore = process.memoryUsage().rss
+      // nobody reads: once the windows between here and the command are full, it stops writing
+      let last = -1
+      await waitFor(async () => {
+        const now = Number(await api.sh(id, 'cat progress'))
+        const stalled = now === last
+        last = now
+        await new Promise((r) => setTimeout(r, 1000))
+        return stalled
+      }, 60_000, 'the command to stall behind the unread stream')
+      expect(last).toBeLessThan(100_000)
+      expect(process.memoryUsage().rss - heapBefore).toBeLessThan(64 * 1024 * 1024)
+      expect((await api.exec(id, { cmd: 'echo still here' })).stdout).toBe('still here\n')
+      await reader.cancel()
+    }, 120_000)
+
+    it.runIf(name === 'local')('sends a comment line every 15 s on a quiet stream', async () => {
+      const res = await api.fetch(`/v1/sessions/${id}/exec`, { method: 'POST', json: { cmd: 'sleep 16; echo done' }, headers: { accept: 'text/event-stream' } })
+      const { events, comments } = await readSse(res)
+      expect(comments).toBeGreaterThanOrEqual(1)
+      expect(joined(events, 'stdout')).toBe('done\n')
+    }, 40_000)
 
     it('runs in the background, replays and follows its output, takes stdin and signals', async () => {
       const bg = await api.background(id, { cmd: 'echo started; while read line; do echo "got:$line"; done; echo eof' })
@@ -133,7 +163,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       const gone = await api.fetch(`/v1/sessions/${id}/processes/proc-${'z'.repeat(20)}/signal`, { method: 'POST', json: { signal: 'SIGKILL' } })
       expect(gone.status).toBe(404)
       expect(((await gone.json()) as { error: { code: string } }).error.code).toBe('process_not_found')
-    })
+    }, 90_000)
 
     it('a follower that disconnects cancels its stream, not the process', async () => {
       const bg = await api.background(id, { cmd: 'for i in $(seq 1 100000); do echo tick$i; sleep 0.02; done' })
@@ -151,7 +181,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       ac.abort()
       await call
       await waitFor(async () => (await api.sh(id, countInSandbox(marker))).trim() === '0', 10_000, 'the command to be killed')
-    })
+    }, 60_000)
 
     it('an Idempotency-Key runs the command once: a retry, even a concurrent one, gets the first result', async () => {
       const key = `key-${tag}`
@@ -169,12 +199,12 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
       const bg1 = await (await send({ cmd: 'sleep 30', background: true }, `bg-${tag}`)).json()
       expect(await (await send({ cmd: 'sleep 30', background: true }, `bg-${tag}`)).json()).toEqual(bg1)
       expect((await api.processes(id)).filter((p) => JSON.stringify(p.cmd) === '"sleep 30"')).toHaveLength(1)
-    })
+    }, 60_000)
 
     it('a call on a session still starting waits for its claim', async () => {
       const fresh = await api.createSession('dave')
       expect((await api.exec(fresh, { cmd: 'echo ok; id -u' })).stdout).toBe(`ok\n${env.shellUid}\n`)
       await api.fetch(`/v1/sessions/${fresh}`, { method: 'DELETE' })
-    })
+    }, 60_000)
   })
 }

@@ -60,7 +60,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
       for await (const chunk of get.body as unknown as AsyncIterable<Uint8Array>) hash.update(chunk)
       expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'))
       expect((await api.del(alice, 'blobs/random.bin')).status).toBe(204)
-    })
+    }, 240_000)
 
     it('creates parents, lists directories, removes files and (recursively) directories', async () => {
       expect((await api.put(alice, 'tree/a/b/c.txt', 'see')).status).toBe(201)
@@ -84,7 +84,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
       expect((await api.del(alice, 'tree/top.txt')).status).toBe(204)
       expect((await api.del(alice, 'tree', true)).status).toBe(204)
       expect((await api.get(alice, 'tree')).status).toBe(404)
-    })
+    }, 60_000)
 
     it("answers 403 permission_denied for what the session's user may not touch", async () => {
       for (const res of [await api.put(alice, '/etc/passwd', 'root::0:0::/:/bin/sh\n'), await api.put(alice, '/usr/evil', 'x'), await api.del(alice, '/etc/hostname')]) {
@@ -102,7 +102,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('insufficient_storage')
       expect((await api.get(alice, 'huge.bin')).status).toBe(404)
       expect(await api.sh(alice, 'ls -A | grep -c huge || true')).toBe('0\n')
-    })
+    }, 240_000)
 
     it("alice reaches none of bob's files through any file route: .., absolute paths, host paths, planted symlinks", async () => {
       const host = env.workspacesDir ? join(env.workspacesDir, 'bob') : '/nonexistent-host-path'
@@ -131,7 +131,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
       // and the agent's own process does not give the user more than the shell has
       const environ = await api.get(alice, '/proc/1/environ')
       if (environ.status === 200) expect(await environ.text()).not.toMatch(/AGENT_TLS_PSK=|bob-secret/)
-    })
+    }, 180_000)
 
     it('a session ending under a running command or an open stream ends the request cleanly, and leaves no process behind', async () => {
       const victim = await runningSession(api, gw, 'erin')
@@ -157,7 +157,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
       if (env.hostPids) await waitFor(() => hostPidsWith(marker).length === 0, 20_000, 'the commands to be gone with the sandbox')
       const sandboxId = (await gw.store.getSession(victim))!.sandboxId
       await waitFor(async () => !(await env.driver.list()).some((h) => h.id === sandboxId), 20_000, 'the sandbox to be destroyed')
-    })
+    }, 120_000)
 
     it('an upload cut off by the client leaves no file, and no temporary file', async () => {
       const ac = new AbortController()
@@ -174,7 +174,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
         return list.status === 404 || ((await list.json()) as { entries: unknown[] }).entries.length === 0
       }, 10_000, 'nothing left of the cut upload')
       if (env.workspacesDir && existsSync(join(env.workspacesDir, 'alice', 'cut'))) expect(readdirSync(join(env.workspacesDir, 'alice', 'cut'))).toEqual([])
-    })
+    }, 60_000)
   })
 }
 
