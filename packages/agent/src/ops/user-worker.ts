@@ -12,6 +12,7 @@ import type { WorkerClaim } from './worker-main.ts'
 /** Answers that end an operation, whatever its kind ('started' and 'file' do not). */
 const TERMINAL = new Set(['exec_exit', 'op_error', 'process_list', 'dir', 'written', 'done'])
 const ANSWERS = new Set([...TERMINAL, 'started', 'file'])
+const WORKER_START_DELAY_MS = 250
 
 export interface UserWorkerSettings {
   /** node and its flags, and the agent bundle: the worker is `<entry> --ops-worker ...`. */
@@ -23,7 +24,7 @@ export interface UserWorkerSettings {
 
 /**
  * The operations of a root agent (ECS: `--workspaces-root`): never run as root. After the claim
- * a worker is started through the same drop as the user's shell (setpriv to the user's uid and
+ * (at the first operation, or a moment later) a worker is started through the same drop as the user's shell (setpriv to the user's uid and
  * gid, no groups, no capabilities, no_new_privs), and every operation frame is relayed to it
  * and back. The root agent never opens a user's path nor runs a user's program; nothing of the
  * caller's (env, secrets) is in a root process's argv or environment: the claim goes down the
@@ -51,8 +52,11 @@ export class UserWorkerRelay implements OpsEndpoint {
     void claim.then((context) => {
       this.context = context
       this.settled = true
-      if (context?.uid !== undefined) this.start()
-      else this.failOpen('not_claimed', 'the sandbox has no session')
+      if (context?.uid === undefined) return this.failOpen('not_claimed', 'the sandbox has no session')
+      // Started by the first operation, or shortly after the claim: not on the claim's path,
+      // where a fork would delay the user's first prompt.
+      if (this.pending.length > 0) this.start()
+      else setTimeout(() => this.start(), WORKER_START_DELAY_MS).unref()
     })
   }
 
