@@ -74,7 +74,7 @@ describe.skipIf(skip !== undefined)(`infra-lab exec and cp (local driver)${skip 
 
   it('streams output as it arrives: the command waits for a file the test writes once it saw the first line', async () => {
     let released = false
-    const r = await run(['exec', '--session', s.id, '--timeout', '30', '--', 'sh', '-c', 'echo ready; while [ ! -e cli-go ]; do sleep 0.05; done; echo done'], {
+    const r = await run(['exec', '--session', s.id, '--timeout', '20', '--', 'sh', '-c', 'echo ready; while [ ! -e cli-go ]; do sleep 0.05; done; echo done'], {
       onStdout: (all) => {
         if (!released && all.toString().includes('ready\n')) {
           released = true

@@ -52,7 +52,7 @@ describe.skipIf(skip !== undefined)(`session.exec, spawn and processes (local dr
     const seen: string[] = []
     let released = false
     const r = await s.exec('echo ready; while [ ! -e go-flag ]; do sleep 0.05; done; echo done; echo to-stderr >&2', {
-      timeoutS: 30,
+      timeoutS: 20,
       onStdout: async (chunk) => {
         seen.push(chunk)
         // only a stream delivers this before the command exits: it waits for this very file
@@ -108,6 +108,24 @@ describe.skipIf(skip !== undefined)(`session.exec, spawn and processes (local dr
     const listed = (await s.processes.list()).find((x) => x.processId === sleeper.processId)
     expect(listed).toMatchObject({ pid: sleeper.pid, running: false, signal: 'SIGTERM' })
     await expect(s.processes.signal('proc-nosuchprocess', 'SIGKILL')).rejects.toBeInstanceOf(ProcessNotFoundError)
+  })
+
+  it('streams a ReadableStream to stdin as it is read: the second part is made only once the process has the first', async () => {
+    const p = await s.spawn('head -c 6 > stdin-first; cat > stdin-rest')
+    const enc = new TextEncoder()
+    let step = 0
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (step++ === 0) return c.enqueue(enc.encode('part1\n'))
+        // a client that collected the whole body before sending would wait here forever
+        await waitFor(async () => (await s.exec('cat stdin-first 2>/dev/null')).stdout === 'part1\n', 20_000, 'the first part in the sandbox')
+        c.enqueue(enc.encode('part2\n'))
+        c.close()
+      },
+    })
+    expect(await s.processes.stdin(p.processId, body, { close: true })).toEqual({ bytes: 12 })
+    expect((await s.processes.output(p.processId, { follow: true })).exit).toMatchObject({ exitCode: 0 })
+    expect(await s.files.readText('stdin-rest')).toBe('part2\n')
   })
 
   it('throws SessionEndedError for a command on an ended session', async () => {
