@@ -40,8 +40,11 @@ describe('SseParser', () => {
     expect(parse(stream)).toEqual(expected)
   })
 
-  it('gives the same events whatever the chunk boundaries: every single cut, and one byte at a time', () => {
-    for (let cut = 1; cut < stream.length; cut++) expect(parse(stream, [cut]), `cut at ${cut}`).toEqual(expected)
+  it('gives the same events whatever the chunk boundaries: every single cut, an empty chunk there, one byte at a time', () => {
+    for (let cut = 1; cut < stream.length; cut++) {
+      expect(parse(stream, [cut]), `cut at ${cut}`).toEqual(expected)
+      expect(parse(stream, [cut, cut]), `empty chunk at ${cut}`).toEqual(expected)
+    }
     expect(parse(stream, Array.from({ length: stream.length - 1 }, (_, i) => i + 1))).toEqual(expected)
   })
 

@@ -41,7 +41,9 @@ export class SseParser {
   }
 
   private feed(text: string): void {
-    if (this.first && text.length > 0) {
+    // (an empty chunk must not forget a CR that ended the one before)
+    if (text === '') return
+    if (this.first) {
       this.first = false
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
     }
