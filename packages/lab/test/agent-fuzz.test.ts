@@ -106,7 +106,7 @@ function randomFrame(rng: Rng, sandboxId: string): Buffer {
 }
 
 describe('a hostile agent cannot crash the gateway or reach another session (seeded fuzz of the agent channel)', () => {
-  const driver = new RecordingDriver()
+  const driver = new RecordingDriver({ silentOps: true })
   let gw: Awaited<ReturnType<typeof startTestGateway>>
   let client: LabClient
   let healthy: Term

@@ -7,7 +7,7 @@ import { ExecHelper } from './exec-helper.ts'
 import { execEnv, sandboxPath, type ClaimContext } from './exec-env.ts'
 import type { OpContext } from './op-context.ts'
 import { CANCELLED, InStream, OutStream } from './op-link.ts'
-import { newProcessId, type ProcessTable } from './process-table.ts'
+import { newProcessId, type ProcessEnd, type ProcessTable } from './process-table.ts'
 
 export interface ExecSettings {
   readonly helperPath: string
@@ -64,6 +64,11 @@ export class ExecOps {
     const stdin = m.stdin ? helper.stdin : undefined
     const input = stdin && new InStream(ctx.link, m.opId, (chunk) => writeTo(stdin, chunk), () => stdin.end(), () => stdin.end())
     let cancelled = false
+    let ended: ProcessEnd | undefined
+    // exec_exit goes after the last byte, which may still wait for credit (unless cancelled).
+    const answerExit = () => {
+      if (ended && (cancelled || !out || out.every((o) => o.idle))) ctx.end({ type: 'exec_exit', opId: m.opId, ...ended })
+    }
     const pipes: Readable[] = [helper.stdout, helper.stderr]
     ctx.on({
       stream: (fd, data) => fd === StreamFd.STDIN && input?.push(data),
@@ -74,6 +79,7 @@ export class ExecOps {
         out?.forEach((o) => o.clear())
         pipes.forEach((p) => p.resume())
         input?.abort(CANCELLED)
+        answerExit()
       },
     })
 
@@ -105,15 +111,11 @@ export class ExecOps {
     })
     helper.once('exit', (exitCode, signal) => {
       clearTimeout(timer)
-      const end = { exitCode, signal, timedOut, durationMs: Math.round((performance.now() - startedAt) * 1000) / 1000 }
+      ended = { exitCode, signal, timedOut, durationMs: Math.round((performance.now() - startedAt) * 1000) / 1000 }
       const entry = processId === undefined ? undefined : this.table.get(processId)
-      if (entry) this.table.finish(entry, end)
-      // The last bytes may still wait for credit: exec_exit goes after them.
-      const finish = () => {
-        if (cancelled || !out || out.every((o) => o.idle)) ctx.end({ type: 'exec_exit', opId: m.opId, ...end })
-      }
-      out?.forEach((o) => (o.onUnblocked = finish))
-      finish()
+      if (entry) this.table.finish(entry, ended)
+      out?.forEach((o) => (o.onUnblocked = answerExit))
+      answerExit()
     })
   }
 }

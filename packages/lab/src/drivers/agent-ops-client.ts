@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import {
-  MAX_OPEN_OPS, MAX_OP_ID, StreamFd, type OpAnswer, type OpErrorCode, type OpRequest,
+  MAX_OPEN_OPS, MAX_OP_ID, StreamFd, gatewayMessageSchema, type OpAnswer, type OpErrorCode, type OpRequest,
 } from '@infra-lab/protocol'
 import {
   AgentOpError, type AgentOpErrorCode, type AgentOps, type ExecExit, type ExecHandle, type ExecSignal, type ExecSpec,
@@ -59,10 +59,6 @@ export class AgentOpsClient implements AgentOps {
   private closedWith: Error | undefined
 
   constructor(private readonly link: OpsLink) {}
-
-  get openOps(): number {
-    return this.ops.size
-  }
 
   // ---- from the channel ----------------------------------------------------------------
 
@@ -191,10 +187,19 @@ export class AgentOpsClient implements AgentOps {
 
   // ---- operation plumbing ---------------------------------------------------------------
 
-  /** Registers `op` under a fresh id and sends its request; returns the id (0: refused, `reject` called). */
+  /**
+   * Registers `op` under a fresh id and sends its request; returns the id (0: refused, `reject`
+   * called). A request the agent would refuse is refused here: the agent could answer it with
+   * no operation id, and the caller would wait forever.
+   */
   private start(op: Op, message: OpRequest, reject: (err: Error) => void): number {
     if (this.closedWith) return reject(this.closedWith), 0
     if (this.ops.size >= MAX_OPEN_OPS) return reject(new AgentOpError('internal', `more than ${MAX_OPEN_OPS} operations open on this sandbox`)), 0
+    const valid = gatewayMessageSchema.safeParse({ ...message, opId: 1 })
+    if (!valid.success) {
+      const issue = valid.error.issues[0]
+      return reject(new AgentOpError('internal', `invalid ${message.type} request: ${issue?.path.join('.')}: ${issue?.message}`)), 0
+    }
     let id = this.nextId
     while (this.ops.has(id)) id = id >= MAX_OP_ID ? 1 : id + 1
     this.nextId = id >= MAX_OP_ID ? 1 : id + 1

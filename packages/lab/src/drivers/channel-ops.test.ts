@@ -264,6 +264,15 @@ describe('the operations of an agent channel treat every byte from the agent as 
     }
   })
 
+  it('a request the agent would refuse (a reserved env name, a NUL in a path) is refused before it is sent', async () => {
+    const { ch, peer } = await open()
+    await expect(ch.ops.exec({ ...EXEC, env: { LD_PRELOAD: '/x.so' } })).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('env.LD_PRELOAD') })
+    await expect(ch.ops.readPath('a\0b')).rejects.toBeInstanceOf(AgentOpError)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(peer.requests).toEqual([])
+    ch.close()
+  })
+
   it("an agent's op_error reaches the caller as an AgentOpError with its code", async () => {
     const { ch, peer } = await open()
     const read = ch.ops.readPath('missing')

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { AgentMessage } from '@infra-lab/protocol'
 import { DriverError } from '../types.ts'
@@ -24,6 +25,16 @@ describe('FakeDriver', () => {
     expect(b.hello.sandboxId).toBe('sb-1')
     a.close()
     b.close()
+  })
+
+  it('fails every operation with internal (it runs no commands or files), and the channel stays open', async () => {
+    driver = new FakeDriver()
+    const ch = await driver.connect(await driver.create(spec('sb-1')))
+    await expect(ch.ops.exec({ cmd: 'true', env: {}, timeoutMs: 1000, background: false, tty: false })).rejects.toMatchObject({ code: 'internal' })
+    await expect(ch.ops.writeFile('f', Readable.from([Buffer.from('x')]), 10)).rejects.toMatchObject({ code: 'internal' })
+    await expect(ch.ops.listProcesses()).rejects.toMatchObject({ code: 'internal' })
+    expect(ch.isClosed).toBe(false)
+    ch.close()
   })
 
   it('answers a claim with ready, echoes input, keeps scrollback, pongs, and exits on terminate', async () => {

@@ -9,7 +9,8 @@ import { runFakeLine } from './fake-shell.ts'
  * An in-process stand-in for packages/agent: listens on a unix socket and speaks the real
  * protocol (hello on every connection, claim -> ready, DATA echoed back as output and kept
  * as scrollback, `echo` lines answered (fake-shell.ts), snapshot, resize, terminate -> exit
- * 'terminated', ping -> pong).
+ * 'terminated', ping -> pong). It runs no commands and no files: every operation fails with
+ * `internal` (or, `silentOps`, stays unanswered).
  */
 export class FakeAgent {
   state: 'warm' | 'claimed' | 'exited' = 'warm'
@@ -25,7 +26,7 @@ export class FakeAgent {
   private readonly startedAt = Date.now()
   private silenced = false
 
-  constructor(readonly sandboxId: string, readonly socketPath: string, private readonly opts: { neverHello?: boolean } = {}) {
+  constructor(readonly sandboxId: string, readonly socketPath: string, private readonly opts: { neverHello?: boolean; silentOps?: boolean } = {}) {
     this.server = createServer((socket) => this.accept(socket))
   }
 
@@ -116,6 +117,11 @@ export class FakeAgent {
         return
       case 'ping':
         return this.send(socket, { type: 'pong', id: m.id })
+      case 'cancel':
+        return
+      default:
+        if (this.opts.silentOps) return
+        return this.send(socket, { type: 'op_error', opId: m.opId, code: 'internal', message: 'the fake agent runs no commands or files' })
     }
   }
 

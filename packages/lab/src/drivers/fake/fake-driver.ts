@@ -17,6 +17,8 @@ export interface FakeDriverOptions {
   failBinds?: boolean | ((n: number) => boolean)
   /** Where the sandboxes live; share one between driver instances to simulate a gateway restart. */
   host?: FakeHost
+  /** Agents leave operations unanswered (instead of failing each with `internal`): for protocol tests that answer themselves. */
+  silentOps?: boolean
 }
 
 interface Live {
@@ -85,7 +87,7 @@ export class FakeDriver implements SandboxDriver {
       const createdAt = Date.now()
       if (this.options.startDelayMs) await new Promise((r) => setTimeout(r, this.options.startDelayMs))
       const path = join(this.host.socketDir(), `${spec.id}.sock`)
-      const agent = new FakeAgent(spec.id, path, { neverHello: this.options.neverHello ?? false })
+      const agent = new FakeAgent(spec.id, path, { neverHello: this.options.neverHello ?? false, silentOps: this.options.silentOps ?? false })
       await agent.listen()
       const handle: SandboxHandle = {
         id: spec.id, pool: spec.pool, driver: 'fake', createdAt, address: { kind: 'unix', path }, meta: { fake: true },
