@@ -1,0 +1,169 @@
+// One error class per code of the gateway's closed catalogue (packages/lab/src/gateway/errors.ts).
+// Regenerate with `npm run generate -w @infra-lab/sdk` (runs packages/sdk/test/generated.test.ts with --update); do not edit.
+import { InfraLabError, type ErrorInit } from './errors.ts'
+
+/** `unauthorized` (HTTP 401): Missing or wrong API key (`Authorization: Bearer <key>`). */
+export class UnauthorizedError extends InfraLabError {
+  override name = 'UnauthorizedError'
+  static readonly code = 'unauthorized'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('unauthorized', 401, message, init)
+  }
+}
+
+/** `invalid_token` (HTTP 401): Attach token missing, wrong, expired, or for another session. */
+export class InvalidTokenError extends InfraLabError {
+  override name = 'InvalidTokenError'
+  static readonly code = 'invalid_token'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('invalid_token', 401, message, init)
+  }
+}
+
+/** `invalid_json` (HTTP 400): The body is not valid JSON. */
+export class InvalidJsonError extends InfraLabError {
+  override name = 'InvalidJsonError'
+  static readonly code = 'invalid_json'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('invalid_json', 400, message, init)
+  }
+}
+
+/** `validation_failed` (HTTP 400): A field is missing, unknown or invalid; `details` names each field. */
+export class ValidationFailedError extends InfraLabError {
+  override name = 'ValidationFailedError'
+  static readonly code = 'validation_failed'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('validation_failed', 400, message, init)
+  }
+}
+
+/** `body_too_large` (HTTP 413): The body exceeds the configured limit (`maxBodyBytes`). */
+export class BodyTooLargeError extends InfraLabError {
+  override name = 'BodyTooLargeError'
+  static readonly code = 'body_too_large'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('body_too_large', 413, message, init)
+  }
+}
+
+/** `unsupported_media_type` (HTTP 415): Bodies must be `application/json`. */
+export class UnsupportedMediaTypeError extends InfraLabError {
+  override name = 'UnsupportedMediaTypeError'
+  static readonly code = 'unsupported_media_type'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('unsupported_media_type', 415, message, init)
+  }
+}
+
+/** `not_found` (HTTP 404): No such route. */
+export class NotFoundError extends InfraLabError {
+  override name = 'NotFoundError'
+  static readonly code = 'not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('not_found', 404, message, init)
+  }
+}
+
+/** `session_not_found` (HTTP 404): No session with this id. */
+export class SessionNotFoundError extends InfraLabError {
+  override name = 'SessionNotFoundError'
+  static readonly code = 'session_not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('session_not_found', 404, message, init)
+  }
+}
+
+/** `pool_not_found` (HTTP 404): No pool with this name. */
+export class PoolNotFoundError extends InfraLabError {
+  override name = 'PoolNotFoundError'
+  static readonly code = 'pool_not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('pool_not_found', 404, message, init)
+  }
+}
+
+/** `session_ended` (HTTP 409): The session has ended; create a new one. */
+export class SessionEndedError extends InfraLabError {
+  override name = 'SessionEndedError'
+  static readonly code = 'session_ended'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('session_ended', 409, message, init)
+  }
+}
+
+/** `capacity_exhausted` (HTTP 503): The pool has no ready sandbox and is at `maxSize`; retry after `Retry-After` seconds. */
+export class CapacityExhaustedError extends InfraLabError {
+  override name = 'CapacityExhaustedError'
+  static readonly code = 'capacity_exhausted'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('capacity_exhausted', 503, message, init)
+  }
+}
+
+/** `claim_timeout` (HTTP 503): No warm sandbox and the cold start took longer than `claimTimeoutMs`; retry after `Retry-After`. */
+export class ClaimTimeoutError extends InfraLabError {
+  override name = 'ClaimTimeoutError'
+  static readonly code = 'claim_timeout'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('claim_timeout', 503, message, init)
+  }
+}
+
+/** `pool_unavailable` (HTTP 503): The pool cannot start sandboxes right now (driver failing, backing off); retry after `Retry-After`. */
+export class PoolUnavailableError extends InfraLabError {
+  override name = 'PoolUnavailableError'
+  static readonly code = 'pool_unavailable'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('pool_unavailable', 503, message, init)
+  }
+}
+
+/** `session_unavailable` (HTTP 503): The gateway restarted and has not reconnected to this session yet; retry after `Retry-After`. */
+export class SessionUnavailableError extends InfraLabError {
+  override name = 'SessionUnavailableError'
+  static readonly code = 'session_unavailable'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('session_unavailable', 503, message, init)
+  }
+}
+
+/** `claim_failed` (HTTP 500): Binding the workspace or applying the claim in the sandbox failed; the sandbox was destroyed. */
+export class ClaimFailedError extends InfraLabError {
+  override name = 'ClaimFailedError'
+  static readonly code = 'claim_failed'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('claim_failed', 500, message, init)
+  }
+}
+
+/** `internal` (HTTP 500): Unexpected error; the gateway logged it. */
+export class InternalError extends InfraLabError {
+  override name = 'InternalError'
+  static readonly code = 'internal'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('internal', 500, message, init)
+  }
+}
+
+/** Every catalogue code: its HTTP status and the class the SDK throws for it. */
+export const ERROR_CATALOGUE = {
+  unauthorized: { status: 401, errorClass: UnauthorizedError },
+  invalid_token: { status: 401, errorClass: InvalidTokenError },
+  invalid_json: { status: 400, errorClass: InvalidJsonError },
+  validation_failed: { status: 400, errorClass: ValidationFailedError },
+  body_too_large: { status: 413, errorClass: BodyTooLargeError },
+  unsupported_media_type: { status: 415, errorClass: UnsupportedMediaTypeError },
+  not_found: { status: 404, errorClass: NotFoundError },
+  session_not_found: { status: 404, errorClass: SessionNotFoundError },
+  pool_not_found: { status: 404, errorClass: PoolNotFoundError },
+  session_ended: { status: 409, errorClass: SessionEndedError },
+  capacity_exhausted: { status: 503, errorClass: CapacityExhaustedError },
+  claim_timeout: { status: 503, errorClass: ClaimTimeoutError },
+  pool_unavailable: { status: 503, errorClass: PoolUnavailableError },
+  session_unavailable: { status: 503, errorClass: SessionUnavailableError },
+  claim_failed: { status: 500, errorClass: ClaimFailedError },
+  internal: { status: 500, errorClass: InternalError },
+} as const
+
+export type ApiErrorCode = keyof typeof ERROR_CATALOGUE
