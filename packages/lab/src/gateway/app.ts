@@ -7,6 +7,7 @@ import type { LabMetrics } from '../observability/metrics.ts'
 import { POOL_SANDBOX_STATES } from '../pool/pool-counts.ts'
 import type { Store } from '../store/types.ts'
 import { ApiError } from './errors.ts'
+import { registerMcpRoute } from './mcp-route.ts'
 import { OpenApiDocument } from './openapi.ts'
 import type { PoolRuntime } from './pools.ts'
 import { requireRouteAuth } from './route-auth.ts'
@@ -157,6 +158,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       schema: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)' },
     }, async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
   }, { prefix: '/v1' })
+
+  // ---- /mcp: the Model Context Protocol, with the API key like /v1 --------------------
+  await registerMcpRoute(app, { apiKey: deps.apiKey, logger: deps.logger })
 
   return app
 }
