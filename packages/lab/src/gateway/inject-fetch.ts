@@ -37,6 +37,23 @@ export function injectFetch(app: FastifyInstance): typeof fetch {
     stream.once('close', () => {
       if (!stream.readableEnded) res.raw.res.destroy()
     })
-    return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status: res.statusCode, headers })
+    return new Response(toWeb(stream), { status: res.statusCode, headers })
   }
+}
+
+/**
+ * A web stream over a Node one, pulled a chunk at a time. (Node 20's `Readable.toWeb` enqueues
+ * data still buffered after a cancel and throws from a stream event: an uncaught exception.)
+ */
+function toWeb(stream: Readable): ReadableStream<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]()
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await chunks.next()
+      if (done) controller.close()
+      else controller.enqueue(value as Buffer)
+    },
+    // ends the iteration, which destroys the stream
+    cancel: async () => void (await chunks.return?.()),
+  })
 }
