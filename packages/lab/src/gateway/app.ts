@@ -7,13 +7,17 @@ import type { LabMetrics } from '../observability/metrics.ts'
 import { POOL_SANDBOX_STATES } from '../pool/pool-counts.ts'
 import type { Store } from '../store/types.ts'
 import { ApiError } from './errors.ts'
+import { registerExecRoutes, registerStdinRoute, type ExecRouteDeps } from './exec-routes.ts'
+import { registerFileReadRoutes, registerFileWriteRoute } from './file-routes.ts'
+import { IdempotencyCache } from './idempotency.ts'
 import { registerMcpRoute } from './mcp-route.ts'
 import { OpenApiDocument } from './openapi.ts'
+import { registerRawBodyScope } from './raw-body.ts'
 import type { PoolRuntime } from './pools.ts'
 import { requireRouteAuth } from './route-auth.ts'
 import { jsonSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './route-schema.ts'
 import {
-  attachSchema, createSessionBody, createdSessionSchema, listSessionsQuery, parseOrThrow, poolNameParams, poolSchema, sessionIdParams,
+  attachSchema, createSessionBody, createdSessionSchema, listSessionsQuery, parseOrThrow, requireJsonBody, poolNameParams, poolSchema, sessionIdParams,
   sessionSchema, terminalQuery,
 } from './schemas.ts'
 import { toView, type SessionService } from './sessions.ts'
@@ -29,6 +33,8 @@ export interface AppDeps {
   readonly logger: Logger
   readonly maxBodyBytes: number
   readonly wsMaxFrameBytes: number
+  /** Largest file upload or stdin body (`maxUploadBytes`). */
+  readonly maxUploadBytes: number
   /** Called by /healthz; false makes it answer 503. */
   readonly isHealthy?: () => boolean
   /** Pool history and session activity for GET /v1/stats. */
@@ -98,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         responses: { 201: { description: 'Created', schema: createdSessionSchema } },
         errors: ['invalid_json', 'body_too_large', 'unsupported_media_type', 'pool_not_found', 'capacity_exhausted', 'claim_timeout', 'pool_unavailable', 'claim_failed'],
       },
-      preValidation: async (req) => requireJson(req),
+      preValidation: async (req) => requireJsonBody(req),
     }, async (req, reply) => {
       const created = await deps.sessions.create(req.body)
       return reply.code(201).send(created)
@@ -154,6 +160,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       schema: { summary: 'One pool with status', params: poolNameParams, responses: { 200: { description: 'OK', schema: poolSchema } }, errors: ['pool_not_found'] },
     }, async (req) => poolView(deps.sessions.pool(req.params.name)))
 
+    const agentDeps: ExecRouteDeps = {
+      agent: (id) => deps.sessions.agent(id),
+      ended: async (id) => (await deps.store.getSession(id))?.state === 'ended',
+      idempotency: new IdempotencyCache(),
+      maxUploadBytes: deps.maxUploadBytes,
+    }
+    registerExecRoutes(scope, agentDeps)
+    registerFileReadRoutes(scope, agentDeps)
+    await registerRawBodyScope(scope, (raw) => {
+      registerStdinRoute(raw, agentDeps)
+      registerFileWriteRoute(raw, agentDeps)
+    })
+
     v1.get('/stats', {
       schema: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)' },
     }, async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
@@ -179,19 +198,11 @@ async function poolView(p: PoolRuntime) {
   }
 }
 
-function requireJson(req: FastifyRequest): void {
-  const type = req.headers['content-type']
-  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
-    throw new ApiError('unsupported_media_type', `send the body as application/json, not ${type.split(';')[0]}`)
-  }
-  if (type === undefined || req.body === undefined) throw new ApiError('validation_failed', 'a JSON body is required', [{ field: 'body', message: 'required' }])
-}
-
 function sendError(err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply, logger: Logger): void {
   let api: ApiError
   if (err instanceof ApiError) api = err
   else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') api = new ApiError('body_too_large', 'the body is larger than the gateway accepts')
-  else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') api = new ApiError('unsupported_media_type', 'send the body as application/json')
+  else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') api = new ApiError('unsupported_media_type', `send the body as ${req.routeOptions.schema?.consumes ?? 'application/json'}`)
   else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') api = new ApiError('invalid_json', 'the body is empty but the content type says JSON')
   else if (err.statusCode === 400 && (err.name === 'SyntaxError' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/.test(err.message))) {
     api = new ApiError('invalid_json', `the body is not valid JSON: ${err.message}`)
@@ -200,5 +211,7 @@ function sendError(err: FastifyError | ApiError, req: FastifyRequest, reply: Fas
     api = new ApiError('internal', 'internal error; see the gateway log')
   }
   if (api.retryAfterS !== undefined) void reply.header('retry-after', String(api.retryAfterS))
+  // the rest of a refused upload is not read: the connection closes behind the answer
+  if (api.code === 'upload_too_large') void reply.header('connection', 'close')
   void reply.code(api.status).send(api.toJSON())
 }

@@ -64,6 +64,15 @@ export const errorSchema = z.object({
   }),
 })
 
+/** A route with a JSON body: its content type must say so (415), and the body is required. */
+export function requireJsonBody(req: { readonly headers: { readonly 'content-type'?: string | undefined }; readonly body: unknown }): void {
+  const type = req.headers['content-type']
+  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError('unsupported_media_type', `send the body as application/json, not ${type.split(';')[0]}`)
+  }
+  if (type === undefined || req.body === undefined) throw new ApiError('validation_failed', 'a JSON body is required', [{ field: 'body', message: 'required' }])
+}
+
 /** Validates at the edge; a failure is a 400 that names every bad field. */
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, where: ValidatedPart): z.infer<T> {
   const r = schema.safeParse(value ?? {})
