@@ -4,9 +4,12 @@ import { errorFromBody } from './http.ts'
 import { readSse } from './sse.ts'
 
 export interface OutputHandlers {
-  /** Each stdout chunk as it arrives (UTF-8 text, or base64 with `encoding: 'base64'`). */
-  onStdout?(chunk: string): void
-  onStderr?(chunk: string): void
+  /**
+   * Each stdout chunk as it arrives (UTF-8 text, or base64 with `encoding: 'base64'`). A promise
+   * it returns is awaited before the next chunk is read, so a slow consumer slows the stream.
+   */
+  onStdout?(chunk: string): void | Promise<void>
+  onStderr?(chunk: string): void | Promise<void>
 }
 
 export interface StreamedOutput {
@@ -32,12 +35,12 @@ export async function readOutputStream(res: Response, handlers: OutputHandlers, 
   const kept = { stdout: '', stderr: '' }
   let truncated = false
   let exit: ExecExit | undefined
-  await readSse(res.body, (e) => {
+  await readSse(res.body, async (e) => {
     if (e.event === 'stdout' || e.event === 'stderr') {
       const chunk = parse(e.data, e.event)
       if (typeof chunk !== 'string') throw new BadResponseError(`a ${e.event} event whose data is not a JSON string`)
       const handler = e.event === 'stdout' ? handlers.onStdout : handlers.onStderr
-      if (handler) handler(chunk)
+      if (handler) await handler(chunk)
       else if (kept[e.event].length + chunk.length <= maxKeptChars) kept[e.event] += chunk
       else {
         kept[e.event] += chunk.slice(0, Math.max(0, maxKeptChars - kept[e.event].length))

@@ -6,13 +6,13 @@ const enc = new TextEncoder()
 /** Feeds `bytes` cut at the given offsets. */
 function parse(bytes: Uint8Array, cuts: number[] = []): SseEvent[] {
   const events: SseEvent[] = []
-  const p = new SseParser((e) => events.push(e))
+  const p = new SseParser()
   let at = 0
   for (const c of [...cuts, bytes.length]) {
-    p.push(bytes.subarray(at, c))
+    events.push(...p.push(bytes.subarray(at, c)))
     at = c
   }
-  p.end()
+  events.push(...p.end())
   return events
 }
 
@@ -50,10 +50,25 @@ describe('SseParser', () => {
     expect(parse(bytes, [8, 9, 10])).toEqual([{ event: 'message', data: '"\u{1F600}"' }])
   })
 
+  it('waits for a handler\'s promise before handing on the next event', async () => {
+    const seen: string[] = []
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const done = readSse(new Response(stream).body!, async (e) => {
+      seen.push(e.event)
+      if (seen.length === 1) await gate
+    })
+    await new Promise((r) => setTimeout(r, 20))
+    expect(seen).toEqual(['stdout'])
+    release()
+    await done
+    expect(seen).toEqual(['stdout', 'stderr', 'message', 'exit'])
+  })
+
   it('reads a response body to its end, and cancels it when a handler throws', async () => {
     const body = () => new Response(stream).body!
     const events: SseEvent[] = []
-    await readSse(body(), (e) => events.push(e))
+    await readSse(body(), (e) => void events.push(e))
     expect(events).toEqual(expected)
 
     let cancelled = false

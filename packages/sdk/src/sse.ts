@@ -13,6 +13,7 @@ export interface SseEvent {
  * does.
  */
 export class SseParser {
+  private out: SseEvent[] = []
   private readonly decoder = new TextDecoder('utf-8')
   private buffer = ''
   private pendingCr = false
@@ -21,15 +22,22 @@ export class SseParser {
   private data: string[] = []
   private id: string | undefined
 
-  constructor(private readonly onEvent: (e: SseEvent) => void) {}
-
-  push(chunk: Uint8Array): void {
+  /** The events this chunk completed. */
+  push(chunk: Uint8Array): SseEvent[] {
     this.feed(this.decoder.decode(chunk, { stream: true }))
+    return this.take()
   }
 
-  /** The stream ended: decode what is left; an unfinished event is dropped. */
-  end(): void {
+  /** The stream ended: the events the rest of its bytes complete; an unfinished one is dropped. */
+  end(): SseEvent[] {
     this.feed(this.decoder.decode())
+    return this.take()
+  }
+
+  private take(): SseEvent[] {
+    const events = this.out
+    this.out = []
+    return events
   }
 
   private feed(text: string): void {
@@ -78,24 +86,27 @@ export class SseParser {
 
   private dispatch(): void {
     if (this.data.length > 0) {
-      this.onEvent({ event: this.event || 'message', data: this.data.join('\n'), ...(this.id !== undefined ? { id: this.id } : {}) })
+      this.out.push({ event: this.event || 'message', data: this.data.join('\n'), ...(this.id !== undefined ? { id: this.id } : {}) })
     }
     this.event = ''
     this.data = []
   }
 }
 
-/** Reads a response body to its end, handing each event to `onEvent` (a throw there cancels the body). */
-export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => void): Promise<void> {
-  const parser = new SseParser(onEvent)
+/**
+ * Reads a response body to its end, handing each event to `onEvent` in order; a promise it
+ * returns is awaited before the next read (so a slow consumer slows the stream instead of
+ * queueing it), and a throw cancels the body.
+ */
+export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => void | Promise<void>): Promise<void> {
+  const parser = new SseParser()
   const reader = body.getReader()
   try {
     for (;;) {
       const { done, value } = await reader.read()
+      for (const e of done ? parser.end() : parser.push(value)) await onEvent(e)
       if (done) break
-      parser.push(value)
     }
-    parser.end()
   } catch (err) {
     await reader.cancel(err).catch(() => undefined)
     throw err

@@ -26,7 +26,7 @@ describe('infra-lab argv parsing', () => {
   it('lists every command in --help', async () => {
     const r = await run(['--help'])
     expect(r.error).toBe('commander.helpDisplayed')
-    for (const c of ['gateway', 'shell', 'sessions', 'bench']) expect(r.stdout).toContain(c)
+    for (const c of ['gateway', 'shell', 'exec', 'cp', 'sessions', 'bench']) expect(r.stdout).toContain(c)
   })
 
   it('documents the gateway flags', async () => {
@@ -52,5 +52,33 @@ describe('infra-lab argv parsing', () => {
     const r = await run(['sessions', 'ls', '--data-dir', '/nonexistent-dir'])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/no API key: pass --key, set INFRA_LAB_API_KEY/)
+  })
+
+  it('documents exec and cp, with the exit status and examples', async () => {
+    const e = await run(['exec', '--help'])
+    for (const f of ['--session', '--user', '--keep', '--env', '--cwd', '--timeout', '--tty', 'Exit status', '128+n', '-- CMD']) expect(e.stdout).toContain(f)
+    const c = await run(['cp', '--help'])
+    for (const f of ['SESSION:PATH', 'stdin or stdout', 'infra-lab cp ./data.csv ses-abc:work/data.csv']) expect(c.stdout).toContain(f)
+  })
+
+  it('needs exactly one of --session and --user for exec, and a command', async () => {
+    expect(await run(['exec', '--key', 'k', '--', 'true'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/pass exactly one of --session ID .* or --user NAME/) })
+    expect(await run(['exec', '--key', 'k', '--session', 'ses-a', '--user', 'u', '--', 'true'])).toMatchObject({ code: 2 })
+    expect(await run(['exec', '--key', 'k', '--session', 'ses-a', '--keep', '--', 'true'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--keep goes with --user/) })
+    expect((await run(['exec', '--session', 'ses-a'])).stderr).toMatch(/missing required argument 'cmd'/)
+    expect(await run(['exec', '--key', 'k', '--user', 'u', '--env', 'NOEQUALS', '--', 'true'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--env expects NAME=VALUE/) })
+    expect((await run(['exec', '--session', 'ses-a', '--timeout', '0', 'true'])).stderr).toMatch(/--timeout must be an integer from 1 to 3600/)
+  })
+
+  it('tells exec failures (125) apart from the command\'s own status', async () => {
+    const r = await run(['exec', '--key', 'k', '--url', 'http://127.0.0.1:9', '--session', 'ses-a', 'ls', '-la'])
+    expect(r).toMatchObject({ code: 125, stderr: expect.stringMatching(/infra-lab exec: cannot reach the gateway at http:\/\/127.0.0.1:9/) })
+  })
+
+  it('needs one side of cp in a session and the other local', async () => {
+    expect(await run(['cp', '--key', 'k', 'a', 'b'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/one side must be SESSION:PATH/) })
+    expect(await run(['cp', '--key', 'k', 'ses-a:x', 'ses-b:y'])).toMatchObject({ code: 2 })
+    expect(await run(['cp', '--key', 'k', 'a', 'ses-a:'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no path after the session id/) })
+    expect(await run(['cp', '--key', 'k', '/etc', 'ses-a:x'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/not a regular file/) })
   })
 })

@@ -22,6 +22,8 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
   const program = new Command('infra-lab')
     .description('Warm pools of isolated AI-agent shells that start in milliseconds')
     .showHelpAfterError()
+    // Options go with the command they follow: `exec` hands everything after its command on to it.
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
 
   const clientOpts = (c: Command) => c
@@ -57,6 +59,50 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .action(async (o) => {
       const { shellCommand } = await import('./commands/shell.ts')
       done(await shellCommand(o, { ...io, stdin: process.stdin, stdoutTty: process.stdout }))
+    })
+
+  clientOpts(program.command('exec'))
+    .description('run a command in a session: its stdout and stderr stream here, its exit status is this one\'s')
+    .usage('(--session ID | --user NAME) [options] -- CMD [ARGS...]')
+    .argument('<cmd...>', 'the command and its arguments, as argv (no shell: bash -c \'...\' for one)')
+    .option('--session <id>', 'run in this existing session')
+    .option('--user <name>', 'create a session for this user, run, then end it')
+    .option('--pool <name>', 'with --user: the pool to claim from (default "default")')
+    .option('--keep', 'with --user: keep the session after the run (its id is printed)')
+    .option('--env <NAME=VALUE>', 'environment variable for the command (repeatable)', collect, [])
+    .option('--cwd <dir>', 'working directory, absolute or relative to the home (default: the home)')
+    .option('--timeout <s>', 'then kill everything the command started (default 60)', int('--timeout', 1, 3600))
+    .option('--tty', 'run in a terminal (its stderr is merged into stdout)')
+    .passThroughOptions()
+    .addHelpText('after', [
+      '',
+      'Exit status: the command\'s; 128+n when signal n ended it; 125 when infra-lab exec itself',
+      'failed (gateway unreachable, unknown session, ...); 2 for bad options.',
+      '',
+      'Examples:',
+      '  infra-lab exec --user alice -- uname -a',
+      '  infra-lab exec --session ses-abc -- bash -c \'make test 2>&1 | tail\'',
+    ].join('\n'))
+    .action(async (cmd: string[], o) => done(await (await import('./commands/exec.ts')).execCommand(cmd, o, io, signal)))
+
+  clientOpts(program.command('cp'))
+    .description('copy a file into or out of a session, streamed (- is stdin or stdout)')
+    .usage('[options] SRC DST')
+    .argument('<src>', 'a local file, -, or SESSION:PATH')
+    .argument('<dst>', 'SESSION:PATH, or a local file, directory or -')
+    .addHelpText('after', [
+      '',
+      'PATH in a session is absolute or relative to the user\'s home; parents are created.',
+      'A local path that starts like a session id is written ./ses-…',
+      '',
+      'Examples:',
+      '  infra-lab cp ./data.csv ses-abc:work/data.csv',
+      '  infra-lab cp ses-abc:work/out.tar.gz .',
+      '  tar c src | infra-lab cp - ses-abc:src.tar',
+    ].join('\n'))
+    .action(async (src: string, dst: string, o) => {
+      const { cpCommand } = await import('./commands/cp.ts')
+      done(await cpCommand(src, dst, o, { ...io, stdin: process.stdin }, signal))
     })
 
   const sessions = program.command('sessions').description('list or end sessions')

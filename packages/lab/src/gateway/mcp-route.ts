@@ -1,3 +1,4 @@
+import { InfraLab } from '@infra-lab/sdk'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
@@ -36,7 +37,7 @@ export async function registerMcpRoute(app: FastifyInstance, deps: { readonly ap
         errors: ['invalid_json', 'body_too_large', 'unsupported_media_type'],
       },
     }, async (req, reply) => {
-      const server = createLabMcpServer({ url: 'http://gateway.internal', apiKey: callerKey(req), fetch })
+      const server = createLabMcpServer({ lab: new InfraLab({ url: 'http://gateway.internal', apiKey: callerKey(req), fetch }) })
       const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined })
       transport.onerror = (err) => deps.logger.debug({ err: { message: err.message } }, 'mcp transport')
       reply.raw.once('close', () => {

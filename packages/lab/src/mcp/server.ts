@@ -1,25 +1,14 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { InfraLab } from '@infra-lab/sdk'
+import type { InfraLab } from '@infra-lab/sdk'
 import labPackage from '../../package.json' with { type: 'json' }
 import { registerFileTools } from './file-tools.ts'
 import { registerSessionTools } from './session-tools.ts'
 
-/** Where the tools send their calls: the gateway, over the network or in-process. */
-export interface LabTarget {
-  readonly url: string
-  readonly apiKey: string
-  /** The gateway's /mcp passes one that answers in-process; otherwise the global fetch. */
-  readonly fetch?: typeof fetch
-}
-
-export interface LabMcpOptions extends LabTarget {
-  /** create_session's user when the agent names none (`infra-lab mcp --user`, $USER). */
-  readonly defaultUser?: string
-}
-
-/** What every tool gets: the client of the gateway, and create_session's default user. */
+/** What every tool gets: the gateway's client, and create_session's user when the agent names none. */
 export interface ToolDeps {
+  /** Over the network (`infra-lab mcp`), or answered in-process by the gateway (/mcp). */
   readonly lab: InfraLab
+  /** `infra-lab mcp --user`, $USER. */
   readonly defaultUser?: string
 }
 
@@ -30,12 +19,8 @@ session's unprivileged user in its home directory, which persists across that us
 Errors start with a code (e.g. session_ended, capacity_exhausted) and say what to do next.`
 
 /** An MCP server with the six tools: one implementation for stdio (`infra-lab mcp`) and /mcp. */
-export function createLabMcpServer(opts: LabMcpOptions): McpServer {
+export function createLabMcpServer(deps: ToolDeps): McpServer {
   const server = new McpServer({ name: 'infra-lab', title: 'Optima Infra Lab', version: labPackage.version }, { instructions: INSTRUCTIONS })
-  const deps: ToolDeps = {
-    lab: new InfraLab({ url: opts.url, apiKey: opts.apiKey, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
-    ...(opts.defaultUser ? { defaultUser: opts.defaultUser } : {}),
-  }
   registerSessionTools(server, deps)
   registerFileTools(server, deps)
   return server

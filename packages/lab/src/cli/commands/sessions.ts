@@ -1,17 +1,16 @@
-import type { ApiRequestError } from '../../client/client.ts'
-import { clientFromFlags, type ClientFlags } from '../client-options.ts'
+import { describeFailure, labFromFlags, type ClientFlags } from '../client-options.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
 
 export interface SessionsLsFlags extends ClientFlags {
   readonly user?: string
-  readonly state?: string
+  readonly state?: 'starting' | 'running' | 'ended'
   readonly json?: boolean
 }
 
 /** `infra-lab sessions ls`: a table of sessions (newest first). */
 export async function sessionsLsCommand(flags: SessionsLsFlags, io: CliIo, now = Date.now()): Promise<ExitCode> {
   try {
-    const list = await clientFromFlags(flags, io).listSessions({ user: flags.user, state: flags.state })
+    const list = (await labFromFlags(flags, io).sessions.list({ user: flags.user, state: flags.state })).map((s) => s.info)
     if (flags.json) {
       io.stdout.write(`${JSON.stringify({ sessions: list }, null, 2)}\n`)
       return 0
@@ -22,7 +21,7 @@ export async function sessionsLsCommand(flags: SessionsLsFlags, io: CliIo, now =
     for (const r of rows) io.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
     return 0
   } catch (err) {
-    io.stderr.write(`infra-lab sessions ls: ${(err as ApiRequestError).message}\n`)
+    io.stderr.write(`infra-lab sessions ls: ${describeFailure(err)}\n`)
     return 1
   }
 }
@@ -30,11 +29,12 @@ export async function sessionsLsCommand(flags: SessionsLsFlags, io: CliIo, now =
 /** `infra-lab sessions kill ID`: ends a session (no error if it already ended). */
 export async function sessionsKillCommand(id: string, flags: ClientFlags, io: CliIo): Promise<ExitCode> {
   try {
-    await clientFromFlags(flags, io).deleteSession(id)
+    const lab = labFromFlags(flags, io)
+    await (await lab.sessions.get(id)).end()
     io.stdout.write(`session ${id} ended\n`)
     return 0
   } catch (err) {
-    io.stderr.write(`infra-lab sessions kill: ${(err as ApiRequestError).message}\n`)
+    io.stderr.write(`infra-lab sessions kill: ${describeFailure(err)}\n`)
     return 1
   }
 }
