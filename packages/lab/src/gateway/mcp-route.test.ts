@@ -52,6 +52,17 @@ describe('the MCP endpoint /mcp', () => {
     expect(okOf(await call(client, 'end_session', { sessionId: made.sessionId }))).toEqual({ sessionId: made.sessionId, ended: true })
   })
 
+  it('tells an agent whose session has ended to create a new one, from every tool', async () => {
+    const client = await connect()
+    const { sessionId } = okOf<{ sessionId: string }>(await call(client, 'create_session', { user: 'mcp-late' }))
+    okOf(await call(client, 'end_session', { sessionId }))
+    for (const [tool, args] of [
+      ['exec', { cmd: 'true' }], ['read_file', { path: 'a' }], ['write_file', { path: 'a', content: 'x' }], ['list_files', {}],
+    ] as const) {
+      expect(errorOf(await call(client, tool, { sessionId, ...args })), tool).toMatch(new RegExp(`^session_ended: Session ${sessionId} has ended.*create_session`))
+    }
+  })
+
   it('answers bad arguments and unknown sessions with tool errors that say what to do', async () => {
     const client = await connect()
     expect(errorOf(await call(client, 'create_session', {}))).toMatch(/^validation_failed: user is required/)
