@@ -73,6 +73,19 @@ describe('the MCP endpoint /mcp', () => {
     expect(errorOf(await call(client, 'exec', { sessionId: 'ses-unknown0' }))).toMatch(/cmd/)
   })
 
+  it('takes a write_file up to 4 MiB (above the JSON routes\' body limit) and refuses more with a way out', async () => {
+    const client = await connect()
+    const big = 'x'.repeat(4 * 1024 * 1024 + 1)
+    expect(errorOf(await call(client, 'write_file', { sessionId: 'ses-unknown0', path: 'big.txt', content: big }))).toMatch(/^validation_failed: content is 4194305 bytes; write_file takes at most 4194304 .*infra-lab cp/)
+    expect(errorOf(await call(client, 'write_file', { sessionId: 'ses-unknown0', path: 'big.txt', content: big.slice(1) }))).toMatch(/^session_not_found: /)
+    const res = await fetch(`${gw.url}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write_file', arguments: { content: 'x'.repeat(9 * 1024 * 1024) } } }),
+    })
+    expect(res.status).toBe(413)
+  })
+
   it('says when to retry when the pool is full', async () => {
     const client = await connect()
     const held = [okOf<{ sessionId: string }>(await call(client, 'create_session', { user: 'u1' })), okOf<{ sessionId: string }>(await call(client, 'create_session', { user: 'u2' }))]
