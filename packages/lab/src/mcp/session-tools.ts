@@ -57,8 +57,7 @@ export function registerSessionTools(server: McpServer, deps: ToolDeps): void {
       + 'It runs as the session\'s user in the home directory (or cwd) with the session\'s environment. '
       + `Each stream returns at most ${MCP_MAX_STREAM_CHARS} characters (head and tail, truncated: true): `
       + 'redirect large output to a file and read it with read_file. A non-zero exitCode is a result, not an error. '
-      + `The command is killed after timeoutS seconds (default 60, at most ${MAX_EXEC_TIMEOUT_S}), with timedOut: true. `
-      + 'Nothing keeps running after exec returns except what the command started in the background itself.',
+      + `The command, and everything it started, is killed after timeoutS seconds (default 60, at most ${MAX_EXEC_TIMEOUT_S}), with timedOut: true.`,
     inputSchema: {
       sessionId: sessionIdInput,
       cmd: z.union([z.string().min(1), z.array(z.string()).min(1)]).describe('e.g. "ls -la | head" or ["python3", "-c", "print(1)"]'),

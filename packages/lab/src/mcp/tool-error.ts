@@ -26,6 +26,7 @@ function describe(err: unknown, ctx: ToolContext): string {
   const session = ctx.sessionId ? `session ${ctx.sessionId}` : 'the session'
   const path = ctx.path !== undefined ? `"${ctx.path}"` : 'the path'
   const retry = `Retry after ${err.retryAfterS ?? 1} s.`
+  const said = sentence(err.message)
   const text = ((): string => {
     // (a string: the catalogue grows, and a code this build does not know still gets its message)
     switch (err.code as string) {
@@ -37,12 +38,12 @@ function describe(err: unknown, ctx: ToolContext): string {
       case 'claim_timeout':
       case 'pool_unavailable':
       case 'session_unavailable':
-        return `${err.message} ${retry}`
+        return `${said} ${retry}`
       case 'pool_not_found':
-        return `${err.message}. Omit pool to use the default pool.`
+        return `${said} Omit pool to use the default pool.`
       case 'validation_failed':
         if (err.details?.some((d) => d.field === 'id')) return `"${ctx.sessionId}" is not a session id. Use the sessionId that create_session returned (ses-...).`
-        return err.details?.length ? `Invalid ${err.details.map((d) => `${d.field}: ${d.message}`).join('; ')}.` : err.message
+        return err.details?.length ? `Invalid ${err.details.map((d) => `${d.field}: ${d.message}`).join('; ')}.` : said
       case 'file_not_found':
         return `Nothing at ${path} in ${session}. A relative path starts at the user's home directory; call list_files to see what is there.`
       case 'permission_denied':
@@ -55,16 +56,18 @@ function describe(err: unknown, ctx: ToolContext): string {
         return `${path} is a file, not a directory: call read_file to read it.`
       case 'body_too_large':
       case 'upload_too_large':
-        return `${err.message}. Send less at once (for large files use \`infra-lab cp\` or the SDK).`
+        return `${said} Send less at once (for large files use \`infra-lab cp\` or the SDK).`
       case 'unauthorized':
         return 'The gateway refused the API key this MCP server uses. Retrying does not help: fix the key (INFRA_LAB_API_KEY or --key of `infra-lab mcp`, or the Authorization header sent to /mcp).'
       case 'unreachable':
-        return `Cannot reach the gateway: ${err.message}. Check that it is running and that INFRA_LAB_URL (or --url) points at it; then retry.`
+        return `${said} Check that the gateway is running and that INFRA_LAB_URL (or --url) points at it; then retry.`
       default:
-        return err.retryAfterS !== undefined ? `${err.message} ${retry}` : err.message
+        return err.retryAfterS !== undefined ? `${said} ${retry}` : said
     }
   })()
   return `${err.code}: ${text}`
 }
 
 const cap = (s: string) => `${s.charAt(0).toUpperCase()}${s.slice(1)}`
+/** The gateway's messages are clauses ("no pool named x"): made a sentence to put others after. */
+const sentence = (s: string) => cap(/[.!?]$/.test(s) ? s : `${s}.`)
