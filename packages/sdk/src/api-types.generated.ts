@@ -2,6 +2,117 @@
 // Regenerate with `npm run generate -w @infra-lab/sdk` (runs packages/sdk/test/generated.test.ts with --update); do not edit.
 
 export interface paths {
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness (no key) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Shutting down */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (no key) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Prometheus text format */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document (no key) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -9,12 +120,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List sessions */
+        /** List sessions, newest first */
         get: {
             parameters: {
                 query?: {
                     user?: string;
-                    state?: string;
+                    state?: "starting" | "running" | "ended";
                     pool?: string;
                 };
                 header?: never;
@@ -30,11 +141,34 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            sessions?: components["schemas"]["Session"][];
+                            sessions: {
+                                id: string;
+                                user: string;
+                                pool: string;
+                                /** @enum {string} */
+                                state: "starting" | "running" | "ended";
+                                warm: boolean;
+                                createdAt: string;
+                                endedAt?: string;
+                                /** @enum {string} */
+                                endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                                timings: {
+                                    [key: string]: number;
+                                };
+                            }[];
                         };
                     };
                 };
-                /** @description Bad key */
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -56,7 +190,16 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["CreateSession"];
+                    "application/json": {
+                        user: string;
+                        pool?: string;
+                        env?: {
+                            [key: string]: string;
+                        };
+                        secrets?: {
+                            [key: string]: string;
+                        };
+                    };
                 };
             };
             responses: {
@@ -66,10 +209,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["CreatedSession"];
+                        "application/json": {
+                            id: string;
+                            user: string;
+                            pool: string;
+                            /** @enum {string} */
+                            state: "starting" | "running" | "ended";
+                            warm: boolean;
+                            createdAt: string;
+                            endedAt?: string;
+                            /** @enum {string} */
+                            endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            timings: {
+                                [key: string]: number;
+                            };
+                            attach: {
+                                /** @description WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal */
+                                url: string;
+                                token: string;
+                                /** @description ISO 8601 */
+                                expiresAt: string;
+                            };
+                        };
                     };
                 };
-                /** @description Invalid body */
+                /** @description `invalid_json`, `validation_failed` */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -78,7 +242,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Bad key */
+                /** @description `unauthorized` */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -87,7 +251,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description No such pool */
+                /** @description `pool_not_found` */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -96,7 +260,34 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description No capacity; see Retry-After */
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `claim_failed` */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `capacity_exhausted`, `claim_timeout`, `pool_unavailable` */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -138,10 +329,42 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Session"];
+                        "application/json": {
+                            id: string;
+                            user: string;
+                            pool: string;
+                            /** @enum {string} */
+                            state: "starting" | "running" | "ended";
+                            warm: boolean;
+                            createdAt: string;
+                            endedAt?: string;
+                            /** @enum {string} */
+                            endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            timings: {
+                                [key: string]: number;
+                            };
+                        };
                     };
                 };
-                /** @description Unknown session */
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -173,7 +396,25 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Unknown session */
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -216,10 +457,34 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Attach"];
+                        "application/json": {
+                            /** @description WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal */
+                            url: string;
+                            token: string;
+                            /** @description ISO 8601 */
+                            expiresAt: string;
+                        };
                     };
                 };
-                /** @description Unknown session */
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -228,7 +493,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Session ended */
+                /** @description `session_ended` */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -273,8 +538,26 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Bad or expired attach token */
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `invalid_token` */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -314,7 +597,38 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            pools: {
+                                name: string;
+                                spec: {
+                                    [key: string]: unknown;
+                                };
+                                status: {
+                                    ready: number;
+                                    starting: number;
+                                    claimed: number;
+                                    target: number;
+                                    lastError?: string;
+                                    /** @description cold starts for claims that found nothing warm, until their claim takes them */
+                                    coldStarting: number;
+                                    /** @description being destroyed: retired, ended, or left by a failed start */
+                                    destroying: number;
+                                    /** @description every sandbox the pool owns: never below what runs on the host */
+                                    total: number;
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
             };
         };
@@ -351,10 +665,46 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Pool"];
+                        "application/json": {
+                            name: string;
+                            spec: {
+                                [key: string]: unknown;
+                            };
+                            status: {
+                                ready: number;
+                                starting: number;
+                                claimed: number;
+                                target: number;
+                                lastError?: string;
+                                /** @description cold starts for claims that found nothing warm, until their claim takes them */
+                                coldStarting: number;
+                                /** @description being destroyed: retired, ended, or left by a failed start */
+                                destroying: number;
+                                /** @description every sandbox the pool owns: never below what runs on the host */
+                                total: number;
+                            };
+                        };
                     };
                 };
-                /** @description No such pool */
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `pool_not_found` */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -367,6 +717,874 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/exec": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a command in the session (foreground JSON, streamed as SSE, or in the background)
+         * @description With `Accept: text/event-stream`: events `stdout`/`stderr` (data: one JSON string per chunk), a comment every 15 s, then `exit`.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description base64: both streams are base64 (for output that is not UTF-8) */
+                    encoding?: "utf8" | "base64";
+                };
+                header?: {
+                    /** @description a retry with the same key (same session, same body, within 10 minutes) returns the first call's result */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description a string runs with `bash -c`; an array is argv */
+                        cmd: string | string[];
+                        /** @description absolute, or relative to the user's home (default) */
+                        cwd?: string;
+                        /** @description added to the session's env and secrets; the same rules as create's env */
+                        env?: {
+                            [key: string]: string;
+                        };
+                        /** @description written to stdin, which is then closed */
+                        stdin?: string;
+                        /** @default 60 */
+                        timeoutS?: number;
+                        /** @default false */
+                        background?: boolean;
+                        /**
+                         * @description run in a fresh PTY: stdout carries the terminal's bytes, stderr stays empty
+                         * @default false
+                         */
+                        tty?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Foreground: the command exited (or timed out) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            exitCode: number | null;
+                            /** @description the signal that ended it (`SIGKILL`), or null */
+                            signal: string | null;
+                            timedOut: boolean;
+                            /** @description a stream passed 16 MiB: the rest was dropped (the process ran on) */
+                            truncated: boolean;
+                            durationMs: number;
+                            stdout: string;
+                            stderr: string;
+                        };
+                    };
+                };
+                /** @description Background: started */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            processId: string;
+                            pid: number;
+                        };
+                    };
+                };
+                /** @description `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended`, `idempotency_key_reused` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `exec_failed` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `too_many_processes` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/processes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Processes of the session: running ones, and ended ones (up to 100) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            processId: string;
+                            pid: number;
+                            cmd: string | string[];
+                            startedAt: string;
+                            running: boolean;
+                            exitCode: number | null;
+                            signal: string | null;
+                        }[];
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/processes/{processId}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A process's kept output (1 MiB per process), as JSON, or as SSE with `follow=1` (then live until it exits)
+         * @description With `Accept: text/event-stream`: events `stdout`/`stderr` (data: one JSON string per chunk), a comment every 15 s, then `exit`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description base64: both streams are base64 (for output that is not UTF-8) */
+                    encoding?: "utf8" | "base64";
+                    /** @description 1: after what is kept, stream live output until the process exits (SSE) */
+                    follow?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                    processId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The kept output (JSON), or the event stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            stdout: string;
+                            stderr: string;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found`, `process_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/processes/{processId}/signal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a signal to a process */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    processId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        signal: "SIGTERM" | "SIGKILL" | "SIGINT" | "SIGHUP";
+                    };
+                };
+            };
+            responses: {
+                /** @description Sent */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found`, `process_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file's bytes (application/octet-stream, streamed, with content-length), or a directory's entries */
+        get: {
+            parameters: {
+                query: {
+                    /** @description absolute, or relative to the user's home; resolved inside the sandbox */
+                    path: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The file (application/octet-stream), or `{entries}` for a directory */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            entries: {
+                                name: string;
+                                /** @enum {string} */
+                                type: "file" | "dir" | "symlink";
+                                size: number;
+                                /** @description octal, e.g. "0644" */
+                                mode: string;
+                                mtime: string;
+                            }[];
+                            /** @description true when the directory had more entries than the agent lists */
+                            truncated?: boolean;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `permission_denied` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found`, `file_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended`, `path_conflict` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Write a file from the raw body: streamed to a temporary name beside it, then renamed; parents are created */
+        put: {
+            parameters: {
+                query: {
+                    /** @description absolute, or relative to the user's home; resolved inside the sandbox */
+                    path: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            responses: {
+                /** @description Written */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description as resolved in the sandbox */
+                            path: string;
+                            size: number;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `permission_denied` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found`, `file_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended`, `path_conflict` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `upload_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `insufficient_storage` */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Remove a file, or a directory (non-empty ones with recursive=1) */
+        delete: {
+            parameters: {
+                query: {
+                    /** @description absolute, or relative to the user's home; resolved inside the sandbox */
+                    path: string;
+                    recursive?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `permission_denied` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found`, `file_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended`, `path_conflict` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/processes/{processId}/stdin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Write the raw body to a process's stdin */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description 1: close stdin after this body */
+                    close?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                    processId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            responses: {
+                /** @description Written */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bytes: number;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found`, `process_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `upload_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_unavailable` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -397,7 +1615,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Bad key */
+                /** @description `unauthorized` */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -416,151 +1634,10 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/healthz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Liveness (no key) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description OK */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/metrics": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Prometheus metrics (no key) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description OK */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        CreateSession: {
-            user: string;
-            pool?: string;
-            env?: {
-                [key: string]: string;
-            };
-            secrets?: {
-                [key: string]: string;
-            };
-        };
-        Session: {
-            id: string;
-            user: string;
-            pool: string;
-            /** @enum {string} */
-            state: "starting" | "running" | "ended";
-            warm: boolean;
-            createdAt: string;
-            endedAt?: string;
-            /** @enum {string} */
-            endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
-            timings: {
-                [key: string]: number;
-            };
-        };
-        CreatedSession: {
-            id: string;
-            user: string;
-            pool: string;
-            /** @enum {string} */
-            state: "starting" | "running" | "ended";
-            warm: boolean;
-            createdAt: string;
-            endedAt?: string;
-            /** @enum {string} */
-            endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
-            timings: {
-                [key: string]: number;
-            };
-            attach: {
-                /** @description WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal */
-                url: string;
-                token: string;
-                /** @description ISO 8601 */
-                expiresAt: string;
-            };
-        };
-        Attach: {
-            /** @description WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal */
-            url: string;
-            token: string;
-            /** @description ISO 8601 */
-            expiresAt: string;
-        };
-        Pool: {
-            name: string;
-            spec: {
-                [key: string]: unknown;
-            };
-            status: {
-                ready: number;
-                starting: number;
-                claimed: number;
-                target: number;
-                lastError?: string;
-                /** @description cold starts for claims that found nothing warm, until their claim takes them */
-                coldStarting: number;
-                /** @description being destroyed: retired, ended, or left by a failed start */
-                destroying: number;
-                /** @description every sandbox the pool owns: never below what runs on the host */
-                total: number;
-            };
-        };
         Error: {
             error: {
                 code: string;

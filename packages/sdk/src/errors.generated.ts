@@ -47,7 +47,16 @@ export class BodyTooLargeError extends InfraLabError {
   }
 }
 
-/** `unsupported_media_type` (HTTP 415): Bodies must be `application/json`. */
+/** `upload_too_large` (HTTP 413): The upload (a file, or stdin) exceeds `maxUploadBytes` (default 1 GiB): said by its `content-length`, or found while it streamed; nothing was written. */
+export class UploadTooLargeError extends InfraLabError {
+  override name = 'UploadTooLargeError'
+  static readonly code = 'upload_too_large'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('upload_too_large', 413, message, init)
+  }
+}
+
+/** `unsupported_media_type` (HTTP 415): Bodies must be `application/json`; a file upload and stdin must be `application/octet-stream`. */
 export class UnsupportedMediaTypeError extends InfraLabError {
   override name = 'UnsupportedMediaTypeError'
   static readonly code = 'unsupported_media_type'
@@ -83,12 +92,84 @@ export class PoolNotFoundError extends InfraLabError {
   }
 }
 
-/** `session_ended` (HTTP 409): The session has ended; create a new one. */
+/** `session_ended` (HTTP 409): The session has ended (also while the call ran); create a new one. */
 export class SessionEndedError extends InfraLabError {
   override name = 'SessionEndedError'
   static readonly code = 'session_ended'
   constructor(message: string, init: ErrorInit = {}) {
     super('session_ended', 409, message, init)
+  }
+}
+
+/** `idempotency_key_reused` (HTTP 409): This `Idempotency-Key` was used in the last 10 minutes for this session with another body, query or `Accept`; use a new key. */
+export class IdempotencyKeyReusedError extends InfraLabError {
+  override name = 'IdempotencyKeyReusedError'
+  static readonly code = 'idempotency_key_reused'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('idempotency_key_reused', 409, message, init)
+  }
+}
+
+/** `process_not_found` (HTTP 404): No process with this id in the session (ended ones are kept up to 100). */
+export class ProcessNotFoundError extends InfraLabError {
+  override name = 'ProcessNotFoundError'
+  static readonly code = 'process_not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('process_not_found', 404, message, init)
+  }
+}
+
+/** `file_not_found` (HTTP 404): No file or directory at this path in the sandbox (or a parent is missing). */
+export class FileNotFoundError extends InfraLabError {
+  override name = 'FileNotFoundError'
+  static readonly code = 'file_not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('file_not_found', 404, message, init)
+  }
+}
+
+/** `permission_denied` (HTTP 403): The session's user may not do this to this path in the sandbox. */
+export class PermissionDeniedError extends InfraLabError {
+  override name = 'PermissionDeniedError'
+  static readonly code = 'permission_denied'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('permission_denied', 403, message, init)
+  }
+}
+
+/** `path_conflict` (HTTP 409): The path is of the wrong kind: a directory where a file is needed, a file where a directory is, or a non-empty directory removed without `recursive=1`. */
+export class PathConflictError extends InfraLabError {
+  override name = 'PathConflictError'
+  static readonly code = 'path_conflict'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('path_conflict', 409, message, init)
+  }
+}
+
+/** `exec_failed` (HTTP 422): The command could not start: no such program, or `cwd` is missing or not a directory. */
+export class ExecFailedError extends InfraLabError {
+  override name = 'ExecFailedError'
+  static readonly code = 'exec_failed'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('exec_failed', 422, message, init)
+  }
+}
+
+/** `too_many_processes` (HTTP 429): The session's sandbox runs as many processes as it may; retry after `Retry-After` seconds or end some. */
+export class TooManyProcessesError extends InfraLabError {
+  override name = 'TooManyProcessesError'
+  static readonly code = 'too_many_processes'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('too_many_processes', 429, message, init)
+  }
+}
+
+/** `insufficient_storage` (HTTP 507): The user's workspace quota (or the sandbox's disk) is full; nothing was written. */
+export class InsufficientStorageError extends InfraLabError {
+  override name = 'InsufficientStorageError'
+  static readonly code = 'insufficient_storage'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('insufficient_storage', 507, message, init)
   }
 }
 
@@ -153,11 +234,20 @@ export const ERROR_CATALOGUE = {
   invalid_json: { status: 400, errorClass: InvalidJsonError },
   validation_failed: { status: 400, errorClass: ValidationFailedError },
   body_too_large: { status: 413, errorClass: BodyTooLargeError },
+  upload_too_large: { status: 413, errorClass: UploadTooLargeError },
   unsupported_media_type: { status: 415, errorClass: UnsupportedMediaTypeError },
   not_found: { status: 404, errorClass: NotFoundError },
   session_not_found: { status: 404, errorClass: SessionNotFoundError },
   pool_not_found: { status: 404, errorClass: PoolNotFoundError },
   session_ended: { status: 409, errorClass: SessionEndedError },
+  idempotency_key_reused: { status: 409, errorClass: IdempotencyKeyReusedError },
+  process_not_found: { status: 404, errorClass: ProcessNotFoundError },
+  file_not_found: { status: 404, errorClass: FileNotFoundError },
+  permission_denied: { status: 403, errorClass: PermissionDeniedError },
+  path_conflict: { status: 409, errorClass: PathConflictError },
+  exec_failed: { status: 422, errorClass: ExecFailedError },
+  too_many_processes: { status: 429, errorClass: TooManyProcessesError },
+  insufficient_storage: { status: 507, errorClass: InsufficientStorageError },
   capacity_exhausted: { status: 503, errorClass: CapacityExhaustedError },
   claim_timeout: { status: 503, errorClass: ClaimTimeoutError },
   pool_unavailable: { status: 503, errorClass: PoolUnavailableError },

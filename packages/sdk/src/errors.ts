@@ -4,8 +4,6 @@ import type { ApiErrorCode } from './errors.generated.ts'
 export type ClientErrorCode =
   | 'unreachable' // the request never got an HTTP answer (connection refused, DNS, TLS, reset)
   | 'bad_response' // an answer that is not what the API promises (not JSON, a stream cut short)
-  | 'not_a_file' // files.read() of a directory
-  | 'not_a_directory' // files.list() of a file
 
 export type InfraLabErrorCode = ApiErrorCode | ClientErrorCode
 

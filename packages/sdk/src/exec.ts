@@ -1,7 +1,7 @@
 import { BadResponseError } from './errors.ts'
-import type { ExecRequest, ExecResult, SpawnedProcess } from './exec-types.ts'
 import type { Transport } from './http.ts'
 import { readOutputStream, type OutputHandlers } from './output-stream.ts'
+import type { ExecRequest, ExecResult, SpawnedProcess } from './types.ts'
 
 export interface ExecOptions extends OutputHandlers {
   /** Absolute, or relative to the user's home (default). */
@@ -37,7 +37,7 @@ export function execBody(cmd: string | readonly string[], opts: SpawnOptions, ba
     }
   }
   return {
-    cmd,
+    cmd: typeof cmd === 'string' ? cmd : [...cmd],
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     ...(opts.env !== undefined ? { env: opts.env } : {}),
     ...(stdin !== undefined ? { stdin } : {}),

@@ -1,6 +1,6 @@
-import { InfraLabError } from './errors.ts'
-import type { DirEntry } from './exec-types.ts'
+import { PathConflictError } from './errors.generated.ts'
 import type { Transport } from './http.ts'
+import type { DirEntry, DirListing, WrittenFile } from './types.ts'
 import { uploadBody, type UploadData } from './upload-body.ts'
 
 interface Opts { readonly signal?: AbortSignal }
@@ -31,7 +31,7 @@ export class Files {
    * Writes a file (a temporary name, then renamed: a reader never sees half of it), creating its
    * parents. A ReadableStream is sent as it is read where the runtime can (Node).
    */
-  async write(path: string, data: UploadData, opts: Opts = {}): Promise<{ path: string; size: number }> {
+  async write(path: string, data: UploadData, opts: Opts = {}): Promise<WrittenFile> {
     return this.t.json('PUT', `${this.base}/files`, {
       query: { path },
       body: await uploadBody(data),
@@ -45,9 +45,9 @@ export class Files {
     const res = await this.get(path, opts)
     if (!isJson(res)) {
       await res.body?.cancel()
-      throw new InfraLabError('not_a_directory', 0, `${path} is a file, not a directory: read it with files.read()`)
+      throw new PathConflictError(`${path} is a file, not a directory: read it with files.read()`)
     }
-    return ((await res.json()) as { entries: DirEntry[] }).entries
+    return ((await res.json()) as DirListing).entries
   }
 
   /** Removes a file, or a directory (`recursive` when it is not empty). */
@@ -62,7 +62,7 @@ export class Files {
     const res = await this.get(path, opts)
     if (isJson(res)) {
       await res.body?.cancel()
-      throw new InfraLabError('not_a_file', 0, `${path} is a directory: list it with files.list()`)
+      throw new PathConflictError(`${path} is a directory, not a file: list it with files.list()`)
     }
     return res
   }

@@ -1,7 +1,7 @@
 import { BadResponseError } from './errors.ts'
-import type { ExecExit } from './exec-types.ts'
 import { errorFromBody } from './http.ts'
 import { readSse } from './sse.ts'
+import type { ExecExit } from './types.ts'
 
 export interface OutputHandlers {
   /**
@@ -12,14 +12,14 @@ export interface OutputHandlers {
   onStderr?(chunk: string): void | Promise<void>
 }
 
-export interface StreamedOutput {
+export interface StreamedOutput<Exit = ExecExit> {
   /** A stream without a handler is kept here (at most `maxKeptChars`); one with a handler stays ''. */
   readonly stdout: string
   readonly stderr: string
   /** Some output of a stream without a handler was dropped past `maxKeptChars`. */
   readonly truncated: boolean
   /** The `exit` event, or undefined when the stream ended without one (a process still running). */
-  readonly exit: ExecExit | undefined
+  readonly exit: Exit | undefined
 }
 
 /** What the SDK keeps of a streamed output that has no handler: as much as the gateway keeps of a JSON answer. */
@@ -30,11 +30,11 @@ export const MAX_KEPT_CHARS = 16 * 1024 * 1024
  * JSON string each, comments as keep-alives, an `exit` event at the end, and an `error` event
  * (the API's error body) when the gateway gives up on the stream.
  */
-export async function readOutputStream(res: Response, handlers: OutputHandlers, maxKeptChars = MAX_KEPT_CHARS): Promise<StreamedOutput> {
+export async function readOutputStream<Exit = ExecExit>(res: Response, handlers: OutputHandlers, maxKeptChars = MAX_KEPT_CHARS): Promise<StreamedOutput<Exit>> {
   if (!res.body) throw new BadResponseError('the gateway answered an output stream without a body', { status: res.status })
   const kept = { stdout: '', stderr: '' }
   let truncated = false
-  let exit: ExecExit | undefined
+  let exit: Exit | undefined
   await readSse(res.body, async (e) => {
     if (e.event === 'stdout' || e.event === 'stderr') {
       const chunk = parse(e.data, e.event)
@@ -47,9 +47,10 @@ export async function readOutputStream(res: Response, handlers: OutputHandlers, 
         truncated = true
       }
     } else if (e.event === 'exit') {
-      exit = parse(e.data, 'exit') as ExecExit
+      exit = parse(e.data, 'exit') as Exit
     } else if (e.event === 'error') {
-      throw errorFromBody(parse(e.data, 'error'), 0) ?? new BadResponseError(`the stream failed: ${e.data.slice(0, 200)}`)
+      // data: the error body's inner object, {"code", "message", "details"?}
+      throw errorFromBody({ error: parse(e.data, 'error') }, 0) ?? new BadResponseError(`the stream failed: ${e.data.slice(0, 200)}`)
     }
   })
   return { ...kept, truncated, exit }

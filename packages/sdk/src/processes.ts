@@ -1,6 +1,6 @@
-import type { ExecSignal, ProcessInfo } from './exec-types.ts'
 import type { Transport } from './http.ts'
 import { readOutputStream, type OutputHandlers, type StreamedOutput } from './output-stream.ts'
+import type { ExecExit, ExecSignal, ProcessInfo, StdinResult } from './types.ts'
 import { uploadBody, type UploadData } from './upload-body.ts'
 
 export interface OutputOptions extends OutputHandlers {
@@ -10,40 +10,46 @@ export interface OutputOptions extends OutputHandlers {
   readonly signal?: AbortSignal
 }
 
+/** How a background process ended, as its output stream's `exit` event says. */
+export type ProcessExit = Pick<ExecExit, 'exitCode' | 'signal'>
+
 /** A session's processes: those started with `spawn`, and foreground ones recently ended. */
 export class Processes {
   constructor(private readonly t: Transport, private readonly base: string) {}
 
   /** Running ones and ended ones (the last 100). */
-  async list(opts: { signal?: AbortSignal } = {}): Promise<ProcessInfo[]> {
-    const r = await this.t.json<ProcessInfo[] | { processes: ProcessInfo[] }>('GET', `${this.base}/processes`, opts)
-    return Array.isArray(r) ? r : r.processes
+  list(opts: { signal?: AbortSignal } = {}): Promise<ProcessInfo[]> {
+    return this.t.json<ProcessInfo[]>('GET', `${this.base}/processes`, opts)
   }
 
   /**
    * A process's output: what the gateway kept (1 MiB per process) replayed first, then, with
-   * `follow`, the rest as it comes. `exit` is set once the process has ended.
+   * `follow`, the rest as it comes until the process ends. `exit` is set once it has ended.
    */
-  async output(processId: string, opts: OutputOptions = {}): Promise<StreamedOutput> {
+  async output(processId: string, opts: OutputOptions = {}): Promise<StreamedOutput<ProcessExit>> {
     const res = await this.t.send('GET', `${this.path(processId)}/output`, {
       query: { follow: opts.follow ? 1 : undefined, encoding: opts.encoding === 'base64' ? 'base64' : undefined },
       headers: { accept: 'text/event-stream' },
       ...(opts.signal ? { signal: opts.signal } : {}),
     })
-    return readOutputStream(res, opts)
+    return readOutputStream<ProcessExit>(res, opts)
   }
 
-  /** Writes to the process's stdin (raw bytes; a stream is sent as it is read where the runtime can). */
-  async stdin(processId: string, data: UploadData, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.t.json<unknown>('POST', `${this.path(processId)}/stdin`, {
-      body: await uploadBody(data),
+  /**
+   * Writes raw bytes to the process's stdin (a stream is sent as it is read where the runtime
+   * can); `close` closes its stdin after them.
+   */
+  stdin(processId: string, data: UploadData, opts: { close?: boolean; signal?: AbortSignal } = {}): Promise<StdinResult> {
+    return uploadBody(data).then((body) => this.t.json<StdinResult>('POST', `${this.path(processId)}/stdin`, {
+      body,
+      query: { close: opts.close ? 1 : undefined },
       headers: { 'content-type': 'application/octet-stream' },
-      ...opts,
-    })
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }))
   }
 
   async signal(processId: string, signal: ExecSignal, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.t.json<unknown>('POST', `${this.path(processId)}/signal`, { json: { signal }, ...opts })
+    await this.t.json<void>('POST', `${this.path(processId)}/signal`, { json: { signal }, ...opts })
   }
 
   private path(processId: string): string {

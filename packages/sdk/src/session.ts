@@ -1,10 +1,9 @@
 import { runExec, runSpawn, type ExecOptions, type SpawnOptions } from './exec.ts'
-import type { ExecResult, SpawnedProcess } from './exec-types.ts'
 import { Files } from './files.ts'
 import type { Transport } from './http.ts'
 import { Processes } from './processes.ts'
 import { Terminal, type TerminalOptions, type WebSocketConstructor } from './terminal.ts'
-import type { Attach, CreatedSessionInfo, SessionInfo } from './types.ts'
+import type { Attach, CreatedSessionInfo, ExecResult, SessionInfo, SpawnedProcess } from './types.ts'
 
 /** @internal What a session needs of its client. */
 export interface SessionContext {

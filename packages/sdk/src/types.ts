@@ -1,18 +1,40 @@
 // Names for the API's shapes, taken from the types generated from the gateway's /openapi.json
-// (api-types.generated.ts) by route, so they follow the routes whatever the schemas are called.
+// (api-types.generated.ts) by route and status, so they follow the routes' schemas.
 import type { paths } from './api-types.generated.ts'
 
-type JsonOf<R> = R extends { content: { 'application/json': infer B } } ? B : unknown
-type Ok<Op> = Op extends { responses: infer R } ? JsonOf<R[Extract<keyof R, 200 | 201 | 202>]> : never
+type Json<Op, S extends number> = Op extends { responses: infer R }
+  ? S extends keyof R ? (R[S] extends { content: { 'application/json': infer B } } ? B : never) : never
+  : never
 type BodyOf<Op> = Op extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never
 
+type Session = paths['/v1/sessions/{id}']
+type Exec = paths['/v1/sessions/{id}/exec']['post']
+type Files = paths['/v1/sessions/{id}/files']
+
 /** The JSON view of a session (GET /v1/sessions/{id}). */
-export type SessionInfo = Ok<paths['/v1/sessions/{id}']['get']>
+export type SessionInfo = Json<Session['get'], 200>
 /** What POST /v1/sessions answers: the view with a first attach. */
-export type CreatedSessionInfo = Ok<paths['/v1/sessions']['post']>
+export type CreatedSessionInfo = Json<paths['/v1/sessions']['post'], 201>
 /** The body of POST /v1/sessions. */
 export type CreateSessionRequest = BodyOf<paths['/v1/sessions']['post']>
 export type ListSessionsQuery = NonNullable<paths['/v1/sessions']['get']['parameters']['query']>
 /** A terminal's WebSocket path and its attach token (POST /v1/sessions/{id}/attach). */
-export type Attach = Ok<paths['/v1/sessions/{id}/attach']['post']>
-export type PoolInfo = Ok<paths['/v1/pools/{name}']['get']>
+export type Attach = Json<paths['/v1/sessions/{id}/attach']['post'], 200>
+export type PoolInfo = Json<paths['/v1/pools/{name}']['get'], 200>
+
+/** The body of POST /v1/sessions/{id}/exec. */
+export type ExecRequest = BodyOf<Exec>
+/** A foreground command's end: its status or signal, and both streams (at most 16 MiB each). */
+export type ExecResult = Json<Exec, 200>
+/** How a command ended: the stream's `exit` event. */
+export type ExecExit = Omit<ExecResult, 'stdout' | 'stderr'>
+/** A background command: 202 from exec with `background: true`. */
+export type SpawnedProcess = Json<Exec, 202>
+export type ProcessInfo = Json<paths['/v1/sessions/{id}/processes']['get'], 200>[number]
+export type ExecSignal = BodyOf<paths['/v1/sessions/{id}/processes/{processId}/signal']['post']>['signal']
+export type StdinResult = Json<paths['/v1/sessions/{id}/processes/{processId}/stdin']['post'], 200>
+/** A directory's listing (GET .../files of a directory). */
+export type DirListing = Json<Files['get'], 200>
+export type DirEntry = DirListing['entries'][number]
+/** PUT .../files: the path as resolved in the sandbox and the bytes written. */
+export type WrittenFile = Json<Files['put'], 201>
