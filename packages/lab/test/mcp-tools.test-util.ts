@@ -81,7 +81,7 @@ export async function exerciseEveryTool(client: Client, user: string): Promise<v
 
   // errors an agent can act on
   expect(errorOf(await call(client, 'read_file', { sessionId, path: 'notes/missing.txt' }))).toMatch(/^file_not_found: .*list_files/)
-  expect(errorOf(await call(client, 'read_file', { sessionId, path: 'notes' }))).toMatch(/^not_a_file: .*list_files/)
+  expect(errorOf(await call(client, 'read_file', { sessionId, path: 'notes' }))).toMatch(/^path_conflict: .*list_files a directory/)
   expect(errorOf(await call(client, 'exec', { sessionId: 'ses-doesnotexist', cmd: 'true' }))).toMatch(/^session_not_found: .*create_session/)
   expect(errorOf(await call(client, 'exec', { sessionId: '../../v1/pools', cmd: 'true' }))).toMatch(/not a session id.*create_session/)
   expect(errorOf(await call(client, 'write_file', { sessionId, path: 'x', content: 'not base64!', encoding: 'base64' }))).toMatch(/^validation_failed: content is not valid base64/)

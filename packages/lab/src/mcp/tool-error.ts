@@ -50,10 +50,8 @@ function describe(err: unknown, ctx: ToolContext): string {
         return `The session's user may not access ${path} (${err.message}). Work in the home directory or /tmp.`
       case 'insufficient_storage':
         return `No space left to write ${path}: the user's workspace is at its quota. Remove files (exec "rm ...") or write less.`
-      case 'not_a_file':
-        return `${path} is a directory: call list_files to see what is in it.`
-      case 'not_a_directory':
-        return `${path} is a file, not a directory: call read_file to read it.`
+      case 'path_conflict':
+        return `${path} is of the wrong kind here (${err.message}). read_file and write_file take a file, list_files a directory.`
       case 'body_too_large':
       case 'upload_too_large':
         return `${said} Send less at once (for large files use \`infra-lab cp\` or the SDK).`
