@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   session_not_found: { status: 404, meaning: 'No session with this id.' },
   pool_not_found: { status: 404, meaning: 'No pool with this name.' },
   session_ended: { status: 409, meaning: 'The session has ended (also while the call ran); create a new one.' },
-  idempotency_key_reused: { status: 409, meaning: 'This `Idempotency-Key` was used in the last 10 minutes for this session with another body, query or `Accept`; use a new key.' },
+  idempotency_key_reused: { status: 409, meaning: 'This `Idempotency-Key` was used in the last 10 minutes for this session with another body or query; use a new key.' },
   process_not_found: { status: 404, meaning: 'No process with this id in the session (ended ones are kept up to 100).' },
   file_not_found: { status: 404, meaning: 'No file or directory at this path in the sandbox (or a parent is missing).' },
   permission_denied: { status: 403, meaning: "The session's user may not do this to this path in the sandbox." },
