@@ -45,5 +45,10 @@ export default tseslint.config(
   { files: [`${lab}/mcp/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/bench/**`], ignores: tests, rules: forbid(['cli']) },
   { files: ['packages/protocol/**'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['infra-lab', '@infra-lab/agent', '**/lab/**', '**/agent/**'], message: 'protocol depends on nothing of ours' }] }] } },
+  // Clients reach the gateway through @infra-lab/sdk only: the CLI's commands, the web app; and
+  // the SDK runs in browsers too, so it imports no Node built-in and no package.
+  { files: [`${lab}/cli/**`], ignores: tests, rules: forbid(['client']) },
+  { files: ['packages/web/app/**'], rules: { 'no-restricted-globals': ['error', ...['fetch', 'WebSocket'].map((name) => ({ name, message: 'the web app calls the gateway through @infra-lab/sdk' }))] } },
+  { files: ['packages/sdk/src/**'], ignores: tests, rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '[a-z@]*', '!./*', '!../*'], message: 'the SDK runs in browsers and Node alike and depends on nothing' }] }] } },
   { files: ['packages/agent/**'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['infra-lab', '**/lab/**'], message: 'the agent depends only on the protocol' }] }] } },
 )

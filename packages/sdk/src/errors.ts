@@ -31,15 +31,16 @@ export class InfraLabError extends Error {
   override name = 'InfraLabError'
   readonly code: InfraLabErrorCode
   readonly status: number
-  readonly details?: readonly ErrorDetail[]
-  readonly retryAfterS?: number
+  // declared, not defined: absent ones stay absent (a class field would be set to undefined)
+  declare readonly details?: readonly ErrorDetail[]
+  declare readonly retryAfterS?: number
 
   constructor(code: InfraLabErrorCode, status: number, message: string, init: ErrorInit = {}) {
     super(message, init.cause !== undefined ? { cause: init.cause } : undefined)
     this.code = code
     this.status = init.status ?? status
-    if (init.details) this.details = init.details
-    if (init.retryAfterS !== undefined) this.retryAfterS = init.retryAfterS
+    if (init.details) (this as { details?: readonly ErrorDetail[] }).details = init.details
+    if (init.retryAfterS !== undefined) (this as { retryAfterS?: number }).retryAfterS = init.retryAfterS
   }
 }
 

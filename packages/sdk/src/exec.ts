@@ -1,5 +1,5 @@
 import { BadResponseError } from './errors.ts'
-import type { Transport } from './http.ts'
+import { readJson, type Transport } from './http.ts'
 import { readOutputStream, type OutputHandlers } from './output-stream.ts'
 import type { ExecRequest, ExecResult, SpawnedProcess } from './types.ts'
 
@@ -63,7 +63,7 @@ export async function runExec(t: Transport, base: string, cmd: string | readonly
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
   })
-  if (!streaming) return (await res.json()) as ExecResult
+  if (!streaming) return readJson<ExecResult>(res)
   const out = await readOutputStream(res, opts)
   if (!out.exit) throw new BadResponseError("the command's output stream ended before its exit event (did the session end?)", { status: res.status })
   return { ...out.exit, stdout: out.stdout, stderr: out.stderr, truncated: out.exit.truncated || out.truncated }

@@ -1,5 +1,5 @@
 import { PathConflictError } from './errors.generated.ts'
-import type { Transport } from './http.ts'
+import { readJson, type Transport } from './http.ts'
 import type { DirEntry, DirListing, WrittenFile } from './types.ts'
 import { uploadBody, type UploadData } from './upload-body.ts'
 
@@ -47,7 +47,7 @@ export class Files {
       await res.body?.cancel()
       throw new PathConflictError(`${path} is a file, not a directory: read it with files.read()`)
     }
-    return ((await res.json()) as DirListing).entries
+    return (await readJson<DirListing>(res)).entries
   }
 
   /** Removes a file, or a directory (`recursive` when it is not empty). */

@@ -71,7 +71,7 @@ export class Transport {
   }
 }
 
-async function readJson<T>(res: Response): Promise<T> {
+export async function readJson<T>(res: Response): Promise<T> {
   const text = await res.text()
   try {
     return JSON.parse(text) as T

@@ -1,3 +1,4 @@
+import { InfraLab, InfraLabError, type Session } from '@infra-lab/sdk'
 import { describeApiError, describeNetworkError } from './messages.ts'
 
 const KEY = 'infra-lab.apiKey'
@@ -21,12 +22,7 @@ export class ApiFailure extends Error {
   }
 }
 
-export interface Attach { readonly url: string; readonly token: string; readonly expiresAt: string }
-export interface Session {
-  readonly id: string; readonly user: string; readonly pool: string; readonly state: 'starting' | 'running' | 'ended'
-  readonly warm: boolean; readonly createdAt: string; readonly endedReason?: string; readonly timings: Record<string, number>
-}
-export interface Pool { readonly name: string; readonly status: { ready: number; starting: number; claimed: number; target: number; lastError?: string } }
+/** The dashboard's view of GET /v1/stats (docs/api.md, Stats). */
 export interface PoolStats {
   readonly name: string
   readonly series: { t: number[]; ready: number[]; starting: number[]; claimed: number[]; target: number[] }
@@ -42,47 +38,32 @@ export interface Stats {
   readonly sessions: SessionStats[]
 }
 
-/** Calls the gateway's /v1 API with the key; throws ApiFailure with a readable message. */
-export async function api<T>(method: string, path: string, body?: unknown, key = apiKey.get() ?? ''): Promise<T> {
-  let res: Response
+/** An SDK error as a sentence for the page; anything else as it is. */
+export function readable(err: unknown): unknown {
+  if (!(err instanceof InfraLabError)) return err
+  if (err.code === 'unreachable') return new ApiFailure(describeNetworkError(location.origin), 0, undefined)
+  const body = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } }
+  return new ApiFailure(describeApiError(err.status, body, err.retryAfterS), err.status, err.code)
+}
+
+/** The SDK's client of this page's gateway (the page is served by it) with the key. */
+function client(key = apiKey.get() ?? ''): InfraLab {
+  return new InfraLab({ url: location.origin, apiKey: key })
+}
+
+/** Runs calls of the SDK; a failure becomes an ApiFailure with a readable message. */
+export async function call<T>(fn: (lab: InfraLab) => Promise<T>, key?: string): Promise<T> {
   try {
-    res = await fetch(path, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    })
-  } catch {
-    throw new ApiFailure(describeNetworkError(location.origin), 0, undefined)
+    return await fn(client(key))
+  } catch (err) {
+    throw readable(err)
   }
-  if (res.status === 204) return undefined as T
-  const text = await res.text()
-  let json: unknown
-  try {
-    json = text ? JSON.parse(text) : undefined
-  } catch {
-    json = undefined
-  }
-  if (!res.ok) {
-    const retryAfter = res.headers.get('retry-after')
-    const code = (json as { error?: { code?: string } } | undefined)?.error?.code
-    throw new ApiFailure(describeApiError(res.status, json, retryAfter !== null ? Number(retryAfter) : undefined), res.status, code)
-  }
-  return json as T
 }
 
 export const lab = {
-  pools: () => api<{ pools: Pool[] }>('GET', '/v1/pools').then((r) => r.pools),
-  createSession: (user: string, pool: string) => api<Session & { attach: Attach }>('POST', '/v1/sessions', { user, pool }),
-  session: (id: string) => api<Session>('GET', `/v1/sessions/${encodeURIComponent(id)}`),
-  attach: (id: string) => api<Attach>('POST', `/v1/sessions/${encodeURIComponent(id)}/attach`),
-  terminate: (id: string) => api<void>('DELETE', `/v1/sessions/${encodeURIComponent(id)}`),
-  stats: () => api<Stats>('GET', '/v1/stats'),
-}
-
-/** The terminal's WebSocket URL for an attach (token in the query, as the contract says). */
-export function terminalUrl(attach: Attach): string {
-  const u = new URL(attach.url, location.href)
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:'
-  u.searchParams.set('token', attach.token)
-  return u.toString()
+  pools: (key?: string) => call((l) => l.pools.list(), key),
+  createSession: (user: string, pool: string) => call((l) => l.sessions.create({ user, pool })),
+  session: (id: string): Promise<Session> => call((l) => l.sessions.get(id)),
+  terminate: (id: string) => call(async (l) => (await l.sessions.get(id)).end()),
+  stats: () => call((l) => l.stats<Stats>()),
 }

@@ -1,4 +1,4 @@
-import { api, apiKey, ApiFailure, type Pool } from './api.ts'
+import { apiKey, ApiFailure, lab } from './api.ts'
 import { h, notice } from './dom.ts'
 
 /** Sign-in: the key is checked against GET /v1/pools, then kept in session storage. */
@@ -19,7 +19,7 @@ export function renderSignIn(main: HTMLElement, done: () => void): () => void {
     const key = input.value.trim()
     button.disabled = true
     msg.replaceChildren(notice('info', 'Checking the key…'))
-    api<{ pools: Pool[] }>('GET', '/v1/pools', undefined, key).then(
+    lab.pools(key).then(
       () => {
         apiKey.set(key)
         done()

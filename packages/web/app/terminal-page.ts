@@ -1,6 +1,7 @@
 import { FitAddon } from '@xterm/addon-fit'
 import { Terminal, type ITheme } from '@xterm/xterm'
-import { ApiFailure, lab, terminalUrl, type Attach } from './api.ts'
+import type { Session, Terminal as Pty } from '@infra-lab/sdk'
+import { ApiFailure, lab, readable } from './api.ts'
 import { cssVar, h, notice } from './dom.ts'
 import { describeClose, describeEnd, formatMs, USER_PATTERN } from './messages.ts'
 
@@ -56,12 +57,11 @@ export function renderTerminal(main: HTMLElement, sessionId: string | undefined)
     return true
   })
 
-  let ws: WebSocket | undefined
+  let pty: Pty | undefined
   let current: string | undefined
-  const encoder = new TextEncoder()
-  term.onData((d) => ws?.readyState === WebSocket.OPEN && ws.send(encoder.encode(d)))
-  term.onBinary((d) => ws?.readyState === WebSocket.OPEN && ws.send(Uint8Array.from(d, (c) => c.charCodeAt(0))))
-  term.onResize(({ cols, rows }) => ws?.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'resize', cols, rows })))
+  term.onData((d) => pty?.write(d))
+  term.onBinary((d) => pty?.write(Uint8Array.from(d, (c) => c.charCodeAt(0))))
+  term.onResize(({ cols, rows }) => pty?.resize(cols, rows))
 
   const show = (...nodes: Node[]) => messages.replaceChildren(...nodes)
 
@@ -70,68 +70,63 @@ export function renderTerminal(main: HTMLElement, sessionId: string | undefined)
     show(notice('ended', text, h('button', { type: 'button', onclick: () => form.requestSubmit() }, 'Start a new shell')))
   }
 
-  function connect(id: string, attach: Attach, timing: Timing | undefined): void {
-    ws?.close()
-    current = id
+  const lost = (code: number, session: Session) =>
+    show(notice('error', describeClose(code), h('button', { type: 'button', onclick: () => void reattach(session.id) }, 'Reconnect')))
+
+  /** Opens the session's terminal (the SDK's PTY over the WebSocket) into the xterm. */
+  async function connect(session: Session, timing: Timing | undefined): Promise<void> {
+    pty?.close()
+    pty = undefined
+    current = session.id
     endButton.disabled = false
-    const sock = new WebSocket(terminalUrl(attach))
-    ws = sock
-    sock.binaryType = 'arraybuffer'
+    fit.fit()
+    let opened: Pty
+    try {
+      opened = await session.terminal({ cols: term.cols, rows: term.rows })
+    } catch {
+      // a browser does not say why a WebSocket failed to open
+      if (current === session.id) lost(1006, session)
+      return
+    }
+    if (current !== session.id) return opened.close()
+    pty = opened
+    term.focus()
     let first = true
-    let exited = false
-    sock.onopen = () => {
-      fit.fit()
-      sock.send(JSON.stringify({ type: 'resize', cols: term.cols, rows: term.rows }))
-      term.focus()
-    }
-    sock.onmessage = (ev: MessageEvent<ArrayBuffer | string>) => {
-      if (typeof ev.data !== 'string') {
-        const bytes = new Uint8Array(ev.data)
-        if (first && bytes.length > 0) {
-          first = false
-          if (timing) {
-            const server = timing.claimMs !== undefined ? ` (claim ${formatMs(timing.claimMs)} in the gateway)` : ''
-            status.textContent = `ready in ${formatMs(performance.now() - timing.t0)}, ${timing.warm ? 'warm' : 'cold'}${server} · ${id}`
-          }
+    opened.onData((bytes) => {
+      if (first && bytes.length > 0) {
+        first = false
+        if (timing) {
+          const server = timing.claimMs !== undefined ? ` (claim ${formatMs(timing.claimMs)} in the gateway)` : ''
+          status.textContent = `ready in ${formatMs(performance.now() - timing.t0)}, ${timing.warm ? 'warm' : 'cold'}${server} · ${session.id}`
         }
-        term.write(bytes)
-        return
       }
-      let msg: { type?: string; reason?: string; code?: number | null; message?: string }
-      try {
-        msg = JSON.parse(ev.data)
-      } catch {
-        return
-      }
-      if (msg.type === 'exit') {
-        exited = true
-        ended(describeEnd(msg.reason, msg.code))
-      } else if (msg.type === 'error') {
-        show(notice('error', `The gateway did not understand a message: ${msg.message ?? msg.code}`))
-      }
-    }
-    sock.onclose = (ev) => {
-      if (ws !== sock || exited) return
-      if (ev.code === 1000) return ended(describeEnd(undefined))
-      show(notice('error', describeClose(ev.code), h('button', { type: 'button', onclick: () => void reattach(id) }, 'Reconnect')))
-    }
+      term.write(bytes)
+    })
+    opened.onExit((e) => ended(describeEnd(e.reason, e.code)))
+    opened.onError((e) => show(notice('error', `The gateway did not understand a message: ${e.message || e.code}`)))
+    opened.onClose((e) => {
+      if (pty !== opened || opened.exit) return
+      if (e.code === 1000) return ended(describeEnd(undefined))
+      lost(e.code, session)
+    })
   }
 
   async function reattach(id: string): Promise<void> {
     show(notice('info', `Re-attaching to ${id}…`))
     try {
-      const attach = await lab.attach(id)
+      const s = await lab.session(id)
+      if (s.info.state === 'ended') return ended(describeEnd(s.info.endedReason))
       show()
       term.reset()
-      const s = await lab.session(id).catch(() => undefined)
-      status.textContent = s ? `re-attached to ${id} (${s.user}, pool ${s.pool}, ${s.warm ? 'warm' : 'cold'} start)` : `re-attached to ${id}`
-      connect(id, attach, undefined)
+      status.textContent = `re-attached to ${id} (${s.info.user}, pool ${s.info.pool}, ${s.info.warm ? 'warm' : 'cold'} start)`
+      await connect(s, undefined)
     } catch (err) {
-      if (err instanceof ApiFailure && err.code === 'session_ended') {
+      const e = readable(err)
+      if (e instanceof ApiFailure && e.code === 'session_ended') {
         const s = await lab.session(id).catch(() => undefined)
-        ended(describeEnd(s?.endedReason))
+        ended(describeEnd(s?.info.endedReason))
       } else {
-        show(notice('error', err instanceof Error ? err.message : String(err)))
+        show(notice('error', e instanceof Error ? e.message : String(e)))
       }
     }
   }
@@ -151,7 +146,7 @@ export function renderTerminal(main: HTMLElement, sessionId: string | undefined)
         show()
         term.reset()
         history.replaceState(null, '', `#/terminal/${encodeURIComponent(s.id)}`)
-        connect(s.id, s.attach, { t0, warm: s.warm, claimMs: s.timings.claimMs })
+        void connect(s, { t0, warm: s.info.warm, claimMs: s.info.timings.claimMs })
       },
       (err: unknown) => {
         newShell.disabled = false
@@ -178,8 +173,10 @@ export function renderTerminal(main: HTMLElement, sessionId: string | undefined)
   else newShell.focus()
 
   return () => {
-    if (ws) ws.onclose = null
-    ws?.close()
+    current = undefined
+    const open = pty
+    pty = undefined
+    open?.close()
     observer.disconnect()
     dark.removeEventListener('change', onScheme)
     term.dispose()
