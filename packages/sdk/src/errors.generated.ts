@@ -101,7 +101,7 @@ export class SessionEndedError extends InfraLabError {
   }
 }
 
-/** `idempotency_key_reused` (HTTP 409): This `Idempotency-Key` was used in the last 10 minutes for this session with another body, query or `Accept`; use a new key. */
+/** `idempotency_key_reused` (HTTP 409): This `Idempotency-Key` was used in the last 10 minutes for this session with another body or query; use a new key. */
 export class IdempotencyKeyReusedError extends InfraLabError {
   override name = 'IdempotencyKeyReusedError'
   static readonly code = 'idempotency_key_reused'
