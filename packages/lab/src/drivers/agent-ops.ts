@@ -2,9 +2,9 @@ import type { Readable } from 'node:stream'
 
 /**
  * What the gateway can ask a claimed sandbox's agent to do besides the terminal: run commands and
- * move files, inside the sandbox, as the session's user. `AgentChannel` implements it over the
+ * move files, inside the sandbox, as the session's user. `AgentChannel.ops` implements it over the
  * multiplexed gateway <-> agent protocol (one flow-controlled stream per operation), so a slow
- * reader of one operation never stalls the terminal or another operation.
+ * reader of one operation never stalls the terminal or another operation (docs/protocol.md).
  */
 export interface AgentOps {
   /** Starts a process; rejects with AgentOpError when it cannot start (bad cwd, no such program, too many). */

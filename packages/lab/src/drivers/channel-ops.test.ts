@@ -250,7 +250,8 @@ describe('the operations of an agent channel treat every byte from the agent as 
   })
 
   it('a file read that sends more than the size it announced, or ends short of it, closes the channel', async () => {
-    for (const [size, bytes] of [[3, 'four'], [5, 'four']] as const) {
+    // more: refused as the bytes arrive (before any end); short: refused at the end
+    for (const [size, bytes, end] of [[3, 'four', false], [5, 'four', true]] as const) {
       const { ch, peer, closed } = await open()
       const read = ch.ops.readPath('f')
       const { opId } = await peer.request('read_path')
@@ -258,7 +259,7 @@ describe('the operations of an agent channel treat every byte from the agent as 
       const result = await read
       expect(result).toMatchObject({ kind: 'file', size })
       if (result.kind === 'file') result.data.resume()
-      peer.send(encodeStream(opId, 1, Buffer.from(bytes)), encodeControl({ type: 'done', opId }))
+      peer.send(encodeStream(opId, 1, Buffer.from(bytes)), ...(end ? [encodeControl({ type: 'done', opId })] : []))
       expect(await closed).toBeInstanceOf(ChannelProtocolError)
     }
   })
