@@ -41,6 +41,8 @@ export default tseslint.config(
   { files: [`${lab}/sim/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'bench', 'cli']) },
   { files: [`${lab}/gateway/**`], ignores: tests, rules: forbid(['client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/client/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'sim', 'bench', 'cli']) },
+  // The MCP tools reach the gateway only through the SDK, over the network or in-process.
+  { files: [`${lab}/mcp/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/bench/**`], ignores: tests, rules: forbid(['cli']) },
   { files: ['packages/protocol/**'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['infra-lab', '@infra-lab/agent', '**/lab/**', '**/agent/**'], message: 'protocol depends on nothing of ours' }] }] } },
   // Clients reach the gateway through @infra-lab/sdk only: the CLI's commands, the web app; and

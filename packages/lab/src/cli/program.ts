@@ -117,6 +117,11 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .argument('<id>', 'session id')
     .action(async (id: string, o) => done(await (await import('./commands/sessions.ts')).sessionsKillCommand(id, o, io)))
 
+  clientOpts(program.command('mcp'))
+    .description('serve the Model Context Protocol on stdin/stdout (for desktop agents): tools create_session, exec, read_file, write_file, list_files, end_session')
+    .option('--user <name>', "create_session's user when the agent names none (default $USER)")
+    .action(async (o) => done(await (await import('./commands/mcp.ts')).mcpCommand(o, { ...io, stdin: process.stdin }, signal)))
+
   const bench = program.command('bench').description('benchmarks that write docs/results/')
   bench.command('startup')
     .description('end-to-end time from POST /v1/sessions to the first prompt byte: warm, burst, concurrency sweep, drained pool, cold')

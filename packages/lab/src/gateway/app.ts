@@ -10,6 +10,7 @@ import { ApiError } from './errors.ts'
 import { registerExecRoutes, registerStdinRoute, type ExecRouteDeps } from './exec-routes.ts'
 import { registerFileReadRoutes, registerFileWriteRoute } from './file-routes.ts'
 import { IdempotencyCache } from './idempotency.ts'
+import { registerMcpRoute } from './mcp-route.ts'
 import { OpenApiDocument } from './openapi.ts'
 import { registerRawBodyScope } from './raw-body.ts'
 import { closeLingeringOnShutdown } from './shutdown.ts'
@@ -179,6 +180,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       schema: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)' },
     }, async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
   }, { prefix: '/v1' })
+
+  // ---- /mcp: the Model Context Protocol, with the API key like /v1 --------------------
+  await registerMcpRoute(app, { apiKey: deps.apiKey, logger: deps.logger })
 
   return app
 }

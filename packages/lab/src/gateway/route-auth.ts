@@ -16,11 +16,12 @@ declare module 'fastify' {
 
 /**
  * Whether a route needs the API key: every route under /v1 (the scope requireRouteAuth guards)
- * unless its config says it checks an attach token itself. /openapi.json reports this per
- * operation, so the security suite's table of keyed operations follows the routes.
+ * unless its config says it checks an attach token itself, and a route elsewhere (/mcp) whose
+ * config says `apiKey`. /openapi.json reports this per operation, so the security suite's table
+ * of keyed operations follows the routes.
  */
 export function routeNeedsKey(url: string, auth: RouteAuth | undefined): boolean {
-  return url.startsWith('/v1/') && auth !== 'attachToken'
+  return (url.startsWith('/v1/') && auth !== 'attachToken') || auth === 'apiKey'
 }
 
 /**
