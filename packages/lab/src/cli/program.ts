@@ -38,6 +38,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--data-dir <dir>', 'state directory (default .infra-lab in the working directory)')
     .option('--workspaces <dir>', "users' workspaces (default <data dir>/workspaces)")
     .option('--workspace-quota <size>', 'disk per user workspace, e.g. 512M, 1G, 2GiB or bytes; 0 or off: no quota (env INFRA_LAB_WORKSPACE_QUOTA; default 1G)')
+    .option('--max-upload-bytes <size>', 'largest file upload (PUT /v1/sessions/{id}/files), e.g. 100M, 1G or bytes (env INFRA_LAB_MAX_UPLOAD_BYTES; default 1G)')
     .option('--config <file>', 'JSON config file (flags override it, env overrides it too)')
     .option('--teardown', 'remove every sandbox, mount and directory the gateway made, then exit')
     .option('--cluster <name>', 'ecs: cluster of the sandbox tasks (env INFRA_LAB_ECS_CLUSTER)')

@@ -95,6 +95,19 @@ describe('loadGatewayConfig', () => {
     expect(!small.ok && small.errors.join('\n')).toMatch(/workspaceQuotaBytes: must be 0\/off or at least 16 MiB/)
   })
 
+  it('takes the upload limit as a size from flag, env or file (default 1 GiB), and refuses 0, off and non-sizes', () => {
+    const def = loadGatewayConfig({}, {}, dir)
+    expect(def.ok && def.config.maxUploadBytes).toBe(1024 ** 3)
+    const cfg = file('upload.json', { maxUploadBytes: '64M' })
+    expect(loadGatewayConfig({ config: cfg }, {}, dir)).toMatchObject({ ok: true, config: { maxUploadBytes: 64 * 1024 ** 2 } })
+    expect(loadGatewayConfig({ config: cfg }, { INFRA_LAB_MAX_UPLOAD_BYTES: '2G' }, dir)).toMatchObject({ ok: true, config: { maxUploadBytes: 2 * 1024 ** 3 } })
+    expect(loadGatewayConfig({ config: cfg, maxUploadBytes: '1000' }, { INFRA_LAB_MAX_UPLOAD_BYTES: '2G' }, dir)).toMatchObject({ ok: true, config: { maxUploadBytes: 1000 } })
+    for (const bad of ['0', 'off', '1GB', 'lots']) {
+      const r = loadGatewayConfig({ maxUploadBytes: bad }, {}, dir)
+      expect(!r.ok && r.errors.join('\n'), bad).toMatch(/maxUploadBytes: /)
+    }
+  })
+
   it('has the same quota default and minimum as the drivers', () => {
     expect(DEFAULT_WORKSPACE_QUOTA_BYTES).toBe(DRIVER_DEFAULT_QUOTA)
     expect(MIN_WORKSPACE_QUOTA_BYTES).toBe(DRIVER_MIN_QUOTA)

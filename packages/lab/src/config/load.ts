@@ -16,6 +16,8 @@ export interface GatewayConfig {
   readonly attachTokenTtlS: number
   readonly maxBodyBytes: number
   readonly wsMaxFrameBytes: number
+  /** Largest file upload, in bytes. */
+  readonly maxUploadBytes: number
   readonly logLevel: z.infer<typeof gatewayConfigSchema>['logLevel']
   readonly pools: readonly PoolSpec[]
   /** Set when given anywhere; complete (cluster, task definition, subnets) when a pool uses ecs. */
@@ -31,6 +33,8 @@ export interface GatewayFlags extends EcsFlags {
   readonly workspaces?: string
   /** A size string (`1G`, `512M`, bytes, `off`). */
   readonly workspaceQuota?: string
+  /** A size string, like workspaceQuota (`off` is refused: uploads always have a limit). */
+  readonly maxUploadBytes?: string
   readonly driver?: string
   readonly poolSize?: number
 }
@@ -45,6 +49,7 @@ const ENV_KEYS = {
   INFRA_LAB_DRIVER: 'driver',
   INFRA_LAB_LOG_LEVEL: 'logLevel',
   INFRA_LAB_WORKSPACE_QUOTA: 'workspaceQuotaBytes',
+  INFRA_LAB_MAX_UPLOAD_BYTES: 'maxUploadBytes',
 } as const
 
 function formatIssues(prefix: string, error: z.ZodError): string[] {
@@ -85,6 +90,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
   if (flags.dataDir !== undefined) fromFlags.dataDir = flags.dataDir
   if (flags.workspaces !== undefined) fromFlags.workspacesDir = flags.workspaces
   if (flags.workspaceQuota !== undefined) fromFlags.workspaceQuotaBytes = flags.workspaceQuota
+  if (flags.maxUploadBytes !== undefined) fromFlags.maxUploadBytes = flags.maxUploadBytes
   if (flags.driver !== undefined) fromFlags.driver = flags.driver
 
   // The ecs section merges field by field, with the same precedence.
@@ -138,6 +144,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     attachTokenTtlS: c.attachTokenTtlS,
     maxBodyBytes: c.maxBodyBytes,
     wsMaxFrameBytes: c.wsMaxFrameBytes,
+    maxUploadBytes: c.maxUploadBytes,
     logLevel: c.logLevel,
     pools,
     ecs: c.ecs,

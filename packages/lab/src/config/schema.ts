@@ -8,6 +8,9 @@ export const DEFAULT_WORKSPACE_QUOTA_BYTES = 1024 ** 3
 /** Below this an ext4 image is mostly its own metadata. */
 export const MIN_WORKSPACE_QUOTA_BYTES = 16 * 1024 ** 2
 
+/** Largest file `PUT /v1/sessions/{id}/files` takes (the body streams through; it is never held whole). */
+export const DEFAULT_MAX_UPLOAD_BYTES = 1024 ** 3
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** The gateway's configuration: one schema for file, environment and flags. */
@@ -27,6 +30,7 @@ export const gatewayConfigSchema = z.object({
   attachTokenTtlS: z.number().int().min(10).max(86_400).default(300),
   maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(512 * 1024),
   wsMaxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  maxUploadBytes: sizeBytesSchema(1).default(DEFAULT_MAX_UPLOAD_BYTES).refine((n) => n > 0, 'must be at least 1 byte'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   pools: z.array(z.record(z.string(), z.unknown())).default([]),
   /** What `--driver ecs` needs (cluster, task definition, subnets, …); see config/ecs.ts. */

@@ -173,6 +173,13 @@ describe('error catalogue', () => {
     }
   })
 
+  it('documents no error code the gateway does not have', () => {
+    const doc = readFileSync(join(findRepoRoot(), 'docs', 'api.md'), 'utf8')
+    const documented = [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])])
+    expect(documented.length).toBeGreaterThanOrEqual(Object.keys(ERROR_CODES).length)
+    for (const [code, status] of documented) expect(ERROR_CODES[code as keyof typeof ERROR_CODES]?.status, String(code)).toBe(status)
+  })
+
   it('documents every WebSocket close code in docs/api.md, and names only catalogued ones', () => {
     const doc = readFileSync(join(findRepoRoot(), 'docs', 'api.md'), 'utf8')
     for (const code of Object.keys(WS_CLOSE_CODES)) expect(doc, code).toMatch(new RegExp(`\\| ${code} \\| \\S`))

@@ -1,16 +1,23 @@
 import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import { z } from 'zod'
 import { systemClock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import { POOL_SANDBOX_STATES } from '../pool/pool-counts.ts'
 import type { Store } from '../store/types.ts'
 import { ApiError } from './errors.ts'
-import { buildOpenApi } from './openapi.ts'
+import { registerExecRoutes, registerStdinRoute, type ExecRouteDeps } from './exec-routes.ts'
+import { registerFileReadRoutes, registerFileWriteRoute } from './file-routes.ts'
+import { IdempotencyCache } from './idempotency.ts'
+import { OpenApiDocument } from './openapi.ts'
+import { registerRawBodyScope } from './raw-body.ts'
 import type { PoolRuntime } from './pools.ts'
 import { requireRouteAuth } from './route-auth.ts'
+import { jsonSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './route-schema.ts'
 import {
-  createSessionBody, listSessionsQuery, parseOrThrow, poolNameParams, sessionIdParams, terminalQuery,
+  attachSchema, createSessionBody, createdSessionSchema, listSessionsQuery, parseOrThrow, requireJsonBody, poolNameParams, poolSchema, sessionIdParams,
+  sessionSchema, terminalQuery,
 } from './schemas.ts'
 import { toView, type SessionService } from './sessions.ts'
 import { buildStats, type StatsDeps } from './stats.ts'
@@ -25,6 +32,8 @@ export interface AppDeps {
   readonly logger: Logger
   readonly maxBodyBytes: number
   readonly wsMaxFrameBytes: number
+  /** Largest file upload or stdin body (`maxUploadBytes`). */
+  readonly maxUploadBytes: number
   /** Called by /healthz; false makes it answer 503. */
   readonly isHealthy?: () => boolean
   /** Pool history and session activity for GET /v1/stats. */
@@ -61,12 +70,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(websocket, { options: { maxPayload: deps.wsMaxFrameBytes } })
 
+  app.setValidatorCompiler(zodValidatorCompiler)
+  app.setSerializerCompiler(jsonSerializerCompiler)
+  const openapi = new OpenApiDocument()
+  openapi.collect(app)
+
   // ---- no key -------------------------------------------------------------------------
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/healthz', { schema: { summary: 'Liveness (no key)', responses: { 200: { description: 'OK' }, 503: { description: 'Shutting down' } } } }, async (_req, reply) => {
     const ok = deps.isHealthy?.() ?? true
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' })
   })
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (no key)', responses: { 200: { description: 'Prometheus text format', media: 'text/plain' } } } }, async (_req, reply) => {
     for (const p of deps.pools.values()) {
       const n = await p.controller.sandboxCounts()
       for (const [state, key] of POOL_SANDBOX_STATES) deps.metrics.poolSandboxes.set({ pool: p.spec.name, state }, n[key])
@@ -74,46 +88,58 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
   })
-  app.get('/openapi.json', async () => buildOpenApi())
+  app.get('/openapi.json', { schema: { summary: 'This document (no key)' } }, async () => openapi.document())
   if (deps.webDir !== false) await registerWeb(app, deps.webDir)
 
   // ---- /v1: the API key, unless the route says otherwise (route-auth.ts) --------------
-  await app.register(async (v1) => {
-    v1.addHook('onRequest', requireRouteAuth(deps.apiKey))
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', requireRouteAuth(deps.apiKey))
+    const v1 = scope.withTypeProvider<ZodTypeProvider>()
+    const sessionErrors = ['session_not_found'] as const
 
-    v1.post('/sessions', async (req, reply) => {
-      requireJson(req)
-      const body = parseOrThrow(createSessionBody, req.body, 'body')
-      const created = await deps.sessions.create(body)
+    v1.post('/sessions', {
+      schema: {
+        summary: 'Create a session (claims a warm sandbox, or cold-starts one)', body: createSessionBody,
+        responses: { 201: { description: 'Created', schema: createdSessionSchema } },
+        errors: ['invalid_json', 'body_too_large', 'unsupported_media_type', 'pool_not_found', 'capacity_exhausted', 'claim_timeout', 'pool_unavailable', 'claim_failed'],
+      },
+      preValidation: async (req) => requireJsonBody(req),
+    }, async (req, reply) => {
+      const created = await deps.sessions.create(req.body)
       return reply.code(201).send(created)
     })
 
-    v1.get('/sessions', async (req) => {
-      const q = parseOrThrow(listSessionsQuery, req.query, 'query')
-      const list = await deps.store.listSessions(q)
+    v1.get('/sessions', {
+      schema: { summary: 'List sessions, newest first', querystring: listSessionsQuery, responses: { 200: { description: 'OK', schema: z.object({ sessions: z.array(sessionSchema) }) } } },
+    }, async (req) => {
+      const list = await deps.store.listSessions(req.query)
       return { sessions: list.map(toView) }
     })
 
-    v1.get('/sessions/:id', async (req) => {
-      const { id } = parseOrThrow(sessionIdParams, req.params, 'params')
-      return toView(await deps.sessions.get(id))
-    })
+    v1.get('/sessions/:id', {
+      schema: { summary: 'Get a session', params: sessionIdParams, responses: { 200: { description: 'OK', schema: sessionSchema } }, errors: sessionErrors },
+    }, async (req) => toView(await deps.sessions.get(req.params.id)))
 
-    v1.delete('/sessions/:id', async (req, reply) => {
-      const { id } = parseOrThrow(sessionIdParams, req.params, 'params')
+    v1.delete('/sessions/:id', {
+      schema: { summary: 'End a session (204 also when already ended)', params: sessionIdParams, responses: { 204: { description: 'Ended' } }, errors: sessionErrors },
+    }, async (req, reply) => {
+      const { id } = req.params
       const s = await deps.sessions.get(id)
       if (s.state !== 'ended') await deps.sessions.end(id, 'terminated')
       return reply.code(204).send()
     })
 
-    v1.post('/sessions/:id/attach', async (req) => {
-      const { id } = parseOrThrow(sessionIdParams, req.params, 'params')
-      return deps.sessions.issueAttach(id)
-    })
+    v1.post('/sessions/:id/attach', {
+      schema: { summary: 'Issue a fresh attach token', params: sessionIdParams, responses: { 200: { description: 'OK', schema: attachSchema } }, errors: [...sessionErrors, 'session_ended'] },
+    }, async (req) => deps.sessions.issueAttach(req.params.id))
 
     v1.get('/sessions/:id/terminal', {
       websocket: true,
       config: { auth: 'attachToken' },
+      schema: {
+        summary: 'WebSocket terminal: binary frames = terminal bytes, text frames = JSON control', params: sessionIdParams, querystring: terminalQuery,
+        responses: { 101: { description: 'Switching protocols' } }, errors: ['invalid_token', 'session_unavailable'],
+      },
       preValidation: async (req) => {
         // the token first: a caller without one learns nothing, not even whether the id is well formed
         const q = terminalQuery.safeParse(req.query)
@@ -126,13 +152,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.sessions.attachSocket(session, socket)
     })
 
-    v1.get('/pools', async () => ({ pools: await Promise.all([...deps.pools.values()].map(poolView)) }))
-    v1.get('/pools/:name', async (req) => {
-      const { name } = parseOrThrow(poolNameParams, req.params, 'params')
-      return poolView(deps.sessions.pool(name))
+    v1.get('/pools', {
+      schema: { summary: 'List pools with status', responses: { 200: { description: 'OK', schema: z.object({ pools: z.array(poolSchema) }) } } },
+    }, async () => ({ pools: await Promise.all([...deps.pools.values()].map(poolView)) }))
+    v1.get('/pools/:name', {
+      schema: { summary: 'One pool with status', params: poolNameParams, responses: { 200: { description: 'OK', schema: poolSchema } }, errors: ['pool_not_found'] },
+    }, async (req) => poolView(deps.sessions.pool(req.params.name)))
+
+    const agentDeps: ExecRouteDeps = {
+      agent: (id) => deps.sessions.agent(id),
+      ended: async (id) => (await deps.store.getSession(id))?.state === 'ended',
+      idempotency: new IdempotencyCache(),
+      maxUploadBytes: deps.maxUploadBytes,
+    }
+    registerExecRoutes(scope, agentDeps)
+    registerFileReadRoutes(scope, agentDeps)
+    await registerRawBodyScope(scope, (raw) => {
+      registerStdinRoute(raw, agentDeps)
+      registerFileWriteRoute(raw, agentDeps)
     })
 
-    v1.get('/stats', async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
+    v1.get('/stats', {
+      schema: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)' },
+    }, async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
   }, { prefix: '/v1' })
 
   return app
@@ -152,19 +194,11 @@ async function poolView(p: PoolRuntime) {
   }
 }
 
-function requireJson(req: FastifyRequest): void {
-  const type = req.headers['content-type']
-  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
-    throw new ApiError('unsupported_media_type', `send the body as application/json, not ${type.split(';')[0]}`)
-  }
-  if (type === undefined || req.body === undefined) throw new ApiError('validation_failed', 'a JSON body is required', [{ field: 'body', message: 'required' }])
-}
-
 function sendError(err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply, logger: Logger): void {
   let api: ApiError
   if (err instanceof ApiError) api = err
   else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') api = new ApiError('body_too_large', 'the body is larger than the gateway accepts')
-  else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') api = new ApiError('unsupported_media_type', 'send the body as application/json')
+  else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') api = new ApiError('unsupported_media_type', `send the body as ${req.routeOptions.schema?.consumes ?? 'application/json'}`)
   else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') api = new ApiError('invalid_json', 'the body is empty but the content type says JSON')
   else if (err.statusCode === 400 && (err.name === 'SyntaxError' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/.test(err.message))) {
     api = new ApiError('invalid_json', `the body is not valid JSON: ${err.message}`)
@@ -173,5 +207,7 @@ function sendError(err: FastifyError | ApiError, req: FastifyRequest, reply: Fas
     api = new ApiError('internal', 'internal error; see the gateway log')
   }
   if (api.retryAfterS !== undefined) void reply.header('retry-after', String(api.retryAfterS))
+  // the rest of a refused upload is not read: the connection closes behind the answer
+  if (api.code === 'upload_too_large') void reply.header('connection', 'close')
   void reply.code(api.status).send(api.toJSON())
 }

@@ -82,6 +82,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     apiKey, store, pools, sessions, metrics, logger,
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
+    maxUploadBytes: config.maxUploadBytes,
     isHealthy: () => !stopping,
     stats: { clock, sampler, lastActivityMs: (id) => sessions.lastActivityMs(id) },
   })

@@ -1,63 +1,109 @@
+import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify'
 import { z } from 'zod'
-import { attachSchema, createSessionBody, createdSessionSchema, errorSchema, poolSchema, sessionSchema } from './schemas.ts'
+import { ERROR_CODES, type ErrorCode } from './errors.ts'
+import { routeNeedsKey } from './route-auth.ts'
+import { errorSchema } from './schemas.ts'
 
-const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' })
-const content = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } })
-const err = (description: string) => ({ description, content: content('Error') })
-const bearer = [{ apiKey: [] }]
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } }
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const
 
-let cached: object | undefined
+interface Collected {
+  readonly method: string
+  readonly url: string
+  readonly schema: FastifySchema | undefined
+  readonly needsKey: boolean
+}
 
-/** OpenAPI 3.1 description of the API, built from the same zod schemas that validate it. */
-export function buildOpenApi(): object {
-  cached ??= {
+/**
+ * OpenAPI 3.1 generated from the routes as they are registered: their paths, the zod schemas
+ * fastify validates with, and the auth each route's own config selects. Call `collect(app)`
+ * before registering routes; a /v1 route without a schema fails at registration, so nothing the
+ * API serves under /v1 goes undocumented (route-auth.test.ts asks every operation for its key).
+ */
+export class OpenApiDocument {
+  private readonly routes: Collected[] = []
+  private cached: object | undefined
+
+  collect(app: FastifyInstance): void {
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toLowerCase())
+      for (const method of methods) {
+        if (!(METHODS as readonly string[]).includes(method)) continue // HEAD and OPTIONS follow their GET
+        const url = route.url
+        if (!route.schema?.summary) {
+          if (url.startsWith('/v1/')) throw new Error(`route ${method.toUpperCase()} ${url} has no schema.summary: every /v1 route is documented`)
+          continue // the web app's files
+        }
+        this.routes.push({ method, url, schema: route.schema, needsKey: routeNeedsKey(url, route.config?.auth) })
+      }
+    })
+  }
+
+  document(): object {
+    this.cached ??= build(this.routes)
+    return this.cached
+  }
+}
+
+function build(routes: readonly Collected[]): object {
+  const paths: Record<string, Record<string, object>> = {}
+  for (const r of routes) {
+    const path = r.url.replace(/:(\w+)/g, '{$1}')
+    ;(paths[path] ??= {})[r.method] = operation(r)
+  }
+  return {
     openapi: '3.1.0',
     info: { title: 'Optima Infra Lab gateway', version: '1', description: 'Warm-pool session gateway: see docs/api.md.' },
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        CreateSession: json(createSessionBody),
-        Session: json(sessionSchema),
-        CreatedSession: json(createdSessionSchema),
-        Attach: json(attachSchema),
-        Pool: json(poolSchema),
-        Error: json(errorSchema),
-      },
+      schemas: { Error: json(errorSchema) },
     },
-    paths: {
-      '/v1/sessions': {
-        post: {
-          summary: 'Create a session (claims a warm sandbox, or cold-starts one)', security: bearer,
-          requestBody: { required: true, content: content('CreateSession') },
-          responses: { 201: { description: 'Created', content: content('CreatedSession') }, 400: err('Invalid body'), 401: err('Bad key'), 404: err('No such pool'), 503: err('No capacity; see Retry-After') },
-        },
-        get: {
-          summary: 'List sessions', security: bearer,
-          parameters: ['user', 'state', 'pool'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
-          responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object', properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } } } } }, 401: err('Bad key') },
-        },
-      },
-      '/v1/sessions/{id}': {
-        get: { summary: 'Get a session', security: bearer, parameters: [idParam], responses: { 200: { description: 'OK', content: content('Session') }, 404: err('Unknown session') } },
-        delete: { summary: 'End a session (204 also when already ended)', security: bearer, parameters: [idParam], responses: { 204: { description: 'Ended' }, 404: err('Unknown session') } },
-      },
-      '/v1/sessions/{id}/attach': {
-        post: { summary: 'Issue a fresh attach token', security: bearer, parameters: [idParam], responses: { 200: { description: 'OK', content: content('Attach') }, 404: err('Unknown session'), 409: err('Session ended') } },
-      },
-      '/v1/sessions/{id}/terminal': {
-        get: {
-          summary: 'WebSocket terminal: binary frames = terminal bytes, text frames = JSON control',
-          parameters: [idParam, { name: 'token', in: 'query', required: true, schema: { type: 'string' } }],
-          responses: { 101: { description: 'Switching protocols' }, 401: err('Bad or expired attach token') },
-        },
-      },
-      '/v1/pools': { get: { summary: 'List pools with status', security: bearer, responses: { 200: { description: 'OK' } } } },
-      '/v1/pools/{name}': { get: { summary: 'One pool with status', security: bearer, parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'OK', content: content('Pool') }, 404: err('No such pool') } } },
-      '/v1/stats': { get: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)', security: bearer, responses: { 200: { description: 'OK' }, 401: err('Bad key') } } },
-      '/healthz': { get: { summary: 'Liveness (no key)', responses: { 200: { description: 'OK' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics (no key)', responses: { 200: { description: 'OK' } } } },
-    },
+    paths,
   }
-  return cached
+}
+
+function operation(r: Collected): object {
+  const s = r.schema ?? {}
+  const parameters = [
+    ...params(s.params, 'path'),
+    ...params(s.querystring, 'query'),
+    ...params(s.headers, 'header'),
+  ]
+  const responses: Record<string, object> = {}
+  for (const [status, res] of Object.entries(s.responses ?? { 200: { description: 'OK' } })) {
+    const content = res.schema ? { 'application/json': { schema: json(res.schema) } } : res.media ? { [res.media]: { schema: res.media === 'application/octet-stream' ? { type: 'string', format: 'binary' } : { type: 'string' } } } : undefined
+    responses[status] = { description: res.description, ...(content ? { content } : {}) }
+  }
+  const codes = new Set<ErrorCode>(s.errors ?? [])
+  if (parameters.length > 0 || s.body !== undefined) codes.add('validation_failed')
+  if (r.needsKey) codes.add('unauthorized')
+  const byStatus = new Map<number, ErrorCode[]>()
+  for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code])
+  for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
+    responses[String(status)] ??= { description: list.map((c) => `\`${c}\``).join(', '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+  }
+  const body = s.consumes
+    ? { required: true, content: { [s.consumes]: { schema: { type: 'string', format: 'binary' } } } }
+    : s.body instanceof z.ZodType ? { required: true, content: { 'application/json': { schema: json(s.body) } } } : undefined
+  return {
+    ...(s.summary ? { summary: s.summary } : {}),
+    ...(s.description ? { description: s.description } : {}),
+    security: r.needsKey ? [{ apiKey: [] }] : [],
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(body ? { requestBody: body } : {}),
+    responses,
+  }
+}
+
+function params(schema: unknown, where: 'path' | 'query' | 'header'): object[] {
+  if (!(schema instanceof z.ZodType)) return []
+  const js = json(schema) as { properties?: Record<string, object>; required?: string[] }
+  return Object.entries(js.properties ?? {}).map(([name, p]) => ({
+    name, in: where, required: where === 'path' || (js.required ?? []).includes(name), schema: p,
+    ...('description' in p ? { description: p.description } : {}),
+  }))
+}
+
+function json(schema: z.ZodType): object {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+  return rest
 }

@@ -3,19 +3,19 @@
 // every odd spelling of its path an attacker might try; none may answer 2xx or change state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
-import { buildOpenApi } from './openapi.ts'
 import { TEST_KEY, auth, startTestGateway, waitFor } from './test-gateway.test-util.ts'
 
 type Gw = Awaited<ReturnType<typeof startTestGateway>>
-type Method = 'GET' | 'POST' | 'DELETE' | 'HEAD'
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD'
 interface Operation { readonly method: Method; readonly path: string; readonly secured: boolean }
 
 /** Paths the API serves without the key. The terminal checks its own attach token. */
-const PUBLIC_PATHS = new Set(['/healthz', '/metrics'])
+const PUBLIC_PATHS = new Set(['/healthz', '/metrics', '/openapi.json'])
 const TOKEN_PATHS = new Set(['/v1/sessions/{id}/terminal'])
 
+/** Every operation of the served /openapi.json, which is generated from the registered routes. */
+let doc: { paths: Record<string, Record<string, { security?: unknown[] }>> }
 function operations(): Operation[] {
-  const doc = buildOpenApi() as { paths: Record<string, Record<string, { security?: unknown[] }>> }
   const ops: Operation[] = []
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
@@ -66,17 +66,28 @@ describe('authentication by matched route', () => {
     expect(res.statusCode).toBe(201)
     victim = res.json()
     await waitFor(async () => (await gw.store.getSession(victim.id))?.state === 'running', 5000, 'running')
+    doc = (await gw.app.inject('/openapi.json')).json()
   })
   afterAll(async () => {
     await gw?.cleanup()
   })
 
-  async function ask(method: Method, url: string, headers: Record<string, string>) {
-    const body = method === 'POST' ? { payload: JSON.stringify({ user: 'mallory' }), headers: { ...headers, 'content-type': 'application/json' } } : { headers }
+  /** POST and PUT carry a body of each kind a keyed route takes: JSON, or raw bytes (files, stdin). */
+  async function ask(method: Method, url: string, headers: Record<string, string>, raw = false) {
+    const body = method === 'POST' || method === 'PUT'
+      ? raw
+        ? { payload: Buffer.from('#!/bin/sh\necho pwned\n'), headers: { ...headers, 'content-type': 'application/octet-stream' } }
+        : { payload: JSON.stringify({ user: 'mallory', cmd: 'touch /tmp/pwned', signal: 'SIGKILL' }), headers: { ...headers, 'content-type': 'application/json' } }
+      : { headers }
     return gw.app.inject({ method, url, ...body })
   }
 
   it('the OpenAPI document secures every operation except the public and attach-token ones', () => {
+    // the exec and file routes are listed because they are registered, not because a list names them
+    const paths = new Set(operations().map((o) => `${o.method} ${o.path}`))
+    for (const op of ['POST /v1/sessions/{id}/exec', 'GET /v1/sessions/{id}/processes', 'GET /v1/sessions/{id}/processes/{processId}/output',
+      'POST /v1/sessions/{id}/processes/{processId}/stdin', 'POST /v1/sessions/{id}/processes/{processId}/signal',
+      'GET /v1/sessions/{id}/files', 'PUT /v1/sessions/{id}/files', 'DELETE /v1/sessions/{id}/files']) expect(paths, op).toContain(op)
     for (const op of operations()) {
       const expected = !PUBLIC_PATHS.has(op.path) && !TOKEN_PATHS.has(op.path)
       expect(op.secured, `${op.method} ${op.path}`).toBe(expected)
@@ -96,9 +107,12 @@ describe('authentication by matched route', () => {
       const before = await snapshot()
       const leaks: string[] = []
       for (const op of operations().filter((o) => o.secured || TOKEN_PATHS.has(o.path))) {
-        for (const url of spellings(op.path.replace('{id}', victim.id).replace('{name}', 'default'))) {
-          const res = await ask(op.method, url, headers())
-          if (res.statusCode !== 401 && res.statusCode !== 404) leaks.push(`${op.method} ${url} -> ${res.statusCode}`)
+        const path = op.path.replace('{id}', victim.id).replace('{name}', 'default').replace('{processId}', 'proc-aaaaaaaaaaaaaaaaaaaa')
+        for (const url of spellings(path).flatMap((u) => [u, `${u}${u.includes('?') ? '&' : '?'}path=.bashrc&follow=1`])) {
+          for (const raw of op.method === 'POST' || op.method === 'PUT' ? [false, true] : [false]) {
+            const res = await ask(op.method, url, headers(), raw)
+            if (res.statusCode !== 401 && res.statusCode !== 404) leaks.push(`${op.method} ${url} ${raw ? 'raw' : 'json'} -> ${res.statusCode}`)
+          }
         }
       }
       expect(leaks).toEqual([])

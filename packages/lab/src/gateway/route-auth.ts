@@ -15,6 +15,15 @@ declare module 'fastify' {
 }
 
 /**
+ * Whether a route needs the API key: every route under /v1 (the scope requireRouteAuth guards)
+ * unless its config says it checks an attach token itself. /openapi.json reports this per
+ * operation, so the security suite's table of keyed operations follows the routes.
+ */
+export function routeNeedsKey(url: string, auth: RouteAuth | undefined): boolean {
+  return url.startsWith('/v1/') && auth !== 'attachToken'
+}
+
+/**
  * The /v1 scope's onRequest hook. Fastify runs it only once a route has matched, so the choice
  * comes from that route's own config: no spelling of the URL (query, encoding, case, extra
  * segments) can move a request from one kind to the other. Unmatched paths never get here;

@@ -64,12 +64,28 @@ export const errorSchema = z.object({
   }),
 })
 
+/** A route with a JSON body: its content type must say so (415), and the body is required. */
+export function requireJsonBody(req: { readonly headers: { readonly 'content-type'?: string | undefined }; readonly body: unknown }): void {
+  const type = req.headers['content-type']
+  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError('unsupported_media_type', `send the body as application/json, not ${type.split(';')[0]}`)
+  }
+  if (type === undefined || req.body === undefined) throw new ApiError('validation_failed', 'a JSON body is required', [{ field: 'body', message: 'required' }])
+}
+
 /** Validates at the edge; a failure is a 400 that names every bad field. */
-export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'params'): z.infer<T> {
+export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, where: ValidatedPart): z.infer<T> {
   const r = schema.safeParse(value ?? {})
   if (r.success) return r.data
+  throw validationError(r.error.issues, where)
+}
+
+export type ValidatedPart = 'body' | 'query' | 'params' | 'headers'
+
+/** zod's issues as the API's `400 validation_failed`, one detail per bad field. */
+export function validationError(issues: readonly z.core.$ZodIssue[], where: ValidatedPart): ApiError {
   const details: ErrorDetail[] = []
-  for (const issue of r.error.issues) {
+  for (const issue of issues) {
     const base = issue.path.map(String).join('.')
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) details.push({ field: base ? `${base}.${k}` : k, message: 'unknown field' })
@@ -81,5 +97,5 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, whe
     }
   }
   const summary = details.map((d) => `${d.field}: ${d.message}`).join('; ')
-  throw new ApiError('validation_failed', `invalid ${where}: ${summary}`, details)
+  return new ApiError('validation_failed', `invalid ${where}: ${summary}`, details)
 }

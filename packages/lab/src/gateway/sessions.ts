@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../clock/clock.ts'
 import type { Ready } from '@infra-lab/protocol'
+import type { AgentOps } from '../drivers/agent-ops.ts'
 import { ChannelProtocolError, type AgentChannel } from '../drivers/channel.ts'
 import { DriverError, type SandboxHandle } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
@@ -27,6 +28,8 @@ interface Live {
   readonly handle: SandboxHandle
   readonly hub: TerminalHub
   readonly startedAt: number
+  /** Settles when the agent has applied the claim (at once for a resumed session). */
+  readonly applied: Promise<unknown>
   ending: boolean
 }
 
@@ -164,7 +167,7 @@ export class SessionService {
     const { newSession, claimed, handle, hub, applied, claimSentAt, warm, attach } = attempt
     const sandbox = claimed.sandbox
 
-    this.track(newSession.id, poolName, handle, hub)
+    this.track(newSession.id, poolName, handle, hub, applied)
     timings.claimMs = round(performance.now() - t0)
     const claimTimings = { ...timings }
     // The timings are written after the response, with the agent's answer: not a commit of their own on the path.
@@ -252,6 +255,27 @@ export class SessionService {
     return this.get(sessionId)
   }
 
+  /**
+   * The agent of a session, for exec and file calls. A `starting` session's call waits behind
+   * its claim (so create then exec never races), and one being reconnected after a restart waits
+   * as an attach does; then 503 session_unavailable.
+   */
+  async agent(sessionId: string): Promise<AgentOps> {
+    if (!(await this.resumer.wait(sessionId, RESUME_WAIT_MS))) {
+      throw new ApiError('session_unavailable', `session ${sessionId} is still being reconnected after a gateway restart`, undefined, 1)
+    }
+    const ended = (s: SessionRecord) => new ApiError('session_ended', `session ${sessionId} ended (${s.endedReason ?? 'claim_failed'})`)
+    let s = await this.get(sessionId)
+    if (s.state === 'ended') throw ended(s)
+    const live = this.live.get(sessionId)
+    // a claim that failed ends its session: the call sees it ended, as a later one would
+    const ok = live ? await live.applied.then(() => !live.ending, () => false) : false
+    if (live && ok) return live.hub.channel
+    s = await this.get(sessionId)
+    if (s.state === 'ended' || live) throw ended(s)
+    throw new ApiError('session_unavailable', `session ${sessionId} is not connected to this gateway`, undefined, 1)
+  }
+
   /** Connects a verified WebSocket to the session's terminal. */
   attachSocket(session: SessionRecord, ws: WebSocket): void {
     const live = this.live.get(session.id)
@@ -324,7 +348,7 @@ export class SessionService {
       return 'ended'
     }
     if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings)
-    this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }))
+    this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
     this.deps.metrics.sessionsActive.inc({ pool: s.pool })
     return 'resumed'
   }
@@ -366,9 +390,9 @@ export class SessionService {
     this.live.clear()
   }
 
-  private track(sessionId: string, pool: string, handle: SandboxHandle, hub: TerminalHub): void {
+  private track(sessionId: string, pool: string, handle: SandboxHandle, hub: TerminalHub, applied: Promise<unknown>): void {
     const channel = hub.channel
-    const live: Live = { sessionId, pool, sandboxId: handle.id, handle, hub, startedAt: this.deps.clock.now(), ending: false }
+    const live: Live = { sessionId, pool, sandboxId: handle.id, handle, hub, startedAt: this.deps.clock.now(), applied, ending: false }
     this.live.set(sessionId, live)
     channel.on('message', (m) => {
       if (m.type === 'exit') void this.end(sessionId, 'exited', m.code).catch((err) => this.logEndError(sessionId, err))
