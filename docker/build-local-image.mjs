@@ -28,7 +28,10 @@ const TOOLS = [
 ]
 
 const agentDist = join(root, 'packages/agent/dist/agent.mjs')
-if (!existsSync(agentDist)) throw new Error(`${agentDist} is missing: run \`npm run build\` first`)
+// The agent's exec helper, built beside the bundle; the bundle names its hash, so the image
+// label below (the bundle's hash) changes with it too.
+const helperDist = join(root, 'packages/agent/dist/lab-exec')
+for (const f of [agentDist, helperDist]) if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` first`)
 // The agent it carries: tests rebuild the image when the bundle changed.
 const agentSha256 = createHash('sha256').update(readFileSync(agentDist)).digest('hex')
 const ptyDir = dirname(createRequire(join(root, 'packages/agent/package.json')).resolve('node-pty/package.json'))
@@ -55,8 +58,11 @@ try {
     elves.push(p)
   }
 
-  // The agent: bundle plus node-pty (lib/ and the native parts) beside it.
+  // The agent: bundle, its exec helper, and node-pty (lib/ and the native parts) beside it.
   copyFileSync(agentDist, join(fs, 'opt/infra-lab/agent.mjs'))
+  copyFileSync(helperDist, join(fs, 'opt/infra-lab/lab-exec'))
+  chmodSync(join(fs, 'opt/infra-lab/lab-exec'), 0o755)
+  elves.push(helperDist)
   const ptyOut = join(fs, 'opt/infra-lab/node_modules/node-pty')
   mkdirSync(join(ptyOut, 'build'), { recursive: true })
   copyFileSync(join(ptyDir, 'package.json'), join(ptyOut, 'package.json'))

@@ -1,5 +1,5 @@
 # The sandbox image for machines that can pull a base image: Node 20 (slim), bash and common
-# tools, the agent bundle and node-pty, the agent as entry point, an unprivileged user.
+# tools, the agent bundle, its exec helper and node-pty, the agent as entry point, an unprivileged user.
 # Build from the repository root after `npm run build`:
 #   docker build -f docker/sandbox.Dockerfile -t infra-lab/sandbox:latest .
 # and run the gateway with INFRA_LAB_DOCKER_IMAGE=infra-lab/sandbox:latest --driver docker.
@@ -17,6 +17,9 @@ RUN apt-get update \
 
 # node-pty is built for glibc (Debian 12 here): the image's glibc must be as new.
 COPY packages/agent/dist/agent.mjs /opt/infra-lab/agent.mjs
+# The exec helper (packages/agent/native/lab-exec.c), built by `npm run build` against this
+# host's C library: build on a machine whose glibc is no newer than the image's (Debian 12).
+COPY --chmod=755 packages/agent/dist/lab-exec /opt/infra-lab/lab-exec
 COPY node_modules/node-pty/package.json /opt/infra-lab/node_modules/node-pty/package.json
 COPY node_modules/node-pty/lib /opt/infra-lab/node_modules/node-pty/lib
 COPY node_modules/node-pty/build/Release/pty.node /opt/infra-lab/node_modules/node-pty/build/Release/pty.node

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Builds the runnable artefacts: the agent bundle (copied into every sandbox), the CLI bundle,
-// the native mount addon used by the local driver, the sandboxes' seccomp filter, and the web
-// dashboard (vite). Runs on `npm ci` (prepare) and `npm test`.
+// Builds the runnable artefacts: the agent bundle and its exec helper (copied into every
+// sandbox), the CLI bundle, the native mount addon used by the local driver, the sandboxes'
+// seccomp filter, and the web dashboard (vite). Runs on `npm ci` (prepare) and `npm test`.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildSeccompFilter } from './build-seccomp.mjs'
@@ -22,12 +23,25 @@ const common = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 }
 
+// The agent's exec helper (packages/agent/native/lab-exec.c): a small C program, so it runs in
+// any sandbox image that has a C library. Rebuilt when missing or older than its source.
+const helperSource = join(root, 'packages/agent/native/lab-exec.c')
+const helper = join(root, 'packages/agent/dist/lab-exec')
+if (!existsSync(helper) || statSync(helper).mtimeMs < statSync(helperSource).mtimeMs) {
+  mkdirSync(dirname(helper), { recursive: true })
+  execFileSync(process.env.CC ?? 'cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-O2', helperSource, '-o', `${helper}.tmp`], { stdio: 'inherit' })
+  renameSync(`${helper}.tmp`, helper)
+}
+
 await build({
   ...common,
   entryPoints: [join(root, 'packages/agent/src/main.ts')],
   outfile: join(root, 'packages/agent/dist/agent.mjs'),
   external: ['node-pty'],
   minify: true,
+  // The bundle names the helper it ships with: a new helper is a new bundle (image and copy
+  // checks compare the bundle), and an agent beside another helper refuses to use it.
+  define: { LAB_EXEC_SHA256: JSON.stringify(createHash('sha256').update(readFileSync(helper)).digest('hex')) },
 })
 
 const labPkg = JSON.parse(readFileSync(join(root, 'packages/lab/package.json'), 'utf8'))

@@ -1,6 +1,6 @@
 // Test-only helpers: start the built agent bundle as a real process and talk to it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -26,7 +26,7 @@ function newestMtime(dir: string): number {
  * as long as the agent bundle came out fresh.
  */
 export function ensureBundle(): void {
-  const sources = Math.max(newestMtime(here), newestMtime(join(repoRoot, 'packages/protocol/src')))
+  const sources = Math.max(newestMtime(here), newestMtime(join(here, '../native')), newestMtime(join(repoRoot, 'packages/protocol/src')))
   const fresh = () => existsSync(bundlePath) && statSync(bundlePath).mtimeMs >= sources
   if (fresh()) return
   const run = spawnSync(process.execPath, [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, encoding: 'utf8' })
@@ -45,15 +45,17 @@ export interface AgentProcess {
 /** The sandbox's environment, as the local driver gives it. */
 export const SANDBOX_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', TERM: 'xterm-256color' }
 
-export function startAgent(sandboxId = 'sbx-test', nodeFlags: string[] = [], opts: { shell?: string } = {}): AgentProcess {
+/** `uid`: run the agent as this uid and gid (the test runs as root), owning its temporary dir. */
+export function startAgent(sandboxId = 'sbx-test', nodeFlags: string[] = [], opts: { shell?: string; uid?: number } = {}): AgentProcess {
   const dir = mkdtempSync(join(tmpdir(), 'agent-it-'))
+  if (opts.uid !== undefined) chownSync(dir, opts.uid, opts.uid)
   const socketPath = join(dir, 'agent.sock')
   const stateDir = join(dir, 'state')
   const shell = opts.shell === undefined ? [] : ['--shell', opts.shell]
   const child = spawn(
     process.execPath,
     [...nodeFlags, bundlePath, '--socket', socketPath, '--sandbox-id', sandboxId, '--state-dir', stateDir, ...shell],
-    { cwd: '/', env: SANDBOX_ENV, stdio: ['ignore', 'ignore', 'pipe'] },
+    { cwd: '/', env: SANDBOX_ENV, stdio: ['ignore', 'ignore', 'pipe'], ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }) },
   )
   const agent: AgentProcess = {
     child, dir, socketPath, stateDir, stderr: '',

@@ -1,7 +1,13 @@
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import pkg from '../package.json' with { type: 'json' }
 import { log } from './log.ts'
+import { localEndpoint } from './ops/ops-endpoint.ts'
+import { OpsServer } from './ops/ops-server.ts'
+import { UserWorkerRelay } from './ops/user-worker.ts'
+import { runOpsWorker } from './ops/worker-main.ts'
 import { parseOptions } from './options.ts'
-import { PtySession } from './pty-session.ts'
+import { PtySession, warmShellEnv } from './pty-session.ts'
 import { Scrollback } from './scrollback.ts'
 import { AgentServer } from './server.ts'
 import { prepareStateDir } from './state-dir.ts'
@@ -15,6 +21,13 @@ async function main(): Promise<number | undefined> {
     return 2
   }
   const { options } = parsed
+  // The bundle's own path: the exec helper ships beside it, and a user worker runs it again.
+  const bundle = fileURLToPath(import.meta.url)
+  const helperPath = options.execHelper ?? join(dirname(bundle), 'lab-exec')
+  if (options.opsWorker) {
+    runOpsWorker({ helperPath, shellPath: options.shellPath })
+    return undefined
+  }
   // Before anything is spawned: the shell must never inherit the per-task key.
   const psk = takePsk(process.env)
   if (options.tlsPort !== undefined && psk === undefined) {
@@ -24,6 +37,10 @@ async function main(): Promise<number | undefined> {
   const files = prepareStateDir(options.stateDir, options.workspacesRoot !== undefined)
   const session = new PtySession(files, options.shellPath, process.env)
   const scrollback = new Scrollback(options.scrollbackBytes)
+  const exec = { helperPath, shellPath: options.shellPath, baseEnv: warmShellEnv(process.env) }
+  const ops = options.workspacesRoot
+    ? new UserWorkerRelay({ ...exec, entry: [process.execPath, ...process.execArgv, bundle] })
+    : localEndpoint(new OpsServer(exec))
   const server = new AgentServer(
     {
       socketPath: options.socketPath, sandboxId: options.sandboxId, agentVersion: pkg.version,
@@ -31,6 +48,7 @@ async function main(): Promise<number | undefined> {
     },
     session,
     scrollback,
+    ops,
   )
   const stop = (signal: NodeJS.Signals) => {
     log('agent_stop', { signal })

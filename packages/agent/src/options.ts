@@ -17,12 +17,17 @@ export interface AgentOptions {
   readonly tlsHost: string
   /** Shared workspaces (ECS: the EFS access point): per-user uid and 0700 directory at claim. */
   readonly workspacesRoot?: string
+  /** The exec helper (lab-exec); default: beside the agent bundle. */
+  readonly execHelper?: string
+  /** Run as the user's operations worker behind a root agent (ops/user-worker.ts), not as an agent. */
+  readonly opsWorker: boolean
 }
 
 export type ParsedOptions = { options: AgentOptions } | { errors: string[] }
 
 export const USAGE =
-  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>] [--tls-port <n> [--tls-host <addr>]] [--workspaces-root <dir>]'
+  'usage: agent --socket <path> --sandbox-id <id> [--state-dir <dir>] [--shell <bash>] [--scrollback-bytes <n>] [--tls-port <n> [--tls-host <addr>]] [--workspaces-root <dir>] [--exec-helper <path>]\n' +
+  '       agent --ops-worker [--shell <bash>] [--exec-helper <path>]   (started by a root agent as the user)'
 
 /** Parses argv (without node and script) into frozen options, or says what to fix. */
 export function parseOptions(argv: readonly string[]): ParsedOptions {
@@ -41,16 +46,21 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         'tls-port': { type: 'string' },
         'tls-host': { type: 'string', default: '0.0.0.0' },
         'workspaces-root': { type: 'string' },
+        'exec-helper': { type: 'string' },
+        'ops-worker': { type: 'boolean', default: false },
       },
     }))
   } catch (err) {
     return { errors: [(err as Error).message, USAGE] }
   }
   const errors: string[] = []
+  const opsWorker = values['ops-worker']
   const socketPath = values.socket ?? ''
-  if (!socketPath.startsWith('/')) errors.push('--socket must be an absolute path')
+  if (!socketPath.startsWith('/') && !opsWorker) errors.push('--socket must be an absolute path')
   const sandboxId = values['sandbox-id'] ?? ''
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(sandboxId)) errors.push('--sandbox-id must match ^[A-Za-z0-9._-]{1,128}$')
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(sandboxId) && !opsWorker) errors.push('--sandbox-id must match ^[A-Za-z0-9._-]{1,128}$')
+  const execHelper = values['exec-helper']
+  if (execHelper !== undefined && !execHelper.startsWith('/')) errors.push('--exec-helper must be an absolute path')
   const stateDir = values['state-dir']
   if (!stateDir.startsWith('/')) errors.push('--state-dir must be an absolute path')
   const shellPath = values.shell
@@ -67,8 +77,9 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
   if (errors.length > 0) return { errors: [...errors, USAGE] }
   return {
     options: Object.freeze({
-      socketPath, sandboxId, stateDir, shellPath, scrollbackBytes, tlsHost,
+      socketPath, sandboxId, stateDir, shellPath, scrollbackBytes, tlsHost, opsWorker,
       ...(tlsPort === undefined ? {} : { tlsPort }), ...(workspacesRoot === undefined ? {} : { workspacesRoot }),
+      ...(execHelper === undefined ? {} : { execHelper }),
     }),
   }
 }

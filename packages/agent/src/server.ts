@@ -7,6 +7,8 @@ import { FrameDecoder, FrameKind, encodeControl, encodeFrame, encodeSnapshot } f
 import { parseGatewayMessage } from '@infra-lab/protocol/lite'
 import { PROTOCOL_VERSION } from '@infra-lab/protocol/version'
 import { log } from './log.ts'
+import type { ClaimContext } from './ops/exec-env.ts'
+import type { OpsEndpoint } from './ops/ops-endpoint.ts'
 import { ClaimError, type PtySession } from './pty-session.ts'
 import type { Scrollback } from './scrollback.ts'
 import { dropToUserLine, prepareUserWorkspace } from './user-workspace.ts'
@@ -36,6 +38,8 @@ export class AgentServer {
     private readonly config: AgentServerConfig,
     private readonly session: PtySession,
     private readonly scrollback: Scrollback,
+    /** Commands and files (exec, processes, read, write, remove). */
+    private readonly ops: OpsEndpoint,
   ) {
     this.server = createServer((socket) => this.accept(socket))
     session.on('output', (data) => this.onOutput(data))
@@ -96,8 +100,10 @@ export class AgentServer {
       if (this.conn === socket) {
         this.conn = undefined
         this.session.resume()
+        this.ops.disconnect()
       }
     })
+    this.ops.connect({ write: (frame) => void (socket.destroyed || socket.write(frame)) })
     const hello: AgentMessage = {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -119,7 +125,8 @@ export class AgentServer {
 
   private onFrame(socket: Socket, kind: number, payload: Buffer): void {
     if (kind === FrameKind.DATA) return this.session.write(payload)
-    if (kind !== FrameKind.CONTROL) return this.sendError(socket, 'bad_message', 'the agent accepts only control and data frames')
+    if (kind === FrameKind.STREAM || kind === FrameKind.CREDIT) return this.ops.frame(kind, payload)
+    if (kind !== FrameKind.CONTROL) return this.sendError(socket, 'bad_message', 'the agent accepts only control, data, stream and credit frames')
     let json: unknown
     try {
       json = JSON.parse(payload.toString('utf8'))
@@ -148,6 +155,8 @@ export class AgentServer {
         if (this.exit) socket.write(encodeControl(this.exit))
         else this.session.terminate()
         return
+      default:
+        return this.ops.request(message)
     }
   }
 
@@ -157,6 +166,10 @@ export class AgentServer {
     if (this.exit) return this.sendError(socket, 'claim_failed', 'the shell has exited')
     this.sessionId = claim.sessionId
     this.scrollback.clear()
+    // Operations that arrive meanwhile wait for this; the claim's details stay in memory only.
+    let applied!: (context: (ClaimContext & { uid?: number }) | undefined) => void
+    this.ops.setClaim(new Promise((resolve) => (applied = resolve)))
+    let context: ClaimContext & { uid?: number }
     try {
       const ws = this.config.workspaces
       if (ws) {
@@ -167,10 +180,13 @@ export class AgentServer {
           throw new ClaimError(`cannot prepare the workspace of ${claim.user}: ${(err as Error).message}`)
         }
         await this.session.claim({ ...claim, home: user.home }, dropToUserLine(user.uid, ws.shellPath))
+        context = { sessionId: claim.sessionId, user: claim.user, home: user.home, env: claim.env, secrets: claim.secrets, uid: user.uid }
       } else {
         await this.session.claim(claim)
+        context = { sessionId: claim.sessionId, user: claim.user, home: claim.home, env: claim.env, secrets: claim.secrets }
       }
     } catch (err) {
+      applied(undefined)
       const message = err instanceof ClaimError ? err.message : 'internal error applying the claim'
       log('claim_failed', { sessionId: claim.sessionId, message })
       return this.sendError(this.conn ?? socket, 'claim_failed', message)
@@ -181,6 +197,7 @@ export class AgentServer {
       secretCount: Object.keys(claim.secrets).length, applyMs,
     })
     this.conn?.write(encodeControl({ type: 'ready', sessionId: claim.sessionId, applyMs }))
+    applied(context)
   }
 
   private onOutput(data: Buffer): void {

@@ -3,9 +3,11 @@
  *
  * CONTROL carries one JSON message (see messages.ts); DATA carries terminal bytes (shell
  * output from the agent, keyboard input from the gateway); SNAPSHOT carries the scrollback
- * as [requestId: u32 BE][bytes].
+ * as [requestId: u32 BE][bytes]. STREAM carries the bytes of one operation's stream as
+ * [opId: u32 BE][fd: u8][bytes] (no bytes: that stream ended), and CREDIT lets the sender of a
+ * stream send more: [opId: u32 BE][fd: u8][bytes: u32 BE] (docs/protocol.md, flow control).
  */
-export const FrameKind = { CONTROL: 1, DATA: 2, SNAPSHOT: 3 } as const
+export const FrameKind = { CONTROL: 1, DATA: 2, SNAPSHOT: 3, STREAM: 4, CREDIT: 5 } as const
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
 
 export const FRAME_HEADER_BYTES = 5
@@ -43,6 +45,42 @@ export function decodeSnapshot(payload: Buffer): { requestId: number; data: Buff
   return { requestId: payload.readUInt32BE(0), data: payload.subarray(4) }
 }
 
+export const STREAM_HEADER_BYTES = 5
+export const CREDIT_PAYLOAD_BYTES = 9
+
+/** One copy of `data`, straight into the frame. */
+export function encodeStream(opId: number, fd: number, data: Uint8Array): Buffer {
+  const length = STREAM_HEADER_BYTES + data.length
+  if (length > MAX_FRAME_BYTES) throw new RangeError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`)
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length)
+  out.writeUInt8(FrameKind.STREAM, 0)
+  out.writeUInt32BE(length, 1)
+  out.writeUInt32BE(opId, FRAME_HEADER_BYTES)
+  out.writeUInt8(fd, FRAME_HEADER_BYTES + 4)
+  out.set(data, FRAME_HEADER_BYTES + STREAM_HEADER_BYTES)
+  return out
+}
+
+/** The header of a STREAM payload and a view of its bytes; undefined when shorter than the header. */
+export function decodeStream(payload: Buffer): { opId: number; fd: number; data: Buffer } | undefined {
+  if (payload.length < STREAM_HEADER_BYTES) return undefined
+  return { opId: payload.readUInt32BE(0), fd: payload.readUInt8(4), data: payload.subarray(STREAM_HEADER_BYTES) }
+}
+
+export function encodeCredit(opId: number, fd: number, bytes: number): Buffer {
+  const body = Buffer.allocUnsafe(CREDIT_PAYLOAD_BYTES)
+  body.writeUInt32BE(opId, 0)
+  body.writeUInt8(fd, 4)
+  body.writeUInt32BE(bytes, 5)
+  return encodeFrame(FrameKind.CREDIT, body)
+}
+
+/** A CREDIT payload, or undefined when it is not exactly 9 bytes. */
+export function decodeCredit(payload: Buffer): { opId: number; fd: number; bytes: number } | undefined {
+  if (payload.length !== CREDIT_PAYLOAD_BYTES) return undefined
+  return { opId: payload.readUInt32BE(0), fd: payload.readUInt8(4), bytes: payload.readUInt32BE(5) }
+}
+
 export class FrameError extends Error {
   override readonly name = 'FrameError'
 }
@@ -68,14 +106,14 @@ export class FrameDecoder {
       const head = this.head(FRAME_HEADER_BYTES)
       const kind = head.readUInt8(0)
       const length = head.readUInt32BE(1)
-      if (kind !== FrameKind.CONTROL && kind !== FrameKind.DATA && kind !== FrameKind.SNAPSHOT) {
+      if (kind < FrameKind.CONTROL || kind > FrameKind.CREDIT) {
         throw new FrameError(`unknown frame kind ${kind}`)
       }
       if (length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`)
       const size = FRAME_HEADER_BYTES + length
       if (this.total < size) break
       const buf = this.head(size)
-      frames.push({ kind, payload: buf.subarray(FRAME_HEADER_BYTES, size) })
+      frames.push({ kind: kind as FrameKind, payload: buf.subarray(FRAME_HEADER_BYTES, size) })
       this.consume(size)
     }
     return frames

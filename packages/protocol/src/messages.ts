@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { envMapSchema, userNameSchema } from './limits.ts'
+import { opAnswerSchemas, opRequestSchemas } from './ops-messages.ts'
 
 /** Why a shell or a session ended. A closed set: it is used as a metric label. */
 export const exitReasonSchema = z.enum([
@@ -56,6 +57,7 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
   exitSchema,
   agentErrorSchema,
   pongSchema,
+  ...opAnswerSchemas,
 ])
 export type AgentMessage = z.infer<typeof agentMessageSchema>
 
@@ -93,5 +95,6 @@ export const gatewayMessageSchema = z.discriminatedUnion('type', [
   snapshotRequestSchema,
   terminateSchema,
   pingSchema,
+  ...opRequestSchemas,
 ])
 export type GatewayMessage = z.infer<typeof gatewayMessageSchema>

@@ -1,2 +1,5 @@
-/** Version of the gateway <-> agent protocol. Bump on any incompatible change. */
-export const PROTOCOL_VERSION = 1
+/**
+ * Version of the gateway <-> agent protocol. Bump on any incompatible change.
+ * 2: operations (exec, processes, files) in their own flow-controlled streams (docs/protocol.md).
+ */
+export const PROTOCOL_VERSION = 2

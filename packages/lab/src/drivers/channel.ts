@@ -1,12 +1,15 @@
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import {
-  FrameDecoder, FrameKind, PROTOCOL_VERSION, agentMessageSchema, decodeSnapshot, encodeControl, encodeFrame,
-  type AgentMessage, type Claim, type GatewayMessage, type Hello, type Ready,
+  FrameDecoder, FrameKind, MAX_STREAM_CHUNK_BYTES, PROTOCOL_VERSION, agentMessageSchema, decodeCredit, decodeSnapshot, decodeStream,
+  encodeControl, encodeFrame, type AgentMessage, type Claim, type GatewayMessage, type Hello, OP_ANSWER_TYPES, type OpAnswer, type Ready,
 } from '@infra-lab/protocol'
+import type { AgentOps } from './agent-ops.ts'
+import { AgentOpsClient } from './agent-ops-client.ts'
+import { ProtocolViolation } from './streams.ts'
 
 export interface AgentChannelEvents {
-  /** A control message other than hello (ready, exit, error, pong). */
+  /** A control message other than hello and the operations' answers (ready, exit, error, pong). */
   message: [AgentMessage]
   /**
    * Shell output bytes: a view into the socket read that carried them (no copy), which a
@@ -50,10 +53,20 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   private drainWait: Promise<void> | undefined
 
   private readonly socket: Socket
+  private readonly opsClient: AgentOpsClient
 
   private constructor(socket: Socket, private readonly decoder: FrameDecoder, readonly hello: Hello, readonly peerPid: number | undefined) {
     super()
     this.socket = socket
+    const isClosed = () => this.closed
+    this.opsClient = new AgentOpsClient({
+      writeFrame: (frame) => this.closed || this.socket.write(frame),
+      drained: () => this.drained(),
+      sendOp: (message) => void this.send(message),
+      get isClosed() {
+        return isClosed()
+      },
+    })
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (err) => this.finish(err))
     socket.on('close', () => this.finish(undefined))
@@ -112,6 +125,11 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
 
   get isClosed(): boolean {
     return this.closed
+  }
+
+  /** Commands and files in the sandbox, each operation in its own flow-controlled stream. */
+  get ops(): AgentOps {
+    return this.opsClient
   }
 
   /** Why the channel closed (undefined while open, or when it simply closed): for listeners that came late. */
@@ -242,10 +260,31 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
       this.emit('snapshot', requestId, Buffer.from(data))
       return
     }
-    const parsed = agentMessageSchema.safeParse(parseJson(payload))
-    if (!parsed.success) return this.protocolError('agent sent a control frame that is not one of its messages')
-    if (parsed.data.type === 'hello') return this.protocolError('agent sent a second hello')
-    this.emit('message', parsed.data)
+    try {
+      if (kind === FrameKind.STREAM) return this.onStream(payload)
+      if (kind === FrameKind.CREDIT) return this.onCredit(payload)
+      const parsed = agentMessageSchema.safeParse(parseJson(payload))
+      if (!parsed.success) return this.protocolError('agent sent a control frame that is not one of its messages')
+      if (parsed.data.type === 'hello') return this.protocolError('agent sent a second hello')
+      if (OP_ANSWER_TYPES.has(parsed.data.type)) return this.opsClient.handleAnswer(parsed.data as OpAnswer)
+      this.emit('message', parsed.data)
+    } catch (err) {
+      if (!(err instanceof ProtocolViolation)) throw err
+      this.protocolError(`agent broke the operations protocol: ${err.message}`)
+    }
+  }
+
+  private onStream(payload: Buffer): void {
+    const frame = decodeStream(payload)
+    if (!frame) throw new ProtocolViolation('a stream frame shorter than its header')
+    if (frame.data.length > MAX_STREAM_CHUNK_BYTES) throw new ProtocolViolation(`a stream frame of more than ${MAX_STREAM_CHUNK_BYTES} bytes`)
+    this.opsClient.handleStream(frame.opId, frame.fd, frame.data)
+  }
+
+  private onCredit(payload: Buffer): void {
+    const frame = decodeCredit(payload)
+    if (!frame) throw new ProtocolViolation('a credit frame that is not 9 bytes')
+    this.opsClient.handleCredit(frame.opId, frame.fd, frame.bytes)
   }
 
   /** Closes the channel because the agent broke the protocol; listeners see a ChannelProtocolError. */
@@ -258,6 +297,7 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
     if (this.closed) return
     this.closed = true
     this.closedWith = err
+    this.opsClient.close(err ?? new ChannelError('agent connection closed'))
     this.emit('close', err)
   }
 }

@@ -12,6 +12,7 @@ import { registerFileReadRoutes, registerFileWriteRoute } from './file-routes.ts
 import { IdempotencyCache } from './idempotency.ts'
 import { OpenApiDocument } from './openapi.ts'
 import { registerRawBodyScope } from './raw-body.ts'
+import { closeLingeringOnShutdown } from './shutdown.ts'
 import type { PoolRuntime } from './pools.ts'
 import { requireRouteAuth } from './route-auth.ts'
 import { jsonSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './route-schema.ts'
@@ -74,6 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(jsonSerializerCompiler)
   const openapi = new OpenApiDocument()
   openapi.collect(app)
+  const streams = closeLingeringOnShutdown(app)
 
   // ---- no key -------------------------------------------------------------------------
   app.get('/healthz', { schema: { summary: 'Liveness (no key)', responses: { 200: { description: 'OK' }, 503: { description: 'Shutting down' } } } }, async (_req, reply) => {
@@ -164,6 +166,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ended: async (id) => (await deps.store.getSession(id))?.state === 'ended',
       idempotency: new IdempotencyCache(),
       maxUploadBytes: deps.maxUploadBytes,
+      streams,
     }
     registerExecRoutes(scope, agentDeps)
     registerFileReadRoutes(scope, agentDeps)

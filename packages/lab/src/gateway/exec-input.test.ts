@@ -46,10 +46,14 @@ describe('exec and file routes refuse bad input', () => {
       [{ cmd: ['ls', 7] }, 'cmd'],
       [{ cmd: 'echo a\u0000b' }, 'cmd'],
       [{ cmd: ['cat', '/etc/passwd\u0000'] }, 'cmd'],
-      [{ cmd: 'x'.repeat(128 * 1024 + 1) }, 'cmd'],
+      [{ cmd: 'x'.repeat(256 * 1024 + 1) }, 'cmd'],
+      [{ cmd: 'é'.repeat(128 * 1024 + 1) }, 'cmd'],
+      [{ cmd: ['echo', 'x'.repeat(128 * 1024), 'y'.repeat(128 * 1024)] }, 'cmd'],
+      [{ cmd: Array.from({ length: 4097 }, () => 'x') }, 'cmd'],
       [{ cmd: 'ls', cwd: '' }, 'cwd'],
       [{ cmd: 'ls', cwd: '/tmp\u0000/x' }, 'cwd'],
       [{ cmd: 'ls', cwd: 'a'.repeat(4097) }, 'cwd'],
+      [{ cmd: 'ls', cwd: '🦀'.repeat(1025) }, 'cwd'],
       [{ cmd: 'ls', env: { LD_PRELOAD: '/tmp/evil.so' } }, 'env.LD_PRELOAD'],
       [{ cmd: 'ls', env: { BASH_ENV: '/tmp/x' } }, 'env.BASH_ENV'],
       [{ cmd: 'ls', env: { INFRA_LAB_SESSION_ID: 'ses-other' } }, 'env.INFRA_LAB_SESSION_ID'],
@@ -88,7 +92,7 @@ describe('exec and file routes refuse bad input', () => {
 
   it('refuses malformed session and process ids', async () => {
     await refused(await exec({ cmd: 'ls' }, { session: '..%2F..%2Fetc' }), 400, 'validation_failed', 'id')
-    for (const p of ['proc-', 'PROC-AAAA', 'proc-a%2F..%2Fb', `proc-${'a'.repeat(65)}`, '..', 'proc-a.b']) {
+    for (const p of ['proc-', 'PROC-AAAA', 'proc-a%2F..%2Fb', `proc-${'a'.repeat(33)}`, '..', 'proc-a.b']) {
       for (const [method, tail] of [['GET', 'output'], ['POST', 'signal']] as const) {
         const res = await gw.app.inject({ method, url: `/v1/sessions/${id}/processes/${p}/${tail}`, headers: json, ...(method === 'POST' ? { payload: '{"signal":"SIGTERM"}' } : {}) })
         expect([400, 404], `${method} ${p}/${tail}: ${res.body}`).toContain(res.statusCode)

@@ -13,6 +13,7 @@ import type { IdempotencyCache, Outcome } from './idempotency.ts'
 import { limitBytes } from './raw-body.ts'
 import type { ZodTypeProvider } from './route-schema.ts'
 import { requireJsonBody, sessionIdParams } from './schemas.ts'
+import type { OpenStreams } from './shutdown.ts'
 import { streamSse, wantsEventStream } from './sse.ts'
 
 export interface ExecRouteDeps {
@@ -22,6 +23,7 @@ export interface ExecRouteDeps {
   ended(sessionId: string): Promise<boolean>
   readonly idempotency: IdempotencyCache
   readonly maxUploadBytes: number
+  readonly streams: OpenStreams
 }
 
 const SESSION_ERRORS = ['session_not_found', 'session_ended', 'session_unavailable'] as const satisfies readonly ErrorCode[]
@@ -59,7 +61,7 @@ export function registerExecRoutes(scope: FastifyInstance, deps: ExecRouteDeps):
         finish: async () => ({ ...(await handle.exit), truncated: false }),
         toError: fail(id),
         onGone: () => void ops.signalProcess(handle.processId, 'SIGKILL').catch(() => undefined),
-      })
+      }, deps.streams)
     }
     // Without a key, nobody can fetch the result of a call whose caller left: stop the command.
     // With one, it runs on, so the caller's retry gets its result.
@@ -100,7 +102,7 @@ export function registerExecRoutes(scope: FastifyInstance, deps: ExecRouteDeps):
         const p = (await ops.listProcesses()).find((x) => x.processId === processId)
         return p && !p.running ? { exitCode: p.exitCode, signal: p.signal } : undefined
       },
-    })
+    }, deps.streams)
   })
 
   v1.post('/sessions/:id/processes/:processId/signal', {

@@ -1,31 +1,30 @@
 import { z } from 'zod'
-import { envMapSchema } from '@infra-lab/protocol'
+import {
+  EXEC_SIGNALS, MAX_EXEC_ARGS, MAX_EXEC_CMD_BYTES, MAX_EXEC_TIMEOUT_MS, MAX_PATH_BYTES, PROCESS_ID_RE, envMapSchema,
+} from '@infra-lab/protocol'
 import { sessionIdParams } from './schemas.ts'
 
-/** Default and largest `timeoutS` of an exec. */
+/** Default and largest `timeoutS` of an exec (the agent's own limits are the protocol's). */
 export const DEFAULT_EXEC_TIMEOUT_S = 60
-export const MAX_EXEC_TIMEOUT_S = 3600
-/** A path, a cwd, one argv word: at most PATH_MAX bytes, never a NUL (the kernel would cut it there). */
-const MAX_PATH_CHARS = 4096
-const MAX_ARG_CHARS = 128 * 1024
-const MAX_ARGS = 4096
+export const MAX_EXEC_TIMEOUT_S = MAX_EXEC_TIMEOUT_MS / 1000
 
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8')
 const noNul = (s: string) => !s.includes('\0')
+// the kernel would cut a path or an argument at a NUL: what runs would not be what was asked
 const NUL_PROBLEM = 'must not contain NUL bytes'
-const pathSchema = z.string().min(1).max(MAX_PATH_CHARS).refine(noNul, NUL_PROBLEM)
+const pathSchema = z.string().min(1).refine((s) => bytes(s) <= MAX_PATH_BYTES, `must be at most ${MAX_PATH_BYTES} bytes`).refine(noNul, NUL_PROBLEM)
 const flag = z.enum(['1', '0', 'true', 'false']).transform((v) => v === '1' || v === 'true')
 
-export const EXEC_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP'] as const
-
 export const processIdParams = sessionIdParams.extend({
-  processId: z.string().regex(/^proc-[a-z0-9]{1,64}$/, 'is not a process id'),
+  processId: z.string().regex(PROCESS_ID_RE, 'is not a process id'),
 }).strict()
 
 export const execBody = z.object({
   cmd: z.union([
-    z.string().min(1).max(MAX_ARG_CHARS).refine(noNul, NUL_PROBLEM),
-    z.array(z.string().max(MAX_ARG_CHARS).refine(noNul, NUL_PROBLEM)).min(1).max(MAX_ARGS),
-  ]).describe('a string runs with `bash -c`; an array is argv'),
+    z.string().min(1).refine(noNul, NUL_PROBLEM),
+    z.array(z.string().refine(noNul, NUL_PROBLEM)).min(1).max(MAX_EXEC_ARGS),
+  ]).refine((c) => (typeof c === 'string' ? bytes(c) : c.reduce((n, a) => n + bytes(a), 0)) <= MAX_EXEC_CMD_BYTES, `must be at most ${MAX_EXEC_CMD_BYTES} bytes in all`)
+    .describe('a string runs with `bash -c`; an array is argv'),
   cwd: pathSchema.optional().describe("absolute, or relative to the user's home (default)"),
   env: envMapSchema.optional().describe("added to the session's env and secrets; the same rules as create's env"),
   stdin: z.string().optional().describe('written to stdin, which is then closed'),

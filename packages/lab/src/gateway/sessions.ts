@@ -270,7 +270,7 @@ export class SessionService {
     const live = this.live.get(sessionId)
     // a claim that failed ends its session: the call sees it ended, as a later one would
     const ok = live ? await live.applied.then(() => !live.ending, () => false) : false
-    if (live && ok) return live.hub.channel
+    if (live && ok) return live.hub.channel.ops
     s = await this.get(sessionId)
     if (s.state === 'ended' || live) throw ended(s)
     throw new ApiError('session_unavailable', `session ${sessionId} is not connected to this gateway`, undefined, 1)

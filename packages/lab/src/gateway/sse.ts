@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify'
 import type { OutputChunk, OutputStream } from '../drivers/agent-ops.ts'
 import { ApiError } from './errors.ts'
 import { ChunkText, type OutputEncoding } from './exec-output.ts'
+import type { OpenStreams } from './shutdown.ts'
 
 /** A comment line this often keeps proxies from closing a quiet stream. */
 export const SSE_HEARTBEAT_MS = 15_000
@@ -28,9 +29,10 @@ export interface SseRun {
  * control runs end to end: the next chunk is read from the agent only once the client's socket
  * took the last one, so a slow client slows the sender, never the gateway's memory.
  */
-export async function streamSse(reply: FastifyReply, run: SseRun): Promise<void> {
+export async function streamSse(reply: FastifyReply, run: SseRun, streams: OpenStreams): Promise<void> {
   reply.hijack()
   const res = reply.raw
+  streams.add(res)
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',

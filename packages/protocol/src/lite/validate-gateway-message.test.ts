@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_ENV_TOTAL_BYTES, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, RESERVED_ENV_PROBLEM } from '../limits-core.ts'
 import { gatewayMessageSchema } from '../messages.ts'
+import { opCorpus, randomOpRequest } from './op-corpus.test-util.ts'
 import { parseGatewayMessage } from './validate-gateway-message.ts'
 
 function expectAgreement(input: unknown, label: string): boolean {
@@ -143,6 +144,7 @@ const corpus: Array<[string, unknown]> = [
   ...envCases('env'),
   ...envCases('secrets'),
   ['the agent test\'s bad claim', { type: 'claim', sessionId: 'x', user: '../root', home: 'relative', env: { HOME: '/' }, secrets: {} }],
+  ...opCorpus,
 ]
 
 describe('parseGatewayMessage agrees with gatewayMessageSchema', () => {
@@ -155,6 +157,17 @@ describe('parseGatewayMessage agrees with gatewayMessageSchema', () => {
       const text = JSON.stringify(input)
       if (text !== undefined) expectAgreement(JSON.parse(text), `${label} (JSON)`)
     }
+  })
+
+  it('on 1000 random operation requests from a seeded generator, valid and invalid in fair numbers', () => {
+    const random = mulberry32(0x0905)
+    let valid = 0
+    for (let i = 0; i < 1000; i++) {
+      const message = randomOpRequest(random)
+      if (expectAgreement(message, `random op #${i}: ${JSON.stringify(message).slice(0, 300)}`)) valid++
+    }
+    expect(valid).toBeGreaterThan(200)
+    expect(valid).toBeLessThan(800)
   })
 
   it('on 500 random messages from a seeded generator, valid and invalid in fair numbers', () => {

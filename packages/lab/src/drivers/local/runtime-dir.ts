@@ -7,7 +7,7 @@ export const SANDBOX_PASSWD = 'user:x:1000:1000::/home/user:/bin/bash\nnobody:x:
 export const SANDBOX_GROUP = 'user:x:1000:\nnogroup:x:65534:\n'
 
 export interface RuntimeSources {
-  /** Directory holding agent.mjs (packages/agent/dist). */
+  /** Directory holding agent.mjs and its exec helper lab-exec (packages/agent/dist). */
   readonly agentBundleDir: string
   /** The node binary to run the agent with; copied when it does not lie under /usr. */
   readonly nodePath: string
@@ -30,6 +30,8 @@ export async function prepareRuntimeDir(layout: RuntimeLayout, src: RuntimeSourc
   await chmod(layout.sandboxesDir, 0o711)
 
   await replaceFile(join(src.agentBundleDir, 'agent.mjs'), join(layout.agentDir, 'agent.mjs'))
+  // The agent runs every exec through it, and finds it beside itself.
+  await replaceFile(join(src.agentBundleDir, 'lab-exec'), join(layout.agentDir, 'lab-exec'))
   const ptyDir = dirname(resolveNodePty(src.agentBundleDir))
   const ptyOut = join(layout.agentDir, 'node_modules/node-pty')
   await replaceFile(join(ptyDir, 'package.json'), join(ptyOut, 'package.json'))

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,6 +27,7 @@ export async function localTestEnv(name: string, opts: { agentSource?: string } 
     agentBundleDir = join(base, 'bundle')
     await mkdir(agentBundleDir)
     await writeFile(join(agentBundleDir, 'agent.mjs'), opts.agentSource)
+    await copyFile(join(AGENT_BUNDLE_DIR, 'lab-exec'), join(agentBundleDir, 'lab-exec'))
   }
   const options: LocalDriverOptions = {
     dataDir: join(base, 'data'),
