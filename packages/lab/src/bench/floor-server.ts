@@ -18,6 +18,7 @@ import type { Attach, SessionView } from '../gateway/session-view.ts'
 const TIMINGS = { storeClaimMs: 0, connectMs: 0, bindWorkspaceMs: 0, claimSendMs: 0, claimMs: 0 }
 const ATTACH_TTL_MS = 15 * 60_000
 const PROMPT_BYTE = Buffer.from('$')
+const EXEC_RESULT = { exitCode: 0, signal: null, stdout: '', stderr: '', timedOut: false, truncated: false, durationMs: 0 }
 
 export async function buildFloorApp(): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
@@ -42,6 +43,8 @@ export async function buildFloorApp(): Promise<FastifyInstance> {
   app.get('/v1/sessions/:id/terminal', { websocket: true }, (socket) => {
     socket.send(PROMPT_BYTE)
   })
+  // `bench exec`: an exec answered at once with a body of the gateway's shape (`true`'s output).
+  app.post('/v1/sessions/:id/exec', async () => EXEC_RESULT)
   app.delete('/v1/sessions/:id', async (_req, reply) => reply.code(204).send())
   return app
 }
