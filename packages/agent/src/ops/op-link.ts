@@ -1,5 +1,5 @@
 import type { OpAnswer } from '@infra-lab/protocol'
-import { encodeControl, encodeCredit, encodeStream } from '@infra-lab/protocol/frame'
+import { encodeControl, encodeCredit, encodeStreamHeader } from '@infra-lab/protocol/frame'
 import { MAX_STREAM_CHUNK_BYTES, STREAM_WINDOW_BYTES } from '@infra-lab/protocol/ops-limits'
 
 /** Where operation frames go: the gateway connection (or, in a user worker, the root agent). */
@@ -58,14 +58,17 @@ export class OutStream {
     return this.pending === undefined
   }
 
-  /** Sends what credit allows of `data` and keeps the rest (a copy) until credit arrives. */
+  /**
+   * Sends what credit allows of `data` and keeps the rest until credit arrives. The caller hands
+   * `data` over: it must not change it afterwards (it may still wait in the socket's queue).
+   */
   offer(data: Buffer): void {
     if (this.pending) {
       this.pending = Buffer.concat([this.pending, data])
       return
     }
     const rest = this.sendSome(data)
-    if (rest.length > 0) this.pending = Buffer.from(rest)
+    if (rest.length > 0) this.pending = rest
   }
 
   grant(bytes: number): void {
@@ -87,7 +90,9 @@ export class OutStream {
     let at = 0
     while (at < data.length && this.credit > 0) {
       const n = Math.min(data.length - at, this.credit, MAX_STREAM_CHUNK_BYTES)
-      this.link.write(encodeStream(this.opId, this.fd, data.subarray(at, at + n)))
+      // The bytes go as they are, after their header: `data` is never changed once offered.
+      this.link.write(encodeStreamHeader(this.opId, this.fd, n))
+      this.link.write(data.subarray(at, at + n))
       this.credit -= n
       at += n
     }
