@@ -136,7 +136,7 @@ export async function writeFile(ctx: OpContext, claim: ClaimContext, m: Req<'wri
     if (err === undefined) ctx.done()
     else fail(ctx, err, m.path)
   }
-  const input = new InStream(ctx.link, ctx.opId, async (chunk) => {
+  const input = new InStream(ctx, async (chunk) => {
     for (let at = 0; at < chunk.length;) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten
     size += chunk.length
   }, () => void (async () => {

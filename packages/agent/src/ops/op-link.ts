@@ -106,7 +106,8 @@ export const CANCELLED = new Error('cancelled')
 /**
  * The receiving side of fd 0 of one operation (stdin, upload): chunks are handed to `consume`
  * one at a time, and credit is granted once each is consumed (written to the pipe or the
- * file), so the gateway never has more than a window here. An empty chunk is the end.
+ * file), so the gateway never has more than a window here. An empty chunk is the end. No
+ * credit goes out once the operation has ended: the gateway would see it for a closed one.
  */
 export class InStream {
   private readonly queue: Buffer[] = []
@@ -116,8 +117,7 @@ export class InStream {
   private failed = false
 
   constructor(
-    private readonly link: OpLink,
-    private readonly opId: number,
+    private readonly op: { readonly link: OpLink; readonly opId: number; readonly isEnded: boolean },
     private readonly consume: (chunk: Buffer) => Promise<void>,
     private readonly finish: () => void,
     private readonly fail: (err: Error) => void,
@@ -156,8 +156,8 @@ export class InStream {
     this.consume(chunk).then(() => {
       this.busy = false
       this.queued -= chunk.length
-      if (this.failed) return
-      this.link.write(encodeCredit(this.opId, 0, chunk.length))
+      if (this.failed || this.op.isEnded) return
+      this.op.link.write(encodeCredit(this.op.opId, 0, chunk.length))
       this.pump()
     }, (err: Error) => {
       this.busy = false
