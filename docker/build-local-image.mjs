@@ -61,8 +61,7 @@ try {
   // The agent: bundle, its exec helper, and node-pty (lib/ and the native parts) beside it.
   copyFileSync(agentDist, join(fs, 'opt/infra-lab/agent.mjs'))
   copyFileSync(helperDist, join(fs, 'opt/infra-lab/lab-exec'))
-  chmodSync(join(fs, 'opt/infra-lab/lab-exec'), 0o755)
-  elves.push(helperDist)
+  chmodSync(join(fs, 'opt/infra-lab/lab-exec'), 0o755) // static: no shared libraries to bring
   const ptyOut = join(fs, 'opt/infra-lab/node_modules/node-pty')
   mkdirSync(join(ptyOut, 'build'), { recursive: true })
   copyFileSync(join(ptyDir, 'package.json'), join(ptyOut, 'package.json'))

@@ -17,8 +17,7 @@ RUN apt-get update \
 
 # node-pty is built for glibc (Debian 12 here): the image's glibc must be as new.
 COPY packages/agent/dist/agent.mjs /opt/infra-lab/agent.mjs
-# The exec helper (packages/agent/native/lab-exec.c), built by `npm run build` against this
-# host's C library: build on a machine whose glibc is no newer than the image's (Debian 12).
+# The exec helper (packages/agent/native/lab-exec.c), built statically by `npm run build`.
 COPY --chmod=755 packages/agent/dist/lab-exec /opt/infra-lab/lab-exec
 COPY node_modules/node-pty/package.json /opt/infra-lab/node_modules/node-pty/package.json
 COPY node_modules/node-pty/lib /opt/infra-lab/node_modules/node-pty/lib

@@ -23,13 +23,14 @@ const common = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 }
 
-// The agent's exec helper (packages/agent/native/lab-exec.c): a small C program, so it runs in
-// any sandbox image that has a C library. Rebuilt when missing or older than its source.
+// The agent's exec helper (packages/agent/native/lab-exec.c), linked statically: it runs in any
+// sandbox image whatever its C library, and without the dynamic loader's work on every exec.
+// Rebuilt when missing or older than its source.
 const helperSource = join(root, 'packages/agent/native/lab-exec.c')
 const helper = join(root, 'packages/agent/dist/lab-exec')
 if (!existsSync(helper) || statSync(helper).mtimeMs < statSync(helperSource).mtimeMs) {
   mkdirSync(dirname(helper), { recursive: true })
-  execFileSync(process.env.CC ?? 'cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-O2', helperSource, '-o', `${helper}.tmp`], { stdio: 'inherit' })
+  execFileSync(process.env.CC ?? 'cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-O2', '-static', helperSource, '-o', `${helper}.tmp`], { stdio: 'inherit' })
   renameSync(`${helper}.tmp`, helper)
 }
 

@@ -50,15 +50,29 @@ export const CREDIT_PAYLOAD_BYTES = 9
 
 /** One copy of `data`, straight into the frame. */
 export function encodeStream(opId: number, fd: number, data: Uint8Array): Buffer {
-  const length = STREAM_HEADER_BYTES + data.length
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + STREAM_HEADER_BYTES + data.length)
+  writeStreamHeader(out, opId, fd, data.length)
+  out.set(data, FRAME_HEADER_BYTES + STREAM_HEADER_BYTES)
+  return out
+}
+
+/**
+ * The frame header and stream header of a STREAM frame of `dataLength` bytes, for a writer that
+ * sends the bytes after it as they are, without copying them into the frame.
+ */
+export function encodeStreamHeader(opId: number, fd: number, dataLength: number): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + STREAM_HEADER_BYTES)
+  writeStreamHeader(out, opId, fd, dataLength)
+  return out
+}
+
+function writeStreamHeader(out: Buffer, opId: number, fd: number, dataLength: number): void {
+  const length = STREAM_HEADER_BYTES + dataLength
   if (length > MAX_FRAME_BYTES) throw new RangeError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`)
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length)
   out.writeUInt8(FrameKind.STREAM, 0)
   out.writeUInt32BE(length, 1)
   out.writeUInt32BE(opId, FRAME_HEADER_BYTES)
   out.writeUInt8(fd, FRAME_HEADER_BYTES + 4)
-  out.set(data, FRAME_HEADER_BYTES + STREAM_HEADER_BYTES)
-  return out
 }
 
 /** The header of a STREAM payload and a view of its bytes; undefined when shorter than the header. */

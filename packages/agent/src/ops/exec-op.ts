@@ -62,7 +62,7 @@ export class ExecOps {
     }, m.timeoutMs) : undefined
     const out = m.background ? undefined : [new OutStream(ctx.link, m.opId, StreamFd.STDOUT), new OutStream(ctx.link, m.opId, StreamFd.STDERR)] as const
     const stdin = m.stdin ? helper.stdin : undefined
-    const input = stdin && new InStream(ctx.link, m.opId, (chunk) => writeTo(stdin, chunk), () => stdin.end(), () => stdin.end())
+    const input = stdin && new InStream(ctx, (chunk) => writeTo(stdin, chunk), () => stdin.end(), () => stdin.end())
     let cancelled = false
     let ended: ProcessEnd | undefined
     // exec_exit goes after the last byte, which may still wait for credit (unless cancelled).

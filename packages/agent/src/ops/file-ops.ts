@@ -68,7 +68,6 @@ export async function readPath(ctx: OpContext, claim: ClaimContext, m: Req<'read
   if (ctx.cancelled) return void fh.close().then(() => ctx.done(), () => ctx.done())
   ctx.link.answer({ type: 'file', opId: ctx.opId, size })
   const out = new OutStream(ctx.link, ctx.opId, StreamFd.STDOUT)
-  const buf = Buffer.allocUnsafe(Math.min(MAX_STREAM_CHUNK_BYTES, Math.max(size, 1)))
   let pos = 0
   let reading = false
   let closed = false
@@ -85,9 +84,11 @@ export async function readPath(ctx: OpContext, claim: ClaimContext, m: Req<'read
     reading = true
     try {
       while (pos < size && !out.blocked && !ctx.cancelled) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos)
+        // A buffer per read: an offered one is not ours any more (it may wait in the socket's queue).
+        const buf = Buffer.allocUnsafeSlow(Math.min(MAX_STREAM_CHUNK_BYTES, size - pos))
+        const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
         if (bytesRead === 0) throw new Error('the file shrank while it was read')
-        out.offer(buf.subarray(0, bytesRead)) // sent, or copied while it waits for credit
+        out.offer(buf.subarray(0, bytesRead))
         pos += bytesRead
       }
     } catch (err) {
@@ -135,7 +136,7 @@ export async function writeFile(ctx: OpContext, claim: ClaimContext, m: Req<'wri
     if (err === undefined) ctx.done()
     else fail(ctx, err, m.path)
   }
-  const input = new InStream(ctx.link, ctx.opId, async (chunk) => {
+  const input = new InStream(ctx, async (chunk) => {
     for (let at = 0; at < chunk.length;) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten
     size += chunk.length
   }, () => void (async () => {

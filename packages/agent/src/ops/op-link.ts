@@ -1,5 +1,5 @@
 import type { OpAnswer } from '@infra-lab/protocol'
-import { encodeControl, encodeCredit, encodeStream } from '@infra-lab/protocol/frame'
+import { encodeControl, encodeCredit, encodeStreamHeader } from '@infra-lab/protocol/frame'
 import { MAX_STREAM_CHUNK_BYTES, STREAM_WINDOW_BYTES } from '@infra-lab/protocol/ops-limits'
 
 /** Where operation frames go: the gateway connection (or, in a user worker, the root agent). */
@@ -58,14 +58,17 @@ export class OutStream {
     return this.pending === undefined
   }
 
-  /** Sends what credit allows of `data` and keeps the rest (a copy) until credit arrives. */
+  /**
+   * Sends what credit allows of `data` and keeps the rest until credit arrives. The caller hands
+   * `data` over: it must not change it afterwards (it may still wait in the socket's queue).
+   */
   offer(data: Buffer): void {
     if (this.pending) {
       this.pending = Buffer.concat([this.pending, data])
       return
     }
     const rest = this.sendSome(data)
-    if (rest.length > 0) this.pending = Buffer.from(rest)
+    if (rest.length > 0) this.pending = rest
   }
 
   grant(bytes: number): void {
@@ -87,7 +90,9 @@ export class OutStream {
     let at = 0
     while (at < data.length && this.credit > 0) {
       const n = Math.min(data.length - at, this.credit, MAX_STREAM_CHUNK_BYTES)
-      this.link.write(encodeStream(this.opId, this.fd, data.subarray(at, at + n)))
+      // The bytes go as they are, after their header: `data` is never changed once offered.
+      this.link.write(encodeStreamHeader(this.opId, this.fd, n))
+      this.link.write(data.subarray(at, at + n))
       this.credit -= n
       at += n
     }
@@ -101,7 +106,8 @@ export const CANCELLED = new Error('cancelled')
 /**
  * The receiving side of fd 0 of one operation (stdin, upload): chunks are handed to `consume`
  * one at a time, and credit is granted once each is consumed (written to the pipe or the
- * file), so the gateway never has more than a window here. An empty chunk is the end.
+ * file), so the gateway never has more than a window here. An empty chunk is the end. No
+ * credit goes out once the operation has ended: the gateway would see it for a closed one.
  */
 export class InStream {
   private readonly queue: Buffer[] = []
@@ -111,8 +117,7 @@ export class InStream {
   private failed = false
 
   constructor(
-    private readonly link: OpLink,
-    private readonly opId: number,
+    private readonly op: { readonly link: OpLink; readonly opId: number; readonly isEnded: boolean },
     private readonly consume: (chunk: Buffer) => Promise<void>,
     private readonly finish: () => void,
     private readonly fail: (err: Error) => void,
@@ -151,8 +156,8 @@ export class InStream {
     this.consume(chunk).then(() => {
       this.busy = false
       this.queued -= chunk.length
-      if (this.failed) return
-      this.link.write(encodeCredit(this.opId, 0, chunk.length))
+      if (this.failed || this.op.isEnded) return
+      this.op.link.write(encodeCredit(this.op.opId, 0, chunk.length))
       this.pump()
     }, (err: Error) => {
       this.busy = false

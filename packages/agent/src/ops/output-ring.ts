@@ -27,14 +27,19 @@ export class OutputRing {
     return this.end - this.start
   }
 
-  /** Keeps a copy of `data`; returns the bytes dropped to stay within MAX_RING_CHUNKS. */
+  /**
+   * Keeps `data`, which the caller must not change: by reference when it is a whole buffer of
+   * its own (a pipe read is), else a copy, so a small view never pins a larger buffer. Returns
+   * the bytes dropped to stay within MAX_RING_CHUNKS.
+   */
   append(fd: number, data: Buffer): number {
     if (data.length === 0) return 0
     const last = this.chunks.length > this.head ? this.chunks[this.chunks.length - 1]! : undefined
     if (last && last.fd === fd && last.data.length + data.length <= JOIN_BYTES) {
       this.chunks[this.chunks.length - 1] = { fd, data: Buffer.concat([last.data, data]), offset: last.offset }
     } else {
-      this.chunks.push({ fd, data: Buffer.from(data), offset: this.end })
+      const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+      this.chunks.push({ fd, data: own ? data : Buffer.from(data), offset: this.end })
     }
     this.end += data.length
     let dropped = 0

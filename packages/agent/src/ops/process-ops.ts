@@ -64,7 +64,7 @@ export function writeStdin(ctx: OpContext, table: ProcessTable, m: Req<'process_
   const pipe = entry?.stdin
   if (!entry || entry.end || !pipe) return ctx.error('process_not_found', `process ${m.processId} is not running with an open stdin`)
   let bytes = 0
-  const input = new InStream(ctx.link, ctx.opId, async (chunk) => {
+  const input = new InStream(ctx, async (chunk) => {
     await writeTo(pipe, chunk)
     bytes += chunk.length
   }, () => {

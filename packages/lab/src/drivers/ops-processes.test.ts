@@ -68,8 +68,11 @@ describe('background processes through the agent', () => {
 
   it('keeps 8 MiB for all processes together, taking from ended ones first', async () => {
     const hs = []
-    for (let i = 0; i < 10; i++) hs.push(await a.ch.ops.exec(spec(`head -c 1500000 /dev/zero | tr '\\0' ${i}`, { background: true })))
-    await Promise.all(hs.map((h) => h.exit))
+    for (let i = 0; i < 10; i++) {
+      // One after the other: which is oldest must not depend on which finished first.
+      hs.push(await a.ch.ops.exec(spec(`head -c 1500000 /dev/zero | tr '\\0' ${i}`, { background: true })))
+      await hs.at(-1)!.exit
+    }
     const kept = []
     for (const h of hs) kept.push((await replay(h.processId)).stdout.length)
     expect(kept.reduce((n, k) => n + k, 0)).toBeLessThanOrEqual(SANDBOX_OUTPUT_BYTES)
