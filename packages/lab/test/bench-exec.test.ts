@@ -87,7 +87,7 @@ function report(transfers: TransferResult[]): ExecReport {
 describe('the exec report', () => {
   it('judges each goal against its reference: first command against floor + spawn, the round trip against spawn, RSS against 64 MiB', () => {
     const r = report([
-      { kind: 'stream', what: 'exec head', bytes: 8 * 2 ** 20, seconds: 0.5, mibPerS: 16, gateway: rise(10), agent: rise(70) },
+      { kind: 'stream', what: 'exec head', bytes: 8 * 2 ** 20, seconds: 0.5, mibPerS: 16, gateway: rise(10), agent: rise(70), cpuSeconds: { gateway: 0.4, agent: 0.25, client: 0.1 } },
     ])
     expect(r.goals.map((g) => [g.goal, g.ratio, g.met])).toEqual([
       ['time to first command p50 <= 1.5x (floor p50 + host spawn p50)', 4 / 3, true],
@@ -107,6 +107,7 @@ describe('the exec report', () => {
     expect(md).toContain('| sandbox | 1.00 | 1.00 | 2.00 | 2.00 |')
     expect(md).toContain('| the agent\'s way of running `true` (sandbox: spawn lab-exec -- true) | 2.00 |')
     expect(md).toMatch(/\| the rest: [^|]+ \| 0\.50 \|/)
+    expect(md).toContain('| stream | 0.50 | 0.40 | 0.25 | 0.10 |')
     expect(md).toContain('| exec head | 8.0 | 0.50 | 16 | 50.0 -> 60.0 (+10.0) | 50.0 -> 120.0 (+70.0) | hwm/hwm |')
   })
 
@@ -151,6 +152,8 @@ describe.skipIf(localSkip !== undefined)(`bench exec against a gateway with loca
       expect(x.agent.beforeMiB).toBeGreaterThan(10)
       expect([x.gateway.method, x.agent.method]).toEqual(['hwm', 'hwm'])
       expect(x.mibPerS).toBeGreaterThan(0)
+      // CPU time comes in 10 ms ticks: a few MiB may cost a process less than one.
+      for (const v of Object.values(x.cpuSeconds)) expect(v).toBeGreaterThanOrEqual(0)
     }
     // The spawn probes ran in the sandbox (through an exec, with the helper beside its agent) and on the host.
     expect(json.spawnProbes.map((p) => [p.where, p.trueMs.n, p.helperMs.n])).toEqual([['sandbox', 3, 3], ['host', 3, 3]])

@@ -110,3 +110,14 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   if (!m) throw new Error(`no ${field} for pid ${pid}`)
   return Number(m[1])
 }
+
+/** /proc reports CPU times in USER_HZ ticks, which Linux fixes at 100 on every common architecture. */
+const USER_HZ = 100
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name start at field 3 (state); utime and stime are fields 14 and 15.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[14 - 3]) + Number(f[15 - 3])) / USER_HZ
+}

@@ -170,6 +170,16 @@ export function renderExecMarkdown(r: ExecReport): string {
     ...r.transfers.map((t) => `| ${t.what} | ${mib(t.bytes / 2 ** 20)} | ${t.seconds.toFixed(2)} | ${t.mibPerS.toFixed(0)} | ${mib(t.gateway.beforeMiB)} -> ${mib(t.gateway.peakMiB)} (+${mib(t.gateway.riseMiB)}) | ${mib(t.agent.beforeMiB)} -> ${mib(t.agent.peakMiB)} (+${mib(t.agent.riseMiB)}) | ${t.gateway.method}/${t.agent.method} |`),
     ...(r.transfers.length ? [] : ['| (not run) | | | | | | |']),
     '',
+    ...(r.transfers.length
+      ? [
+        'CPU seconds each process used during the transfer (on a machine with other work, a process near the wall time is the one the transfer waits for):',
+        '',
+        '| transfer | wall s | gateway | agent | this client |',
+        '|---|---|---|---|---|',
+        ...r.transfers.map((t) => `| ${t.kind} | ${t.seconds.toFixed(2)} | ${t.cpuSeconds.gateway.toFixed(2)} | ${t.cpuSeconds.agent.toFixed(2)} | ${t.cpuSeconds.client.toFixed(2)} |`),
+        '',
+      ]
+      : []),
   ])
 }
 
