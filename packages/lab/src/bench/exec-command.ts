@@ -9,6 +9,7 @@ import { answerJson, BenchHttp } from './exec-http.ts'
 import { runLatency, type LatencyRun } from './exec-latency.ts'
 import { findAgentPid } from './exec-processes.ts'
 import { buildExecReport, renderExecMarkdown, type ExecReport } from './exec-report.ts'
+import { probeHost, probeSandbox, type SpawnProbe } from './exec-spawn-probe.ts'
 import { streamExec, uploadFile, type TransferResult } from './exec-throughput.ts'
 import { startFloorProcess, type FloorProcess } from './floor-server.ts'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
@@ -70,6 +71,7 @@ export async function runBenchExec(flags: BenchExecFlags, io: CliIo, signal: Abo
   let floor: FloorProcess | undefined
   let latency: LatencyRun | undefined
   const transfers: TransferResult[] = []
+  const probes: SpawnProbe[] = []
   try {
     const dist = join(findRepoRoot(), 'packages/lab/dist')
     gw = await startGatewayProcess({
@@ -78,11 +80,12 @@ export async function runBenchExec(flags: BenchExecFlags, io: CliIo, signal: Abo
         driver: 'local',
         // The upload lands in the user's workspace: room for it beside the file system's own blocks.
         workspaceQuotaBytes: Math.max(2 ** 30, o.uploadMib * MiB + 256 * MiB),
+        maxUploadBytes: Math.max(2 ** 30, o.uploadMib * MiB),
         pools: [{ name: POOL, policy: { kind: 'fixed', size: o.poolSize }, maxSize: o.poolSize + 3, maxConcurrentCreates: 2 }],
       },
     })
     floor = await startFloorProcess(join(dist, 'floor-server.mjs'))
-    latency = await measure(gw, floor, o, signal, log, transfers)
+    latency = await measure(gw, floor, o, signal, log, { transfers, probes })
   } catch (err) {
     log(`infra-lab bench exec: ${(err as Error).message}`)
     return { code: signal.aborted ? 130 : 1 }
@@ -90,7 +93,7 @@ export async function runBenchExec(flags: BenchExecFlags, io: CliIo, signal: Abo
     await floor?.stop()
     await gw?.stop()
   }
-  const report = buildExecReport(latency, transfers, signal.aborted, {
+  const report = buildExecReport(latency, { transfers, probes }, signal.aborted, {
     machine: machineInfo(), date: new Date().toISOString(), command, client: CLIENT,
     load: { cores: machineInfo().cores, atStart: round2(loadAtStart), atEnd: round2(loadavg()[0]!) },
     ...(flags.note ? { note: flags.note } : {}),
@@ -103,7 +106,8 @@ export async function runBenchExec(flags: BenchExecFlags, io: CliIo, signal: Abo
   return { code: signal.aborted ? 130 : 0, report, files }
 }
 
-async function measure(gw: GatewayProcess, floor: FloorProcess, o: typeof FULL, signal: AbortSignal, log: (s: string) => void, transfers: TransferResult[]): Promise<LatencyRun> {
+async function measure(gw: GatewayProcess, floor: FloorProcess, o: typeof FULL, signal: AbortSignal, log: (s: string) => void, out: { transfers: TransferResult[]; probes: SpawnProbe[] }): Promise<LatencyRun> {
+  const { transfers, probes } = out
   const gateway = new BenchHttp(gw.url, gw.apiKey)
   const floorHttp = new BenchHttp(floor.url, 'floor')
   const lab = new LabClient(gw.url, gw.apiKey)
@@ -120,7 +124,9 @@ async function measure(gw: GatewayProcess, floor: FloorProcess, o: typeof FULL, 
     if (signal.aborted) return run
     const io = await open('bench-exec-io')
     const agent = await findAgentPid(gateway, io)
-    log(`  throughput: agent of sandbox ${agent.sandboxId} is pid ${agent.pid}; gateway pid ${gw.pid}`)
+    log(`  agent of sandbox ${agent.sandboxId} is pid ${agent.pid}; gateway pid ${gw.pid}`)
+    probes.push(await probeSandbox(gateway, io, agent.agentDir, o.iterations), await probeHost(o.iterations))
+    log(`  spawn probes: ${probes.map((p) => `${p.where}: true ${p.trueMs.p50.toFixed(2)} ms, helper ${p.helperMs.p50.toFixed(2)} ms`).join('; ')} (p50)`)
     const target = { client: gateway, sessionId: io, gatewayPid: gw.pid, agentPid: agent.pid }
     transfers.push(await streamExec(target, o.streamMib))
     log(`  stream: ${o.streamMib} MiB at ${transfers[0]!.mibPerS.toFixed(0)} MiB/s`)

@@ -10,15 +10,18 @@ import { answerJson, type BenchHttp } from './exec-http.ts'
  * sandbox; the host's /proc then has exactly one node process with that id that is not a child
  * of another (a helper the agent forks would be one).
  */
-const LIST_CMDLINES = 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "'
-const SANDBOX_ID_RE = /agent\.mjs\b[^\n]*?--sandbox-id ([A-Za-z0-9._-]+)/
+const LIST_CMDLINES = 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done 2>/dev/null'
+const SANDBOX_ID_RE = /(\S*)\/agent\.mjs\b[^\n]*?--sandbox-id ([A-Za-z0-9._-]+)/
 
-/** The host pid of the agent of session `sessionId`'s sandbox (the gateway must run on this host). */
-export async function findAgentPid(client: BenchHttp, sessionId: string): Promise<{ pid: number; sandboxId: string }> {
+/**
+ * The host pid of the agent of session `sessionId`'s sandbox (the gateway must run on this host),
+ * and the agent's directory inside the sandbox (where its exec helper is).
+ */
+export async function findAgentPid(client: BenchHttp, sessionId: string): Promise<{ pid: number; sandboxId: string; agentDir: string }> {
   const r = answerJson<{ stdout: string }>(await client.json('POST', `/v1/sessions/${sessionId}/exec`, { cmd: LIST_CMDLINES }), 200, 'listing the sandbox\'s processes')
   const m = SANDBOX_ID_RE.exec(r.stdout)
   if (!m) throw new Error(`no agent command line in the sandbox of session ${sessionId}: ${JSON.stringify(r.stdout.slice(0, 300))}`)
-  const sandboxId = m[1]!
+  const [, agentDir, sandboxId] = m as unknown as [string, string, string]
   const nodes: number[] = []
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue
@@ -39,7 +42,7 @@ export async function findAgentPid(client: BenchHttp, sessionId: string): Promis
     if (!child) top.push(pid)
   }
   if (top.length !== 1) throw new Error(`expected one agent process of sandbox ${sandboxId} on this host, found ${top.length} (${nodes.join(', ') || 'none'})`)
-  return { pid: top[0]!, sandboxId }
+  return { pid: top[0]!, sandboxId, agentDir }
 }
 
 export interface RssRise {
@@ -106,4 +109,15 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (!m) throw new Error(`no ${field} for pid ${pid}`)
   return Number(m[1])
+}
+
+/** /proc reports CPU times in USER_HZ ticks, which Linux fixes at 100 on every common architecture. */
+const USER_HZ = 100
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name start at field 3 (state); utime and stime are fields 14 and 15.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[14 - 3]) + Number(f[15 - 3])) / USER_HZ
 }

@@ -1,5 +1,6 @@
 import type { LatencyStats } from './histogram.ts'
 import { LATENCY_SERIES, type LatencyRun, type LatencySeries } from './exec-latency.ts'
+import type { SpawnProbe } from './exec-spawn-probe.ts'
 import type { TransferResult } from './exec-throughput.ts'
 import type { MachineInfo } from './machine.ts'
 import { formatMs, formatRatio, provenance, squeeze } from './report.ts'
@@ -57,6 +58,8 @@ export interface ExecReport {
   }
   readonly roundTrip: { readonly agentDurationP50: number }
   readonly goals: readonly GoalRow[]
+  /** node spawn('true') and spawn('lab-exec -- true') in the sandbox and on the host, after the latency rounds. */
+  readonly spawnProbes: readonly SpawnProbe[]
   readonly transfers: readonly TransferResult[]
 }
 
@@ -64,7 +67,8 @@ export type ReportContext = Pick<ExecReport, 'machine' | 'date' | 'command' | 'l
 
 const p50 = (xs: readonly number[]) => msStats(xs, 0).p50
 
-export function buildExecReport(run: LatencyRun, transfers: readonly TransferResult[], partial: boolean, ctx: ReportContext): ExecReport {
+export function buildExecReport(run: LatencyRun, more: { transfers: readonly TransferResult[]; probes: readonly SpawnProbe[] }, partial: boolean, ctx: ReportContext): ExecReport {
+  const { transfers, probes } = more
   const latency = LATENCY_SERIES.map((s) => ({ series: s, ...LABELS[s], ms: msStats(run.ms[s], run.warmup) }))
   const at = (s: LatencySeries) => latency.find((r) => r.series === s)!.ms
   const claimKeys = [...new Set(run.claimTimings.flatMap((t) => Object.keys(t)))]
@@ -89,7 +93,7 @@ export function buildExecReport(run: LatencyRun, transfers: readonly TransferRes
       },
     },
     roundTrip: { agentDurationP50: p50(run.agentMs.roundTrip) },
-    goals, transfers,
+    goals, spawnProbes: probes, transfers,
   }
 }
 
@@ -156,6 +160,7 @@ export function renderExecMarkdown(r: ExecReport): string {
       ? ['', `The gateway's claim timings of those creates (p50, ms): ${Object.entries(st.claim).map(([k, v]) => `\`${k}\` ${formatMs(v)}`).join(', ')}.`]
       : []),
     '',
+    ...spawnMarkdown(r),
     '## Throughput',
     '',
     `RSS rise = highest VmRSS during the transfer minus VmRSS at its start (kernel high-water mark reset at the start, \`hwm\`, or sampled every 50 ms). Goal: under ${EXEC_GOALS.rssRiseMiB} MiB for the gateway and for the agent.`,
@@ -165,5 +170,41 @@ export function renderExecMarkdown(r: ExecReport): string {
     ...r.transfers.map((t) => `| ${t.what} | ${mib(t.bytes / 2 ** 20)} | ${t.seconds.toFixed(2)} | ${t.mibPerS.toFixed(0)} | ${mib(t.gateway.beforeMiB)} -> ${mib(t.gateway.peakMiB)} (+${mib(t.gateway.riseMiB)}) | ${mib(t.agent.beforeMiB)} -> ${mib(t.agent.peakMiB)} (+${mib(t.agent.riseMiB)}) | ${t.gateway.method}/${t.agent.method} |`),
     ...(r.transfers.length ? [] : ['| (not run) | | | | | | |']),
     '',
+    ...(r.transfers.length
+      ? [
+        'CPU seconds each process used during the transfer (on a machine with other work, a process near the wall time is the one the transfer waits for):',
+        '',
+        '| transfer | wall s | gateway | agent | this client |',
+        '|---|---|---|---|---|',
+        ...r.transfers.map((t) => `| ${t.kind} | ${t.seconds.toFixed(2)} | ${t.cpuSeconds.gateway.toFixed(2)} | ${t.cpuSeconds.agent.toFixed(2)} | ${t.cpuSeconds.client.toFixed(2)} |`),
+        '',
+      ]
+      : []),
   ])
+}
+
+/** The spawn probes, and the round trip split with them: HTTP (the floor), the helper's spawn chain (the sandbox probe), the rest. */
+function spawnMarkdown(r: ExecReport): string[] {
+  const sandbox = r.spawnProbes.find((p) => p.where === 'sandbox')
+  if (!sandbox) return []
+  const rt = r.latency.find((x) => x.series === 'roundTrip')!.ms.p50
+  const http = r.latency.find((x) => x.series === 'floorRoundTrip')!.ms.p50
+  const chain = sandbox.helperMs.p50
+  return [
+    `Spawning from a node process, after the latency rounds (n=${sandbox.trueMs.n} each, ms, to \`close\`): \`true\` directly, and through the exec helper as the agent runs a command (\`lab-exec -- true\` with the agent's pipes and control socket).`,
+    '',
+    '| where | spawn true p50 | p95 | spawn lab-exec -- true p50 | p95 |',
+    '|---|---|---|---|---|',
+    ...r.spawnProbes.map((p) => `| ${p.where} | ${formatMs(p.trueMs.p50)} | ${formatMs(p.trueMs.p95)} | ${formatMs(p.helperMs.p50)} | ${formatMs(p.helperMs.p95)} |`),
+    '',
+    'The exec round trip split (differences of p50s, so approximate):',
+    '',
+    '| part | ms (p50) |',
+    '|---|---|',
+    `| HTTP request and answer on the gateway's stack (floor: exec) | ${formatMs(http)} |`,
+    `| the agent's way of running \`true\` (sandbox: spawn lab-exec -- true) | ${formatMs(chain)} |`,
+    `| the rest: the gateway's route and session lookup, the agent protocol both ways, the agent's op handling | ${formatMs(rt - http - chain)} |`,
+    `| = exec round trip | ${formatMs(rt)} |`,
+    '',
+  ]
 }

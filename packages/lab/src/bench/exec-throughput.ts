@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Readable } from 'node:stream'
 import { answerJson, type BenchHttp } from './exec-http.ts'
-import { PeakRss, type RssRise } from './exec-processes.ts'
+import { cpuSeconds, PeakRss, type RssRise } from './exec-processes.ts'
 
 export type TransferKind = 'stream' | 'upload'
 
@@ -17,6 +17,8 @@ export interface TransferResult {
   readonly mibPerS: number
   readonly gateway: RssRise
   readonly agent: RssRise
+  /** CPU seconds each process used during the transfer: which one the transfer waits for. */
+  readonly cpuSeconds: { readonly gateway: number; readonly agent: number; readonly client: number }
 }
 
 export interface TransferTarget {
@@ -30,15 +32,18 @@ const MiB = 1024 * 1024
 const UPLOAD_CHUNK = MiB
 const TRANSFER_TIMEOUT_S = 1800
 
-/** Runs `fn` with the peak RSS of the gateway and the agent taken over it. */
-async function withRss<T>(t: TransferTarget, fn: () => Promise<T>): Promise<{ value: T; seconds: number; gateway: RssRise; agent: RssRise }> {
+/** Runs `fn` with the peak RSS of the gateway and the agent, and the CPU time of both and of this process, taken over it. */
+async function withRss<T>(t: TransferTarget, fn: () => Promise<T>): Promise<{ value: T; seconds: number; gateway: RssRise; agent: RssRise; cpuSeconds: TransferResult['cpuSeconds'] }> {
   const gw = new PeakRss(t.gatewayPid)
   const agent = new PeakRss(t.agentPid)
+  const cpu0 = { gateway: cpuSeconds(t.gatewayPid), agent: cpuSeconds(t.agentPid), client: process.cpuUsage() }
   const t0 = performance.now()
   try {
     const value = await fn()
     const seconds = (performance.now() - t0) / 1000
-    return { value, seconds, gateway: gw.end(), agent: agent.end() }
+    const client = process.cpuUsage(cpu0.client)
+    const cpu = { gateway: cpuSeconds(t.gatewayPid) - cpu0.gateway, agent: cpuSeconds(t.agentPid) - cpu0.agent, client: (client.user + client.system) / 1e6 }
+    return { value, seconds, gateway: gw.end(), agent: agent.end(), cpuSeconds: cpu }
   } finally {
     gw.stop()
     agent.stop()
@@ -52,7 +57,7 @@ async function withRss<T>(t: TransferTarget, fn: () => Promise<T>): Promise<{ va
 export async function streamExec(t: TransferTarget, mib: number): Promise<TransferResult> {
   const expected = mib * MiB
   const sse = new SseCounter()
-  const { value: status, seconds, gateway, agent } = await withRss(t, () => t.client.streamed(
+  const { value: status, seconds, gateway, agent, cpuSeconds: cpu } = await withRss(t, () => t.client.streamed(
     'POST', `/v1/sessions/${t.sessionId}/exec?encoding=base64`,
     { cmd: ['head', '-c', `${mib}M`, '/dev/zero'], timeoutS: TRANSFER_TIMEOUT_S },
     { accept: 'text/event-stream' }, (c) => sse.push(c),
@@ -62,7 +67,7 @@ export async function streamExec(t: TransferTarget, mib: number): Promise<Transf
   }
   if (sse.exit?.exitCode !== 0) throw new Error(`streamed exec: no exit event with exit code 0 (got ${JSON.stringify(sse.exit)})`)
   if (sse.stdoutBytes !== expected) throw new Error(`streamed exec: ${sse.stdoutBytes} bytes of stdout, expected ${expected}`)
-  return { kind: 'stream', what: `exec head -c ${mib}M /dev/zero (SSE, ?encoding=base64)`, bytes: sse.stdoutBytes, seconds, mibPerS: expected / MiB / seconds, gateway, agent }
+  return { kind: 'stream', what: `exec head -c ${mib}M /dev/zero (SSE, ?encoding=base64)`, bytes: sse.stdoutBytes, seconds, mibPerS: expected / MiB / seconds, gateway, agent, cpuSeconds: cpu }
 }
 
 /** `PUT /files` of `mib` MiB streamed from a generator (one 1 MiB block of random bytes, sent again and again). */
@@ -73,12 +78,12 @@ export async function uploadFile(t: TransferTarget, mib: number, path: string): 
     for (let sent = 0; sent < total; sent += UPLOAD_CHUNK) yield block.subarray(0, Math.min(UPLOAD_CHUNK, total - sent))
   }
   const filesPath = `/v1/sessions/${t.sessionId}/files?path=${encodeURIComponent(path)}`
-  const { value: answer, seconds, gateway, agent } = await withRss(t, () => t.client.upload('PUT', filesPath, Readable.from(blocks()), total))
+  const { value: answer, seconds, gateway, agent, cpuSeconds: cpu } = await withRss(t, () => t.client.upload('PUT', filesPath, Readable.from(blocks()), total))
   const put = answerJson<{ path: string; size: number }>(answer, 201, `PUT ${path}`)
   if (put.size !== total) throw new Error(`PUT ${path}: the gateway wrote ${put.size} bytes, expected ${total}`)
   const removed = await t.client.json('DELETE', filesPath)
   if (removed.status !== 204) throw new Error(`DELETE ${path}: HTTP ${removed.status}`)
-  return { kind: 'upload', what: `PUT /v1/sessions/{id}/files, ${mib} MiB streamed from a generator`, bytes: put.size, seconds, mibPerS: total / MiB / seconds, gateway, agent }
+  return { kind: 'upload', what: `PUT /v1/sessions/{id}/files, ${mib} MiB streamed from a generator`, bytes: put.size, seconds, mibPerS: total / MiB / seconds, gateway, agent, cpuSeconds: cpu }
 }
 
 /**
