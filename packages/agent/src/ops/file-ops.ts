@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { chmod, lstat, mkdir, open, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { chmod, lstat, mkdir, open, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { OpErrorCode, OpRequest } from '@infra-lab/protocol'
 import { MAX_STREAM_CHUNK_BYTES, StreamFd } from '@infra-lab/protocol/ops-limits'
 import { listDirectory } from './dir-listing.ts'
@@ -28,6 +28,25 @@ export function fsErrorCode(err: unknown): OpErrorCode {
       return 'invalid_path'
     default:
       return 'internal'
+  }
+}
+
+/**
+ * `mkdir -p`, one component at a time from the root. Node's own `mkdir({ recursive: true })`
+ * never returns for some paths under /proc (`/proc/self/x/y`: it retries the parent forever),
+ * and a path is the caller's choice: this one makes at most one mkdir per component and fails
+ * with the first error that is not "exists as a directory".
+ */
+export async function mkdirParents(dir: string): Promise<void> {
+  let at = '/'
+  for (const part of resolve(dir).split('/').filter((p) => p !== '')) {
+    at = join(at, part)
+    try {
+      await mkdir(at, 0o755)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      if (!(await stat(at)).isDirectory()) throw Object.assign(new Error(`${at} is not a directory`), { code: 'ENOTDIR' })
+    }
   }
 }
 
@@ -115,7 +134,7 @@ export async function writeFile(ctx: OpContext, claim: ClaimContext, m: Req<'wri
   let fh: FileHandle
   let mode = 0o644
   try {
-    await mkdir(dir, { recursive: true })
+    await mkdirParents(dir)
     const st = await lstat(target).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined
       throw err

@@ -79,6 +79,14 @@ describe.skipIf(!isRoot)('files through the agent, as an unprivileged user', () 
     expect((await readAll(a.ch, 'atomic.txt')).length).toBe(301_000)
   })
 
+  it('an upload under /proc answers at once with an error, and holds no operation open', async () => {
+    // Node's mkdir({ recursive }) never returns for these: the parents are made one by one.
+    for (const path of ['/proc/self/x/y', '/proc/1/cwd/../nowhere/z', '/proc/self/root/../x/y']) {
+      await expect(write(a.ch, path, 'x')).rejects.toMatchObject({ name: 'AgentOpError' })
+    }
+    expect(await readAll(a.ch, 'deep/er/file.txt')).toEqual(Buffer.from('again'))
+  })
+
   it('removes a file, an empty directory, and with recursive a tree; missing is file_not_found', async () => {
     await write(a.ch, 'rm/a/b.txt', 'x')
     await expect(a.ch.ops.removePath('rm', false)).rejects.toMatchObject({ code: 'invalid_path' })
