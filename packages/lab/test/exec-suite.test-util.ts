@@ -60,9 +60,11 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
 
     it('a timeout kills everything the command started, a setsid grandchild too', async () => {
       const marker = `lab-timeout-${tag}`
-      const r = await api.exec(id, { cmd: `setsid bash -c 'exec -a ${marker} sleep 300' & (exec -a ${marker} sleep 300) & wait`, timeoutS: 1 })
+      const timed = api.exec(id, { cmd: `setsid bash -c 'exec -a ${marker} sleep 300' & (exec -a ${marker} sleep 300) & wait`, timeoutS: 3 })
+      await waitFor(async () => (await api.sh(id, countInSandbox(marker))).trim() === '2', 10_000, 'the child and the setsid grandchild to run')
+      const r = await timed
       expect(r).toMatchObject({ timedOut: true })
-      expect(r.durationMs).toBeGreaterThanOrEqual(1000)
+      expect(r.durationMs).toBeGreaterThanOrEqual(3000)
       await waitFor(async () => (await api.sh(id, countInSandbox(marker))).trim() === '0', 10_000, 'the grandchildren to be gone')
     }, 60_000)
 
