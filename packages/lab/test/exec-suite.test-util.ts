@@ -7,6 +7,8 @@ import { countInSandbox, joined, readSse, runningSession, startAgentGateway, typ
 
 export interface ExecSuiteEnv {
   readonly driver: SandboxDriver
+  /** More of the gateway's configuration (the ECS driver's settings). */
+  readonly gatewayConfig?: Record<string, unknown>
   /** What `id -u` prints in the sandbox. */
   readonly shellUid: number
   cleanup(): Promise<void>
@@ -27,7 +29,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
 
     beforeAll(async () => {
       env = await makeEnv()
-      ;({ gw, api } = await startAgentGateway(env.driver))
+      ;({ gw, api } = await startAgentGateway(env.driver, env.gatewayConfig))
       id = await runningSession(api, gw, 'carol', { env: { FOO: 'bar baz' }, secrets: { TOKEN: `tok-${tag}` } })
     }, 120_000)
     afterAll(async () => {

@@ -9,6 +9,8 @@ import { hostPidsWith, readSse, runningSession, startAgentGateway, type AgentApi
 
 export interface FilesSuiteEnv {
   readonly driver: SandboxDriver
+  /** More of the gateway's configuration (the ECS driver's settings). */
+  readonly gatewayConfig?: Record<string, unknown>
   /** Host directory of every user's workspace (undefined: the sandboxes are not on this host's disk). */
   readonly workspacesDir: string | undefined
   /** The per-user workspace quota the driver enforces (0: none, the 507 test is skipped). */
@@ -37,7 +39,7 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
 
     beforeAll(async () => {
       env = await makeEnv()
-      ;({ gw, api } = await startAgentGateway(env.driver))
+      ;({ gw, api } = await startAgentGateway(env.driver, env.gatewayConfig))
       ;[alice, bob] = await Promise.all([runningSession(api, gw, 'alice'), runningSession(api, gw, 'bob')])
       expect((await api.put(bob, 'private/secret.txt', BOB_SECRET)).status).toBe(201)
       await api.sh(bob, 'chmod 600 private/secret.txt')
