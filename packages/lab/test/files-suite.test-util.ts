@@ -140,12 +140,13 @@ export function runFilesSuite(name: string, makeEnv: () => Promise<FilesSuiteEnv
         await call('DELETE', p, { method: 'DELETE' })
         await call('DELETE recursive', p.replace(/\/secret\.txt$/, ''), { method: 'DELETE' }, '&recursive=1')
       }
-      expect(hung).toEqual([])
       expect(await (await api.get(bob, 'private/secret.txt')).text()).toBe(BOB_SECRET)
       if (env.workspacesDir && existsSync(join(host, 'private'))) expect(readFileSync(join(host, 'private', 'secret.txt'), 'utf8')).toBe(BOB_SECRET)
       // and the agent's own process does not give the user more than the shell has
       const environ = await api.get(alice, '/proc/1/environ')
       if (environ.status === 200) expect(await environ.text()).not.toMatch(/AGENT_TLS_PSK=|bob-secret/)
+      // last, so a hung call does not hide the checks above
+      expect(hung).toEqual([])
     }, 180_000)
 
     it('a session ending under a running command or an open stream ends the request cleanly, and leaves no process behind', async () => {
