@@ -118,13 +118,13 @@ export function joined(events: readonly SseEvent[], stream: 'stdout' | 'stderr')
   return events.filter((e) => e.event === stream).map((e) => e.data as string).join('')
 }
 
-/** Host pids whose command line contains `marker` (local and docker sandboxes share the host's pid view). */
+/** Host pids whose argv[0] starts with `marker` (local and docker sandboxes share the host's pid view). */
 export function hostPidsWith(marker: string): number[] {
   const pids: number[] = []
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue
     try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker)) pids.push(Number(name))
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')[0]!.startsWith(marker)) pids.push(Number(name))
     } catch {
       // gone meanwhile
     }
@@ -132,10 +132,12 @@ export function hostPidsWith(marker: string): number[] {
   return pids
 }
 
-/** A shell snippet that prints how many processes in the sandbox carry `marker`, without matching itself. */
+/**
+ * A shell snippet that prints how many processes in the sandbox run as `marker` (their argv[0],
+ * set with `exec -a`): the shells that started them carry the marker in their arguments only.
+ */
 export function countInSandbox(marker: string): string {
-  const half = Math.floor(marker.length / 2)
-  return `n=0; for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null | grep -q "${marker.slice(0, half)}""${marker.slice(half)}" && n=$((n+1)); done; echo $n`
+  return `n=0; for f in /proc/[0-9]*/cmdline; do a=$(tr '\\0' '\\n' < $f 2>/dev/null | head -n 1); case "$a" in ${marker}*) n=$((n+1));; esac; done; echo $n`
 }
 
 export async function runningSession(api: AgentApi, gw: Gw, user: string, extra: Record<string, unknown> = {}): Promise<string> {

@@ -41,6 +41,7 @@ async function ecsOnLocal(name: string) {
   )
   return {
     driver, workspacesDir: env.workspacesDir,
+    gatewayConfig: { ecs: { cluster: 'lab', taskDefinition: 'lab-sandbox:1', subnets: ['subnet-a'] } },
     async cleanup() {
       await ecs.close()
       await env.cleanup()
@@ -52,7 +53,7 @@ const skip = localDriverSkipReason()
 describe.skipIf(skip !== undefined)(`exec and files on the ECS driver (mocked ECS, real agents)${skip ? ` (skipped: ${skip})` : ''}`, () => {
   runExecSuite('ecs', async () => {
     const e = await ecsOnLocal('exec-ecs')
-    return { driver: e.driver, shellUid: SANDBOX_UID, cleanup: e.cleanup }
+    return { driver: e.driver, gatewayConfig: e.gatewayConfig, shellUid: SANDBOX_UID, cleanup: e.cleanup }
   })
   runFilesSuite('ecs', async () => {
     const e = await ecsOnLocal('files-ecs')

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SandboxDriver } from '../src/drivers/types.ts'
 import { waitFor } from '../src/gateway/test-gateway.test-util.ts'
@@ -6,6 +7,8 @@ import { countInSandbox, joined, readSse, runningSession, startAgentGateway, typ
 
 export interface ExecSuiteEnv {
   readonly driver: SandboxDriver
+  /** More of the gateway's configuration (the ECS driver's settings). */
+  readonly gatewayConfig?: Record<string, unknown>
   /** What `id -u` prints in the sandbox. */
   readonly shellUid: number
   cleanup(): Promise<void>
@@ -26,7 +29,7 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
 
     beforeAll(async () => {
       env = await makeEnv()
-      ;({ gw, api } = await startAgentGateway(env.driver))
+      ;({ gw, api } = await startAgentGateway(env.driver, env.gatewayConfig))
       id = await runningSession(api, gw, 'carol', { env: { FOO: 'bar baz' }, secrets: { TOKEN: `tok-${tag}` } })
     }, 120_000)
     afterAll(async () => {
@@ -60,16 +63,21 @@ export function runExecSuite(name: string, makeEnv: () => Promise<ExecSuiteEnv>)
 
     it('a timeout kills everything the command started, a setsid grandchild too', async () => {
       const marker = `lab-timeout-${tag}`
-      const r = await api.exec(id, { cmd: `setsid bash -c 'exec -a ${marker} sleep 300' & (exec -a ${marker} sleep 300) & wait`, timeoutS: 1 })
+      // sandbox images need not have setsid: bring the host's (it needs only libc)
+      expect((await api.put(id, 'bin/setsid', readFileSync('/usr/bin/setsid'))).status).toBe(201)
+      await api.sh(id, 'chmod 755 bin/setsid')
+      const timed = api.exec(id, { cmd: `~/bin/setsid bash -c 'exec -a ${marker} sleep 300' & (exec -a ${marker} sleep 300) & wait`, timeoutS: 3 })
+      await waitFor(async () => (await api.sh(id, countInSandbox(marker))).trim() === '2', 10_000, 'the child and the setsid grandchild to run')
+      const r = await timed
       expect(r).toMatchObject({ timedOut: true })
-      expect(r.durationMs).toBeGreaterThanOrEqual(1000)
+      expect(r.durationMs).toBeGreaterThanOrEqual(3000)
       await waitFor(async () => (await api.sh(id, countInSandbox(marker))).trim() === '0', 10_000, 'the grandchildren to be gone')
     }, 60_000)
 
     it('feeds stdin from the body, and runs in a PTY with tty', async () => {
       expect((await api.exec(id, { cmd: 'cat; echo', stdin: 'hello €' })).stdout).toBe('hello €\n')
       expect((await api.exec(id, { cmd: 'test -t 0 && echo tty || echo no-tty' })).stdout).toBe('no-tty\n')
-      const t = await api.exec(id, { cmd: 'test -t 1 && echo tty; tty', tty: true })
+      const t = await api.exec(id, { cmd: 'test -t 1 && echo tty; readlink /proc/self/fd/1', tty: true })
       expect(t.stdout).toMatch(/^tty\r?\n\/dev\/pts\/\d+/)
       expect(t.stderr).toBe('')
     })

@@ -64,8 +64,20 @@ describe('after a restart, sessions are resumed behind an open port, each agent 
     expect(ok.status).toBe(101)
     ok.ws!.terminate()
 
-    const refused = await tryTerminal(gw2.url, `/v1/sessions/${hung.id}/terminal`, (await c2.attach(hung.id)).token)
+    // the terminal, a command and a file all wait for the same bounded resume, then 503
+    const token = (await c2.attach(hung.id)).token
+    const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }
+    const [refused, exec, file] = await Promise.all([
+      tryTerminal(gw2.url, `/v1/sessions/${hung.id}/terminal`, token),
+      fetch(`${gw2.url}/v1/sessions/${hung.id}/exec`, { method: 'POST', headers, body: '{"cmd":"true"}' }),
+      fetch(`${gw2.url}/v1/sessions/${hung.id}/files?path=a`, { headers }),
+    ])
     expect(refused).toMatchObject({ status: 503, code: 'session_unavailable', retryAfter: '1' })
+    for (const res of [exec, file]) {
+      expect(res.status).toBe(503)
+      expect(res.headers.get('retry-after')).toBe('1')
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('session_unavailable')
+    }
 
     // Its agent never answers: the bounded wait ends the session, and its sandbox goes.
     await waitFor(async () => (await c2.getSession(hung.id)).state === 'ended', 15_000, 'the hung session to end')

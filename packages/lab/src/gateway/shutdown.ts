@@ -17,9 +17,11 @@ export class OpenStreams {
 
 /**
  * What the HTTP server's close would otherwise wait for, ended when the gateway closes: event
- * streams (one whose client stopped reading never finishes by itself) and connections that have
- * not sent a request yet (Node closes idle keep-alive connections, but counts a fresh one as
- * busy until its headers time out, a minute later). Requests in progress still finish.
+ * streams (one whose client stopped reading never finishes by itself), connections that have not
+ * sent a request yet (Node closes idle keep-alive connections, but counts a fresh one as busy
+ * until its headers time out, a minute later), and the connections of requests still in
+ * progress: their answers go out with `connection: close` (Node closes idle connections only
+ * when the close begins; one that turns idle later would wait out the 72 s keep-alive).
  */
 export function closeLingeringOnShutdown(app: FastifyInstance): OpenStreams {
   const streams = new OpenStreams()
@@ -29,7 +31,13 @@ export function closeLingeringOnShutdown(app: FastifyInstance): OpenStreams {
     socket.once('close', () => fresh.delete(socket))
   })
   app.server.on('request', (req: { socket: Socket }) => fresh.delete(req.socket))
+  let closing = false
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) void reply.header('connection', 'close')
+    return payload
+  })
   app.addHook('preClose', async () => {
+    closing = true
     streams.closeAll()
     for (const socket of fresh) socket.destroy()
   })
