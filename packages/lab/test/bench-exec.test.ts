@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ProbeEnv } from '../src/bench/driver-probe.ts'
 import { runBenchExec } from '../src/bench/exec-command.ts'
@@ -11,6 +11,7 @@ import { SseCounter, type TransferResult } from '../src/bench/exec-throughput.ts
 import { buildFloorApp } from '../src/bench/floor-server.ts'
 import { machineInfo } from '../src/bench/machine.ts'
 import { msStats } from '../src/bench/startup-report.ts'
+import { buildProgram } from '../src/cli/program.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
 const sink = () => {
@@ -122,7 +123,33 @@ describe('the exec report', () => {
   })
 })
 
+/** Parses argv as the CLI does, without running a benchmark (help and bad values stop before). */
+async function parse(argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', (d: Buffer) => (stdout += d.toString()))
+  err.on('data', (d: Buffer) => (stderr += d.toString()))
+  const program = buildProgram({ cwd: base, env: {}, stdout: out, stderr: err }, () => undefined, new AbortController().signal)
+  program.commands.forEach(function walk(c): void {
+    c.exitOverride()
+    c.commands.forEach(walk)
+  })
+  await program.exitOverride().parseAsync(['node', 'infra-lab', ...argv]).catch(() => undefined)
+  return { stdout, stderr }
+}
+
 describe('bench exec without a local driver', () => {
+  it('documents its flags and refuses bad values before starting anything', async () => {
+    const help = await parse(['bench', 'exec', '--help'])
+    for (const f of ['--iterations', '--warmup', '--stream-mib', '--upload-mib', '--pool-size', '--quick', '--note', '--out', '--json']) expect(help.stdout).toContain(f)
+    expect((await parse(['bench', 'exec', '--iterations', '0'])).stderr).toMatch(/--iterations must be an integer from 1 to/)
+    expect((await parse(['bench', 'exec', '--upload-mib', 'lots'])).stderr).toMatch(/--upload-mib must be an integer/)
+    expect((await parse(['bench', 'exec', '--pool-size', '65'])).stderr).toMatch(/--pool-size must be an integer from 1 to 64/)
+    expect(existsSync(join(base, 'docs'))).toBe(false)
+  })
+
   it('skips with the reason and writes nothing', async () => {
     const t = io()
     const probe: ProbeEnv = { env: { PATH: process.env.PATH ?? '' }, isRoot: false, pingDocker: () => Promise.reject(new Error('no')) }
