@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ProbeEnv } from '../src/bench/driver-probe.ts'
 import { runBenchExec } from '../src/bench/exec-command.ts'
@@ -11,6 +11,7 @@ import { SseCounter, type TransferResult } from '../src/bench/exec-throughput.ts
 import { buildFloorApp } from '../src/bench/floor-server.ts'
 import { machineInfo } from '../src/bench/machine.ts'
 import { msStats } from '../src/bench/startup-report.ts'
+import { buildProgram } from '../src/cli/program.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
 const sink = () => {
@@ -69,9 +70,9 @@ function run(): LatencyRun {
   const ms = { floorFirst: [1, 1, 1], spawn: [2, 2, 2], first: [4, 4, 4], roundTrip: [3, 3, 3], floorRoundTrip: [0.5, 0.5, 0.5] }
   return {
     iterations: 3, warmup: 1, ms, partial: false, warmClaims: 3,
-    firstSteps: { postMs: [1.5, 1.5, 1.5], execMs: [2.5, 2.5, 2.5], floorPostMs: [0.5, 0.5, 0.5], floorExecMs: [0.5, 0.5, 0.5] },
+    firstSteps: { postMs: [1.5, 1.5, 1.5], execMs: [2.5, 2.5, 2.5], secondExecMs: [1, 1, 1], floorPostMs: [0.5, 0.5, 0.5], floorExecMs: [0.5, 0.5, 0.5] },
     agentMs: { first: [1.8, 1.8, 1.8], roundTrip: [1.7, 1.7, 1.7] },
-    claimTimings: [{ claimMs: 0.9 }, { claimMs: 0.9 }, { claimMs: 0.9 }],
+    claimTimings: [1, 2, 3].map(() => ({ claimMs: 0.9, agentReadyMs: 1.2, agentApplyMs: 0.4 })),
   }
 }
 
@@ -102,6 +103,8 @@ describe('the exec report', () => {
     expect(md).toContain('| exec round trip / (floor: exec + host spawn) | 1.20x | 1.20x | 1.20x |')
     expect(md).toContain('| then POST …/exec answered | 2.50 | 0.50 | 2.00 |')
     expect(md).toContain('3 of 3 measured claims found a warm sandbox')
+    expect(md).toContain('| after it, untimed: a second POST …/exec on the same session | 1.00 | 0.50 | 0.50 |')
+    expect(md).toContain('the agent answered the claim (`agentReadyMs`, claim sent to `ready`) in 1.20 ms at p50, of which it spent `agentApplyMs` 0.40 ms applying it; the first exec took 1.50 ms longer than the second')
     expect(md).toContain('Load: the 1-minute load average was 1.5 at the start and 2.25 at the end of this run, on 2 cores.')
     // The round trip (3) split: HTTP on the floor (0.5), the helper's spawn chain in the sandbox (2), the rest (0.5).
     expect(md).toContain('| sandbox | 1.00 | 1.00 | 2.00 | 2.00 |')
@@ -120,7 +123,33 @@ describe('the exec report', () => {
   })
 })
 
+/** Parses argv as the CLI does, without running a benchmark (help and bad values stop before). */
+async function parse(argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', (d: Buffer) => (stdout += d.toString()))
+  err.on('data', (d: Buffer) => (stderr += d.toString()))
+  const program = buildProgram({ cwd: base, env: {}, stdout: out, stderr: err }, () => undefined, new AbortController().signal)
+  program.commands.forEach(function walk(c): void {
+    c.exitOverride()
+    c.commands.forEach(walk)
+  })
+  await program.exitOverride().parseAsync(['node', 'infra-lab', ...argv]).catch(() => undefined)
+  return { stdout, stderr }
+}
+
 describe('bench exec without a local driver', () => {
+  it('documents its flags and refuses bad values before starting anything', async () => {
+    const help = await parse(['bench', 'exec', '--help'])
+    for (const f of ['--iterations', '--warmup', '--stream-mib', '--upload-mib', '--pool-size', '--quick', '--note', '--out', '--json']) expect(help.stdout).toContain(f)
+    expect((await parse(['bench', 'exec', '--iterations', '0'])).stderr).toMatch(/--iterations must be an integer from 1 to/)
+    expect((await parse(['bench', 'exec', '--upload-mib', 'lots'])).stderr).toMatch(/--upload-mib must be an integer/)
+    expect((await parse(['bench', 'exec', '--pool-size', '65'])).stderr).toMatch(/--pool-size must be an integer from 1 to 64/)
+    expect(existsSync(join(base, 'docs'))).toBe(false)
+  })
+
   it('skips with the reason and writes nothing', async () => {
     const t = io()
     const probe: ProbeEnv = { env: { PATH: process.env.PATH ?? '' }, isRoot: false, pingDocker: () => Promise.reject(new Error('no')) }
@@ -145,6 +174,9 @@ describe.skipIf(localSkip !== undefined)(`bench exec against a gateway with loca
     expect(json.firstCommand.claims).toBe(3)
     expect(json.firstCommand.steps.agentDurationP50).toBeGreaterThan(0)
     expect(json.firstCommand.steps.claim).toHaveProperty('claimMs')
+    // Read after the second exec: the agent had answered the claim by then.
+    expect(json.firstCommand.steps.claim.agentReadyMs).toBeGreaterThan(0)
+    expect(json.firstCommand.steps.secondExecP50).toBeGreaterThan(0)
     expect(json.transfers.map((x) => [x.kind, x.bytes])).toEqual([['stream', 4 * 2 ** 20], ['upload', 8 * 2 ** 20]])
     for (const x of json.transfers) {
       // Both processes were found and read: node processes of tens of MiB, the peak exact (root resets the high-water mark).

@@ -23,11 +23,14 @@ export interface LatencyRun {
   readonly iterations: number
   readonly warmup: number
   readonly ms: Record<LatencySeries, number[]>
-  /** Time to first command, split: the POST answered, then the exec answered. */
-  readonly firstSteps: { readonly postMs: number[]; readonly execMs: number[]; readonly floorPostMs: number[]; readonly floorExecMs: number[] }
+  /**
+   * Time to first command, split: the POST answered, then the exec answered; and, after the
+   * timed part, a second exec on the same new session (what the first one pays once).
+   */
+  readonly firstSteps: { readonly postMs: number[]; readonly execMs: number[]; readonly secondExecMs: number[]; readonly floorPostMs: number[]; readonly floorExecMs: number[] }
   /** The exec answer's `durationMs` (the process's run as the sandbox saw it), per first command and per round trip. */
   readonly agentMs: { readonly first: number[]; readonly roundTrip: number[] }
-  /** The gateway's own claim timings of each measured first command (`timings` of the create answer). */
+  /** The gateway's timings of each measured first command's session: the claim's, and the agent's answer to it (read after the second exec). */
   readonly claimTimings: Record<string, number>[]
   /** Measured first commands whose claim found a warm sandbox (the create answer's `warm`). */
   readonly warmClaims: number
@@ -65,7 +68,7 @@ export function hostSpawnMs(): Promise<number> {
  */
 export async function runLatency(t: LatencyTargets, roundTripSession: string, o: { iterations: number; warmup: number }, signal: AbortSignal, log: (s: string) => void): Promise<LatencyRun> {
   const ms = Object.fromEntries(LATENCY_SERIES.map((s) => [s, [] as number[]])) as Record<LatencySeries, number[]>
-  const firstSteps = { postMs: [] as number[], execMs: [] as number[], floorPostMs: [] as number[], floorExecMs: [] as number[] }
+  const firstSteps = { postMs: [] as number[], execMs: [] as number[], secondExecMs: [] as number[], floorPostMs: [] as number[], floorExecMs: [] as number[] }
   const agentMs = { first: [] as number[], roundTrip: [] as number[] }
   const claimTimings: Record<string, number>[] = []
   let warmClaims = 0
@@ -107,6 +110,13 @@ export async function runLatency(t: LatencyTargets, roundTripSession: string, o:
           const t1 = performance.now()
           const r = execOk(await client.json('POST', `/v1/sessions/${s.id}/exec`, TRUE_CMD), 'the first command of a new session')
           const t2 = performance.now()
+          let second = Number.NaN
+          let timings = s.timings
+          if (series === 'first') {
+            execOk(await client.json('POST', `/v1/sessions/${s.id}/exec`, TRUE_CMD), 'a second command of a new session')
+            second = performance.now() - t2
+            timings = { ...timings, ...answerJson<Created>(await client.json('GET', `/v1/sessions/${s.id}`), 200, 'GET /v1/sessions/{id}').timings }
+          }
           // Answered once the sandbox is destroyed: nothing of this session is left for the next sample.
           const end = await client.json('DELETE', `/v1/sessions/${s.id}`)
           if (end.status !== 204) throw new Error(`DELETE /v1/sessions/${s.id}: HTTP ${end.status}`)
@@ -115,8 +125,9 @@ export async function runLatency(t: LatencyTargets, roundTripSession: string, o:
           if (series === 'first') {
             firstSteps.postMs.push(t1 - t0)
             firstSteps.execMs.push(t2 - t1)
+            firstSteps.secondExecMs.push(second)
             agentMs.first.push(r.durationMs)
-            claimTimings.push(s.timings)
+            claimTimings.push(timings)
             if (s.warm) warmClaims++
           } else {
             firstSteps.floorPostMs.push(t1 - t0)

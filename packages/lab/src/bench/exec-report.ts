@@ -54,7 +54,10 @@ export interface ExecReport {
     readonly warmClaims: number
     readonly claims: number
     /** p50 per step (ms): the client's beside the floor's, the exec's own duration, the gateway's claim timings. */
-    readonly steps: { readonly postP50: number; readonly execP50: number; readonly floorPostP50: number; readonly floorExecP50: number; readonly agentDurationP50: number; readonly claim: Readonly<Record<string, number>> }
+    readonly steps: {
+      readonly postP50: number; readonly execP50: number; readonly secondExecP50: number; readonly floorPostP50: number; readonly floorExecP50: number
+      readonly agentDurationP50: number; readonly claim: Readonly<Record<string, number>>
+    }
   }
   readonly roundTrip: { readonly agentDurationP50: number }
   readonly goals: readonly GoalRow[]
@@ -86,7 +89,7 @@ export function buildExecReport(run: LatencyRun, more: { transfers: readonly Tra
     firstCommand: {
       warmClaims: run.warmClaims, claims: run.ms.first.length,
       steps: {
-        postP50: p50(run.firstSteps.postMs), execP50: p50(run.firstSteps.execMs),
+        postP50: p50(run.firstSteps.postMs), execP50: p50(run.firstSteps.execMs), secondExecP50: p50(run.firstSteps.secondExecMs),
         floorPostP50: p50(run.firstSteps.floorPostMs), floorExecP50: p50(run.firstSteps.floorExecMs),
         agentDurationP50: p50(run.agentMs.first),
         claim: Object.fromEntries(claimKeys.map((k) => [k, p50(run.claimTimings.map((t) => t[k] ?? Number.NaN))])),
@@ -153,11 +156,15 @@ export function renderExecMarkdown(r: ExecReport): string {
     '|---|---|---|---|',
     `| POST /v1/sessions answered | ${formatMs(st.postP50)} | ${formatMs(st.floorPostP50)} | ${formatMs(st.postP50 - st.floorPostP50)} |`,
     `| then POST …/exec answered | ${formatMs(st.execP50)} | ${formatMs(st.floorExecP50)} | ${formatMs(st.execP50 - st.floorExecP50)} |`,
+    `| after it, untimed: a second POST …/exec on the same session | ${formatMs(st.secondExecP50)} | ${formatMs(st.floorExecP50)} | ${formatMs(st.secondExecP50 - st.floorExecP50)} |`,
     `| exec round trip on a running session | ${formatMs(rt.p50)} | ${formatMs(row('floorRoundTrip').p50)} | ${formatMs(rt.p50 - row('floorRoundTrip').p50)} |`,
     '',
+    ...(st.claim.agentReadyMs !== undefined
+      ? [`A call on a new session waits behind its claim: the agent answered the claim (\`agentReadyMs\`, claim sent to \`ready\`) in ${formatMs(st.claim.agentReadyMs)} ms at p50, of which it spent \`agentApplyMs\` ${formatMs(st.claim.agentApplyMs ?? Number.NaN)} ms applying it; the first exec took ${formatMs(st.execP50 - st.secondExecP50)} ms longer than the second on the same session.`, '']
+      : []),
     `The exec answer's own \`durationMs\` (the process's run as the sandbox timed it) has a p50 of ${formatMs(st.agentDurationP50)} ms in a first command and ${formatMs(r.roundTrip.agentDurationP50)} ms in a round trip; host spawn p50 is ${formatMs(row('spawn').p50)} ms.`,
     ...(Object.keys(st.claim).length
-      ? ['', `The gateway's claim timings of those creates (p50, ms): ${Object.entries(st.claim).map(([k, v]) => `\`${k}\` ${formatMs(v)}`).join(', ')}.`]
+      ? ['', `The gateway's timings of those sessions (p50, ms): ${Object.entries(st.claim).map(([k, v]) => `\`${k}\` ${formatMs(v)}`).join(', ')}.`]
       : []),
     '',
     ...spawnMarkdown(r),
