@@ -11,6 +11,7 @@ import { SseCounter, type TransferResult } from '../src/bench/exec-throughput.ts
 import { buildFloorApp } from '../src/bench/floor-server.ts'
 import { machineInfo } from '../src/bench/machine.ts'
 import { msStats } from '../src/bench/startup-report.ts'
+import { summaryRows } from '../src/bench/summary.ts'
 import { buildProgram } from '../src/cli/program.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
@@ -195,5 +196,9 @@ describe.skipIf(localSkip !== undefined)(`bench exec against a gateway with loca
     expect(md).toContain('node:http with a keep-alive Agent')
     expect(readFileSync(join(base, 'out', 'exec.svg'), 'utf8')).toContain('<svg')
     expect(t.stdout.text()).toContain('## Goals')
+    // bench all's summary has one row per goal, each with its ratio and verdict.
+    const rows = summaryRows(join(base, 'out')).filter((row) => row.link === 'exec.md')
+    expect(rows.map((row) => row.experiment)).toEqual(json.goals.map((g) => `exec (local): ${g.goal}`))
+    for (const [i, row] of rows.entries()) expect(row.result).toMatch(json.goals[i]!.met ? /\(met\)$/ : /\(not met\)$/)
   }, 300_000)
 })

@@ -5,6 +5,7 @@ import { resolve } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { CliIo, ExitCode } from '../io.ts'
 import { runBenchApi } from './api-command.ts'
+import { runBenchExec } from './exec-command.ts'
 import { runBenchFs } from './fs-command.ts'
 import { machineInfo } from './machine.ts'
 import { runBenchStartup } from './startup-command.ts'
@@ -12,7 +13,7 @@ import { writeSummary } from './summary.ts'
 
 export interface BenchAllFlags {
   readonly out: string
-  /** Benchmarks to leave out: fs, api, startup. */
+  /** Benchmarks to leave out: fs, api, startup, exec. */
   readonly skip: string[]
   readonly files: number
 }
@@ -32,6 +33,12 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
     steps.push({ name: 'startup local,docker', run: async () => {
       const r = await runBenchStartup({ driver: 'local,docker', sessions: 200, concurrency: 4, sweep: '1,4,16,64', sweepSamples: 64, drainedPool: 64, drainedRounds: 3, memorySandboxes: 24, out: flags.out }, quiet, signal)
       return { code: r.code, notes: r.skipped.map((x) => `bench startup --driver ${x.driver} ${x.outcome}: ${x.reason}`) }
+    } })
+  }
+  if (!flags.skip.includes('exec')) {
+    steps.push({ name: 'exec local', run: async () => {
+      const r = await runBenchExec({ out: flags.out }, quiet, signal)
+      return { code: r.code, notes: r.skipped ? [`bench exec skipped: ${r.skipped}`] : [] }
     } })
   }
   if (!flags.skip.includes('fs')) {

@@ -40,6 +40,11 @@ export function summaryRows(dir: string): Row[] {
       }
       if (j.memory) rows.push({ experiment: `warm sandbox memory (${j.driver})`, metric: 'marginal PSS', result: `${j.memory.slopeMb.toFixed(1)} MB`, link: md })
       for (const x of j.skipped ?? []) rows.push({ experiment: `session start (${x.driver})`, metric: '-', result: `${x.outcome} in this run (see notes)`, link: md })
+    } else if (j.benchmark === 'exec') {
+      // Each goal as the run judged it: a ratio to a reference measured in the same run.
+      for (const g of j.goals ?? []) {
+        rows.push({ experiment: `exec (${j.driver}): ${g.goal}`, metric: 'value vs reference: ratio', result: `${formatMs(g.value)} vs ${formatMs(g.reference)}: ${formatRatio(g.ratio)} (${g.met ? 'met' : 'not met'})${partial}`, link: md })
+      }
     } else if (j.generatedBy === 'infra-lab sim --results') {
       for (const sc of j.scenarios ?? []) {
         rows.push({ experiment: `capacity sim: ${basename(String(sc.file ?? sc.name), '.json')}`, metric: 'warm hits; claim wait p99 (simulated)', result: `${(sc.warmHitRate * 100).toFixed(1)}%; ${sc.wait.p99S.toFixed(2)} s`, link: md })

@@ -2,19 +2,18 @@ import http from 'node:http'
 import https from 'node:https'
 import WebSocket from 'ws'
 
-/** Shapes returned by the gateway API (docs/api.md). */
-export interface Attach { url: string; token: string; expiresAt: string }
-export interface Session {
-  id: string; user: string; pool: string; state: 'starting' | 'running' | 'ended'; warm: boolean
-  createdAt: string; endedAt?: string; endedReason?: string; timings: Record<string, number>
-}
-export interface CreatedSession extends Session { attach: Attach }
-export interface PoolStatus {
-  ready: number; starting: number; claimed: number; target: number; lastError?: string
-  coldStarting: number; destroying: number; total: number
-}
-export interface Pool { name: string; spec: Record<string, unknown>; status: PoolStatus }
-export interface CreateSessionRequest { user: string; pool?: string; env?: Record<string, string>; secrets?: Record<string, string> }
+import type { Attach, CreateSessionRequest, CreatedSessionInfo, PoolInfo, SessionInfo } from '@infra-lab/sdk'
+
+/**
+ * The benchmarks' and integration tests' own HTTP client: plain node:http with keep-alive agents,
+ * so a benchmark measures the gateway, not a fetch layer. Clients of the API (the CLI, the web
+ * app, agents) use @infra-lab/sdk; the shapes here are the SDK's, generated from /openapi.json.
+ */
+export type { Attach, CreateSessionRequest }
+export type Session = SessionInfo
+export type CreatedSession = CreatedSessionInfo
+export type Pool = PoolInfo
+export type PoolStatus = PoolInfo['status']
 
 const httpAgent = new http.Agent({ keepAlive: true })
 const httpsAgent = new https.Agent({ keepAlive: true })
