@@ -255,5 +255,3 @@ export const ERROR_CATALOGUE = {
   claim_failed: { status: 500, errorClass: ClaimFailedError },
   internal: { status: 500, errorClass: InternalError },
 } as const
-
-export type ApiErrorCode = keyof typeof ERROR_CATALOGUE

@@ -1,4 +1,4 @@
-import type { ApiErrorCode } from './errors.generated.ts'
+import type { ApiErrorCode } from './error-codes.generated.ts'
 
 /** Codes the SDK itself raises when no answer of the gateway's catalogue could be had. */
 export type ClientErrorCode =

@@ -1,4 +1,5 @@
-import { ERROR_CATALOGUE, type ApiErrorCode } from './errors.generated.ts'
+import type { ApiErrorCode } from './error-codes.generated.ts'
+import { ERROR_CATALOGUE } from './errors.generated.ts'
 import { BadResponseError, GatewayUnreachableError, InfraLabError, type ErrorDetail } from './errors.ts'
 
 /** A request body of raw bytes. */

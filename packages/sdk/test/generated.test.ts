@@ -3,7 +3,7 @@ import { FakeDriver } from '../../lab/src/drivers/fake/fake-driver.ts'
 import { ERROR_CODES } from '../../lab/src/gateway/errors.ts'
 import { startTestGateway } from '../../lab/src/gateway/test-gateway.test-util.ts'
 import { ERROR_CATALOGUE } from '../src/errors.generated.ts'
-import { errorClassName, renderApiTypes, renderErrorClasses } from './render-generated.test-util.ts'
+import { errorClassName, renderApiTypes, renderErrorClasses, renderErrorCodes } from './render-generated.test-util.ts'
 
 // The SDK's types and error classes come from the gateway, never written by hand: these fail
 // when the committed files no longer match what the gateway serves (`npm run generate -w
@@ -25,6 +25,7 @@ describe('the SDK generated files', () => {
 
   it("errors.generated.ts has one class per code of the gateway's catalogue", async () => {
     await expect(renderErrorClasses(ERROR_CODES)).toMatchFileSnapshot('../src/errors.generated.ts')
+    await expect(renderErrorCodes(ERROR_CODES)).toMatchFileSnapshot('../src/error-codes.generated.ts')
   })
 
   it('the loaded catalogue agrees with the gateway in both directions, status for status', () => {

@@ -51,8 +51,20 @@ export function renderErrorClasses(catalogue: Readonly<Record<string, { readonly
     ...codes.map((code) => `  ${code}: { status: ${catalogue[code]!.status}, errorClass: ${errorClassName(code)} },`),
     '} as const',
     '',
-    'export type ApiErrorCode = keyof typeof ERROR_CATALOGUE',
-    '',
   )
   return out.join('\n')
+}
+
+/**
+ * The catalogue's codes as a type, in a file of its own: errors.ts types `code` with it and
+ * errors.generated.ts extends errors.ts, so neither imports the other back.
+ */
+export function renderErrorCodes(catalogue: Readonly<Record<string, unknown>>): string {
+  return [
+    "// The codes of the gateway's closed error catalogue (packages/lab/src/gateway/errors.ts).",
+    `// ${HOW}`,
+    'export type ApiErrorCode =',
+    ...Object.keys(catalogue).map((code) => `  | '${code}'`),
+    '',
+  ].join('\n')
 }

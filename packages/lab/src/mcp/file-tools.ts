@@ -1,8 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { z } from 'zod'
 import { MCP_MAX_CONTENT_CHARS, MCP_MAX_FILE_BYTES, decodeContent, encodeContent } from './content.ts'
-import type { ToolDeps } from './server.ts'
-import { ok, sessionIdInput } from './session-tools.ts'
+import { ok, sessionIdInput, type ToolDeps } from './tool-kit.ts'
 import { argumentError, toolError } from './tool-error.ts'
 
 /** Most entries list_files returns: a directory of a million files would not help an agent. */

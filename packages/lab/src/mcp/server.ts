@@ -1,16 +1,8 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { InfraLab } from '@infra-lab/sdk'
 import labPackage from '../../package.json' with { type: 'json' }
 import { registerFileTools } from './file-tools.ts'
 import { registerSessionTools } from './session-tools.ts'
-
-/** What every tool gets: the gateway's client, and create_session's user when the agent names none. */
-export interface ToolDeps {
-  /** Over the network (`infra-lab mcp`), or answered in-process by the gateway (/mcp). */
-  readonly lab: InfraLab
-  /** `infra-lab mcp --user`, $USER. */
-  readonly defaultUser?: string
-}
+import type { ToolDeps } from './tool-kit.ts'
 
 const INSTRUCTIONS = `Isolated Linux shells ("sessions") on an Optima Infra Lab gateway.
 Call create_session first (it returns in milliseconds from a warm pool), then exec, read_file,

@@ -1,18 +1,9 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { envMapSchema, userNameSchema } from '@infra-lab/protocol'
 import { z } from 'zod'
 import { MCP_MAX_STREAM_CHARS, OutputClip } from './content.ts'
-import type { ToolDeps } from './server.ts'
+import { ok, sessionIdInput, type ToolDeps } from './tool-kit.ts'
 import { argumentError, toolError } from './tool-error.ts'
-
-/** The id create_session returns; the gateway checks its form too. */
-export const sessionIdInput = z.string().min(1).max(128).describe('The sessionId that create_session returned (ses-...).')
-
-/** A tool's result: the structured content, and the same as JSON text for clients that read only text. */
-export function ok<T extends Record<string, unknown>>(structured: T): CallToolResult & { structuredContent: T } {
-  return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured }
-}
 
 const MAX_EXEC_TIMEOUT_S = 3600
 
