@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pkg from '../package.json' with { type: 'json' }
 import { log } from './log.ts'
+import { warmUpExecPath } from './ops/exec-warm-up.ts'
 import { localEndpoint } from './ops/ops-endpoint.ts'
 import { OpsServer } from './ops/ops-server.ts'
 import { UserWorkerRelay } from './ops/user-worker.ts'
@@ -60,7 +61,9 @@ async function main(): Promise<number | undefined> {
   process.once('SIGINT', stop)
   // The socket (and so the hello) appears only once the shell waits for a claim and the claim
   // path is warm: a sandbox is ready when a claim sent the instant it is announced succeeds.
-  await Promise.all([session.whenWaiting(), warmUpClaimPath(files.scratchFifoPath)])
+  // A root agent's execs run in a user worker started at claim time: nothing here to warm.
+  const warmExec = options.workspacesRoot ? undefined : warmUpExecPath(exec)
+  await Promise.all([session.whenWaiting(), warmUpClaimPath(files.scratchFifoPath), warmExec])
   await server.listen()
   if (options.tlsPort !== undefined) {
     await startTlsBridge({ host: options.tlsHost, port: options.tlsPort, socketPath: options.socketPath, identity: options.sandboxId, psk: psk! })
