@@ -7,6 +7,8 @@ import { Construct } from 'constructs'
 
 export const SANDBOX_CONTAINER = 'sandbox'
 export const AGENT_PORT = 7100
+/** As the sandbox image starts it (docker/sandbox.Dockerfile's ENTRYPOINT; a test keeps them equal). */
+export const SANDBOX_ENTRYPOINT = ['/usr/bin/node', '/opt/infra-lab/agent.mjs']
 
 export interface SandboxTaskProps {
   readonly image: string
@@ -53,7 +55,7 @@ export class SandboxTask extends Construct {
     linuxParameters.addCapabilities(ecs.Capability.CHOWN, ecs.Capability.SETUID, ecs.Capability.SETGID)
     this.container = this.taskDefinition.addContainer(SANDBOX_CONTAINER, {
       image: ecs.ContainerImage.fromRegistry(props.image),
-      entryPoint: ['node', '/opt/agent/agent.mjs'],
+      entryPoint: SANDBOX_ENTRYPOINT,
       command: ['--socket', '/run/agent/agent.sock', '--sandbox-id', 'unset', '--tls-port', String(AGENT_PORT)],
       // uid 0 with three capabilities: the shell itself runs as the user's uid with none.
       user: '0',

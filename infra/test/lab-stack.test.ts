@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { App } from 'aws-cdk-lib'
 import { Match, Template } from 'aws-cdk-lib/assertions'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { LabStack } from '../src/lab-stack.ts'
+import { SANDBOX_ENTRYPOINT } from '../src/sandbox-task.ts'
 import { DEFAULT_SETTINGS, settingsFromContext } from '../src/settings.ts'
 import { nagFindings } from './nag.ts'
 
@@ -61,11 +64,19 @@ describe('LabStack', () => {
       NetworkMode: 'awsvpc', RequiresCompatibilities: ['EC2', 'FARGATE'], Cpu: '512', Memory: '1024',
       Volumes: Match.arrayWith([Match.objectLike({ Name: 'workspaces', EFSVolumeConfiguration: Match.objectLike({ TransitEncryption: 'ENABLED', AuthorizationConfig: Match.objectLike({ IAM: 'ENABLED' }) }) })]),
       ContainerDefinitions: [Match.objectLike({
-        Name: 'sandbox', ReadonlyRootFilesystem: true, User: '0', EntryPoint: ['node', '/opt/agent/agent.mjs'],
+        Name: 'sandbox', ReadonlyRootFilesystem: true, User: '0', EntryPoint: SANDBOX_ENTRYPOINT,
         LinuxParameters: Match.objectLike({ Capabilities: { Drop: ['ALL'], Add: ['CHOWN', 'SETUID', 'SETGID'] }, InitProcessEnabled: true }),
       })],
     })
     t.hasResourceProperties('AWS::ECS::Service', { NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) } })
+  })
+
+  it("sandbox task: starts the agent where the sandbox image puts it (the Dockerfile's ENTRYPOINT), with its exec helper beside it", () => {
+    const dockerfile = readFileSync(new URL('../../docker/sandbox.Dockerfile', import.meta.url), 'utf8')
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)
+    expect(entry, 'the Dockerfile has an exec-form ENTRYPOINT').not.toBeNull()
+    expect(JSON.parse(entry![1]!)).toEqual(SANDBOX_ENTRYPOINT)
+    expect(dockerfile).toContain(`${dirname(SANDBOX_ENTRYPOINT[1]!)}/lab-exec`)
   })
 
   it('gateway role: RunTask only for the sandbox family on this cluster, PassRole only for the sandbox roles', () => {
