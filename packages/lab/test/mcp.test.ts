@@ -10,6 +10,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
+import { waitFor } from '../src/gateway/test-gateway.test-util.ts'
 import { findRepoRoot } from '../src/paths.ts'
 import { CLI, KEY, runCli, runGateway, type RunningGateway } from './gateway-process.test-util.ts'
 import { call, errorOf, expectToolsListed, exerciseEveryTool, okOf } from './mcp-tools.test-util.ts'
@@ -108,6 +109,20 @@ describe.skipIf(skip !== undefined)(`MCP with the local driver${skip ? ` (skippe
       expect(loud.stdout.length).toBeLessThan(100_200)
       okOf(await call(client, 'end_session', { sessionId }))
     })
+
+    it('a client that hangs up during an exec ends the command, as any caller going away does', async () => {
+      const client = await connect(http())
+      const other = await connect(http())
+      const { sessionId } = okOf<{ sessionId: string }>(await call(other, 'create_session', { user: 'mcp-hangup' }))
+      const running = call(client, 'exec', { sessionId, cmd: 'echo $$ > hangup.pid; sleep 30; echo finished > hangup.done', timeoutS: 120 }).catch((err: unknown) => err)
+      await waitFor(async () => !(await call(other, 'read_file', { sessionId, path: 'hangup.pid' })).isError, 20_000, 'the command to start')
+      await client.close() // the transport aborts its open requests: the HTTP connection goes away
+      await running
+      const alive = async () => okOf<{ stdout: string }>(await call(other, 'exec', { sessionId, cmd: 'kill -0 "$(cat hangup.pid)" 2>/dev/null && echo alive || echo gone' })).stdout.trim()
+      await waitFor(async () => (await alive()) === 'gone', 15_000, 'the hung-up command to be ended')
+      expect(errorOf(await call(other, 'read_file', { sessionId, path: 'hangup.done' }))).toMatch(/^file_not_found/)
+      okOf(await call(other, 'end_session', { sessionId }))
+    }, 60_000)
 
     it('refuses a wrong key with 401 before any tool runs', async () => {
       const client = new Client({ name: 'intruder', version: '1.0.0' })

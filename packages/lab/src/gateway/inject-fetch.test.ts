@@ -49,4 +49,21 @@ describe('a fetch answered by the gateway\'s own routes (inject)', () => {
     // backpressure held: the route did not run ahead of the reader by more than a few buffers
     expect(produced).toBeLessThan(got + 8 * 1024 * 1024)
   })
+
+  it('a request whose signal aborts after the answer began ends the route\'s stream, as a client hanging up would', async () => {
+    app = Fastify()
+    let sourceClosed = false
+    app.get('/endless', async (_req, reply) => {
+      const source = new Readable({ read() { this.push(Buffer.alloc(64 * 1024, 0x62)) } })
+      source.once('close', () => (sourceClosed = true))
+      return reply.type('application/octet-stream').send(source)
+    })
+    const ac = new AbortController()
+    const res = await injectFetch(app)('http://ignored.invalid/endless', { signal: ac.signal })
+    const reader = res.body!.getReader()
+    expect((await reader.read()).value!.length).toBeGreaterThan(0)
+    ac.abort()
+    await waitFor(() => sourceClosed, 5000, 'the route\'s source stream to close')
+    await expect(reader.read()).rejects.toThrow()
+  })
 })

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
  * endpoint's tools call the API through the SDK with it, so they take the same route, checks and
  * key as any client without a loopback connection. Only the path and query of the URL are used.
  * Response bodies stream (a file is never buffered whole here), with the inject's backpressure;
- * cancelling the body ends the inject. Request bodies are buffered: the MCP tools send at most a
+ * cancelling the body, or aborting the request's signal, ends the inject. Request bodies are buffered: the MCP tools send at most a
  * few MiB.
  */
 export function injectFetch(app: FastifyInstance): typeof fetch {
@@ -37,6 +37,13 @@ export function injectFetch(app: FastifyInstance): typeof fetch {
     stream.once('close', () => {
       if (!stream.readableEnded) res.raw.res.destroy()
     })
+    // A caller that gives up (an MCP client that hung up aborts its tool's signal) hangs up too.
+    const abort = () => stream.destroy()
+    if (req.signal.aborted) abort()
+    else {
+      req.signal.addEventListener('abort', abort, { once: true })
+      stream.once('close', () => req.signal.removeEventListener('abort', abort))
+    }
     return new Response(toWeb(stream), { status: res.statusCode, headers })
   }
 }
