@@ -1,5 +1,6 @@
-// Lint rules, including the import direction inside packages/lab (ARCHITECTURE.md):
-// policy imports only clock and types; pool and sim import policy; gateway imports pool,
+// Lint rules, including the import direction inside packages/lab (ARCHITECTURE.md): spec/ (pool
+// spec, policy schemas, sandbox handle) imports nothing of ours; store and config import only
+// spec; policy imports only clock and spec; pool and sim import policy; gateway imports pool,
 // store and drivers; only cli and bench import gateway; nothing imports cli; no driver imports
 // another driver (shared host code is in drivers/host/).
 import js from '@eslint/js'
@@ -26,17 +27,19 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  { files: [`${lab}/spec/**`], ignores: tests, rules: forbid(['clock', 'policy', 'pool', 'drivers', 'store', 'config', 'egress', 'gateway', 'client', 'mcp', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/config/**`], ignores: tests, rules: forbid(['policy', 'pool', 'drivers', 'store', 'egress', 'gateway', 'client', 'mcp', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/clock/**`], ignores: tests, rules: forbid(['policy', 'pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/policy/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
-  { files: [`${lab}/store/**`], ignores: tests, rules: forbid(['gateway', 'client', 'sim', 'bench', 'cli']) },
-  { files: [`${lab}/drivers/**`], ignores: tests, rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/store/**`], ignores: tests, rules: forbid(['policy', 'pool', 'drivers', 'config', 'gateway', 'client', 'sim', 'bench', 'cli']) },
+  { files: [`${lab}/drivers/**`], ignores: tests, rules: forbid(['policy', 'pool', 'store', 'gateway', 'client', 'sim', 'bench', 'cli']) },
   // A driver never imports another driver: what local and docker share lives in drivers/host/.
   ...driverFolders.map((d) => ({
     files: [`${lab}/drivers/${d}/**`],
     ignores: tests,
-    rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli', ...driverFolders.filter((o) => o !== d && o !== 'host')]),
+    rules: forbid(['policy', 'pool', 'store', 'gateway', 'client', 'sim', 'bench', 'cli', ...driverFolders.filter((o) => o !== d && o !== 'host')]),
   })),
-  { files: [`${lab}/drivers/host/**`], ignores: tests, rules: forbid(['store', 'gateway', 'client', 'sim', 'bench', 'cli', ...driverFolders.filter((o) => o !== 'host')]) },
+  { files: [`${lab}/drivers/host/**`], ignores: tests, rules: forbid(['policy', 'pool', 'store', 'gateway', 'client', 'sim', 'bench', 'cli', ...driverFolders.filter((o) => o !== 'host')]) },
   { files: [`${lab}/pool/**`], ignores: tests, rules: forbid(['gateway', 'client', 'sim', 'bench', 'cli']) },
   { files: [`${lab}/sim/**`], ignores: tests, rules: forbid(['pool', 'drivers', 'store', 'gateway', 'client', 'bench', 'cli']) },
   { files: [`${lab}/gateway/**`], ignores: tests, rules: forbid(['client', 'sim', 'bench', 'cli']) },

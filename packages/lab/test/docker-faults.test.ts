@@ -13,7 +13,7 @@ import { loadSeccompFilter } from '../src/drivers/host/seccomp.ts'
 import { DriverError, type SandboxSpec } from '../src/drivers/types.ts'
 import { LabMetrics } from '../src/observability/metrics.ts'
 import { PoolController } from '../src/pool/controller.ts'
-import { poolSpecSchema } from '../src/pool/spec.ts'
+import { poolSpecSchema } from '../src/spec/pool-spec.ts'
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts'
 
 const skip = await dockerSkipReason()

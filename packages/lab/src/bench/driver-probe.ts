@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { DockerEngine, DEFAULT_DOCKER_SOCKET } from '../drivers/docker/engine.ts'
-import { DRIVER_NAMES } from '../pool/spec.ts'
+import { DRIVER_NAMES } from '../spec/pool-spec.ts'
 
 export interface ProbeEnv {
   readonly env: Readonly<Record<string, string | undefined>>

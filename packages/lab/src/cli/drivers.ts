@@ -3,7 +3,7 @@ import type { GatewayConfig } from '../config/load.ts'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { LocalDriver } from '../drivers/local/local-driver.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
-import type { DriverName } from '../pool/spec.ts'
+import type { DriverName } from '../spec/pool-spec.ts'
 import { agentBundleDir } from '../paths.ts'
 
 /** Builds a driver by name (the composition root decides which implementations exist). */

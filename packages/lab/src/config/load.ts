@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { z } from 'zod'
-import { poolSpecSchema, type PoolSpec } from '../pool/spec.ts'
+import { poolSpecSchema, type PoolSpec } from '../spec/pool-spec.ts'
 import { ecsFromEnv, ecsFromFlags, missingEcsFields, type EcsConfig, type EcsFlags } from './ecs.ts'
 import { gatewayConfigSchema, type GatewayConfigInput } from './schema.ts'
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DRIVER_NAMES, poolSpecSchema } from '../pool/spec.ts'
+import { DRIVER_NAMES, poolSpecSchema } from '../spec/pool-spec.ts'
 import { ecsConfigSchema } from './ecs.ts'
 import { sizeBytesSchema } from './size.ts'
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SandboxLimits } from '../pool/spec.ts'
+import type { SandboxLimits } from '../spec/pool-spec.ts'
 import type { AgentChannel } from './channel.ts'
 import type { SandboxDriver, SandboxSpec } from './types.ts'
 

@@ -1,5 +1,8 @@
 import type { AgentChannel } from './channel.ts'
-import type { DriverName, SandboxLimits } from '../pool/spec.ts'
+import type { DriverName, SandboxLimits } from '../spec/pool-spec.ts'
+import type { SandboxHandle } from '../spec/sandbox-handle.ts'
+
+export type { SandboxHandle }
 
 /** What a driver needs to start one generic (not yet user-specific) sandbox. */
 export interface SandboxSpec {
@@ -9,21 +12,6 @@ export interface SandboxSpec {
   readonly network: boolean
   /** Give up (and clean up) if the agent has not said hello by then. */
   readonly helloTimeoutMs: number
-}
-
-/** A running sandbox as the driver knows it; serialisable (stored in the database). */
-export interface SandboxHandle {
-  readonly id: string
-  readonly pool: string
-  readonly driver: DriverName
-  /** Epoch milliseconds when the create started. */
-  readonly createdAt: number
-  /** How the gateway reaches the agent. */
-  readonly address: { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  /** Driver-specific details (pids, container ids, task ARNs). */
-  readonly meta: Readonly<Record<string, string | number | boolean>>
-  /** Time from create to hello, in milliseconds (set by create). */
-  readonly startMs?: number
 }
 
 /** Where the user's workspace appears inside the sandbox once bound. */

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { envMapSchema, userNameSchema } from '@infra-lab/protocol'
-import { POOL_NAME_RE } from '../pool/spec.ts'
+import { POOL_NAME_RE } from '../spec/pool-spec.ts'
 import { ENDED_REASONS } from '../store/types.ts'
 import { ApiError, type ErrorDetail } from './errors.ts'
 

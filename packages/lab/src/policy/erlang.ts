@@ -1,4 +1,4 @@
-import type { PolicySpec } from './schema.ts'
+import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolDecision, PoolObservation } from './types.ts'
 
 type ErlangPolicy = Extract<PolicySpec, { kind: 'erlang' }>

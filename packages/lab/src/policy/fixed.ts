@@ -1,4 +1,4 @@
-import type { PolicySpec } from './schema.ts'
+import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { PoolDecision } from './types.ts'
 
 type FixedPolicy = Extract<PolicySpec, { kind: 'fixed' }>

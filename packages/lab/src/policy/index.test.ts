@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { clampTarget, decide, POLICIES } from './index.ts'
-import { policySchema } from './schema.ts'
+import { policySchema } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolObservation } from './types.ts'
 
 const obs = (o: Partial<PoolObservation> = {}): PoolObservation => ({ ready: 0, starting: 0, claimed: 0, claimRatePerS: 0, meanStartS: 0, ...o })

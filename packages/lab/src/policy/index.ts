@@ -2,7 +2,7 @@ import { decideErlang } from './erlang.ts'
 import { decideFixed } from './fixed.ts'
 import { decidePredictive } from './predictive.ts'
 import { decideScheduled } from './scheduled.ts'
-import type { PolicySpec } from './schema.ts'
+import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolDecision, PoolObservation } from './types.ts'
 
 export type { ClaimHistoryView, PolicyPoolSpec, PoolDecision, PoolObservation, PoolPolicy } from './types.ts'

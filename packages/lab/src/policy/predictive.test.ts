@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { erlangServers } from './erlang.ts'
 import { ClaimHistory, DAY_MS, HOUR_MS, WEEK_MS } from './history.ts'
 import { decide } from './index.ts'
-import { policySchema, type PolicyInput } from './schema.ts'
+import { policySchema, type PolicyInput } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolObservation } from './types.ts'
 
 const spec = (p: Partial<PolicyInput> = {}, minSize = 0, maxSize = 1000): PolicyPoolSpec =>

@@ -1,6 +1,6 @@
 import { erlangServers } from './erlang.ts'
 import { DAY_MS, WEEK_MS } from './history.ts'
-import type { PolicySpec } from './schema.ts'
+import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolDecision, PoolObservation } from './types.ts'
 
 type PredictivePolicy = Extract<PolicySpec, { kind: 'predictive' }>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decide } from './index.ts'
-import { policySchema, type PolicyInput } from './schema.ts'
+import { policySchema, type PolicyInput } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolObservation } from './types.ts'
 
 const obs: PoolObservation = { ready: 0, starting: 0, claimed: 0, claimRatePerS: 0, meanStartS: 1 }

@@ -1,5 +1,5 @@
-import type { PolicySpec } from './schema.ts'
-import { WEEKDAYS } from './time-schema.ts'
+import type { PolicySpec } from '../spec/policy-schema.ts'
+import { WEEKDAYS } from '../spec/time-schema.ts'
 import type { PoolDecision } from './types.ts'
 
 type ScheduledPolicy = Extract<PolicySpec, { kind: 'scheduled' }>

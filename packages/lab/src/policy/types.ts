@@ -1,4 +1,4 @@
-import type { PolicySpec } from './schema.ts'
+import type { PolicySpec } from '../spec/policy-schema.ts'
 
 /** What a policy needs of a pool spec. */
 export interface PolicyPoolSpec {

@@ -12,7 +12,7 @@ import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
 import { TokenBucket } from './rate-limit.ts'
-import type { PoolSpec } from './spec.ts'
+import type { PoolSpec } from '../spec/pool-spec.ts'
 
 export const DEFAULT_HELLO_TIMEOUT_MS = 30_000
 /** Longest a reconcile sleeps with nothing to wait for (claim-rate windows still slide). */

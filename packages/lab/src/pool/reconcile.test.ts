@@ -4,7 +4,7 @@ import { ManualClock } from '../clock/manual-clock.ts'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
 import { reconcileOnStart } from './reconcile.ts'
-import { poolSpecSchema } from './spec.ts'
+import { poolSpecSchema } from '../spec/pool-spec.ts'
 
 const spec = (id: string) => ({ id, pool: 'alpha', limits: { pids: 256, memoryMb: 512, cpus: 1 }, network: false, helloTimeoutMs: 2000 })
 const session = (id: string) => ({ id, user: 'ada', pool: 'alpha', createdAt: 1, envNames: [] })

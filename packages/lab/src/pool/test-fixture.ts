@@ -4,7 +4,7 @@ import { FakeDriver, type FakeDriverOptions } from '../drivers/fake/fake-driver.
 import { LabMetrics } from '../observability/metrics.ts'
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
 import { PoolController } from './controller.ts'
-import { poolSpecSchema, type PoolSpecInput } from './spec.ts'
+import { poolSpecSchema, type PoolSpecInput } from '../spec/pool-spec.ts'
 
 /** A pool controller over FakeDriver + SqliteStore(':memory:') + ManualClock(0), for tests. */
 export function makePool(spec: Partial<PoolSpecInput> = {}, driverOptions: FakeDriverOptions = {}) {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { policySchema } from '../policy/schema.ts'
+import { policySchema } from '../spec/policy-schema.ts'
 import { INSTANCE_TYPE_NAMES } from './costs.ts'
 
 const pos = z.number().positive()

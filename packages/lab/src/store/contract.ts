@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { SandboxHandle } from '../drivers/types.ts'
-import { poolSpecSchema } from '../pool/spec.ts'
+import type { SandboxHandle } from '../spec/sandbox-handle.ts'
+import { poolSpecSchema } from '../spec/pool-spec.ts'
 import { ENDED_REASONS, type NewSession, type Store } from './types.ts'
 
 export interface StoreContractOptions {

@@ -1,5 +1,5 @@
-import type { SandboxHandle } from '../drivers/types.ts'
-import type { PoolSpec } from '../pool/spec.ts'
+import type { SandboxHandle } from '../spec/sandbox-handle.ts'
+import type { PoolSpec } from '../spec/pool-spec.ts'
 
 export type SandboxState = 'starting' | 'warm' | 'claimed' | 'destroying'
 export type SessionState = 'starting' | 'running' | 'ended'

@@ -1,4 +1,4 @@
-import type { SandboxLimits } from '../../pool/spec.ts'
+import type { SandboxLimits } from '../../spec/pool-spec.ts'
 import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES } from '../host/resources.ts'
 
 /** Labels that mark a container as one of ours; `list()` filters on the runtime label. */

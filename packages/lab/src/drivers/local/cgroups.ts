@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { SandboxLimits } from '../../pool/spec.ts'
+import type { SandboxLimits } from '../../spec/pool-spec.ts'
 import { sleep } from '../host/sleep.ts'
 
 export const CGROUP_ROOT = '/sys/fs/cgroup'

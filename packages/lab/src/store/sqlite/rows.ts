@@ -1,4 +1,4 @@
-import type { SandboxHandle } from '../../drivers/types.ts'
+import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import type { EndedReason, SandboxRecord, SandboxState, SessionRecord, SessionState } from '../types.ts'
 
 /** Rows as SQLite returns them, and their mapping to the store's records. */

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
-import type { SandboxHandle } from '../../drivers/types.ts'
-import { poolSpecSchema, type PoolSpec } from '../../pool/spec.ts'
+import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
+import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
 import type {
   AttachTokenRecord, Claimed, EndedReason, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionRecord,
   SessionState, Store,

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { policySchema } from '../policy/schema.ts'
+import { policySchema } from './policy-schema.ts'
 
 export const POOL_NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
 export const DRIVER_NAMES = ['local', 'docker', 'ecs', 'fake'] as const
