@@ -1,12 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import pino from 'pino'
 import { describe } from 'vitest'
-import { EcsDriver } from '../src/drivers/ecs/ecs-driver.ts'
-import { MockEcs, type TaskBackend } from '../src/drivers/ecs/mock-ecs.test-util.ts'
 import { SANDBOX_UID } from '../src/drivers/local/bwrap-args.ts'
 import { LocalDriver } from '../src/drivers/local/local-driver.ts'
 import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-support.ts'
-import type { SandboxHandle } from '../src/drivers/types.ts'
+import { ecsDriverOnLocal, localTasks } from './ecs-on-local.test-util.ts'
 import { runExecSuite } from './exec-suite.test-util.ts'
 import { runFilesSuite } from './files-suite.test-util.ts'
 
@@ -21,24 +17,9 @@ async function ecsOnLocal(name: string) {
   const env = await localTestEnv(name)
   const local = new LocalDriver({ ...env.options, workspaceQuotaBytes: QUOTA_BYTES })
   await local.init()
-  const handles = new Map<string, SandboxHandle>()
-  const backend: TaskBackend = {
-    async start(id) {
-      const h = await local.create({ id, pool: 'default', limits: { pids: 256, memoryMb: 512, cpus: 1 }, network: false, helloTimeoutMs: 20_000 })
-      handles.set(id, h)
-      if (h.address.kind !== 'unix') throw new Error('local sandbox without a unix socket')
-      return { socketPath: h.address.path }
-    },
-    async stop(id) {
-      handles.delete(id)
-      await local.destroy(id)
-    },
-  }
-  const ecs = new MockEcs(backend)
-  const driver = new EcsDriver(
-    { cluster: 'lab', taskDefinition: 'lab-sandbox:1', subnets: ['subnet-a'], securityGroups: ['sg-a'], agentKey: randomBytes(32), agentPort: 17400, pollIntervalMs: 20, logger: pino({ level: 'silent' }) },
-    { client: ecs.client, bindWorkspace: (h, user) => local.bindWorkspace(handles.get(h.id) ?? h, user) },
-  )
+  const tasks = localTasks(() => local, { pool: 'default', limits: { pids: 256, memoryMb: 512, cpus: 1 }, helloTimeoutMs: 20_000 })
+  const { ecs } = tasks
+  const driver = ecsDriverOnLocal(() => local, tasks, 17400)
   return {
     driver, workspacesDir: env.workspacesDir,
     gatewayConfig: { ecs: { cluster: 'lab', taskDefinition: 'lab-sandbox:1', subnets: ['subnet-a'] } },

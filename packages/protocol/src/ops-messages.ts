@@ -90,6 +90,8 @@ export const processInfoSchema = z.object({
   exitCode: z.number().int().nullable(),
   signal: z.string().max(32).nullable(),
 })
+/** One process as the agent lists it and the API returns it. */
+export type ProcessInfo = z.infer<typeof processInfoSchema>
 export const processListSchema = z.object({
   type: z.literal('process_list'), opId: opIdSchema, processes: z.array(processInfoSchema).max(MAX_RUNNING_PROCESSES + MAX_ENDED_PROCESSES),
 })

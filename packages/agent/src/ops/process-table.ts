@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream'
 import {
   MAX_ENDED_PROCESSES, MAX_LISTED_CMD_BYTES, MAX_RUNNING_PROCESSES, PROCESS_OUTPUT_BYTES, SANDBOX_OUTPUT_BYTES,
 } from '@infra-lab/protocol/ops-limits'
+import type { ProcessInfo } from '@infra-lab/protocol'
 import { OutputRing } from './output-ring.ts'
 
 export interface ProcessEnd {
@@ -28,15 +29,7 @@ export interface ProcessEntry {
   signal(signal: NodeJS.Signals): void
 }
 
-export interface ProcessInfo {
-  readonly processId: string
-  readonly pid: number
-  readonly cmd: string | string[]
-  readonly startedAt: string
-  readonly running: boolean
-  readonly exitCode: number | null
-  readonly signal: string | null
-}
+export type { ProcessInfo }
 
 export function newProcessId(): string {
   return `proc-${randomBytes(8).toString('hex')}`

@@ -30,12 +30,7 @@ export class BenchHttp {
       h['content-length'] = payload.length
     }
     return new Promise((resolve, reject) => {
-      const req = this.request(method, path, h, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-        res.on('error', reject)
-      })
+      const req = this.request(method, path, h, (res) => readAnswer(res, resolve, reject))
       req.on('error', reject)
       req.end(payload)
     })
@@ -60,12 +55,7 @@ export class BenchHttp {
   upload(method: string, path: string, body: Readable, length: number): Promise<HttpAnswer> {
     const h = { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/octet-stream', 'content-length': length }
     return new Promise((resolve, reject) => {
-      const req = this.request(method, path, h, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-        res.on('error', reject)
-      })
+      const req = this.request(method, path, h, (res) => readAnswer(res, resolve, reject))
       req.on('error', reject)
       // An early answer (413, 507) ends the upload: stop feeding it.
       body.on('error', (err) => req.destroy(err))
@@ -87,4 +77,12 @@ export class BenchHttp {
 export function answerJson<T>(a: HttpAnswer, expected: number, what: string): T {
   if (a.status !== expected) throw new Error(`${what}: HTTP ${a.status} (expected ${expected}): ${a.body.toString('utf8').slice(0, 300)}`)
   return JSON.parse(a.body.toString('utf8')) as T
+}
+
+/** The whole answer, once it has ended. */
+function readAnswer(res: http.IncomingMessage, resolve: (a: HttpAnswer) => void, reject: (err: Error) => void): void {
+  const chunks: Buffer[] = []
+  res.on('data', (c: Buffer) => chunks.push(c))
+  res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+  res.on('error', reject)
 }

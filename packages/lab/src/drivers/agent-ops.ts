@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { ProcessInfo } from '@infra-lab/protocol'
 
 /**
  * What the gateway can ask a claimed sandbox's agent to do besides the terminal: run commands and
@@ -70,15 +71,7 @@ export interface OutputChunk {
  */
 export type OutputStream = Readable
 
-export interface ProcessInfo {
-  readonly processId: string
-  readonly pid: number
-  readonly cmd: string | string[]
-  readonly startedAt: string
-  readonly running: boolean
-  readonly exitCode: number | null
-  readonly signal: string | null
-}
+export type { ProcessInfo }
 
 export interface DirEntry {
   readonly name: string
