@@ -2,7 +2,7 @@
 // Installs the Debian packages a command needs when they are missing, so `npm start` and
 // `npm test` work on a fresh Debian/Ubuntu machine. Needs root and apt-get; otherwise it says
 // what to install and carries on (the gateway then refuses with the same advice).
-//   node scripts/ensure-system.mjs start   -> bubblewrap, util-linux, e2fsprogs, mount, libseccomp-dev (the sandbox drivers)
+//   node scripts/ensure-system.mjs start   -> bubblewrap, util-linux, e2fsprogs, mount, libseccomp-dev, nftables, iproute2 (the sandbox drivers)
 //   node scripts/ensure-system.mjs test    -> the same, procps, fio, chromium, docker.io
 // scripts/test.mjs (`npm test`) imports ensureSystem instead of running this file.
 import { execFileSync } from 'node:child_process'
@@ -13,7 +13,11 @@ import { SECCOMP_HEADER, buildSeccompFilter } from './build-seccomp.mjs'
 
 // [a binary on PATH or an absolute file, the Debian package that has it]
 // mkfs.ext4 and losetup: the per-user workspace images (--workspace-quota)
-const SANDBOX = [['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], [SECCOMP_HEADER, 'libseccomp-dev']]
+// nft and ip: each network sandbox's own namespace, its veth and the egress proxy's rules
+const SANDBOX = [
+  ['bwrap', 'bubblewrap'], ['setpriv', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['losetup', 'mount'], [SECCOMP_HEADER, 'libseccomp-dev'],
+  ['nft', 'nftables'], ['ip', 'iproute2'],
+]
 const NEEDS = {
   start: SANDBOX,
   // ps: tests look for leftover processes; fio: the filesystem benchmark's reference; chromium:
