@@ -199,6 +199,17 @@ export interface paths {
                         secrets?: {
                             [key: string]: string;
                         };
+                        network?: {
+                            /** @enum {string} */
+                            egress: "none" | "allow" | "open";
+                            allow?: string[];
+                            deny?: string[];
+                        };
+                        credentials?: {
+                            host: string;
+                            header: string;
+                            value: string;
+                        }[];
                     };
                 };
             };
@@ -233,7 +244,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description `invalid_json`, `validation_failed` */
+                /** @description `invalid_json`, `network_unavailable`, `validation_failed` */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -716,6 +727,208 @@ export interface paths {
             };
         };
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/network": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session's network policy, its credentials' hosts and header names (never values), and its last 100 denied attempts */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            policy: {
+                                /** @enum {string} */
+                                egress: "none" | "allow" | "open";
+                                allow?: string[];
+                                deny?: string[];
+                            };
+                            /** @description hosts and header names only: values are never shown */
+                            credentials: {
+                                host: string;
+                                header: string;
+                            }[];
+                            /** @description the last 100 denied attempts, oldest first */
+                            denied: {
+                                /** @description ISO 8601 */
+                                at: string;
+                                /** @description the name asked for (CONNECT target, Host, SNI or DNS question), when there was one */
+                                host?: string;
+                                /** @description the address it resolved to, or the original destination */
+                                address?: string;
+                                port: number;
+                                /** @description egress_none, not_allowed, denied_by_rule, always_denied, dns_failed, limit, ... */
+                                reason: string;
+                                /** @enum {string} */
+                                via: "http" | "connect" | "transparent" | "dns";
+                            }[];
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Replace the network policy of a running session: new connections follow it at once, open ones it no longer allows are closed */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        egress: "none" | "allow" | "open";
+                        allow?: string[];
+                        deny?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description The policy now in force */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            policy: {
+                                /** @enum {string} */
+                                egress: "none" | "allow" | "open";
+                                allow?: string[];
+                                deny?: string[];
+                            };
+                            /** @description hosts and header names only: values are never shown */
+                            credentials: {
+                                host: string;
+                                header: string;
+                            }[];
+                            /** @description the last 100 denied attempts, oldest first */
+                            denied: {
+                                /** @description ISO 8601 */
+                                at: string;
+                                /** @description the name asked for (CONNECT target, Host, SNI or DNS question), when there was one */
+                                host?: string;
+                                /** @description the address it resolved to, or the original destination */
+                                address?: string;
+                                port: number;
+                                /** @description egress_none, not_allowed, denied_by_rule, always_denied, dns_failed, limit, ... */
+                                reason: string;
+                                /** @enum {string} */
+                                via: "http" | "connect" | "transparent" | "dns";
+                            }[];
+                        };
+                    };
+                };
+                /** @description `network_unavailable`, `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         post?: never;
         delete?: never;
         options?: never;

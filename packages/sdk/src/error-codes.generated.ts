@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | 'body_too_large'
   | 'upload_too_large'
   | 'unsupported_media_type'
+  | 'network_unavailable'
   | 'not_found'
   | 'session_not_found'
   | 'pool_not_found'

@@ -65,6 +65,15 @@ export class UnsupportedMediaTypeError extends InfraLabError {
   }
 }
 
+/** `network_unavailable` (HTTP 400): The session asked for a network (a policy other than `none`, or credentials) but its pool has none (`network: false`), or its driver has no egress proxy (ECS: see docs/aws.md). */
+export class NetworkUnavailableError extends InfraLabError {
+  override name = 'NetworkUnavailableError'
+  static readonly code = 'network_unavailable'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('network_unavailable', 400, message, init)
+  }
+}
+
 /** `not_found` (HTTP 404): No such route. */
 export class NotFoundError extends InfraLabError {
   override name = 'NotFoundError'
@@ -236,6 +245,7 @@ export const ERROR_CATALOGUE = {
   body_too_large: { status: 413, errorClass: BodyTooLargeError },
   upload_too_large: { status: 413, errorClass: UploadTooLargeError },
   unsupported_media_type: { status: 415, errorClass: UnsupportedMediaTypeError },
+  network_unavailable: { status: 400, errorClass: NetworkUnavailableError },
   not_found: { status: 404, errorClass: NotFoundError },
   session_not_found: { status: 404, errorClass: SessionNotFoundError },
   pool_not_found: { status: 404, errorClass: PoolNotFoundError },

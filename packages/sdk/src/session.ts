@@ -3,7 +3,7 @@ import { Files } from './files.ts'
 import type { Transport } from './http.ts'
 import { Processes } from './processes.ts'
 import { Terminal, type TerminalOptions, type WebSocketConstructor } from './terminal.ts'
-import type { Attach, CreatedSessionInfo, ExecResult, SessionInfo, SpawnedProcess } from './types.ts'
+import type { Attach, CreatedSessionInfo, ExecResult, NetworkPolicy, SessionInfo, SessionNetwork, SpawnedProcess } from './types.ts'
 
 /** @internal What a session needs of its client. */
 export interface SessionContext {
@@ -56,6 +56,16 @@ export class Session {
   /** Starts a command in the background; follow it with `processes`. */
   spawn(cmd: string | readonly string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
     return runSpawn(this.ctx.transport, this.base, cmd, opts)
+  }
+
+  /** The session's egress policy, its credentials' hosts (never values) and its last 100 denied attempts. */
+  network(opts: { signal?: AbortSignal } = {}): Promise<SessionNetwork> {
+    return this.ctx.transport.json<SessionNetwork>('GET', `${this.base}/network`, opts)
+  }
+
+  /** Replaces the egress policy while the session runs: new connections follow it at once, disallowed open ones close. */
+  setNetwork(policy: NetworkPolicy, opts: { signal?: AbortSignal } = {}): Promise<SessionNetwork> {
+    return this.ctx.transport.json<SessionNetwork>('PUT', `${this.base}/network`, { ...opts, json: policy })
   }
 
   /** A fresh attach token for the terminal WebSocket (SessionEndedError once ended). */

@@ -21,6 +21,10 @@ export type ListSessionsQuery = NonNullable<paths['/v1/sessions']['get']['parame
 /** A terminal's WebSocket path and its attach token (POST /v1/sessions/{id}/attach). */
 export type Attach = Json<paths['/v1/sessions/{id}/attach']['post'], 200>
 export type PoolInfo = Json<paths['/v1/pools/{name}']['get'], 200>
+/** A session's network policy, credential hosts and last denied attempts (GET /v1/sessions/{id}/network). */
+export type SessionNetwork = Json<paths['/v1/sessions/{id}/network']['get'], 200>
+/** An egress policy: `network` on create, and the body of PUT /v1/sessions/{id}/network. */
+export type NetworkPolicy = BodyOf<paths['/v1/sessions/{id}/network']['put']>
 
 /** The body of POST /v1/sessions/{id}/exec. */
 export type ExecRequest = BodyOf<Exec>

@@ -13,6 +13,22 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 1024 ** 3
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+export const egressConfigSchema = z.object({
+  /** Most upstream connections one session may hold open at once. */
+  maxConnections: z.number().int().min(1).max(65_536).default(256),
+  /** Bytes per second one session may move through the proxy, both directions together; 0: no cap. */
+  bytesPerSec: sizeBytesSchema(0).default(0),
+  /**
+   * A fixed name -> addresses map the proxy resolves with instead of DNS (an air-gapped site, or
+   * tests that stand up their own "internet"); names not in it do not resolve.
+   */
+  hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
+  /** Extra PEM files of CAs the proxy trusts for upstream TLS (beside the system's). */
+  upstreamCaFiles: z.array(z.string().min(1)).optional(),
+  /** 32-byte key (a file of 64 hex chars) that seals injected credentials in the store; default `<dataDir>/egress/credential-key`. */
+  credentialKeyFile: z.string().min(1).optional(),
+}).strict()
+
 /** The gateway's configuration: one schema for file, environment and flags. */
 export const gatewayConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -33,6 +49,8 @@ export const gatewayConfigSchema = z.object({
   maxUploadBytes: sizeBytesSchema(1).default(DEFAULT_MAX_UPLOAD_BYTES).refine((n) => n > 0, 'must be at least 1 byte'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   pools: z.array(z.record(z.string(), z.unknown())).default([]),
+  /** The egress proxy of network pools (local and Docker drivers): per-session caps, resolver, trust. */
+  egress: egressConfigSchema.default({ maxConnections: 256, bytesPerSec: 0 }),
   /** What `--driver ecs` needs (cluster, task definition, subnets, …); see config/ecs.ts. */
   ecs: ecsConfigSchema.optional(),
 }).strict()

@@ -11,6 +11,8 @@ import { registerExecRoutes, registerStdinRoute, type ExecRouteDeps } from './ex
 import { registerFileReadRoutes, registerFileWriteRoute } from './file-routes.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { registerMcpRoute } from './mcp-route.ts'
+import { registerNetworkRoutes } from './network-routes.ts'
+import type { SessionNetworks } from './session-network.ts'
 import { OpenApiDocument } from './openapi.ts'
 import { registerRawBodyScope } from './raw-body.ts'
 import { closeLingeringOnShutdown } from './shutdown.ts'
@@ -30,6 +32,7 @@ export interface AppDeps {
   readonly store: Store
   readonly pools: ReadonlyMap<string, PoolRuntime>
   readonly sessions: SessionService
+  readonly networks: SessionNetworks
   readonly metrics: LabMetrics
   readonly logger: Logger
   readonly maxBodyBytes: number
@@ -104,7 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       schema: {
         summary: 'Create a session (claims a warm sandbox, or cold-starts one)', body: createSessionBody,
         responses: { 201: { description: 'Created', schema: createdSessionSchema } },
-        errors: ['invalid_json', 'body_too_large', 'unsupported_media_type', 'pool_not_found', 'capacity_exhausted', 'claim_timeout', 'pool_unavailable', 'claim_failed'],
+        errors: ['invalid_json', 'body_too_large', 'unsupported_media_type', 'pool_not_found', 'network_unavailable', 'capacity_exhausted', 'claim_timeout', 'pool_unavailable', 'claim_failed'],
       },
       preValidation: async (req) => requireJsonBody(req),
     }, async (req, reply) => {
@@ -169,6 +172,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxUploadBytes: deps.maxUploadBytes,
       streams,
     }
+    registerNetworkRoutes(scope, { sessions: deps.sessions, networks: deps.networks })
     registerExecRoutes(scope, agentDeps)
     registerFileReadRoutes(scope, agentDeps)
     await registerRawBodyScope(scope, (raw) => {

@@ -14,6 +14,7 @@ import type { Store } from '../store/types.ts'
 import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
 import type { PoolRuntime } from './pools.ts'
+import { SessionNetworks } from './session-network.ts'
 import { SessionService } from './sessions.ts'
 import { PoolStatsSampler } from './stats.ts'
 
@@ -72,14 +73,15 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     throw err
   }
 
-  const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS })
+  const networks = new SessionNetworks({ store, logger, hasProxy: () => false })
+  const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks })
   for (const p of pools.values()) p.controller.start()
 
   let stopping = false
   const sampler = new PoolStatsSampler(pools, clock)
   sampler.start()
   const app = await buildApp({
-    apiKey, store, pools, sessions, metrics, logger,
+    apiKey, store, pools, sessions, networks, metrics, logger,
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     maxUploadBytes: config.maxUploadBytes,

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { envMapSchema, userNameSchema } from '@infra-lab/protocol'
+import { credentialsSchema, networkPolicySchema } from '../spec/network-policy.ts'
 import { POOL_NAME_RE } from '../spec/pool-spec.ts'
 import { ENDED_REASONS } from '../store/types.ts'
 import { ApiError, type ErrorDetail } from './errors.ts'
@@ -9,6 +10,10 @@ export const createSessionBody = z.object({
   pool: z.string().regex(POOL_NAME_RE, 'must match ^[a-z0-9][a-z0-9-]{0,31}$').optional(),
   env: envMapSchema.optional(),
   secrets: envMapSchema.optional(),
+  /** Egress policy, bound at claim time (default: the pool's). */
+  network: networkPolicySchema.optional(),
+  /** Headers the egress proxy adds on HTTPS to these hosts; the values never enter the sandbox. */
+  credentials: credentialsSchema.optional(),
 }).strict()
 export type CreateSessionBody = z.infer<typeof createSessionBody>
 
@@ -54,6 +59,21 @@ export const poolSchema = z.object({
     destroying: z.number().describe('being destroyed: retired, ended, or left by a failed start'),
     total: z.number().describe('every sandbox the pool owns: never below what runs on the host'),
   }),
+})
+
+export const deniedEntrySchema = z.object({
+  at: z.string().describe('ISO 8601'),
+  host: z.string().optional().describe('the name asked for (CONNECT target, Host, SNI or DNS question), when there was one'),
+  address: z.string().optional().describe('the address it resolved to, or the original destination'),
+  port: z.number(),
+  reason: z.string().describe('egress_none, not_allowed, denied_by_rule, always_denied, dns_failed, limit, ...'),
+  via: z.enum(['http', 'connect', 'transparent', 'dns']),
+})
+
+export const sessionNetworkSchema = z.object({
+  policy: networkPolicySchema,
+  credentials: z.array(z.object({ host: z.string(), header: z.string() })).describe('hosts and header names only: values are never shown'),
+  denied: z.array(deniedEntrySchema).describe('the last 100 denied attempts, oldest first'),
 })
 
 export const errorSchema = z.object({

@@ -17,7 +17,9 @@ import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE } from './errors.ts'
 import { newId } from './ids.ts'
 import type { PoolRuntime } from './pools.ts'
+import type { PoolSpec } from '../spec/pool-spec.ts'
 import type { CreateSessionBody } from './schemas.ts'
+import type { PreparedNetwork, SessionNetworks } from './session-network.ts'
 import { TerminalHub } from './terminal-hub.ts'
 import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, connectWithin, type ResumeOutcome } from './session-resume.ts'
 
@@ -40,6 +42,8 @@ export interface SessionServiceDeps {
   readonly metrics: LabMetrics
   readonly logger: Logger
   readonly attachTokenTtlS: number
+  /** Binds network policies and credentials to sandboxes at claim time (and after a restart). */
+  readonly networks: SessionNetworks
 }
 
 const CLAIM_AGENT_TIMEOUT_MS = 5000
@@ -58,6 +62,11 @@ export class SessionService {
     this.resumer = new SessionResumer((s) => this.resumeOne(s), deps.logger)
   }
 
+  /** The spec of a pool this gateway runs, if it still does. */
+  poolSpec(name: string): PoolSpec | undefined {
+    return this.deps.pools.get(name)?.spec
+  }
+
   pool(name: string): PoolRuntime {
     const p = this.deps.pools.get(name)
     if (!p) throw new ApiError('pool_not_found', `no pool named "${name}"`)
@@ -69,7 +78,9 @@ export class SessionService {
    * workspace bound and the claim sent. A sandbox that fails here is destroyed and its session
    * ended as claim_failed (SandboxClaimFailed); running out of capacity is an ApiError.
    */
-  private async claimOnce(pool: PoolRuntime, body: CreateSessionBody, lap: (name: string, since: number) => number, since: number): Promise<ClaimAttempt> {
+  private async claimOnce(
+    pool: PoolRuntime, body: CreateSessionBody, network: PreparedNetwork, lap: (name: string, since: number) => number, since: number,
+  ): Promise<ClaimAttempt> {
     const { store, clock, metrics, logger } = this.deps
     const poolName = pool.spec.name
     const env = body.env ?? {}
@@ -84,6 +95,8 @@ export class SessionService {
       createdAt: clock.now(),
       envNames: [...Object.keys(env), ...Object.keys(secrets)],
       attachToken,
+      ...(network.policy ? { network: network.policy } : {}),
+      ...(network.sealedCredentials ? { sealedCredentials: network.sealedCredentials } : {}),
     }
 
     let claimed = await store.claimWarm(poolName, newSession, clock.now())
@@ -116,6 +129,8 @@ export class SessionService {
       const hub = new TerminalHub(ch, clock.now(), () => clock.now(), { seenAllOutput: true })
       t = lap('connectMs', t)
       const binding = await pool.driver.bindWorkspace(handle, body.user)
+      // The policy is bound now, before the shell can run anything: no per-claim namespace work.
+      this.deps.networks.bind(newSession.id, poolName, handle, network)
       t = lap('bindWorkspaceMs', t)
       // Sent now, answered in about a millisecond: the response does not wait for `ready`
       // (the session is `starting` until it arrives), so the agent applies the claim while
@@ -128,6 +143,7 @@ export class SessionService {
     } catch (err) {
       logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'claim failed; destroying the sandbox')
       channel?.close()
+      this.deps.networks.unbind(newSession.id)
       await store.endSession(newSession.id, 'claim_failed', clock.now())
       await this.destroySandbox(pool, sandbox.id)
       throw new SandboxClaimFailed(new ApiError('claim_failed', `could not start the session's shell: ${errMessage(err)}`))
@@ -150,14 +166,16 @@ export class SessionService {
     }
     const poolName = body.pool ?? 'default'
     const pool = this.pool(poolName)
+    // Refused before anything is claimed: a 400 costs no sandbox.
+    const network = this.deps.networks.prepare(pool.spec, body)
 
     let attempt: ClaimAttempt
     try {
-      attempt = await this.claimOnce(pool, body, lap, t0)
+      attempt = await this.claimOnce(pool, body, network, lap, t0)
     } catch (err) {
       if (!(err instanceof SandboxClaimFailed)) throw err
       try {
-        attempt = await this.claimOnce(pool, body, lap, lap('failedClaimMs', t0))
+        attempt = await this.claimOnce(pool, body, network, lap, lap('failedClaimMs', t0))
       } catch (again) {
         if (!(again instanceof SandboxClaimFailed)) throw again
         metrics.claims.inc({ pool: poolName, result: 'rejected' })
@@ -300,6 +318,7 @@ export class SessionService {
     }
     const ended = await store.endSession(sessionId, reason, clock.now())
     if (ended) logger.info({ session: sessionId, reason }, 'session ended')
+    this.deps.networks.unbind(sessionId)
     if (!live) return
     this.live.delete(sessionId)
     metrics.sessionsActive.dec({ pool: live.pool })
@@ -348,6 +367,7 @@ export class SessionService {
       return 'ended'
     }
     if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings)
+    await this.deps.networks.rebind(now, sandbox.handle)
     this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
     this.deps.metrics.sessionsActive.inc({ pool: s.pool })
     return 'resumed'

@@ -15,6 +15,7 @@ export class LabMetrics {
   readonly claimDuration = new Histogram({ name: 'lab_claim_duration_seconds', help: 'Time to claim a sandbox for a session, by path (warm|cold)', labelNames: ['pool', 'path'] as const, buckets: LATENCY_BUCKETS_S, registers: [this.registry] })
   readonly sandboxStartDuration = new Histogram({ name: 'lab_sandbox_start_duration_seconds', help: 'Time from create to agent hello', labelNames: ['driver'] as const, buckets: LATENCY_BUCKETS_S, registers: [this.registry] })
   readonly sandboxFailures = new Counter({ name: 'lab_sandbox_failures_total', help: 'Sandbox failures by driver and reason', labelNames: ['driver', 'reason'] as const, registers: [this.registry] })
+  readonly egressDenied = new Counter({ name: 'lab_egress_denied_total', help: 'Connections and DNS questions the egress proxy denied, by pool', labelNames: ['pool'] as const, registers: [this.registry] })
   readonly sessionsActive = new Gauge({ name: 'lab_sessions_active', help: 'Sessions not yet ended', labelNames: ['pool'] as const, registers: [this.registry] })
 
   constructor(options: { defaultMetrics?: boolean } = {}) {

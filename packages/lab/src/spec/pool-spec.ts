@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { networkPolicySchema, type NetworkPolicy } from './network-policy.ts'
 import { policySchema } from './policy-schema.ts'
 
 export const POOL_NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
@@ -32,12 +33,21 @@ export const poolSpecSchema = z.object({
   maxWarmAgeS: z.number().int().min(0).max(30 * 86_400).default(3600),
   maxConcurrentCreates: z.number().int().min(1).max(1000).default(4),
   maxCreatesPerMin: z.number().int().min(1).max(100_000).default(600),
-  /** Whether sandboxes of this pool get a network (none by default). */
+  /**
+   * Whether sandboxes of this pool get a network (none by default): each its own namespace whose
+   * only way out is the gateway's egress proxy. `true` alone means sessions' default policy is
+   * `{"egress": "open"}`; `false` means `none`, and a session cannot ask for more.
+   */
   network: z.boolean().default(false),
+  /** The network policy of sessions that bring none (needs `network: true` unless it is `none`). */
+  egress: networkPolicySchema.optional(),
   limits: limitsSchema.default({ pids: 256, memoryMb: 512, cpus: 1 }),
 }).strict()
   .superRefine((s, ctx) => {
     if (s.minSize > s.maxSize) ctx.addIssue({ code: 'custom', path: ['minSize'], message: `minSize ${s.minSize} exceeds maxSize ${s.maxSize}` })
+    if (!s.network && s.egress && s.egress.egress !== 'none') {
+      ctx.addIssue({ code: 'custom', path: ['egress'], message: `egress "${s.egress.egress}" needs network: true` })
+    }
     if (s.policy.kind === 'fixed' && s.policy.size > s.maxSize) {
       ctx.addIssue({ code: 'custom', path: ['policy', 'size'], message: `size ${s.policy.size} exceeds maxSize ${s.maxSize}` })
     }
@@ -46,3 +56,9 @@ export const poolSpecSchema = z.object({
 export type PoolSpec = z.infer<typeof poolSpecSchema>
 export type PoolSpecInput = z.input<typeof poolSpecSchema>
 export type SandboxLimits = z.infer<typeof limitsSchema>
+
+/** The policy a session of this pool gets when it brings none; null when the pool has no network. */
+export function defaultNetworkPolicy(spec: PoolSpec): NetworkPolicy | null {
+  if (!spec.network) return null
+  return spec.egress ?? { egress: 'open' }
+}

@@ -118,7 +118,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(c?.sandbox.id).toBe('sb-old')
         expect(c?.session).toEqual({
           id: 's-1', user: 'ada', pool: 'alpha', sandboxId: 'sb-old', state: 'starting', warm: true, createdAt: 1000,
-          endedAt: null, endedReason: null, timings: {}, envNames: ['FOO', 'API_KEY'],
+          endedAt: null, endedReason: null, timings: {}, envNames: ['FOO', 'API_KEY'], network: null, hasCredentials: false,
         })
         expect(await store.getSession('s-1')).toEqual(c?.session)
         expect((await store.claimWarm('alpha', session('s-2'), 1235))?.sandbox.id).toBe('sb-new')
@@ -225,6 +225,24 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
       it('stores env names only', async () => {
         expect((await store.getSession('s-1'))?.envNames).toEqual(['FOO', 'API_KEY'])
+      })
+
+      it('keeps a network policy and sealed credentials with the claim; replaces the policy until the session ends', async () => {
+        expect(await store.getSession('s-1')).toMatchObject({ network: null, hasCredentials: false })
+        expect(await store.getSessionCredentials('s-1')).toBeUndefined()
+        await warm(store, 'sb-net', 50)
+        const policy = { egress: 'allow' as const, allow: ['example.com', '*.npmjs.org'], deny: ['bad.example.com'] }
+        await store.claimWarm('alpha', { ...session('s-net'), network: policy, sealedCredentials: 'v1.sealed-bytes' }, 60)
+        expect(await store.getSession('s-net')).toMatchObject({ network: policy, hasCredentials: true })
+        expect(await store.getSessionCredentials('s-net')).toBe('v1.sealed-bytes')
+        expect(await store.setSessionNetwork('s-net', { egress: 'none' })).toBe(true)
+        expect((await store.getSession('s-net'))?.network).toEqual({ egress: 'none' })
+        expect(await store.setSessionNetwork('s-missing', { egress: 'none' })).toBe(false)
+        // An ended session's credentials are dropped, and its policy is frozen.
+        await store.endSession('s-net', 'terminated', 70)
+        expect(await store.getSessionCredentials('s-net')).toBeUndefined()
+        expect(await store.getSession('s-net')).toMatchObject({ hasCredentials: false, network: { egress: 'none' } })
+        expect(await store.setSessionNetwork('s-net', { egress: 'open' })).toBe(false)
       })
     })
 

@@ -1,3 +1,4 @@
+import type { NetworkPolicy } from '../spec/network-policy.ts'
 import type { SandboxHandle } from '../spec/sandbox-handle.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
 
@@ -43,6 +44,10 @@ export interface SessionRecord {
   readonly timings: Readonly<Record<string, number>>
   /** Names (never values) of the env vars and secrets the session was given. */
   readonly envNames: readonly string[]
+  /** The session's network policy (null: the pool has no network). */
+  readonly network: NetworkPolicy | null
+  /** Whether credentials are kept for it (their values only sealed, read by getSessionCredentials). */
+  readonly hasCredentials: boolean
 }
 
 export interface NewSession {
@@ -51,6 +56,9 @@ export interface NewSession {
   readonly pool: string
   readonly createdAt: number
   readonly envNames: readonly string[]
+  readonly network?: NetworkPolicy
+  /** Injected credentials, sealed by the caller (egress/sealed.ts): the store never sees a value. */
+  readonly sealedCredentials?: string
   /**
    * The session's first attach token, stored by the claim in its own transaction: the claim path
    * then commits once. A claim that gets no sandbox stores no token.
@@ -116,6 +124,10 @@ export interface Store {
   markSessionRunning(id: string, timings: Record<string, number>): Promise<void>
   /** Records the claim path's timings without changing the state. */
   markSessionTimings(id: string, timings: Record<string, number>): Promise<void>
+  /** Replaces the network policy of a session that has not ended; false if there is none such. */
+  setSessionNetwork(id: string, policy: NetworkPolicy): Promise<boolean>
+  /** The session's sealed credentials, or undefined if it has none. */
+  getSessionCredentials(id: string): Promise<string | undefined>
   /** Ends the session (no-op if already ended); returns true if this call ended it. */
   endSession(id: string, reason: EndedReason, now: number): Promise<boolean>
 

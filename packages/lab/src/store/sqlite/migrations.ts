@@ -45,6 +45,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX attach_tokens_expiry ON attach_tokens (expires_at);
   `,
+  // Issue 13: the session's network policy (JSON) and its injected credentials, sealed
+  // (AES-256-GCM, egress/sealed.ts): never a plain value on disk.
+  `
+  ALTER TABLE sessions ADD COLUMN network TEXT;
+  ALTER TABLE sessions ADD COLUMN credentials TEXT;
+  `,
 ]
 
 /** Brings the database up to the latest schema in one transaction; returns the new version. */

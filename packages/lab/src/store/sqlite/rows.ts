@@ -1,3 +1,4 @@
+import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import type { EndedReason, SandboxRecord, SandboxState, SessionRecord, SessionState } from '../types.ts'
 
@@ -25,6 +26,8 @@ export interface SessionRow {
   ended_reason: EndedReason | null
   timings: string
   env_names: string
+  network: string | null
+  credentials: string | null
 }
 
 export function toSandbox(r: SandboxRow): SandboxRecord {
@@ -53,5 +56,7 @@ export function toSession(r: SessionRow): SessionRecord {
     endedReason: r.ended_reason,
     timings: JSON.parse(r.timings) as Record<string, number>,
     envNames: JSON.parse(r.env_names) as string[],
+    network: r.network === null ? null : (JSON.parse(r.network) as NetworkPolicy),
+    hasCredentials: r.credentials !== null,
   }
 }

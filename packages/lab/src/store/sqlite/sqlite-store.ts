@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
 import type {
@@ -131,6 +132,8 @@ export class SqliteStore implements Store {
     this.q.insertSession.run({
       id: s.id, user: s.user, pool: s.pool, sandbox_id: picked.id, warm: warm ? 1 : 0, created_at: s.createdAt,
       env_names: JSON.stringify([...s.envNames]),
+      network: s.network === undefined ? null : JSON.stringify(s.network),
+      credentials: s.sealedCredentials ?? null,
     })
     const bound = this.q.bindSandbox.run({ id: picked.id, session_id: s.id, claimed_at: now })
     // Cannot happen inside an IMMEDIATE transaction; a guard against a broken query.
@@ -158,6 +161,15 @@ export class SqliteStore implements Store {
 
   async markSessionTimings(id: string, timings: Record<string, number>): Promise<void> {
     this.q.markTimings.run({ id, timings: JSON.stringify(timings) })
+  }
+
+  async setSessionNetwork(id: string, policy: NetworkPolicy): Promise<boolean> {
+    return this.q.setNetwork.run({ id, network: JSON.stringify(policy) }).changes === 1
+  }
+
+  async getSessionCredentials(id: string): Promise<string | undefined> {
+    const row = this.q.getCredentials.get(id) as { credentials: string | null } | undefined
+    return row?.credentials ?? undefined
   }
 
   async endSession(id: string, reason: EndedReason, now: number): Promise<boolean> {
@@ -211,15 +223,18 @@ function prepare(db: Database.Database) {
     bindSandbox: db.prepare(`UPDATE sandboxes SET state = 'claimed', session_id = @session_id, claimed_at = @claimed_at
       WHERE id = @id AND state = 'warm'`),
 
-    insertSession: db.prepare(`INSERT INTO sessions (id, user, pool, sandbox_id, state, warm, created_at, env_names)
-      VALUES (@id, @user, @pool, @sandbox_id, 'starting', @warm, @created_at, @env_names)`),
+    insertSession: db.prepare(`INSERT INTO sessions (id, user, pool, sandbox_id, state, warm, created_at, env_names, network, credentials)
+      VALUES (@id, @user, @pool, @sandbox_id, 'starting', @warm, @created_at, @env_names, @network, @credentials)`),
+    setNetwork: db.prepare(`UPDATE sessions SET network = @network WHERE id = @id AND state <> 'ended'`),
+    getCredentials: db.prepare('SELECT credentials FROM sessions WHERE id = ?'),
     getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
     listSessions: db.prepare(`SELECT * FROM sessions
       WHERE (@user IS NULL OR user = @user) AND (@state IS NULL OR state = @state) AND (@pool IS NULL OR pool = @pool)
       ORDER BY created_at, id`),
     markTimings: db.prepare(`UPDATE sessions SET timings = @timings WHERE id = @id`),
     markRunning: db.prepare(`UPDATE sessions SET state = 'running', timings = @timings WHERE id = @id AND state = 'starting'`),
-    endSession: db.prepare(`UPDATE sessions SET state = 'ended', ended_at = @now, ended_reason = @reason
+    // An ended session's credentials are dropped at once: nothing can use them any more.
+    endSession: db.prepare(`UPDATE sessions SET state = 'ended', ended_at = @now, ended_reason = @reason, credentials = NULL
       WHERE id = @id AND state <> 'ended'`),
 
     putToken: db.prepare(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES (@token_hash, @session_id, @expires_at)
