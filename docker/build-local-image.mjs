@@ -23,6 +23,8 @@ const TOOLS = [
   'echo', 'printf', 'head', 'tail', 'wc', 'sort', 'uniq', 'cut', 'tr', 'tee', 'du', 'df', 'date', 'sleep', 'stat', 'readlink',
   'realpath', 'basename', 'dirname', 'uname', 'hostname', 'true', 'false', 'test', 'seq', 'yes', 'md5sum', 'sha256sum',
   'grep', 'sed', 'find', 'xargs', 'diff', 'less', 'ps', 'kill', 'mount', 'umount', 'tar', 'gzip',
+  // curl and getent: what a network pool's users reach for first (and the egress tests use)
+  'curl', 'getent', 'timeout',
   // setpriv: the agent's --workspaces-root mode (ECS) drops to the user's uid with it
   'setpriv',
 ]

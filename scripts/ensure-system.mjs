@@ -23,7 +23,7 @@ const NEEDS = {
   // ps: tests look for leftover processes; fio: the filesystem benchmark's reference; chromium:
   // the browser tests (never a downloaded browser); dockerd and docker: the Docker driver's tests
   // and `docker import` of the locally built sandbox image.
-  test: [...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io']],
+  test: [...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io'], ['curl', 'curl']],
 }
 
 // The sbin directories too: dockerd, mkfs.ext4 and losetup live there, and a user's PATH often

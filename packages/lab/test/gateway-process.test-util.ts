@@ -16,11 +16,11 @@ export interface RunningGateway {
 }
 
 /** Starts `infra-lab gateway` as a real process on a free loopback port. */
-export async function runGateway(dataDir: string, config: object): Promise<RunningGateway> {
+export async function runGateway(dataDir: string, config: object, env: Record<string, string> = {}): Promise<RunningGateway> {
   const configFile = join(dataDir, 'config.json')
   writeFileSync(configFile, JSON.stringify(config))
   const child = spawn(process.execPath, [CLI, 'gateway', '--config', configFile, '--data-dir', dataDir, '--port', '0'], {
-    env: { ...process.env, INFRA_LAB_API_KEY: KEY, INFRA_LAB_LOG_LEVEL: 'info' },
+    env: { ...process.env, INFRA_LAB_API_KEY: KEY, INFRA_LAB_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let err = ''

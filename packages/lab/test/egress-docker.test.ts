@@ -1,0 +1,16 @@
+import { describe } from 'vitest'
+import { dockerSkipReason, ensureLocalImage } from '../src/drivers/docker/test-support.ts'
+import { runEgressSuite } from './egress-suite.test-util.ts'
+import { runCli } from './gateway-process.test-util.ts'
+
+const skip = await dockerSkipReason()
+if (skip === undefined) await ensureLocalImage()
+
+describe.skipIf(skip !== undefined)(`egress on Docker sandboxes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  runEgressSuite({
+    driver: 'docker',
+    async teardown(dataDir) {
+      await runCli(['gateway', '--teardown', '--driver', 'docker', '--data-dir', dataDir])
+    },
+  })
+})

@@ -1,0 +1,14 @@
+import { describe } from 'vitest'
+import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
+import { runEgressSuite } from './egress-suite.test-util.ts'
+import { runCli } from './gateway-process.test-util.ts'
+
+const skip = localDriverSkipReason()
+describe.skipIf(skip !== undefined)(`egress on local sandboxes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  runEgressSuite({
+    driver: 'local',
+    async teardown(dataDir) {
+      await runCli(['gateway', '--teardown', '--driver', 'local', '--data-dir', dataDir])
+    },
+  })
+})
