@@ -25,7 +25,7 @@ export const egressConfigSchema = z.object({
   hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
   /** Extra PEM files of CAs the proxy trusts for upstream TLS (beside the system's). */
   upstreamCaFiles: z.array(z.string().min(1)).optional(),
-  /** 32-byte key (a file of 64 hex chars) that seals injected credentials in the store; default `<dataDir>/egress/credential-key`. */
+  /** File of the 32-byte key that seals injected credentials in the store (made on first start); default `<dataDir>/egress/credential-key`. */
   credentialKeyFile: z.string().min(1).optional(),
 }).strict()
 

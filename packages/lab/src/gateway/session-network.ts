@@ -25,8 +25,9 @@ export interface EgressBinder {
 
 /** Seals credential values for the store (egress/sealed.ts). */
 export interface CredentialSealer {
-  seal(plaintext: string): string
-  open(sealed: string): Buffer
+  /** `aad` binds the sealed text to its session: a value moved to another row does not open. */
+  seal(plaintext: string, aad: string): string
+  open(sealed: string, aad: string): Buffer
 }
 
 /** A create's network ask, checked against its pool. */
@@ -34,7 +35,6 @@ export interface PreparedNetwork {
   /** Null: the pool has no network. */
   readonly policy: NetworkPolicy | null
   readonly credentials: Credential[]
-  readonly sealedCredentials?: string
 }
 
 export interface SessionNetworksDeps {
@@ -70,9 +70,14 @@ export class SessionNetworks {
       return { policy: pool.network ? (ask.network ?? defaultNetworkPolicy(pool)) : null, credentials: [] }
     }
     const policy = ask.network ?? defaultNetworkPolicy(pool)!
-    if (credentials.length === 0) return { policy, credentials }
-    if (!this.deps.sealer) throw new ApiError('network_unavailable', 'this gateway cannot keep credentials (no egress key)')
-    return { policy, credentials, sealedCredentials: this.deps.sealer.seal(JSON.stringify(credentials)) }
+    if (credentials.length > 0 && !this.deps.sealer) throw new ApiError('network_unavailable', 'this gateway cannot keep credentials (no egress key)')
+    return { policy, credentials }
+  }
+
+  /** The credentials as the store keeps them: sealed, and bound to this session id. */
+  seal(sessionId: string, prepared: PreparedNetwork): string | undefined {
+    if (prepared.credentials.length === 0 || !this.deps.sealer) return undefined
+    return this.deps.sealer.seal(JSON.stringify(prepared.credentials), sessionId)
   }
 
   /** At claim time, before the claim reaches the agent: the sandbox's address now speaks for this session. */
@@ -94,7 +99,7 @@ export class SessionNetworks {
     const sealed = await this.deps.store.getSessionCredentials(session.id)
     if (sealed && this.deps.sealer) {
       try {
-        credentials = JSON.parse(this.deps.sealer.open(sealed).toString('utf8')) as Credential[]
+        credentials = JSON.parse(this.deps.sealer.open(sealed, session.id).toString('utf8')) as Credential[]
       } catch (err) {
         this.deps.logger.error({ session: session.id, err: (err as Error).message }, 'cannot open the session\'s credentials (another key?): none are injected')
       }
@@ -116,7 +121,7 @@ export class SessionNetworks {
     const sealed = session.hasCredentials ? await this.deps.store.getSessionCredentials(session.id) : undefined
     if (sealed && this.deps.sealer) {
       try {
-        credentials = (JSON.parse(this.deps.sealer.open(sealed).toString('utf8')) as Credential[]).map((c) => ({ host: c.host, header: c.header }))
+        credentials = (JSON.parse(this.deps.sealer.open(sealed, session.id).toString('utf8')) as Credential[]).map((c) => ({ host: c.host, header: c.header }))
       } catch {
         credentials = []
       }

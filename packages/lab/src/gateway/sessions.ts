@@ -86,6 +86,7 @@ export class SessionService {
     const env = body.env ?? {}
     const secrets = body.secrets ?? {}
     const id = newId('ses')
+    const sealedCredentials = this.deps.networks.seal(id, network)
     // The first attach token is stored by the claim's own transaction: one commit on the path.
     const { attach, record: attachToken } = this.newAttach(id)
     const newSession = {
@@ -96,7 +97,7 @@ export class SessionService {
       envNames: [...Object.keys(env), ...Object.keys(secrets)],
       attachToken,
       ...(network.policy ? { network: network.policy } : {}),
-      ...(network.sealedCredentials ? { sealedCredentials: network.sealedCredentials } : {}),
+      ...(sealedCredentials ? { sealedCredentials } : {}),
     }
 
     let claimed = await store.claimWarm(poolName, newSession, clock.now())

@@ -3,9 +3,10 @@ import { constants } from 'node:os'
 import type { InfraLab, Session } from '@infra-lab/sdk'
 import { describeFailure, labFromFlags, type ClientFlags } from '../client-options.ts'
 import { parseEnvFlags } from '../env-flags.ts'
+import { parseNetworkFlags, type NetworkFlags } from '../network-flags.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
 
-export interface ExecFlags extends ClientFlags {
+export interface ExecFlags extends ClientFlags, NetworkFlags {
   readonly session?: string
   readonly user?: string
   readonly pool?: string
@@ -35,6 +36,9 @@ export async function execCommand(argv: readonly string[], flags: ExecFlags, io:
   if (argv.length === 0) return fail('no command: infra-lab exec --session ID -- CMD ARGS...', 2)
   const env = parseEnvFlags(flags.env)
   if (typeof env === 'string') return fail(env, 2)
+  const network = parseNetworkFlags(flags)
+  if (typeof network === 'string') return fail(network, 2)
+  if (network && !flags.user) return fail('--egress, --allow and --deny go with --user (a new session); for a running one: infra-lab sessions network ID', 2)
 
   let lab: InfraLab
   let session: Session | undefined
@@ -42,7 +46,7 @@ export async function execCommand(argv: readonly string[], flags: ExecFlags, io:
     lab = labFromFlags(flags, io)
     session = flags.session !== undefined
       ? await lab.sessions.get(flags.session, { signal })
-      : await lab.sessions.create({ user: flags.user!, ...(flags.pool ? { pool: flags.pool } : {}) }, { signal })
+      : await lab.sessions.create({ user: flags.user!, ...(flags.pool ? { pool: flags.pool } : {}), ...(network ? { network } : {}) }, { signal })
     const result = await session.exec(argv, {
       ...(env ? { env } : {}),
       ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}),

@@ -1,5 +1,6 @@
 import { describeFailure, labFromFlags, type ClientFlags } from '../client-options.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
+import { parseNetworkFlags, type NetworkFlags } from '../network-flags.ts'
 
 export interface SessionsLsFlags extends ClientFlags {
   readonly user?: string
@@ -22,6 +23,34 @@ export async function sessionsLsCommand(flags: SessionsLsFlags, io: CliIo, now =
     return 0
   } catch (err) {
     io.stderr.write(`infra-lab sessions ls: ${describeFailure(err)}\n`)
+    return 1
+  }
+}
+
+/** `infra-lab sessions network ID [--egress M] [--allow P]... [--deny P]...`: shows, or replaces then shows. */
+export async function sessionsNetworkCommand(id: string, flags: ClientFlags & NetworkFlags & { json?: boolean }, io: CliIo): Promise<ExitCode> {
+  const policy = parseNetworkFlags(flags)
+  if (typeof policy === 'string') {
+    io.stderr.write(`infra-lab sessions network: ${policy}\n`)
+    return 2
+  }
+  try {
+    const session = await labFromFlags(flags, io).sessions.get(id)
+    const net = policy ? await session.setNetwork(policy) : await session.network()
+    if (flags.json) {
+      io.stdout.write(`${JSON.stringify(net, null, 2)}\n`)
+      return 0
+    }
+    const p = net.policy
+    io.stdout.write(`egress: ${p.egress}\n`)
+    if (p.allow?.length) io.stdout.write(`allow:  ${p.allow.join(' ')}\n`)
+    if (p.deny?.length) io.stdout.write(`deny:   ${p.deny.join(' ')}\n`)
+    for (const c of net.credentials) io.stdout.write(`credential: ${c.header} for ${c.host}\n`)
+    if (net.denied.length) io.stdout.write(`denied (last ${net.denied.length}):\n`)
+    for (const d of net.denied) io.stdout.write(`  ${d.at}  ${d.via.padEnd(11)} ${(d.host ?? d.address ?? '?')}:${d.port}  ${d.reason}\n`)
+    return 0
+  } catch (err) {
+    io.stderr.write(`infra-lab sessions network: ${describeFailure(err)}\n`)
     return 1
   }
 }

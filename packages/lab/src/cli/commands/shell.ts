@@ -1,9 +1,10 @@
 import type { Session, Terminal } from '@infra-lab/sdk'
 import { describeFailure, labFromFlags, type ClientFlags } from '../client-options.ts'
 import { parseEnvFlags } from '../env-flags.ts'
+import { parseNetworkFlags, type NetworkFlags } from '../network-flags.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
 
-export interface ShellFlags extends ClientFlags {
+export interface ShellFlags extends ClientFlags, NetworkFlags {
   readonly user?: string
   readonly pool?: string
   readonly attach?: string
@@ -22,6 +23,11 @@ export async function shellCommand(flags: ShellFlags, io: TerminalIo): Promise<E
     io.stderr.write(`infra-lab shell: ${env}\n`)
     return 2
   }
+  const network = parseNetworkFlags(flags)
+  if (typeof network === 'string') {
+    io.stderr.write(`infra-lab shell: ${network}\n`)
+    return 2
+  }
   const out = io.stdoutTty
   let session: Session
   let term: Terminal
@@ -30,7 +36,7 @@ export async function shellCommand(flags: ShellFlags, io: TerminalIo): Promise<E
     if (flags.attach) session = await lab.sessions.get(flags.attach)
     else {
       const user = flags.user ?? io.env.USER ?? 'user'
-      session = await lab.sessions.create({ user, ...(flags.pool ? { pool: flags.pool } : {}), ...(env ? { env } : {}) })
+      session = await lab.sessions.create({ user, ...(flags.pool ? { pool: flags.pool } : {}), ...(env ? { env } : {}), ...(network ? { network } : {}) })
       io.stderr.write(`session ${session.id} (${session.info.warm ? 'warm' : 'cold'}, claimed in ${session.info.timings.claimMs} ms); re-attach with: infra-lab shell --attach ${session.id}\r\n`)
     }
     term = await session.terminal(out.columns && out.rows ? { cols: out.columns, rows: out.rows } : {})
