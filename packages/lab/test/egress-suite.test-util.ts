@@ -38,6 +38,7 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
     let gw: RunningGateway
     let config: object
 
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers of many shapes, read by the tests
     const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
       const res = await fetch(`${gw.url}${path}`, {
         method,
