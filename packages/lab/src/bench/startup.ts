@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import type { LabClient } from '../client/client.ts'
+import type { CreateSessionRequest, LabClient } from '../client/client.ts'
 
 export interface StartupSample {
   /** POST /v1/sessions to the first terminal byte on the WebSocket, in ms. */
@@ -18,10 +18,10 @@ export interface StartupSample {
 /** A hang, not a slow start: a prompt that has not come by then never will. */
 const FIRST_BYTE_TIMEOUT_MS = 30_000
 
-/** One end-to-end session start: POST, open the terminal, wait for the first byte; then end it. */
-export async function measureStart(client: LabClient, pool: string, user: string): Promise<StartupSample> {
+/** One end-to-end session start: POST (with `extra` fields such as a network policy), open the terminal, wait for the first byte; then end it. */
+export async function measureStart(client: LabClient, pool: string, user: string, extra: Partial<CreateSessionRequest> = {}): Promise<StartupSample> {
   const t0 = performance.now()
-  const s = await client.createSession({ user, pool })
+  const s = await client.createSession({ ...extra, user, pool })
   const tPost = performance.now()
   const ws = client.openTerminal(s.attach)
   let tOpen = Number.NaN
