@@ -48,7 +48,8 @@ export class EgressProxy extends Construct {
     })
     acknowledge(this.loadBalancer, { id: 'AwsSolutions-ELB2', reason: 'access logs need an S3 bucket with its own policy; the proxy logs each session\'s denied destinations itself' })
     this.loadBalancer.connections.allowFrom(props.sandboxSecurityGroup, port, 'egress proxy from sandbox tasks')
-    // Targets must admit the NLB's group: with client IP preservation the packets carry the sandbox's address.
+    // The gateway admits the NLB's group, not the sandboxes': ELB honours that rule even with client IP
+    // preservation on (the packets carry the sandbox's address), and no sandbox can bypass the NLB.
     this.loadBalancer.connections.allowTo(props.service, port, 'egress proxy (and its health checks) to gateway tasks')
     this.loadBalancer.addListener('Proxy', { port: PROXY_PORT, protocol: elbv2.Protocol.TCP }).addTargets('Gateway', {
       port: PROXY_PORT, protocol: elbv2.Protocol.TCP,

@@ -133,7 +133,7 @@ export class Gateway extends Construct {
     this.egressProxy = new EgressProxy(this, 'EgressProxy', {
       vpc: props.vpc, service: this.service, containerName: container.containerName, sandboxSecurityGroup: props.sandboxSecurityGroup, replicas,
     })
-    // Absent: the gateway gives sandboxes its own task address (one task, reached directly).
+    // Unset with one task: sandboxes reach that task's own address (docs/aws.md, what the gateway has to do).
     if (this.egressProxy.proxyHost) container.addEnvironment('INFRA_LAB_ECS_PROXY_HOST', this.egressProxy.proxyHost)
 
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
