@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib'
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import * as ecs from 'aws-cdk-lib/aws-ecs'
 import * as efs from 'aws-cdk-lib/aws-efs'
@@ -8,6 +8,8 @@ import * as logs from 'aws-cdk-lib/aws-logs'
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
 import { Construct } from 'constructs'
 import { acknowledge } from './acknowledge.ts'
+import { EgressProxy, PROXY_PORT } from './egress-proxy.ts'
+import { PRIVATE_SUBNETS, SANDBOX_SUBNETS } from './network.ts'
 
 export const GATEWAY_PORT = 8080
 
@@ -23,21 +25,29 @@ export interface GatewayProps {
   readonly capacityProviders: string
   /** HTTPS with this ACM certificate; HTTP then only redirects. */
   readonly certificateArn?: string
+  /** Gateway tasks (default 1); 2 or more put the egress proxy behind an internal NLB. */
+  readonly replicas?: number
 }
 
 /**
  * The gateway: one Fargate task behind an ALB (WebSocket-friendly idle timeout). One task,
  * because its SQLite file lives on its own EFS access point until a shared store exists.
+ * It also runs the sandboxes' egress proxy (EgressProxy): the only place sandbox tasks can send to.
  */
 export class Gateway extends Construct {
   readonly service: ecs.FargateService
   readonly loadBalancer: elbv2.ApplicationLoadBalancer
   readonly apiKey: secretsmanager.Secret
   readonly agentKey: secretsmanager.Secret
+  readonly egressProxy: EgressProxy
 
   constructor(scope: Construct, id: string, props: GatewayProps) {
     super(scope, id)
     const stack = Stack.of(this)
+    const replicas = props.replicas ?? 1
+    if (replicas > 1) {
+      Annotations.of(this).addWarningV2('infra-lab:gateway-replicas', `gatewayReplicas ${replicas}: every replica would open the same SQLite file on EFS; deploy replicas only once the gateway has a shared store`)
+    }
     this.apiKey = new secretsmanager.Secret(this, 'ApiKey', { generateSecretString: { excludePunctuation: true, passwordLength: 48 } })
     this.agentKey = new secretsmanager.Secret(this, 'AgentKey', {
       description: 'derives the per-task TLS-PSK keys of sandbox tasks',
@@ -92,12 +102,13 @@ export class Gateway extends Construct {
       image: ecs.ContainerImage.fromRegistry(props.image),
       command: ['gateway', '--driver', 'ecs', '--host', '0.0.0.0', '--port', String(GATEWAY_PORT), '--data-dir', '/data'],
       readonlyRootFilesystem: true,
-      portMappings: [{ containerPort: GATEWAY_PORT }],
+      portMappings: [{ containerPort: GATEWAY_PORT }, { containerPort: PROXY_PORT }],
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'gateway' }),
       environment: {
         INFRA_LAB_ECS_CLUSTER: props.cluster.clusterName,
         INFRA_LAB_ECS_TASK_DEFINITION: props.sandboxTask.taskDefinitionArn,
-        INFRA_LAB_ECS_SUBNETS: props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','),
+        // Sandbox tasks go to the isolated subnets: no route out but the proxy.
+        INFRA_LAB_ECS_SUBNETS: props.vpc.selectSubnets(SANDBOX_SUBNETS).subnetIds.join(','),
         INFRA_LAB_ECS_SECURITY_GROUPS: props.sandboxSecurityGroup.securityGroupId,
         INFRA_LAB_ECS_CAPACITY_PROVIDERS: props.capacityProviders,
       },
@@ -109,15 +120,21 @@ export class Gateway extends Construct {
     container.addMountPoints({ sourceVolume: 'data', containerPath: '/data', readOnly: false })
 
     this.service = new ecs.FargateService(this, 'Service', {
-      cluster: props.cluster, taskDefinition: task, desiredCount: 1,
+      cluster: props.cluster, taskDefinition: task, desiredCount: replicas,
       // Never two gateways on one SQLite file: stop the old task before starting the new one.
       minHealthyPercent: 0, maxHealthyPercent: 100,
-      assignPublicIp: false, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      // Private subnets with NAT: the egress proxy fetches what sandboxes are allowed to reach.
+      assignPublicIp: false, vpcSubnets: PRIVATE_SUBNETS,
       circuitBreaker: { rollback: true },
     })
     props.fileSystem.connections.allowDefaultPortFrom(this.service, 'NFS from the gateway')
     // The agent's TLS port on sandbox tasks is reachable from the gateway only.
     props.sandboxSecurityGroup.connections.allowFrom(this.service, ec2.Port.tcp(7100), 'agent TLS from the gateway')
+    this.egressProxy = new EgressProxy(this, 'EgressProxy', {
+      vpc: props.vpc, service: this.service, containerName: container.containerName, sandboxSecurityGroup: props.sandboxSecurityGroup, replicas,
+    })
+    // Unset with one task: sandboxes reach that task's own address (docs/aws.md, what the gateway has to do).
+    if (this.egressProxy.proxyHost) container.addEnvironment('INFRA_LAB_ECS_PROXY_HOST', this.egressProxy.proxyHost)
 
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
       vpc: props.vpc, internetFacing: true, vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
@@ -126,7 +143,8 @@ export class Gateway extends Construct {
     })
     acknowledge(this.loadBalancer, { id: 'AwsSolutions-ELB2', reason: 'access logs need an S3 bucket with its own policy; enable per deployment (docs/aws.md)' },
       { id: 'AwsSolutions-EC23', reason: 'the public API: reachable from anywhere, guarded by the API key and attach tokens' },)
-    const target = { port: GATEWAY_PORT, targets: [this.service], healthCheck: { path: '/healthz' }, deregistrationDelay: Duration.seconds(10) }
+    const apiTarget = this.service.loadBalancerTarget({ containerName: container.containerName, containerPort: GATEWAY_PORT })
+    const target = { port: GATEWAY_PORT, targets: [apiTarget], healthCheck: { path: '/healthz' }, deregistrationDelay: Duration.seconds(10) }
     if (props.certificateArn) {
       this.loadBalancer.addListener('Https', {
         port: 443, certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn)], sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,

@@ -58,7 +58,8 @@ export class GoldenImage extends Construct {
       name: 'infra-lab-shell',
       distributions: [{
         region: Stack.of(this).region,
-        amiDistributionConfiguration: { name: 'infra-lab-shell-{{ imagebuilder:buildDate }}' },
+        // An untyped (`any`) property: CDK passes it as written, so CloudFormation's own casing.
+        amiDistributionConfiguration: { Name: 'infra-lab-shell-{{ imagebuilder:buildDate }}' },
         ssmParameterConfigurations: [{ parameterName: props.amiParameterName, dataType: 'aws:ec2:image' }],
       }],
     })

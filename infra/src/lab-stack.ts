@@ -1,6 +1,7 @@
 import { Stack, type StackProps } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import { Construct } from 'constructs'
+import { AWS_DOMAINS, DnsFirewall, registryDomains } from './dns-firewall.ts'
 import { Gateway } from './gateway.ts'
 import { Network } from './network.ts'
 import { SandboxTask } from './sandbox-task.ts'
@@ -12,13 +13,14 @@ export interface LabStackProps extends StackProps {
   readonly settings: LabSettings
 }
 
-/** The whole lab: network, shell cluster with warm pool, workspaces, sandbox task, gateway. */
+/** The whole lab: network and its DNS Firewall, shell cluster with warm pool, workspaces, sandbox task, gateway. */
 export class LabStack extends Stack {
   readonly network: Network
   readonly shells: ShellCluster
   readonly workspaces: Workspaces
   readonly sandbox: SandboxTask
   readonly gateway: Gateway
+  readonly dnsFirewall: DnsFirewall | undefined
 
   constructor(scope: Construct, id: string, props: LabStackProps) {
     super(scope, id, props)
@@ -26,6 +28,9 @@ export class LabStack extends Stack {
     const image = s.useAiShellImage ? s.aiShellImage : s.sandboxImage
     this.network = new Network(this, 'Network', { interfaceEndpoints: s.interfaceEndpoints })
     const vpc = this.network.vpc
+    this.dnsFirewall = s.dnsFirewall
+      ? new DnsFirewall(this, 'DnsFirewall', { vpc, infrastructureDomains: [...AWS_DOMAINS, ...registryDomains([image, s.gatewayImage])], allowDomains: s.dnsAllow })
+      : undefined
     const clusterName = `${id.toLowerCase()}-shells`
     this.shells = new ShellCluster(this, 'Shells', {
       vpc, clusterName, instanceType: new ec2.InstanceType(s.instanceType), minCapacity: s.asgMin, maxCapacity: s.asgMax,
@@ -36,13 +41,15 @@ export class LabStack extends Stack {
     this.sandbox = new SandboxTask(this, 'Sandbox', {
       image, cpu: s.taskCpu, memoryMiB: s.taskMemoryMiB, fileSystem: this.workspaces.fileSystem, accessPoint: this.workspaces.sharedAccessPoint,
     })
-    const sandboxSg = new ec2.SecurityGroup(this, 'SandboxSg', { vpc, description: 'sandbox task ENIs: agent TLS from the gateway only', allowAllOutbound: true })
+    // No egress but what is added to it: NFS to EFS here, the egress proxy in Gateway. (The VPC
+    // resolver, instance and task metadata addresses are beyond any security group's reach.)
+    const sandboxSg = new ec2.SecurityGroup(this, 'SandboxSg', { vpc, description: 'sandbox task ENIs: agent TLS from the gateway only', allowAllOutbound: false })
     this.workspaces.allowFrom(sandboxSg)
     const providers = [`${clusterName}-ec2:1:0`, ...(s.fargate ? [] : [])].join(',')
     this.gateway = new Gateway(this, 'Gateway', {
       vpc, cluster: this.shells.cluster, image: s.gatewayImage, sandboxTask: this.sandbox.taskDefinition, sandboxSecurityGroup: sandboxSg,
       fileSystem: this.workspaces.fileSystem, accessPoint: this.workspaces.gatewayAccessPoint, capacityProviders: providers,
-      ...(s.certificateArn ? { certificateArn: s.certificateArn } : {}),
+      replicas: s.gatewayReplicas, ...(s.certificateArn ? { certificateArn: s.certificateArn } : {}),
     })
   }
 }

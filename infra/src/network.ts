@@ -11,7 +11,16 @@ export interface NetworkProps {
   readonly natGateways?: number
 }
 
-/** VPC: public subnets for the load balancer and NAT only, private subnets for instances and tasks. */
+/** Where sandbox tasks' ENIs go: no route out of the VPC at all (no NAT, no internet gateway, no endpoint route). */
+export const SANDBOX_SUBNETS: ec2.SubnetSelection = { subnetGroupName: 'sandbox' }
+/** Where the gateway, the shell instances, EFS and the endpoints go: out through NAT. */
+export const PRIVATE_SUBNETS: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }
+
+/**
+ * VPC: public subnets for the load balancer and NAT only, private subnets (NAT egress) for the
+ * gateway, instances and EFS, and isolated subnets for sandbox tasks, whose only way out is the
+ * gateway's egress proxy (docs/aws.md, Network policy on ECS).
+ */
 export class Network extends Construct {
   readonly vpc: ec2.Vpc
 
@@ -27,18 +36,20 @@ export class Network extends Construct {
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
         { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+        { name: 'sandbox', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 20 },
       ],
       flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.REJECT } },
       restrictDefaultSecurityGroup: true,
     })
-    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 }) // ECR layers come from S3: free
+    // ECR layers come from S3: free. Not routed from the sandbox subnets: S3 reaches every bucket.
+    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [PRIVATE_SUBNETS] })
     if (props.interfaceEndpoints ?? true) {
       for (const [name, service] of [
         ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR], ['EcrDocker', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
         ['Ecs', ec2.InterfaceVpcEndpointAwsService.ECS], ['EcsAgent', ec2.InterfaceVpcEndpointAwsService.ECS_AGENT],
         ['EcsTelemetry', ec2.InterfaceVpcEndpointAwsService.ECS_TELEMETRY], ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
       ] as const) {
-        const endpoint = this.vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } })
+        const endpoint = this.vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, subnets: PRIVATE_SUBNETS })
         acknowledge(endpoint, { id: 'AwsSolutions-EC23', reason: 'endpoint security groups admit HTTPS from the VPC CIDR only (an intrinsic the rule cannot evaluate)' })
       }
     }

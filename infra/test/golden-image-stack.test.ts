@@ -17,7 +17,10 @@ describe('GoldenImageStack', () => {
     t.hasResourceProperties('AWS::ImageBuilder::Component', { Data: Match.stringLikeRegexp(`docker pull ${DEFAULT_SETTINGS.sandboxImage}`) })
     t.hasResourceProperties('AWS::ImageBuilder::ImageRecipe', { ParentImage: 'ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id' })
     t.hasResourceProperties('AWS::ImageBuilder::DistributionConfiguration', {
-      Distributions: [Match.objectLike({ SsmParameterConfigurations: [{ ParameterName: '/infra-lab/golden-ami', DataType: 'aws:ec2:image' }] })],
+      Distributions: [Match.objectLike({
+        AmiDistributionConfiguration: { Name: 'infra-lab-shell-{{ imagebuilder:buildDate }}' },
+        SsmParameterConfigurations: [{ ParameterName: '/infra-lab/golden-ami', DataType: 'aws:ec2:image' }],
+      })],
     })
     t.resourceCountIs('AWS::ImageBuilder::ImagePipeline', 1)
   })
