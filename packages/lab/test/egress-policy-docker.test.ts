@@ -1,6 +1,6 @@
 import { describe } from 'vitest'
 import { dockerSkipReason, ensureLocalImage } from '../src/drivers/docker/test-support.ts'
-import { runEgressSuite } from './egress-suite.test-util.ts'
+import { runEgressSuite } from './egress-policy-suite.test-util.ts'
 import { runCli } from './gateway-process.test-util.ts'
 
 const skip = await dockerSkipReason()

@@ -1,6 +1,6 @@
 import { describe } from 'vitest'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
-import { runEgressSuite } from './egress-suite.test-util.ts'
+import { runEgressSuite } from './egress-policy-suite.test-util.ts'
 import { runCli } from './gateway-process.test-util.ts'
 
 const skip = localDriverSkipReason()
