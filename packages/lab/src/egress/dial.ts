@@ -33,6 +33,8 @@ export interface MutableFlow extends Flow {
   address: string | undefined
   /** Runs when the flow is closed (policy change, unbind): cut the client side too. */
   onClose: (() => void) | undefined
+  /** The connection ended by itself: stop counting it. The caller owns this once openUpstream succeeded. */
+  release(): void
 }
 
 /** Connects to `ip`:`port` if the session's policy allows it now; rejects otherwise or on failure. */
@@ -57,7 +59,8 @@ export function dialAddress(session: Session, ip: string, port: number, name: st
 
 /**
  * Judges `target` for `session`, counts it against the session's connection limit, and connects.
- * Denials are recorded in the session's log. The flow stays registered until its socket closes.
+ * Denials are recorded in the session's log. On success the caller releases the flow when its
+ * connection ends (for an injecting tunnel that is the tunnel's end, not the first upstream socket's).
  */
 export async function openUpstream(session: Session, resolver: Resolver, target: Target): Promise<Opened> {
   const denied = (reason: DenyReason, address?: string): Opened => {
@@ -83,11 +86,12 @@ export async function openUpstream(session: Session, resolver: Resolver, target:
       socket?.destroy()
       flow.onClose?.()
     },
+    release() {
+      session.flows.delete(flow)
+    },
   }
   session.flows.add(flow)
-  const release = (): void => {
-    session.flows.delete(flow)
-  }
+  const release = (): void => flow.release()
 
   let candidates: string[]
   if (target.name !== undefined) {
@@ -128,7 +132,6 @@ export async function openUpstream(session: Session, resolver: Resolver, target:
       break
     }
     flow.address = ip
-    socket.once('close', release)
     return { ok: true, socket, flow }
   }
   release()
