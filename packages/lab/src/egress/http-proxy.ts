@@ -44,7 +44,7 @@ const targetOf = (a: { host: string; port: number; isAddress: boolean }, via: Ta
   a.isAddress ? { address: a.host, port: a.port, via } : { name: a.host, port: a.port, via }
 
 export function createHttpProxy(deps: TunnelDeps, sessionFor: (source: string) => Session | undefined): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEAD_TIMEOUT_MS, requestTimeout: 0, connectionsCheckingInterval: 1_000 })
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: deps.headTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: Math.min(1_000, deps.headTimeoutMs) })
 
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => socket.destroy())

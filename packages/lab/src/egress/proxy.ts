@@ -13,7 +13,7 @@ import { networkPolicySchema, credentialsSchema } from '../spec/network-policy.t
 import { normalizeAddress } from './addresses.ts'
 import type { EgressCa } from './ca.ts'
 import { startDnsServer, type DnsServer } from './dns.ts'
-import { createHttpProxy } from './http-proxy.ts'
+import { createHttpProxy, HEAD_TIMEOUT_MS } from './http-proxy.ts'
 import { createInjector, type Injector } from './inject.ts'
 import type { CompileOptions } from './policy.ts'
 import type { Resolver } from './resolver.ts'
@@ -39,6 +39,8 @@ export interface EgressProxyOptions {
   readonly logger: Logger
   /** Every denied attempt, for metrics (`lab_egress_denied_total{pool}`). */
   readonly onDenied?: (entry: DeniedEntry & { readonly pool: string; readonly sessionId: string }) => void
+  /** A client's request head (or first bytes on the transparent port) must arrive within this; default HEAD_TIMEOUT_MS. */
+  readonly headTimeoutMs?: number
   /** Replaces the host's own addresses (always denied); tests only. */
   readonly hostAddresses?: CompileOptions['hostAddresses']
 }
@@ -48,6 +50,8 @@ export interface SessionBinding {
   readonly pool: string
   readonly policy: NetworkPolicy
   readonly credentials: readonly Credential[]
+  /** This session's caps, when they differ from the proxy's (a pool's own). */
+  readonly limits?: SessionLimits
 }
 
 export interface ListeningPorts {
@@ -67,7 +71,7 @@ export class EgressProxy {
 
   constructor(private readonly options: EgressProxyOptions) {
     this.injector = createInjector({ upstreamCa: [...rootCertificates, ...(options.upstreamCaPems ?? [])], logger: options.logger })
-    this.deps = { resolver: options.resolver, ca: options.ca, injector: this.injector, logger: options.logger }
+    this.deps = { resolver: options.resolver, ca: options.ca, injector: this.injector, logger: options.logger, headTimeoutMs: options.headTimeoutMs ?? HEAD_TIMEOUT_MS }
   }
 
   /** The session bound to a source address (any textual form of it), if any. */
@@ -118,7 +122,7 @@ export class EgressProxy {
     if (existing && this.sourceOf(existing) !== key) throw new Error(`bind: session ${binding.sessionId} is already bound to another address`)
     this.unbind(sourceIp)
     const onDenied = this.options.onDenied
-    const session = new Session(binding.sessionId, binding.pool, policy, credentials, this.options.limits,
+    const session = new Session(binding.sessionId, binding.pool, policy, credentials, binding.limits ?? this.options.limits,
       this.options.hostAddresses ? { hostAddresses: this.options.hostAddresses } : {},
       (entry) => {
         this.options.logger.info({ sessionId: binding.sessionId, pool: binding.pool, ...entry }, 'egress: denied')

@@ -8,7 +8,6 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { Session } from './session.ts'
 import { SNIFF_LIMIT_BYTES, sniffHttpHost, sniffTlsServerName, type Sniffed } from './sni.ts'
 import { runTunnel, type TunnelDeps } from './tunnel.ts'
-import { HEAD_TIMEOUT_MS } from './http-proxy.ts'
 
 export interface OriginalDst {
   readonly address: string
@@ -18,7 +17,7 @@ export interface OriginalDst {
 export type OriginalDstFn = (socket: Socket) => OriginalDst | undefined
 
 /** Reads from `socket` until the sniffer decides, the limit is reached, or the head timeout passes. */
-function sniff(socket: Socket): Promise<{ bytes: Buffer; result: Sniffed } | undefined> {
+function sniff(socket: Socket, timeoutMs: number): Promise<{ bytes: Buffer; result: Sniffed } | undefined> {
   return new Promise((resolve) => {
     let bytes = Buffer.alloc(0)
     const done = (value: { bytes: Buffer; result: Sniffed } | undefined): void => {
@@ -34,7 +33,7 @@ function sniff(socket: Socket): Promise<{ bytes: Buffer; result: Sniffed } | und
       if (result.status !== 'incomplete') done({ bytes, result })
     }
     const onEnd = (): void => done(bytes.length > 0 ? { bytes, result: { status: 'invalid' } } : undefined)
-    const timer = setTimeout(() => done(undefined), HEAD_TIMEOUT_MS)
+    const timer = setTimeout(() => done(undefined), timeoutMs)
     socket.on('data', onData)
     socket.once('end', onEnd)
   })
@@ -51,7 +50,7 @@ export function createTransparentProxy(deps: TunnelDeps, sessionFor: (source: st
       return
     }
     void (async () => {
-      const head = await sniff(socket)
+      const head = await sniff(socket, deps.headTimeoutMs)
       if (!head || socket.destroyed) {
         socket.destroy()
         return

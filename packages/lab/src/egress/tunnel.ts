@@ -18,6 +18,8 @@ export interface TunnelDeps {
   readonly ca: EgressCa
   readonly injector: Injector
   readonly logger: Logger
+  /** A request head (or the first bytes on the transparent port) must arrive within this time. */
+  readonly headTimeoutMs: number
 }
 
 /** How the way in answers the client: CONNECT speaks HTTP, the transparent port only closes. */
