@@ -63,8 +63,13 @@ export function dialAddress(session: Session, ip: string, port: number, name: st
  * connection ends (for an injecting tunnel that is the tunnel's end, not the first upstream socket's).
  */
 export async function openUpstream(session: Session, resolver: Resolver, target: Target): Promise<Opened> {
-  const denied = (reason: DenyReason, address?: string): Opened => {
-    session.recordDenied({ ...(target.name !== undefined ? { host: target.name } : {}), ...(address ?? target.address) !== undefined ? { address: address ?? target.address } : {}, port: target.port, reason, via: target.via })
+  const denied = (reason: DenyReason, resolved?: string): Opened => {
+    const address = resolved ?? target.address
+    session.recordDenied({
+      ...(target.name !== undefined ? { host: target.name } : {}),
+      ...(address !== undefined ? { address } : {}),
+      port: target.port, reason, via: target.via,
+    })
     return { ok: false, denied: reason }
   }
   const first = target.name !== undefined ? session.policy.judgeName(target.name, target.port)

@@ -18,6 +18,8 @@ export const DNS_TTL_S = 5
 export const MAX_DNS_MESSAGE_BYTES = 4096
 /** Queries in progress across all sources; more are dropped (the client retries). */
 export const MAX_PENDING_QUERIES = 512
+/** Most records in one answer: it stays well under 512 bytes, so UDP never needs truncation. */
+export const MAX_DNS_ANSWERS = 8
 /** A DNS-over-TCP connection idle this long is closed. */
 const TCP_IDLE_MS = 10_000
 const MAX_TCP_CONNECTIONS = 256
@@ -79,7 +81,7 @@ export async function answerDns(message: Buffer, source: string, deps: DnsDeps):
     const verdict = policy.judgeAddress(ofFamily[0]!, 443, name)
     session.recordDenied({ host: name, address: ofFamily[0]!, port: 53, reason: verdict.allowed ? 'not_allowed' : verdict.reason, via: 'dns' })
   }
-  return reply(query, RCODE.NOERROR, allowed.map((data) => ({ type: q.type as 'A' | 'AAAA', class: 'IN' as const, name: q.name, ttl: DNS_TTL_S, data })))
+  return reply(query, RCODE.NOERROR, allowed.slice(0, MAX_DNS_ANSWERS).map((data) => ({ type: q.type as 'A' | 'AAAA', class: 'IN' as const, name: q.name, ttl: DNS_TTL_S, data })))
 }
 
 export interface DnsServer {
@@ -114,7 +116,7 @@ export async function startDnsServer(host: string, port: number, deps: DnsDeps):
       })
     })
     const bound = udp.address().port
-    const tcp = tcpServer(answer, deps.logger)
+    const { server: tcp, destroyAll } = tcpServer(answer, deps.logger)
     try {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject)
@@ -135,6 +137,7 @@ export async function startDnsServer(host: string, port: number, deps: DnsDeps):
       close: () => new Promise<void>((resolve) => {
         udp.close()
         tcp.close(() => resolve())
+        destroyAll()
       }),
     }
   }
@@ -148,8 +151,11 @@ function serveUdp(udp: UdpSocket, answer: (msg: Buffer, source: string) => Promi
   })
 }
 
-function tcpServer(answer: (msg: Buffer, source: string) => Promise<Buffer | undefined>, logger: Logger): Server {
+function tcpServer(answer: (msg: Buffer, source: string) => Promise<Buffer | undefined>, logger: Logger): { server: Server; destroyAll: () => void } {
+  const sockets = new Set<Socket>()
   const server = createServer((socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
     let buffered = Buffer.alloc(0)
     let inFlight = 0
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
@@ -180,5 +186,5 @@ function tcpServer(answer: (msg: Buffer, source: string) => Promise<Buffer | und
   })
   server.maxConnections = MAX_TCP_CONNECTIONS
   server.on('error', (err) => logger.warn({ err: err.message }, 'egress: DNS TCP server error'))
-  return server
+  return { server, destroyAll: () => sockets.forEach((s) => s.destroy()) }
 }

@@ -22,6 +22,12 @@ function statusFor(reason: DenyReason): number {
   return reason === 'limit' ? 429 : reason === 'bad_request' ? 400 : 403
 }
 
+/** Sends a last answer and closes; a client that never closes its side is cut after a moment. */
+function endWith(socket: Socket, answer: string): void {
+  if (socket.writable) socket.end(answer)
+  setTimeout(() => socket.destroy(), 1_000).unref()
+}
+
 function plainAnswer(status: number, body: string): string {
   const text = `${body}\n`
   const phrase = { 200: 'Connection Established', 400: 'Bad Request', 403: 'Forbidden', 429: 'Too Many Requests', 502: 'Bad Gateway' }[status] ?? 'Error'
@@ -50,21 +56,16 @@ export function createHttpProxy(deps: TunnelDeps, sessionFor: (source: string) =
     socket.on('error', () => socket.destroy())
     if (!sessionFor(socket.remoteAddress ?? '')) socket.destroy()
   })
-  server.on('clientError', (_err, socket: Socket) => {
-    if (socket.writable) socket.end(plainAnswer(400, 'bad_request'))
-    socket.destroy()
-  })
+  server.on('clientError', (_err, socket: Socket) => endWith(socket, plainAnswer(400, 'bad_request')))
 
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const session = sessionFor(socket.remoteAddress ?? '')
     const authority = parseAuthority(req.url ?? '')
     if (!session || !authority) {
-      socket.end(plainAnswer(400, 'bad_request'))
+      endWith(socket, plainAnswer(400, 'bad_request'))
       return
     }
-    const answer = (status: number, body: string): void => {
-      if (socket.writable) socket.end(plainAnswer(status, body))
-    }
+    const answer = (status: number, body: string): void => endWith(socket, plainAnswer(status, body))
     void runTunnel(deps, session, socket, targetOf(authority, 'connect'), head, {
       established: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
       denied: (reason) => answer(statusFor(reason), reason),

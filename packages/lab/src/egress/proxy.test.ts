@@ -406,7 +406,7 @@ describe('DNS', () => {
     })
     const decoded = dnsPacket.decode(answer)
     expect(decoded.id).toBe(77)
-    expect(decoded.answers?.map((a) => a.data)).toEqual(internet.hostsMap['example.test'])
+    expect(decoded.answers?.map((a) => (a as { data: unknown }).data)).toEqual(internet.hostsMap['example.test'])
     await expect(resolverFrom('127.0.0.251').resolve4('example.test')).rejects.toMatchObject({ code: 'EREFUSED' })
   })
 })

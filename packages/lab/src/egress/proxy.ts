@@ -5,7 +5,7 @@
  * ones). An unbound source gets nothing.
  */
 import type { Server } from 'node:http'
-import type { Server as NetServer } from 'node:net'
+import type { Server as NetServer, Socket } from 'node:net'
 import { rootCertificates } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Credential, NetworkPolicy } from '../spec/network-policy.ts'
@@ -68,6 +68,8 @@ export class EgressProxy {
   private http: Server | undefined
   private transparent: NetServer | undefined
   private dns: DnsServer | undefined
+  /** Every accepted client socket, so close() does not wait for a sandbox to hang up. */
+  private readonly clients = new Set<Socket>()
 
   constructor(private readonly options: EgressProxyOptions) {
     this.injector = createInjector({ upstreamCa: [...rootCertificates, ...(options.upstreamCaPems ?? [])], logger: options.logger })
@@ -84,6 +86,10 @@ export class EgressProxy {
     const { host, ports = {} } = this.options
     const listen = (server: NetServer, port: number): Promise<number> => new Promise((resolve, reject) => {
       server.maxConnections = MAX_CLIENT_CONNECTIONS
+      server.on('connection', (socket: Socket) => {
+        this.clients.add(socket)
+        socket.once('close', () => this.clients.delete(socket))
+      })
       server.once('error', reject)
       server.listen(port, host, () => {
         server.off('error', reject)
@@ -105,10 +111,8 @@ export class EgressProxy {
     this.bySource.clear()
     this.byId.clear()
     this.injector.close()
-    const closing = [this.http, this.transparent].map((s) => s && new Promise<void>((resolve) => {
-      s.close(() => resolve())
-      if ('closeAllConnections' in s) (s as Server).closeAllConnections()
-    }))
+    const closing = [this.http, this.transparent].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve())))
+    for (const socket of this.clients) socket.destroy()
     await Promise.all([...closing, this.dns?.close()])
   }
 

@@ -81,7 +81,11 @@ export class Session {
     const full: DeniedEntry = { at: now.toISOString(), ...entry }
     this.log.push(full)
     if (this.log.length > DENIED_LOG_SIZE) this.log.shift()
-    this.onDenied(full)
+    try {
+      this.onDenied(full)
+    } catch {
+      // A metrics hook that throws must not break the connection path that called it.
+    }
   }
 
   denied(): DeniedEntry[] {

@@ -56,6 +56,8 @@ export function createTransparentProxy(deps: TunnelDeps, sessionFor: (source: st
         return
       }
       // No name (raw TCP, TLS without SNI, an IP in Host): the original address is judged alone.
+      // Later requests on a kept-alive connection go to the same checked address whatever
+      // Host they carry: the address, not the header, is what the policy let through.
       const name = head.result.status === 'complete' ? head.result.name : undefined
       const target = name !== undefined ? { name, port: dst.port, via: 'transparent' as const } : { address: dst.address, port: dst.port, via: 'transparent' as const }
       const close = (): void => {
