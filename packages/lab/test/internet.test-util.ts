@@ -86,6 +86,9 @@ const echo = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', ()
 await listen(http.createServer(handler), 80)
 await listen(https.createServer({ cert: cfg.cert, key: cfg.key }, handler), 443)
 await listen(echo, cfg.echoPort)
+// The test process holds our stdin: when it goes (even killed), so do we.
+process.stdin.on('close', () => process.exit(0))
+process.stdin.resume()
 process.stdout.write('ready\n')
 `
 
@@ -155,10 +158,36 @@ function waitReady(child: ChildProcess): Promise<void> {
   })
 }
 
-/** Starts a test internet; call close() in afterAll (an exit hook removes the namespace if a run dies first). */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes test internets whose test process is gone (killed before its afterAll ran). The
+ * namespace's name carries the owner's pid; deleting it takes its veth pair and routes along.
+ */
+async function sweepOrphans(): Promise<void> {
+  const { stdout } = await run('ip', ['netns', 'list'])
+  for (const m of String(stdout).matchAll(/^(inet-([0-9]+)-[0-9a-f]+)/gm)) {
+    if (alive(Number(m[2]))) continue
+    const { stdout: pids } = await run('ip', ['netns', 'pids', m[1]!]).catch(() => ({ stdout: '' }))
+    for (const pid of String(pids).split(/\s+/).filter(Boolean)) {
+      try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
+    }
+    await ip('netns', 'del', m[1]!).catch(() => undefined)
+  }
+}
+
+/** Starts a test internet; call close() in afterAll (an exit hook, or the next start's sweep, removes one a run left behind). */
 export async function startInternet(): Promise<Internet> {
+  await sweepOrphans()
   const suffix = randomBytes(4).toString('hex')
-  const namespace = `inet-${suffix}`
+  const namespace = `inet-${process.pid}-${suffix}`
   const vh = `vh${suffix}`
   const vn = `vn${suffix}`
   const dir = await mkdtemp(join(tmpdir(), 'test-internet-'))
@@ -218,7 +247,7 @@ export async function startInternet(): Promise<Internet> {
     const config = join(dir, 'config.json')
     await writeFile(script, SERVER_SCRIPT)
     await writeFile(config, JSON.stringify({ cert, key, echoPort: ECHO_PORT }), { mode: 0o600 })
-    child = spawn('ip', ['netns', 'exec', namespace, process.execPath, script, config], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child = spawn('ip', ['netns', 'exec', namespace, process.execPath, script, config], { stdio: ['pipe', 'pipe', 'pipe'] })
     await waitReady(child)
     return { namespace, addresses, addresses6, hostSide, hostsMap, caPem: cert, ports: { http: 80, https: 443, echo: ECHO_PORT }, close }
   } catch (err) {

@@ -302,6 +302,34 @@ describe('credential injection', () => {
     expect(got).toContain('"path":"/one"')
     expect(got).toContain('"path":"/two"')
   })
+  it('closes an injecting tunnel when a new policy no longer allows its host', async () => {
+    const s = session({ egress: 'allow', allow: ['api.example.test'] }, { credentials })
+    const t = await connectTunnel(s.source, 'api.example.test:443')
+    const { tls } = await httpsOver(t.socket, 'api.example.test', [ca.caCertPem])
+    expect(proxy.stats(s.id)).toEqual({ connections: 1 })
+    expect(proxy.setPolicy(s.id, { egress: 'allow', allow: ['example.test'] })).toEqual({ closed: 1 })
+    expect(await closed(t.socket, 1_000)).toBe(true)
+    expect(proxy.stats(s.id)).toEqual({ connections: 0 })
+    tls.destroy()
+  })
+
+  it('never shows the value to the sandbox when the upstream cannot be verified', async () => {
+    const strict = new EgressProxy({ host: PROXY_HOST, resolver: hostsResolver(internet.hostsMap), ca, limits: { maxConnections: 8, bytesPerSec: 0 }, logger: pino({ level: 'silent' }) })
+    const strictPorts = await strict.listen()
+    try {
+      strict.bind('127.0.0.1', { sessionId: 'strict', pool: 'p', policy: { egress: 'allow', allow: ['api.example.test'] }, credentials })
+      const socket = netConnect({ host: PROXY_HOST, port: strictPorts.http })
+      let seen = ''
+      socket.on('data', (d: Buffer) => { seen += d.toString('latin1') })
+      socket.on('error', () => undefined)
+      socket.write('CONNECT api.example.test:443 HTTP/1.1\r\n\r\n')
+      // The internet's certificate is not trusted by this proxy: the tunnel ends without a word.
+      expect(await closed(socket, 3_000)).toBe(true)
+      expect(seen).not.toContain('real-s3cret')
+    } finally {
+      await strict.close()
+    }
+  })
 })
 
 describe('the transparent port', () => {
