@@ -70,7 +70,7 @@ function handler(req, res) {
   req.on('end', () => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ host: req.headers.host, path: req.url, method: req.method, headers: req.headers, bodyBytes,
-      local: req.socket.localAddress, tls: Boolean(req.socket.encrypted), servername: req.socket.servername ?? null }))
+      local: req.socket.localAddress, remotePort: req.socket.remotePort, tls: Boolean(req.socket.encrypted), servername: req.socket.servername ?? null }))
   })
 }
 function listen(server, port) {
@@ -84,7 +84,9 @@ function listen(server, port) {
 }
 const echo = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => s.destroy()); s.pipe(s) })
 await listen(http.createServer(handler), 80)
-await listen(https.createServer({ cert: cfg.cert, key: cfg.key }, handler), 443)
+// Idle keep-alive connections close after a second, so tests can see a proxy dial again.
+const secure = https.createServer({ cert: cfg.cert, key: cfg.key, keepAliveTimeout: 1000 }, handler)
+await listen(secure, 443)
 await listen(echo, cfg.echoPort)
 // The test process holds our stdin: when it goes (even killed), so do we.
 process.stdin.on('close', () => process.exit(0))

@@ -121,6 +121,7 @@ export async function openUpstream(session: Session, resolver: Resolver, target:
   let lastError = 'no address'
   for (const ip of candidates.slice(0, MAX_ADDRESS_TRIES)) {
     if (cancelled) break
+    flow.address = ip // from here a policy change judges the address being dialed
     try {
       socket = await dialAddress(session, ip, target.port, target.name)
     } catch (err) {
@@ -136,7 +137,6 @@ export async function openUpstream(session: Session, resolver: Resolver, target:
       socket.destroy()
       break
     }
-    flow.address = ip
     return { ok: true, socket, flow }
   }
   release()

@@ -302,6 +302,24 @@ describe('credential injection', () => {
     expect(got).toContain('"path":"/one"')
     expect(got).toContain('"path":"/two"')
   })
+  it('dials the host again (judged again) when it closed the idle upstream connection', async () => {
+    const s = session({ egress: 'allow', allow: ['api.example.test'] }, { credentials })
+    const t = await connectTunnel(s.source, 'api.example.test:443')
+    const tls = tlsConnect({ socket: t.socket, servername: 'api.example.test', ca: [ca.caCertPem] })
+    await new Promise((resolve) => tls.once('secureConnect', resolve))
+    let got = ''
+    tls.on('data', (d: Buffer) => { got += d.toString() })
+    tls.write('GET /first HTTP/1.1\r\nHost: api.example.test\r\n\r\n')
+    await expect.poll(() => got, { timeout: 2_000 }).toContain('"path":"/first"')
+    await new Promise((r) => setTimeout(r, 1_500)) // the internet's server closes idle connections after 1 s
+    tls.write('GET /second HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n')
+    await new Promise((resolve) => tls.once('close', resolve))
+    expect(got).toContain('"path":"/second"')
+    expect(got.match(/"authorization":"Bearer real-s3cret"/g)).toHaveLength(2)
+    const upstreamPorts = [...got.matchAll(/"remotePort":([0-9]+)/g)].map((m) => m[1])
+    expect(new Set(upstreamPorts).size).toBe(2) // a second upstream connection
+  })
+
   it('closes an injecting tunnel when a new policy no longer allows its host', async () => {
     const s = session({ egress: 'allow', allow: ['api.example.test'] }, { credentials })
     const t = await connectTunnel(s.source, 'api.example.test:443')
