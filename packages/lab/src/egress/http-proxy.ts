@@ -3,7 +3,7 @@
  * (`GET http://host/path`) are forwarded, `CONNECT host:port` opens a tunnel. Node's HTTP parser
  * does the reading, with a bounded head and a head timeout.
  */
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { isIP, type Socket } from 'node:net'
 import { normalizeHostName } from '../spec/network-policy.ts'
 import { openUpstream, type Target } from './dial.ts'
@@ -109,15 +109,22 @@ async function forwardRequest(deps: TunnelDeps, session: Session | undefined, re
   }
   const { socket, flow } = opened
   socket.once('close', () => flow.release())
-  const up = request({
-    createConnection: () => socket,
-    host: flow.address,
-    port: authority.port,
-    method: req.method,
-    path: `${url.pathname}${url.search}`,
-    headers: { ...forwardable(req.headers), host: url.host, connection: 'close' },
-    setHost: false,
-  })
+  let up: ClientRequest
+  try {
+    up = request({
+      createConnection: () => socket,
+      host: flow.address,
+      port: authority.port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers: { ...forwardable(req.headers), host: url.host, connection: 'close' },
+      setHost: false,
+    })
+  } catch {
+    socket.destroy()
+    fail(400, 'bad_request')
+    return
+  }
   flow.onClose = () => {
     up.destroy()
     res.destroy()

@@ -5,7 +5,7 @@
  * verified TLS connection to the checked address. The values exist only in this process: errors
  * the sandbox sees never carry them.
  */
-import { Agent, createServer, request, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Agent, createServer, request, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { connect as tlsConnect, TLSSocket, type SecureContext } from 'node:tls'
@@ -33,13 +33,16 @@ interface Tunnel {
 function upstreamTls(raw: Socket, host: string, ca: readonly string[]): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const tls = tlsConnect({ socket: raw, servername: host, ca: [...ca], ALPNProtocols: ['http/1.1'] })
-    tls.once('secureConnect', () => {
-      tls.off('error', reject)
-      resolve(tls)
-    })
-    tls.once('error', (err) => {
+    const fail = (err: Error): void => {
       raw.destroy()
       reject(err)
+    }
+    tls.once('error', fail)
+    tls.once('secureConnect', () => {
+      tls.off('error', fail)
+      // Until a request owns it (and after), an error only ends this connection.
+      tls.on('error', () => tls.destroy())
+      resolve(tls)
     })
   })
 }
@@ -94,7 +97,14 @@ export function createInjector(options: InjectorOptions): Injector {
       return
     }
     const headers = withCredentials({ ...forwardable(req.headers), host: tunnel.host }, tunnel.credentials)
-    const up = request({ agent: tunnel.agent, host: tunnel.address, port: 443, method: req.method, path: req.url, headers, setHost: false })
+    let up: ClientRequest
+    try {
+      up = request({ agent: tunnel.agent, host: tunnel.address, port: 443, method: req.method, path: req.url, headers, setHost: false })
+    } catch {
+      // Node refused the request line or a header: say so without repeating any of it.
+      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('bad_request\n')
+      return
+    }
     const bucket = tunnel.session.bucket
     const stopUp = pump(req, up, bucket)
     up.on('response', (upRes) => {
