@@ -323,12 +323,16 @@ describe('credential injection', () => {
   it('closes an injecting tunnel when a new policy no longer allows its host', async () => {
     const s = session({ egress: 'allow', allow: ['api.example.test'] }, { credentials })
     const t = await connectTunnel(s.source, 'api.example.test:443')
-    const { tls } = await httpsOver(t.socket, 'api.example.test', [ca.caCertPem])
+    const tls = tlsConnect({ socket: t.socket, servername: 'api.example.test', ca: [ca.caCertPem] })
+    let got = ''
+    tls.on('data', (d: Buffer) => { got += d.toString() })
+    tls.write('GET /kept HTTP/1.1\r\nHost: api.example.test\r\n\r\n') // kept alive: the tunnel stays
+    await expect.poll(() => got, { timeout: 2_000 }).toContain('"path":"/kept"')
     expect(proxy.stats(s.id)).toEqual({ connections: 1 })
+    expect(await closed(tls, 300)).toBe(false)
     expect(proxy.setPolicy(s.id, { egress: 'allow', allow: ['example.test'] })).toEqual({ closed: 1 })
-    expect(await closed(t.socket, 1_000)).toBe(true)
+    expect(await closed(tls, 1_000)).toBe(true)
     expect(proxy.stats(s.id)).toEqual({ connections: 0 })
-    tls.destroy()
   })
 
   it('never shows the value to the sandbox when the upstream cannot be verified', async () => {
