@@ -5,7 +5,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../src/gateway/test-gateway.test-util.ts'
 import { KEY, exited, runGateway, type RunningGateway } from './gateway-process.test-util.ts'
-import { startInternet, type Internet } from './internet.test-util.ts'
+import { ECHO_PORT, startInternet, type Internet } from './internet.test-util.ts'
+
+/** Given to the test internet too (with host routes through its link), so a wrong allow would be seen. */
+const PRIVATE_IP = '10.1.2.3'
+const METADATA_IP = '169.254.169.254'
 
 export interface EgressSuiteOptions {
   readonly driver: 'local' | 'docker'
@@ -64,10 +68,11 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       const [code = '', ...rest] = r.stdout.split('\n')
       return { code: code.trim(), body: rest.join('\n') }
     }
+    const ip = (name: string): string => internet.hostsMap[name]![0]!
     const network = async (id: string) => (await api('GET', `/v1/sessions/${id}/network`)).json as { policy: Policy; denied: { host?: string; address?: string; port: number; reason: string; via: string }[] }
 
     beforeAll(async () => {
-      internet = await startInternet()
+      internet = await startInternet({ extraAddresses: [PRIVATE_IP, METADATA_IP] })
       dataDir = mkdtempSync(join(tmpdir(), `ilab-egress-${opts.driver}-`))
       const caFile = join(dataDir, 'internet-ca.pem')
       writeFileSync(caFile, internet.caPem)
@@ -95,7 +100,7 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       const id = await create({})
       expect((await network(id)).policy).toEqual({ egress: 'none' })
       expect((await curl(id, 'http://example.test/')).code).not.toBe('200')
-      expect((await curl(id, '--noproxy "*" http://203.0.113.10/')).code).toBe('000')
+      expect((await curl(id, `--noproxy "*" http://${ip('example.test')}/`)).code).toBe('000')
       expect((await curl(id, 'https://example.test/')).code).toBe('000')
       const denied = (await network(id)).denied
       expect(denied.length).toBeGreaterThanOrEqual(2)
@@ -103,7 +108,8 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
     }, 60_000)
 
     it('allows by domain, wildcard (subdomains only) and CIDR, through the proxy variables, and deny beats allow', async () => {
-      const id = await create({ network: { egress: 'allow', allow: ['example.test', '*.npm.test', '203.0.113.8/30'], deny: ['b.npm.test'] } })
+      // a /31 that holds dual.test's and deny.example.test's addresses, not other.test's
+      const id = await create({ network: { egress: 'allow', allow: ['example.test', '*.npm.test', `${ip('dual.test')}/31`], deny: ['b.npm.test'] } })
       await sh(id, `cat > /tmp/internet-ca.pem <<'EOF'\n${internet.caPem}\nEOF`)
       const ok = await curl(id, 'http://example.test/hello')
       expect(ok.code).toBe('200')
@@ -112,28 +118,28 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       expect((await curl(id, 'http://a.npm.test/')).code).toBe('200')
       expect((await curl(id, 'http://npm.test/')).code).toBe('403') // the bare domain is not a subdomain
       expect((await curl(id, 'http://b.npm.test/')).code).toBe('403') // deny beats allow
-      expect((await curl(id, 'http://203.0.113.11/')).code).toBe('200') // in 203.0.113.8/30
-      expect((await curl(id, 'http://203.0.113.12/')).code).toBe('403') // outside it
+      expect((await curl(id, `http://${ip('deny.example.test')}/`)).code).toBe('200') // in the /31
+      expect((await curl(id, `http://${ip('other.test')}/`)).code).toBe('403') // outside it
       expect((await curl(id, 'http://example.test:8080/')).code).not.toBe('200') // a pattern without a port: 80 and 443 only
       const reasons = (await network(id)).denied.map((d) => `${d.host ?? d.address}:${d.reason}`)
-      expect(reasons).toEqual(expect.arrayContaining(['npm.test:not_allowed', 'b.npm.test:denied_by_rule', '203.0.113.12:not_allowed']))
+      expect(reasons).toEqual(expect.arrayContaining(['npm.test:not_allowed', 'b.npm.test:denied_by_rule', `${ip('other.test')}:not_allowed`]))
     }, 90_000)
 
     it('judges a program that ignores the proxy variables by the same policy: curl --noproxy and raw TCP', async () => {
-      const id = await create({ network: { egress: 'allow', allow: ['example.test', '203.0.113.11'] } })
+      const id = await create({ network: { egress: 'allow', allow: ['example.test', ip('npm.test')] } })
       await sh(id, `cat > /tmp/internet-ca.pem <<'EOF'\n${internet.caPem}\nEOF`)
       const direct = await curl(id, '--noproxy "*" http://example.test/direct')
       expect(direct.code).toBe('200')
       expect(JSON.parse(direct.body)).toMatchObject({ host: 'example.test', path: '/direct' })
       expect((await curl(id, '--noproxy "*" --cacert /tmp/internet-ca.pem https://example.test/')).code).toBe('200')
       // allowed by address, not by name: the original destination is judged
-      expect((await curl(id, '--noproxy "*" http://203.0.113.11/')).code).toBe('200')
+      expect((await curl(id, `--noproxy "*" http://${ip('npm.test')}/`)).code).toBe('200')
       // not allowed: the transparent proxy closes it
-      expect((await curl(id, '--noproxy "*" --resolve other.test:80:203.0.113.12 http://other.test/')).code).toBe('000')
+      expect((await curl(id, `--noproxy "*" --resolve other.test:80:${ip('other.test')} http://other.test/`)).code).toBe('000')
       // raw TCP on a port that is not 80/443 has no route at all, even to an allowed address
-      const raw = await sh(id, 'timeout 5 bash -c "exec 3<>/dev/tcp/203.0.113.11/7 && echo hi >&3 && head -c 2 <&3" && echo OPEN || echo CLOSED')
+      const raw = await sh(id, `timeout 5 bash -c "exec 3<>/dev/tcp/${ip('npm.test')}/${ECHO_PORT} && echo hi >&3 && head -c 2 <&3" && echo OPEN || echo CLOSED`)
       expect(raw.stdout.trim().split('\n').pop()).toBe('CLOSED')
-      const udp = await sh(id, 'timeout 3 bash -c "echo x > /dev/udp/203.0.113.11/7" ; echo done')
+      const udp = await sh(id, `timeout 3 bash -c "echo x > /dev/udp/${ip('npm.test')}/${ECHO_PORT}" ; echo done`)
       expect(udp.stdout).toContain('done')
     }, 90_000)
 
@@ -143,8 +149,8 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       // with egress open, the world answers
       expect((await curl(id, 'http://example.test/')).code).toBe('200')
       for (const target of [
-        `http://10.88.0.1:${gwPort}/healthz`, `http://127.0.0.1:${gwPort}/healthz`, 'http://169.254.169.254/latest/meta-data/', 'http://10.1.2.3/',
-        'http://[::ffff:169.254.169.254]/', 'http://[::ffff:10.1.2.3]/', 'http://[::ffff:127.0.0.1]/', 'http://[::1]/',
+        `http://10.88.0.1:${gwPort}/healthz`, `http://127.0.0.1:${gwPort}/healthz`, `http://${METADATA_IP}/latest/meta-data/`, `http://${PRIVATE_IP}/`,
+        `http://[::ffff:${METADATA_IP}]/`, `http://[::ffff:${PRIVATE_IP}]/`, 'http://[::ffff:127.0.0.1]/', 'http://[::1]/', `http://${internet.hostSide}/`,
       ]) {
         const viaProxy = await curl(id, `-g ${target}`)
         expect(viaProxy.code, target).not.toBe('200')
@@ -159,15 +165,15 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
     }, 120_000)
 
     it('lets the exact address through when a policy lists it', async () => {
-      const id = await create({ network: { egress: 'allow', allow: ['10.1.2.3'] } })
-      const r = await curl(id, 'http://10.1.2.3/exact')
+      const id = await create({ network: { egress: 'allow', allow: [PRIVATE_IP] } })
+      const r = await curl(id, `http://${PRIVATE_IP}/exact`)
       expect(r.code).toBe('200')
       expect(JSON.parse(r.body)).toMatchObject({ path: '/exact' })
     }, 60_000)
 
     it('fails DNS for names the policy does not list, and answers the ones it does', async () => {
       const id = await create({ network: { egress: 'allow', allow: ['example.test'] } })
-      expect((await sh(id, 'getent hosts example.test')).stdout).toContain('203.0.113.10')
+      expect((await sh(id, 'getent hosts example.test')).stdout).toContain(ip('example.test'))
       const unlisted = await sh(id, 'getent hosts a.npm.test; echo "rc=$?"')
       expect(unlisted.stdout).toContain('rc=2')
       expect((await curl(id, '--noproxy "*" http://a.npm.test/')).code).toBe('000')
@@ -177,9 +183,9 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
     it('applies a policy change while connected: new connections at once, open ones no longer allowed are closed', async () => {
       const id = await create({ network: { egress: 'allow', allow: ['example.test', 'a.npm.test'] } })
       // a tunnel that stays open: CONNECT to the echo port, then wait for it to be closed
-      await api('PUT', `/v1/sessions/${id}/network`, { egress: 'allow', allow: ['example.test', 'a.npm.test', 'a.npm.test:7'] })
+      await api('PUT', `/v1/sessions/${id}/network`, { egress: 'allow', allow: ['example.test', 'a.npm.test', `a.npm.test:${ECHO_PORT}`] })
       const started = await api('POST', `/v1/sessions/${id}/exec`, {
-        cmd: 'exec 3<>/dev/tcp/10.88.0.1/3128; printf "CONNECT a.npm.test:7 HTTP/1.1\\r\\nHost: a.npm.test:7\\r\\n\\r\\n" >&3; head -c 12 <&3 > /tmp/status; (while IFS= read -r -t 30 line <&3; do :; done; echo closed > /tmp/closed) ; sleep 1',
+        cmd: `exec 3<>/dev/tcp/10.88.0.1/3128; printf "CONNECT a.npm.test:${ECHO_PORT} HTTP/1.1\\r\\nHost: a.npm.test:${ECHO_PORT}\\r\\n\\r\\n" >&3; head -c 12 <&3 > /tmp/status; (while IFS= read -r -t 30 line <&3; do :; done; echo closed > /tmp/closed) ; sleep 1`,
         background: true,
       })
       expect(started.status).toBe(202)

@@ -185,8 +185,18 @@ async function sweepOrphans(): Promise<void> {
   }
 }
 
+export interface InternetOptions {
+  /**
+   * Addresses the proxy must refuse (a private one, 169.254.169.254) given to this namespace too,
+   * with a host route to each through its link (a random metric, so test files running side by
+   * side each add their own): were a refusal missing, a test would see the server answer, and
+   * nothing would ever go to a real host of that address.
+   */
+  readonly extraAddresses?: readonly string[]
+}
+
 /** Starts a test internet; call close() in afterAll (an exit hook, or the next start's sweep, removes one a run left behind). */
-export async function startInternet(): Promise<Internet> {
+export async function startInternet(opts: InternetOptions = {}): Promise<Internet> {
   await sweepOrphans()
   const suffix = randomBytes(4).toString('hex')
   const namespace = `inet-${process.pid}-${suffix}`
@@ -217,6 +227,10 @@ export async function startInternet(): Promise<Internet> {
     await inNs('link', 'set', 'lo', 'up')
     await inNs('link', 'set', vn, 'up')
     for (const addr of addresses) await inNs('addr', 'add', `${addr}/28`, 'dev', vn)
+    for (const addr of opts.extraAddresses ?? []) {
+      await inNs('addr', 'add', `${addr}/32`, 'dev', vn)
+      await ip('route', 'add', `${addr}/32`, 'dev', vh, 'src', hostSide, 'metric', String(1000 + Math.floor(Math.random() * 60_000)))
+    }
 
     let addresses6: string[] = []
     const net6 = `2001:db8:113:${randomBytes(2).toString('hex')}`
