@@ -1,11 +1,13 @@
 // originalDstOf on real connections: a client in a network namespace this test makes reaches the
 // host over a veth, and nftables rules in the host's namespace (a table of this test's own)
 // redirect its connections to servers in this process, as the egress rules do for a sandbox.
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NFT_HINT, runTool } from '../src/drivers/host/host-tool.ts'
 import { originalDstOf, type OriginalDst } from '../src/drivers/host/original-dst.ts'
+import { tcpFromNamespace } from './netns.test-util.ts'
 
 const run = promisify(execFile)
 const NS = `ilab-od-${process.pid}`
@@ -31,35 +33,11 @@ async function recordingServer(host: string, seen: Seen[]): Promise<{ server: Se
     s.on('data', (d: Buffer) => (label += d.toString('utf8')))
     s.on('end', () => {
       seen.push({ label, dst })
-      s.end()
+      s.end('ok')
     })
   })
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve))
   return { server, port: (server.address() as { port: number }).port }
-}
-
-/** Connects from inside the namespace to each [host, port], sends the label and waits for the server's end. */
-async function connectFromNamespace(targets: readonly (readonly [string, number, string])[]): Promise<string> {
-  const script = `
-    const net = require('node:net')
-    const targets = ${JSON.stringify(targets)}
-    ;(async () => {
-      for (const [host, port, label] of targets) {
-        await new Promise((resolve) => {
-          const s = net.connect({ host, port, timeout: 5000 }, () => s.end(label))
-          s.on('data', () => {}); s.on('close', resolve)
-          s.on('error', (e) => { console.log(label + ' ' + e.code); resolve() })
-          s.on('timeout', () => { console.log(label + ' timeout'); s.destroy() })
-        })
-      }
-    })()`
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')))
-    p.on('error', reject)
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`client exited with ${code}: ${out}`))))
-  })
 }
 
 describe.skipIf(skip !== undefined)(`originalDstOf on redirected connections${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -101,11 +79,7 @@ describe.skipIf(skip !== undefined)(`originalDstOf on redirected connections${sk
           oifname "${VETH}" tcp sport ${pUntracked} notrack
         }
       }`
-    await new Promise<void>((resolve, reject) => {
-      const p = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'inherit', 'inherit'] })
-      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft exited with ${code}`))))
-      p.stdin.end(rules)
-    })
+    await runTool('nft', ['-f', '-'], { stdin: rules, hint: NFT_HINT })
   })
 
   afterAll(async () => {
@@ -116,18 +90,18 @@ describe.skipIf(skip !== undefined)(`originalDstOf on redirected connections${sk
   })
 
   it('answers the address and port a client dialled before DNAT, for IPv4, IPv4 on a dual-stack socket, and IPv6', async () => {
-    const out = await connectFromNamespace([
-      ['203.0.113.5', 80, 'v4'], ['203.0.113.6', 443, 'mapped'], ['2001:db8:5::5', 80, 'v6'],
+    const out = await tcpFromNamespace(NS, [
+      { host: '203.0.113.5', port: 80, label: 'v4' }, { host: '203.0.113.6', port: 443, label: 'mapped' }, { host: '2001:db8:5::5', port: 80, label: 'v6' },
     ])
-    expect(out).toBe('')
+    expect(out).toEqual({ v4: 'ok', mapped: 'ok', v6: 'ok' })
     expect(seen.find((s) => s.label === 'v4')?.dst).toEqual({ address: '203.0.113.5', port: 80 })
     expect(seen.find((s) => s.label === 'mapped')?.dst).toEqual({ address: '203.0.113.6', port: 443 })
     expect(seen.find((s) => s.label === 'v6')?.dst).toEqual({ address: '2001:db8:5::5', port: 80 })
   })
 
   it('answers the real destination of a connection nothing redirected, and undefined for one conntrack does not track', async () => {
-    const out = await connectFromNamespace([[HOST4, p4, 'direct'], [HOST4, pUntracked, 'untracked']])
-    expect(out).toBe('')
+    const out = await tcpFromNamespace(NS, [{ host: HOST4, port: p4, label: 'direct' }, { host: HOST4, port: pUntracked, label: 'untracked' }])
+    expect(out).toEqual({ direct: 'ok', untracked: 'ok' })
     expect(seen.find((s) => s.label === 'direct')?.dst).toEqual({ address: HOST4, port: p4 })
     const untracked = seen.find((s) => s.label === 'untracked')
     expect(untracked).toBeDefined()

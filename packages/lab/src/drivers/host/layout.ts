@@ -27,6 +27,8 @@ export function runtimeLayout(root: string) {
     agentDir: join(root, 'agent'),
     passwd: join(root, 'etc/passwd'),
     group: join(root, 'etc/group'),
+    /** resolv.conf, hosts and the egress CA of network sandboxes (egress-files.ts). */
+    netEtcDir: join(root, 'etc/net'),
     /** A shared bind mount: workspace binds below it propagate into running sandboxes. */
     slotsDir: join(root, 'slots'),
     sandboxesDir: join(root, 'sandboxes'),
