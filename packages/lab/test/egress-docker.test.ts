@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
-import { describe } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { containerName } from '../src/drivers/docker/container-spec.ts'
 import { dockerSkipReason, dockerTestEnv } from '../src/drivers/docker/test-support.ts'
-import { egressNames } from '../src/drivers/host/egress-net.ts'
+import { DEFAULT_PROXY_IP, egressNames, egressTag } from '../src/drivers/host/egress-net.ts'
 import { findTool, runTool } from '../src/drivers/host/host-tool.ts'
-import { runEgressSuite } from './egress-suite.test-util.ts'
+import { TEST_CA_PEM, runEgressSuite } from './egress-suite.test-util.ts'
 
 const skip = (await dockerSkipReason()) ?? (['ip', 'nft', 'nsenter'].every((t) => findTool(t)) ? undefined : 'needs ip, nft and nsenter (apt-get install iproute2 nftables util-linux)')
 describe.skipIf(skip !== undefined)(`egress plumbing of Docker sandboxes${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -41,6 +41,23 @@ describe.skipIf(skip !== undefined)(`egress plumbing of Docker sandboxes${skip ?
         await driver.teardown()
         await env.cleanup()
       },
+    }
+  })
+})
+
+describe.skipIf(skip !== undefined)('a Docker driver whose egress rules are not installed', () => {
+  it('refuses to start a network sandbox (fails closed): no container, no network', async () => {
+    const env = await dockerTestEnv('egress-closed')
+    try {
+      const tag = egressTag(`egress-closed-docker-${process.pid}`)
+      const driver = await env.makeDriver({ egress: { tag, proxyIp: DEFAULT_PROXY_IP, caCertPem: TEST_CA_PEM } })
+      const id = `closed-${tag}`
+      await expect(driver.create({ id, pool: 'net', limits: { pids: 64, memoryMb: 128, cpus: 1 }, network: true, helloTimeoutMs: 10_000 }))
+        .rejects.toMatchObject({ reason: 'unavailable', message: expect.stringMatching(/EgressHost\.up/) })
+      expect((await driver.engine.call('GET', `/containers/${containerName(driver.options.runtimeTag, id)}/json`)).status).toBe(404)
+      expect((await driver.engine.call('GET', `/networks/${egressNames(tag).dockerNetwork}`)).status).toBe(404)
+    } finally {
+      await env.cleanup()
     }
   })
 })

@@ -5,6 +5,7 @@ import type { AgentChannel } from '../channel.ts'
 import { sandboxProxyEnv } from '../../spec/network-policy.ts'
 import { awaitAgentHello, connectHostAgent, mountSocketDir, unmountSocketDir, type AgentEndpoint } from '../host/agent-socket.ts'
 import { writeSandboxNetFiles, type NetFileBinds } from '../host/egress-files.ts'
+import { requireEgressRules } from '../host/egress-host.ts'
 import { EgressLeases } from '../host/egress-leases.ts'
 import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
@@ -219,6 +220,7 @@ export class DockerDriver implements SandboxDriver {
 
   /** The driver's network, the generated /etc files and the proxy variables, for a network sandbox. */
   private async containerNetwork(): Promise<ContainerNetwork> {
+    if (this.options.egress) await requireEgressRules(this.options.egressNames)
     const net = await this.guard('network', () => this.egressNetwork.ensure())
     return { name: net.name, files: this.netFiles, env: this.options.egress ? sandboxProxyEnv(this.options.proxyIp) : {} }
   }

@@ -31,6 +31,7 @@ export interface EgressNetwork {
 
 interface NetworkInspect {
   Name: string
+  Options?: Record<string, string>
   IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] }
 }
 
@@ -114,6 +115,10 @@ export class DockerEgressNetwork {
     if (res.status === 404) return undefined
     if (res.status !== 200) throw new DriverError('unavailable', `docker network inspect ${this.names.dockerNetwork}: docker answered ${res.status}`)
     const net = JSON.parse(res.body.toString('utf8')) as NetworkInspect
+    // The rules match the bridge by name: a network of that name on another bridge is not ours to use.
+    if (net.Options?.['com.docker.network.bridge.name'] !== this.names.dockerBridge) {
+      throw new DriverError('unavailable', `docker network ${this.names.dockerNetwork} is not on bridge ${this.names.dockerBridge}: remove it (docker network rm ${this.names.dockerNetwork})`)
+    }
     const cfg = net.IPAM?.Config?.[0]
     if (!cfg?.Subnet || !cfg.Gateway) throw new DriverError('unavailable', `docker network ${this.names.dockerNetwork} has no IPv4 subnet: remove it (docker network rm)`)
     return { name: net.Name, subnet: cfg.Subnet, gateway: cfg.Gateway }

@@ -19,6 +19,7 @@
 import { writeFile } from 'node:fs/promises'
 import { DEFAULT_PROXY_IP, egressNames, type EgressNames } from './egress-net.ts'
 import { HostToolError, IPROUTE_HINT, NFT_HINT, runTool } from './host-tool.ts'
+import { DriverError } from '../types.ts'
 import { SANDBOX_DNS_PORT, SANDBOX_PROXY_PORT } from '../../spec/network-policy.ts'
 
 /** The proxy's real listening ports on the proxy address. */
@@ -131,6 +132,28 @@ export class EgressHost {
 
 function isUnknownType(err: unknown): boolean {
   return err instanceof HostToolError && /Unknown device type|not supported/i.test(err.stderr)
+}
+
+/**
+ * Whether the rules of the instance are in place. Drivers with an egress proxy ask before every
+ * network sandbox and refuse to start one without them: a sandbox link without the rules would
+ * reach every service of the host.
+ */
+export async function egressRulesInstalled(names: EgressNames): Promise<boolean> {
+  try {
+    await runTool('nft', ['list', 'table', 'inet', names.table], { hint: NFT_HINT })
+    return true
+  } catch (err) {
+    if (err instanceof HostToolError && /No such file/.test(err.stderr)) return false
+    throw err
+  }
+}
+
+/** Refuses (DriverError 'unavailable') when the instance's rules are not installed. */
+export async function requireEgressRules(names: EgressNames): Promise<void> {
+  if (!(await egressRulesInstalled(names))) {
+    throw new DriverError('unavailable', `no egress rules for ${names.ifacePattern} (nftables table inet ${names.table}): the gateway's EgressHost.up() must run before network sandboxes start`)
+  }
 }
 
 /** `ip link del` of a link that is not there. */

@@ -8,6 +8,7 @@ import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, 
 import { sandboxProxyEnv } from '../../spec/network-policy.ts'
 import { awaitAgentHello, connectHostAgent, mountSocketDir, unmountSocketDir, type AgentEndpoint } from '../host/agent-socket.ts'
 import { writeSandboxNetFiles, type NetFileBinds } from '../host/egress-files.ts'
+import { requireEgressRules } from '../host/egress-host.ts'
 import { EgressLeases } from '../host/egress-leases.ts'
 import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
@@ -163,6 +164,7 @@ export class LocalDriver implements SandboxDriver {
   /** The sandbox's own network namespace (removed by destroy, through its lease) and what bwrap makes of it. */
   private async createNetwork(id: string, files: NetFileBinds): Promise<{ address: string; input: SandboxNetworkInput }> {
     const o = this.options
+    if (o.egress) await requireEgressRules(o.egressNames)
     const ns = await createSandboxNetns({ names: o.egressNames, proxyIp: o.proxyIp, runtimeDir: this.layout.root, sandboxId: id, leases: this.leases })
     return { address: ns.address, input: { netnsPath: ns.netnsPath, files, env: o.egress ? sandboxProxyEnv(o.proxyIp) : {} } }
   }

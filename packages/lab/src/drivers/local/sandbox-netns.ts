@@ -62,7 +62,7 @@ export async function createSandboxNetns(i: SandboxNetnsInput): Promise<SandboxN
   }))
   try {
     for (const [tool, args, stdin] of netnsCommands(netns, lease.iface!, lease.value, i.proxyIp)) {
-      await runTool(tool, args, { hint: tool === 'nsenter' ? NSENTER_HINT : IPROUTE_HINT, ...(stdin === undefined ? {} : { stdin }) })
+      await runTool(tool, args, { hint: tool === 'nsenter' ? `${NSENTER_HINT} procps` : IPROUTE_HINT, ...(stdin === undefined ? {} : { stdin }) })
     }
     return { address: lease.value, netnsPath: netnsPath(netns) }
   } catch (err) {
