@@ -14,9 +14,11 @@ export const USER_OOM_SCORE_ADJ = 1000
 /**
  * Environment the warm shell never inherits: the agent's own runtime settings, and the task's
  * (on ECS its credentials endpoint, metadata URIs and region: the task's, not the user's).
+ * NODE_EXTRA_CA_CERTS is the sandbox's, not the agent's: a network sandbox trusts the egress
+ * proxy's CA through it, in every program the user runs.
  * A claim's variables of the same names are applied after this, in the user's shell.
  */
-const AGENT_ONLY_ENV = /^(NODE_|INFRA_LAB_|npm_|AWS_|ECS_)/
+const AGENT_ONLY_ENV = /^(NODE_(?!EXTRA_CA_CERTS$)|INFRA_LAB_|npm_|AWS_|ECS_)/
 
 export class ClaimError extends Error {
   override readonly name = 'ClaimError'

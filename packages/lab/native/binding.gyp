@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "lab_mount",
-      "sources": ["lab_mount.c"],
+      "sources": ["lab_mount.c", "original_dst.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]
     }

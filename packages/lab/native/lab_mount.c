@@ -3,6 +3,7 @@
 // mountTmpfs(path, sizeBytes, uid, mode)) and connectNoFollow(dir, name), which reaches an
 // agent's unix socket without following anything the sandbox could have put in its place.
 // Failures throw an Error whose `code` is the errno name (EINVAL, EBUSY, ...).
+// originalDst(fd), the egress proxy's conntrack question, lives in original_dst.c.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "original_dst.h"
 
 #define PATH_BYTES 4096
 
@@ -208,6 +211,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"umount", NULL, Umount, NULL, NULL, NULL, napi_enumerable, NULL},
     {"mountTmpfs", NULL, MountTmpfs, NULL, NULL, NULL, napi_enumerable, NULL},
     {"connectNoFollow", NULL, ConnectNoFollow, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"originalDst", NULL, OriginalDst, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

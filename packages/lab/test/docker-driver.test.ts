@@ -6,7 +6,7 @@ import { dockerSkipReason, dockerTestEnv } from '../src/drivers/docker/test-supp
 
 const input: ContainerInput = {
   id: 'sb-1', pool: 'p', createdAt: 1_700_000_000_000, image: 'infra-lab/sandbox:local', uid: 100000,
-  limits: { pids: 64, memoryMb: 256, cpus: 0.5 }, network: false, networkName: 'bridge',
+  limits: { pids: 64, memoryMb: 256, cpus: 0.5 },
   sockDir: '/rt/sandboxes/sb-1/sock', slotDir: '/rt/slots/sb-1', runtimeDir: '/rt', nodeFlags: ['--max-old-space-size=64'], maxOpenFiles: 4096,
   seccompProfile: '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}',
 }
@@ -27,9 +27,19 @@ describe('docker container spec', () => {
   it('has no network unless the pool allows one', () => {
     expect(host.NetworkMode).toBe('none')
     expect(body.NetworkDisabled).toBe(true)
-    const net = containerBody({ ...input, network: true })
-    expect((net.HostConfig as Record<string, unknown>).NetworkMode).toBe('bridge')
+    expect(host.Sysctls).toBeUndefined()
+  })
+  it("a network sandbox joins the driver's network, with the generated /etc files bound read-only, the proxy env and no IPv6", () => {
+    const net = containerBody({
+      ...input,
+      network: { name: 'infra-lab-0123abcd', files: [['/rt/etc/net/resolv.conf', '/etc/resolv.conf']], env: { HTTP_PROXY: 'http://10.88.0.1:3128' } },
+    })
+    const h = net.HostConfig as Record<string, unknown>
+    expect(h.NetworkMode).toBe('infra-lab-0123abcd')
     expect(net.NetworkDisabled).toBe(false)
+    expect(h.Binds).toContain('/rt/etc/net/resolv.conf:/etc/resolv.conf:ro')
+    expect(net.Env).toContain('HTTP_PROXY=http://10.88.0.1:3128')
+    expect(h.Sysctls).toEqual({ 'net.ipv6.conf.all.disable_ipv6': '1' })
   })
   it('has a read-only root with a writable /tmp, and binds only the socket dir (rw) and the slot (ro, rslave)', () => {
     expect(host.ReadonlyRootfs).toBe(true)

@@ -51,7 +51,7 @@ describe.skipIf(skip !== undefined)(`ECS task settings in a container: one share
     mkdirSync(sockDir, { mode: 0o700 })
     const body = containerBody({
       id, pool: 'ecs-settings', createdAt: Date.now(), image: DEFAULT_SANDBOX_IMAGE, uid: 0, limits: { pids: 128, memoryMb: 256, cpus: 1 },
-      network: false, networkName: 'none', sockDir, slotDir: base, runtimeDir: base, nodeFlags: [], maxOpenFiles: 1024,
+      sockDir, slotDir: base, runtimeDir: base, nodeFlags: [], maxOpenFiles: 1024,
     }) as { User: string; Cmd: string[]; HostConfig: Record<string, unknown> }
     body.User = '0:0'
     body.Cmd = [...body.Cmd, '--workspaces-root', SHARED_IN_TASK]

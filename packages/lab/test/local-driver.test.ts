@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runDriverContract } from '../src/drivers/contract.ts'
-import { SECCOMP_FD, bwrapArgs, sandboxCommand, wrapperScript, type SandboxCommandInput } from '../src/drivers/local/bwrap-args.ts'
+import { SECCOMP_FD, bwrapArgs, sandboxCommand, wrapperScript, type SandboxCommandInput, type SandboxNetworkInput } from '../src/drivers/local/bwrap-args.ts'
 import { limitWrites } from '../src/drivers/local/cgroups.ts'
 import { isSharedMount, parseMountInfo } from '../src/drivers/host/mounts.ts'
 import { parseProcStat, parsePssBytes } from '../src/drivers/local/proc.ts'
@@ -9,7 +9,7 @@ import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-s
 import { isValidUserName } from '../src/drivers/host/workspace.ts'
 
 const input: SandboxCommandInput = {
-  id: 'sb-1', network: false, hostUid: 100000,
+  id: 'sb-1', hostUid: 100000,
   hostRoot: { bin: { kind: 'symlink', target: 'usr/bin' }, lib: { kind: 'symlink', target: 'usr/lib' }, lib64: { kind: 'dir' }, sbin: { kind: 'absent' } },
   sockDir: '/rt/sandboxes/sb-1/sock', agentDir: '/rt/agent', slotDir: '/rt/slots/sb-1', passwd: '/rt/etc/passwd', group: '/rt/etc/group',
   nodePath: '/usr/bin/node', nodeFlags: ['--max-old-space-size=64'], cgroupProcs: ['/sys/fs/cgroup/pids/g/sb-1/cgroup.procs'], maxOpenFiles: 4096,
@@ -31,11 +31,26 @@ describe('bwrap arguments', () => {
     expect(s).toContain('--unshare-user --disable-userns --seccomp 3 ')
     expect(SECCOMP_FD).toBe(3)
   })
-  it('shares the network and its /etc files only when the spec asks', () => {
-    const a = bwrapArgs({ ...input, network: true })
+  const network: SandboxNetworkInput = {
+    netnsPath: '/run/netns/lab-0123abcd-sb-1',
+    files: [['/rt/etc/net/resolv.conf', '/etc/resolv.conf'], ['/rt/etc/net/ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt']],
+    env: { HTTP_PROXY: 'http://10.88.0.1:3128' },
+  }
+  it("a network sandbox shares the namespace the wrapper entered (its own, never the host's), with generated /etc files and the proxy env", () => {
+    const a = bwrapArgs({ ...input, network })
     expect(a).toContain('--share-net')
-    expect(pairAfter(a, '--ro-bind-try', '/etc/resolv.conf')).toBe(true)
-    expect(pairAfter(bwrapArgs(input), '--ro-bind-try', '/etc/resolv.conf')).toBe(false)
+    expect(a.slice(0, 1)).toEqual(['--unshare-all'])
+    expect(pairAfter(a, '--ro-bind', '/rt/etc/net/resolv.conf')).toBe(true)
+    expect(a.join(' ')).not.toContain('--ro-bind-try /etc/resolv.conf')
+    expect(a.join(' ')).not.toContain('--ro-bind-try /etc/hosts')
+    // The bundle comes after /etc/ssl, or the host's would hide it.
+    expect(a.lastIndexOf('/etc/ssl/certs/ca-certificates.crt')).toBeGreaterThan(a.indexOf('/etc/ssl'))
+    expect(a.join(' ')).toContain('--setenv HTTP_PROXY http://10.88.0.1:3128')
+    const cmd = sandboxCommand({ ...input, network })
+    expect(cmd.slice(3, 7)).toEqual(['nsenter', '--net=/run/netns/lab-0123abcd-sb-1', '--', 'setpriv'])
+    expect(sandboxCommand(input)).not.toContain('nsenter')
+    expect(bwrapArgs(input)).not.toContain('--share-net')
+    expect(pairAfter(bwrapArgs(input), '--ro-bind', '/rt/etc/net/resolv.conf')).toBe(false)
   })
   it('mirrors the host root layout: symlinks stay symlinks, dirs are bound read-only, absent is absent', () => {
     const a = bwrapArgs(input)

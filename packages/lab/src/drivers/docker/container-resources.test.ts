@@ -3,8 +3,8 @@ import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES } from '../host/resources.t
 import { containerBody, type ContainerInput } from './container-spec.ts'
 
 const input: ContainerInput = {
-  id: 'sb-1', pool: 'p', createdAt: 1, image: 'img', uid: 100000, limits: { pids: 64, memoryMb: 256, cpus: 1 }, network: false,
-  networkName: 'bridge', sockDir: '/rt/sandboxes/sb-1/sock', slotDir: '/rt/slots/sb-1', runtimeDir: '/rt', nodeFlags: [], maxOpenFiles: 4096,
+  id: 'sb-1', pool: 'p', createdAt: 1, image: 'img', uid: 100000, limits: { pids: 64, memoryMb: 256, cpus: 1 },
+  sockDir: '/rt/sandboxes/sb-1/sock', slotDir: '/rt/slots/sb-1', runtimeDir: '/rt', nodeFlags: [], maxOpenFiles: 4096,
 }
 const host = (c: ContainerInput) => containerBody(c).HostConfig as Record<string, unknown>
 

@@ -1,4 +1,5 @@
 import type { SandboxLimits } from '../../spec/pool-spec.ts'
+import type { NetFileBinds } from '../host/egress-files.ts'
 import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES } from '../host/resources.ts'
 
 /** Labels that mark a container as one of ours; `list()` filters on the runtime label. */
@@ -15,6 +16,15 @@ export const SLOT_IN_SANDBOX = '/slot'
 export const HOME_IN_SANDBOX = '/home/user'
 export const TMP_SIZE_MB = 256
 
+/** A network sandbox's: the driver's own Docker network, and what it is told about the egress proxy. */
+export interface ContainerNetwork {
+  readonly name: string
+  /** Generated resolv.conf, hosts, CA and bundle, bound read-only over the image's. */
+  readonly files: NetFileBinds
+  /** The proxy variables (sandboxProxyEnv); empty without an egress proxy. */
+  readonly env: Readonly<Record<string, string>>
+}
+
 export interface ContainerInput {
   readonly id: string
   readonly pool: string
@@ -22,9 +32,8 @@ export interface ContainerInput {
   readonly image: string
   readonly uid: number
   readonly limits: SandboxLimits
-  readonly network: boolean
-  /** Docker network for sandboxes whose pool allows a network. */
-  readonly networkName: string
+  /** Undefined: no network at all (`none`, only a loopback). */
+  readonly network?: ContainerNetwork
   /** Host directories: the agent's socket dir (rw) and the sandbox's workspace slot (ro, rslave). */
   readonly sockDir: string
   readonly slotDir: string
@@ -53,10 +62,10 @@ export function containerBody(c: ContainerInput): Record<string, unknown> {
     User: `${c.uid}:${c.uid}`,
     Entrypoint: ['/usr/bin/node', ...c.nodeFlags, '/opt/infra-lab/agent.mjs'],
     Cmd: ['--socket', `${AGENT_SOCKET_DIR_IN_SANDBOX}/agent.sock`, '--sandbox-id', c.id],
-    Env: ['PATH=/usr/bin:/bin', 'HOME=/tmp', 'LANG=C.UTF-8'],
+    Env: ['PATH=/usr/bin:/bin', 'HOME=/tmp', 'LANG=C.UTF-8', ...Object.entries(c.network?.env ?? {}).map(([k, v]) => `${k}=${v}`)],
     WorkingDir: '/',
     Hostname: 'sandbox',
-    NetworkDisabled: !c.network,
+    NetworkDisabled: c.network === undefined,
     Labels: {
       [LABEL.sandbox]: c.id,
       [LABEL.pool]: c.pool,
@@ -64,8 +73,13 @@ export function containerBody(c: ContainerInput): Record<string, unknown> {
       [LABEL.createdAt]: String(c.createdAt),
     },
     HostConfig: {
-      NetworkMode: c.network ? c.networkName : 'none',
-      Binds: [`${c.sockDir}:${AGENT_SOCKET_DIR_IN_SANDBOX}:rw`, `${c.slotDir}:${SLOT_IN_SANDBOX}:ro,rslave`],
+      NetworkMode: c.network?.name ?? 'none',
+      Binds: [
+        `${c.sockDir}:${AGENT_SOCKET_DIR_IN_SANDBOX}:rw`, `${c.slotDir}:${SLOT_IN_SANDBOX}:ro,rslave`,
+        ...(c.network?.files ?? []).map(([host, inSandbox]) => `${host}:${inSandbox}:ro`),
+      ],
+      // The network has no IPv6, and the container gets none of its own either.
+      ...(c.network ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } } : {}),
       ReadonlyRootfs: true,
       Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE_MB}m,mode=1777` },
       ShmSize: c.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES,

@@ -2,7 +2,11 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
+import { sandboxProxyEnv } from '../../spec/network-policy.ts'
 import { awaitAgentHello, connectHostAgent, mountSocketDir, unmountSocketDir, type AgentEndpoint } from '../host/agent-socket.ts'
+import { writeSandboxNetFiles, type NetFileBinds } from '../host/egress-files.ts'
+import { requireEgressRules } from '../host/egress-host.ts'
+import { EgressLeases } from '../host/egress-leases.ts'
 import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
 import { SANDBOX_LAYOUT_VERSION, runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
@@ -14,7 +18,8 @@ import { cgroupMentions } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
 import { unmountWorkspaceImages } from '../host/workspace-image.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
-import { HOME_IN_SANDBOX, LABEL, containerBody, containerName } from './container-spec.ts'
+import { HOME_IN_SANDBOX, LABEL, containerBody, containerName, type ContainerNetwork } from './container-spec.ts'
+import { DockerEgressNetwork, sealContainer } from './egress-network.ts'
 import { DockerEngine, EngineError, EngineUnreachable } from './engine.ts'
 import { resolveDockerOptions, type DockerDriverOptions, type ResolvedDockerOptions } from './options.ts'
 
@@ -45,6 +50,13 @@ interface ReadyRecord {
   readonly startMs: number
   /** SANDBOX_LAYOUT_VERSION when it was made; absent in sandboxes of older versions. */
   readonly layout?: number
+  /** A network sandbox's address on the driver's network: the egress proxy tells sessions apart by it. */
+  readonly egressIp?: string
+}
+
+interface ContainerInspect {
+  State?: { Pid?: number }
+  NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> }
 }
 
 /**
@@ -64,12 +76,16 @@ export class DockerDriver implements SandboxDriver {
   private lastImage: ImageStatus | undefined
   /** The seccomp profile every container gets; read at init. */
   private seccompProfile = ''
+  /** resolv.conf, hosts and CA files of network sandboxes; written at init. */
+  private netFiles: NetFileBinds = []
+  private readonly egressNetwork: DockerEgressNetwork
 
   constructor(options: DockerDriverOptions) {
     this.options = resolveDockerOptions(options)
     this.layout = runtimeLayout(this.options.runtimeDir)
     this.engine = new DockerEngine(this.options.dockerSocket)
     this.logger = options.logger.child({ driver: 'docker' })
+    this.egressNetwork = new DockerEgressNetwork(this.engine, this.options.egressNames, this.layout.root, new EgressLeases(), this.logger)
   }
 
   /** The image check of the last init (or of `checkImage`). */
@@ -101,6 +117,7 @@ export class DockerDriver implements SandboxDriver {
     await mkdir(L.sandboxesDir, { recursive: true })
     await chmod(L.sandboxesDir, 0o711)
     ensureSharedSlots(addon, L.slotsDir)
+    this.netFiles = await writeSandboxNetFiles(L.netEtcDir, this.options.proxyIp, this.options.egress?.caCertPem)
     this.logger.info({ runtimeDir: L.root, image: image.image, imageInspectMs: image.inspectMs }, 'docker driver ready')
     return addon
   }
@@ -142,9 +159,10 @@ export class DockerDriver implements SandboxDriver {
       await mkdir(L.slotDir(id), { mode: 0o755 })
       await mkdir(L.homeDir(id), { mode: 0o755 })
       const o = this.options
+      const network = spec.network ? await this.containerNetwork() : undefined
       const body = containerBody({
-        id, pool: spec.pool, createdAt, image: o.image, uid: o.sandboxUid, limits: spec.limits, network: spec.network,
-        networkName: o.networkName, sockDir: L.sockDir(id), slotDir: L.slotDir(id), runtimeDir: L.root,
+        id, pool: spec.pool, createdAt, image: o.image, uid: o.sandboxUid, limits: spec.limits, ...(network ? { network } : {}),
+        sockDir: L.sockDir(id), slotDir: L.slotDir(id), runtimeDir: L.root,
         nodeFlags: o.nodeFlags, maxOpenFiles: o.maxOpenFiles, seccompProfile: this.seccompProfile,
         shmSizeBytes: o.shmSizeBytes,
       })
@@ -160,6 +178,8 @@ export class DockerDriver implements SandboxDriver {
       if (started.status !== 204 && started.status !== 304) {
         throw new DriverError('create_failed', `container start: docker answered ${started.status} ${started.body.toString('utf8').slice(0, 300)}`)
       }
+      // Before the agent can be claimed: nothing but the agent runs in the container yet.
+      const egressIp = network ? await this.sealNetwork(containerId, network.name) : undefined
       // Resolves if the container stops before its agent said hello.
       const exited = this.engine
         .call('POST', `/containers/${containerId}/wait?condition=not-running`, undefined, { signal: stopWaiting.signal, timeoutMs: spec.helloTimeoutMs + 5_000 })
@@ -172,9 +192,10 @@ export class DockerDriver implements SandboxDriver {
       }
       stopWaiting.abort()
       const startMs = Date.now() - createdAt
-      await writeJson(L.metaPath(id), { id, containerId, startMs, layout: SANDBOX_LAYOUT_VERSION } satisfies ReadyRecord)
+      const ready: ReadyRecord = { id, containerId, startMs, layout: SANDBOX_LAYOUT_VERSION, ...(egressIp ? { egressIp } : {}) }
+      await writeJson(L.metaPath(id), ready)
       this.logger.info({ sandboxId: id, pool: spec.pool, containerId: containerId.slice(0, 12), startMs }, 'sandbox created')
-      return this.toHandle(id, spec.pool, createdAt, containerId, startMs)
+      return this.toHandle(id, spec.pool, createdAt, ready)
     } catch (err) {
       stopWaiting.abort()
       const failure = err instanceof DriverError ? err : new DriverError('create_failed', `sandbox ${id}: ${(err as Error).message}`, { cause: err })
@@ -195,6 +216,23 @@ export class DockerDriver implements SandboxDriver {
     const existed = existsSync(L.sandboxDir(id))
     await rm(L.sandboxDir(id), { recursive: true, force: true })
     if (existed) this.logger.info({ sandboxId: id }, 'sandbox destroyed')
+  }
+
+  /** The driver's network, the generated /etc files and the proxy variables, for a network sandbox. */
+  private async containerNetwork(): Promise<ContainerNetwork> {
+    if (this.options.egress) await requireEgressRules(this.options.egressNames)
+    const net = await this.guard('network', () => this.egressNetwork.ensure())
+    return { name: net.name, files: this.netFiles, env: this.options.egress ? sandboxProxyEnv(this.options.proxyIp) : {} }
+  }
+
+  /** Seals a started network container (egress-network.ts) and answers its address. */
+  private async sealNetwork(containerId: string, network: string): Promise<string> {
+    const info = await this.guard('container inspect', () => this.engine.json<ContainerInspect>('GET', `/containers/${containerId}/json`))
+    const pid = info?.State?.Pid
+    const ip = info?.NetworkSettings?.Networks?.[network]?.IPAddress
+    if (!pid || !ip) throw new DriverError('create_failed', `container ${containerId.slice(0, 12)} has no process or no address on ${network}`)
+    await sealContainer(pid, this.options.egressNames.dockerBridge)
+    return ip
   }
 
   /** Force-removes a container (kills it first); absent is fine, removal in progress is awaited. */
@@ -223,7 +261,7 @@ export class DockerDriver implements SandboxDriver {
       const createdAt = Number(c.Labels[LABEL.createdAt] ?? 0)
       const rec = await readJson<ReadyRecord>(this.layout.metaPath(id))
       if (c.State === 'running' && rec?.containerId === c.Id && rec.layout === SANDBOX_LAYOUT_VERSION) {
-        out.push(this.toHandle(id, c.Labels[LABEL.pool] ?? '', createdAt, c.Id, rec.startMs))
+        out.push(this.toHandle(id, c.Labels[LABEL.pool] ?? '', createdAt, rec))
       } else if (c.State === 'running' && rec?.containerId === c.Id) {
         // Made by an older version (its socket dir is not a gateway tmpfs): never adopted.
         this.logger.warn({ sandboxId: id, layout: rec.layout ?? 1 }, 'recycling a sandbox made by an older version')
@@ -279,6 +317,7 @@ export class DockerDriver implements SandboxDriver {
     const containers = (await this.guard('container list', () => this.engine.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`))) ?? []
     for (const c of containers) await this.destroy(c.Labels[LABEL.sandbox] ?? '')
     for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
+    await this.egressNetwork.remove()
     await removeAllSlots(addon, L)
     // After the slots: a workspace image's loop device is freed once no sandbox has it bound.
     const images = await unmountWorkspaceImages(this.options.workspacesDir, addon, this.logger)
@@ -313,12 +352,12 @@ export class DockerDriver implements SandboxDriver {
     }
   }
 
-  private toHandle(id: string, pool: string, createdAt: number, containerId: string, startMs: number | undefined): SandboxHandle {
+  private toHandle(id: string, pool: string, createdAt: number, rec: ReadyRecord): SandboxHandle {
     return {
       id, pool, driver: 'docker', createdAt,
       address: { kind: 'unix', path: this.layout.socketPath(id) },
-      meta: { containerId, image: this.options.image, runtimeDir: this.layout.root },
-      ...(startMs === undefined ? {} : { startMs }),
+      meta: { containerId: rec.containerId, image: this.options.image, runtimeDir: this.layout.root, ...(rec.egressIp ? { egressIp: rec.egressIp } : {}) },
+      startMs: rec.startMs,
     }
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { isAbsolute, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { DEFAULT_MAX_OPEN_FILES, DEFAULT_NODE_FLAGS, DEFAULT_SANDBOX_HOST_UID } from '../host/defaults.ts'
+import { DEFAULT_PROXY_IP, egressErrors, egressNames, egressTag, type EgressNames, type EgressOptions } from '../host/egress-net.ts'
 import { defaultRuntimeDir } from '../host/layout.ts'
 import { DEFAULT_SHM_SIZE_BYTES, DEFAULT_WORKSPACE_QUOTA_BYTES, sizeErrors } from '../host/resources.ts'
 import { DEFAULT_DOCKER_SOCKET } from './engine.ts'
@@ -23,8 +24,13 @@ export interface DockerDriverOptions {
    * nothing but the sandboxes' sockets and the workspaces (uid 1000 is often a real person).
    */
   readonly sandboxUid?: number
-  /** Docker network of pools that allow one (`network: true`). */
-  readonly networkName?: string
+  /**
+   * The gateway's egress proxy. Network sandboxes always join the driver's own Docker network;
+   * with this they are also told the proxy (environment) and trust its CA. Without it (driver
+   * tests) the network is named after the runtime dir, and only an EgressHost for that tag would
+   * filter it.
+   */
+  readonly egress?: EgressOptions
   readonly nodeFlags?: readonly string[]
   readonly maxOpenFiles?: number
   /** Disk per user workspace (a loop-mounted image); 0: plain directories, no quota. Default 1 GiB. */
@@ -42,7 +48,10 @@ export interface ResolvedDockerOptions {
   readonly image: string
   readonly dockerSocket: string
   readonly sandboxUid: number
-  readonly networkName: string
+  readonly egress: EgressOptions | undefined
+  /** Names of the Docker network and its bridge (egress.tag, else one of the runtime dir). */
+  readonly egressNames: EgressNames
+  readonly proxyIp: string
   readonly nodeFlags: readonly string[]
   readonly maxOpenFiles: number
   readonly workspaceQuotaBytes: number
@@ -62,7 +71,7 @@ export function resolveDockerOptions(o: DockerDriverOptions): ResolvedDockerOpti
   if (o.runtimeDir !== undefined && !isAbsolute(o.runtimeDir)) errors.push('runtimeDir must be an absolute path')
   if (o.dockerSocket !== undefined && !isAbsolute(o.dockerSocket)) errors.push('dockerSocket must be an absolute path')
   const sizes = { workspaceQuotaBytes: o.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES, shmSizeBytes: o.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES }
-  errors.push(...sizeErrors(sizes))
+  errors.push(...sizeErrors(sizes), ...egressErrors(o.egress))
   if (errors.length > 0) throw new Error(`docker driver options: ${errors.join('; ')}`)
   const runtimeDir = o.runtimeDir ?? `${defaultRuntimeDir(o.dataDir)}-docker`
   return Object.freeze({
@@ -72,7 +81,9 @@ export function resolveDockerOptions(o: DockerDriverOptions): ResolvedDockerOpti
     image: o.image ?? DEFAULT_SANDBOX_IMAGE,
     dockerSocket: o.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
     sandboxUid: uid,
-    networkName: o.networkName ?? 'bridge',
+    egress: o.egress,
+    egressNames: egressNames(o.egress?.tag ?? egressTag(runtimeDir)),
+    proxyIp: o.egress?.proxyIp ?? DEFAULT_PROXY_IP,
     nodeFlags: o.nodeFlags ?? DEFAULT_NODE_FLAGS,
     maxOpenFiles,
     ...sizes,

@@ -12,10 +12,11 @@ export function defaultRuntimeDir(dataDir: string): string {
 
 /**
  * Version of what a sandbox looks like on the host. 2: the agent's socket dir is a tmpfs the
- * gateway mounted and is reached with connectNoFollow. A sandbox of an older version is never
- * adopted: it is recycled when the gateway starts.
+ * gateway mounted and is reached with connectNoFollow. 3: a network sandbox has a network
+ * namespace of its own (never the host's). A sandbox of an older version is never adopted: it is
+ * recycled when the gateway starts.
  */
-export const SANDBOX_LAYOUT_VERSION = 2
+export const SANDBOX_LAYOUT_VERSION = 3
 
 /** Where everything of one runtime dir lives (local and Docker sandboxes alike). Pure. */
 export function runtimeLayout(root: string) {
@@ -27,6 +28,8 @@ export function runtimeLayout(root: string) {
     agentDir: join(root, 'agent'),
     passwd: join(root, 'etc/passwd'),
     group: join(root, 'etc/group'),
+    /** resolv.conf, hosts and the egress CA of network sandboxes (egress-files.ts). */
+    netEtcDir: join(root, 'etc/net'),
     /** A shared bind mount: workspace binds below it propagate into running sandboxes. */
     slotsDir: join(root, 'slots'),
     sandboxesDir: join(root, 'sandboxes'),

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The N-API addon in packages/lab/native (mount(2) and a checked connect, without a process per call). */
+/** The N-API addon in packages/lab/native (mount(2), a checked connect and a conntrack query, without a process per call). */
 export interface MountAddon {
   bind(src: string, dst: string): void
   makeShared(path: string): void
@@ -13,6 +13,8 @@ export interface MountAddon {
   mountTmpfs(path: string, sizeBytes: number, uid: number, mode: number): void
   /** Connects to the socket inode `<dir>/<name>` without following a symlink at either; SO_PEERCRED of the listener. */
   connectNoFollow(dir: string, name: string): { fd: number; pid: number; uid: number; gid: number }
+  /** A TCP socket's destination before DNAT (SO_ORIGINAL_DST); undefined when conntrack has none. Use originalDstOf. */
+  originalDst(fd: number): { address: string; port: number } | undefined
 }
 
 const ADDON = 'native/build/Release/lab_mount.node'

@@ -1,4 +1,5 @@
-/** Builds the command that starts one sandbox: sh (cgroups, rlimits) -> setpriv -> bwrap -> node agent. Pure. */
+/** Builds the command that starts one sandbox: sh (cgroups, rlimits) -> [nsenter] -> setpriv -> bwrap -> node agent. Pure. */
+import type { NetFileBinds } from '../host/egress-files.ts'
 import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES, DEFAULT_TMP_SIZE_BYTES } from '../host/resources.ts'
 
 /** What the host has at /bin, /lib, /lib64, /sbin: a symlink (its target), a directory, or nothing. */
@@ -10,8 +11,8 @@ export type HostRoot = Readonly<Record<(typeof HOST_ROOT_ENTRIES)[number], HostR
 export const ETC_ENTRIES = [
   'ld.so.cache', 'alternatives', 'ssl', 'ca-certificates', 'nsswitch.conf', 'localtime', 'terminfo', 'inputrc', 'bash.bashrc',
 ] as const
-/** Only with a network. */
-export const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf', 'host.conf', 'gai.conf'] as const
+/** Only with a network; resolv.conf and hosts come from the generated files instead (SandboxNetworkInput). */
+export const ETC_NETWORK_ENTRIES = ['host.conf', 'gai.conf'] as const
 
 export const SANDBOX_UID = 1000
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -19,9 +20,20 @@ export const AGENT_SOCKET_IN_SANDBOX = '/run/agent/agent.sock'
 /** The fd (spawn stdio index) bwrap reads the seccomp filter from (packages/lab/native/seccomp_filter.c). */
 export const SECCOMP_FD = 3
 
+/** A network sandbox's: its own namespace, and what it is told about the egress proxy. */
+export interface SandboxNetworkInput {
+  /** The namespace the wrapper enters (nsenter --net) before bwrap, which then shares it. */
+  readonly netnsPath: string
+  /** Generated resolv.conf, hosts, CA and bundle, bound read-only over the host's. */
+  readonly files: NetFileBinds
+  /** The agent's environment, and so the user's shell's: the proxy variables (sandboxProxyEnv). */
+  readonly env: Readonly<Record<string, string>>
+}
+
 export interface SandboxCommandInput {
   readonly id: string
-  readonly network: boolean
+  /** Undefined: no network at all (only a loopback of its own). */
+  readonly network?: SandboxNetworkInput
   /** Host uid (and gid) the sandbox runs as; uid 1000 inside maps to it. */
   readonly hostUid: number
   readonly hostRoot: HostRoot
@@ -48,6 +60,8 @@ export function bwrapArgs(i: SandboxCommandInput): string[] {
   // keyring, bpf, ptrace, ... calls that escapes start with; bwrap loads it once, in its pid 1
   // and in the agent just before exec, so every later process of the sandbox inherits it.
   a.push('--unshare-user', '--disable-userns', '--seccomp', String(SECCOMP_FD))
+  // The namespace the wrapper entered: the sandbox's own, owned by the host's user namespace, so
+  // the sandbox's user namespace holds no capability over it. Never the host's.
   if (i.network) a.push('--share-net')
   a.push('--die-with-parent', '--new-session', '--hostname', 'sandbox')
   a.push('--ro-bind', '/usr', '/usr')
@@ -57,6 +71,8 @@ export function bwrapArgs(i: SandboxCommandInput): string[] {
     else if (e.kind === 'dir') a.push('--ro-bind', `/${name}`, `/${name}`)
   }
   for (const name of [...ETC_ENTRIES, ...(i.network ? ETC_NETWORK_ENTRIES : [])]) a.push('--ro-bind-try', `/etc/${name}`, `/etc/${name}`)
+  // After /etc/ssl: the bundle replaces the host's inside it.
+  for (const [host, inSandbox] of i.network?.files ?? []) a.push('--ro-bind', host, inSandbox)
   a.push('--ro-bind', i.passwd, '/etc/passwd', '--ro-bind', i.group, '/etc/group')
   a.push('--proc', '/proc', '--dev', '/dev')
   const shm = i.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES
@@ -71,6 +87,7 @@ export function bwrapArgs(i: SandboxCommandInput): string[] {
   a.push('--remount-ro', '/dev', '--remount-ro', '/')
   a.push('--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--chdir', '/')
   a.push('--clearenv', '--setenv', 'PATH', SANDBOX_PATH, '--setenv', 'LANG', 'C.UTF-8', '--setenv', 'TERM', 'xterm-256color')
+  for (const [name, value] of Object.entries(i.network?.env ?? {})) a.push('--setenv', name, value)
   a.push('--', i.nodePath, ...i.nodeFlags, '/opt/infra-lab/agent.mjs', '--socket', AGENT_SOCKET_IN_SANDBOX, '--sandbox-id', i.id)
   return a
 }
@@ -104,6 +121,8 @@ export function wrapperScript(cgroupProcs: readonly string[], maxOpenFiles: numb
 export function sandboxCommand(i: SandboxCommandInput): string[] {
   return [
     '-c', wrapperScript(i.cgroupProcs, i.maxOpenFiles), 'sh',
+    // nsenter execs setpriv: the process tree stays wrapper -> bwrap.
+    ...(i.network ? ['nsenter', `--net=${i.network.netnsPath}`, '--'] : []),
     'setpriv', `--reuid=${i.hostUid}`, `--regid=${i.hostUid}`, '--clear-groups', '--',
     'bwrap', ...bwrapArgs(i),
   ]

@@ -4,7 +4,7 @@ import { AGENT_OOM_SCORE_ADJ, DEFAULT_SHM_SIZE_BYTES, DEFAULT_TMP_SIZE_BYTES } f
 import { bwrapArgs, wrapperScript, type SandboxCommandInput } from './bwrap-args.ts'
 
 const input: SandboxCommandInput = {
-  id: 'sb-1', network: false, hostUid: 100000,
+  id: 'sb-1', hostUid: 100000,
   hostRoot: { bin: { kind: 'symlink', target: 'usr/bin' }, lib: { kind: 'symlink', target: 'usr/lib' }, lib64: { kind: 'dir' }, sbin: { kind: 'absent' } },
   sockDir: '/rt/sandboxes/sb-1/sock', agentDir: '/rt/agent', slotDir: '/rt/slots/sb-1', passwd: '/rt/etc/passwd', group: '/rt/etc/group',
   nodePath: '/usr/bin/node', nodeFlags: [], cgroupProcs: [], maxOpenFiles: 4096,

@@ -5,7 +5,11 @@ import { delimiter, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { AgentChannel } from '../channel.ts'
 import { DriverError, type SandboxDriver, type SandboxHandle, type SandboxSpec, type WorkspaceBinding } from '../types.ts'
+import { sandboxProxyEnv } from '../../spec/network-policy.ts'
 import { awaitAgentHello, connectHostAgent, mountSocketDir, unmountSocketDir, type AgentEndpoint } from '../host/agent-socket.ts'
+import { writeSandboxNetFiles, type NetFileBinds } from '../host/egress-files.ts'
+import { requireEgressRules } from '../host/egress-host.ts'
+import { EgressLeases } from '../host/egress-leases.ts'
 import { readdirIfExists } from '../host/fs-util.ts'
 import { SANDBOX_ID_RE } from '../host/ids.ts'
 import { SANDBOX_LAYOUT_VERSION, runtimeLayout, type RuntimeLayout } from '../host/layout.ts'
@@ -15,7 +19,9 @@ import { ensureSharedSlots, removeAllSlots, removeSlot } from '../host/slots.ts'
 import { isDescendantOf } from '../host/peer.ts'
 import { ensureWorkspace } from '../host/workspace.ts'
 import { unmountWorkspaceImages } from '../host/workspace-image.ts'
-import { HOST_ROOT_ENTRIES, SANDBOX_PATH, SECCOMP_FD, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry } from './bwrap-args.ts'
+import {
+  HOST_ROOT_ENTRIES, SANDBOX_PATH, SECCOMP_FD, WRAPPER_EXIT, sandboxCommand, type HostRoot, type HostRootEntry, type SandboxNetworkInput,
+} from './bwrap-args.ts'
 import {
   cgroupPids, createSandboxCgroups, destroyCgroups, detectCgroupHost, groupDirs, removeGroupDirs, sandboxCgroupDirs, type CgroupHost,
 } from './cgroups.ts'
@@ -23,6 +29,7 @@ import { resolveLocalOptions, type LocalDriverOptions, type ResolvedLocalOptions
 import { isSameProcessAlive, pssBytesOf, readProcStat } from './proc.ts'
 import { prepareRuntimeDir, sandboxNodePath } from './runtime-dir.ts'
 import { readRecord, writeRecord, type SandboxRecord } from './sandbox-record.ts'
+import { createSandboxNetns, removeSandboxNetns } from './sandbox-netns.ts'
 
 /** A sandbox dir with no record yet is a create in progress, unless it is older than this. */
 const ORPHAN_DIR_AGE_MS = 5 * 60_000
@@ -34,7 +41,8 @@ export class LocalDriver implements SandboxDriver {
   readonly options: ResolvedLocalOptions
   private readonly layout: RuntimeLayout
   private readonly logger: Logger
-  private initialized: Promise<{ addon: MountAddon; cgroups: CgroupHost; hostRoot: HostRoot; seccompPath: string }> | undefined
+  private readonly leases = new EgressLeases()
+  private initialized: Promise<{ addon: MountAddon; cgroups: CgroupHost; hostRoot: HostRoot; seccompPath: string; netFiles: NetFileBinds }> | undefined
 
   constructor(options: LocalDriverOptions) {
     this.options = resolveLocalOptions(options)
@@ -65,8 +73,9 @@ export class LocalDriver implements SandboxDriver {
     await rename(`${seccompPath}.tmp-${process.pid}`, seccompPath)
     ensureSharedSlots(addon, this.layout.slotsDir)
     const hostRoot = Object.fromEntries(HOST_ROOT_ENTRIES.map((n) => [n, hostRootEntry(`/${n}`)])) as HostRoot
+    const netFiles = await writeSandboxNetFiles(this.layout.netEtcDir, this.options.proxyIp, this.options.egress?.caCertPem)
     this.logger.info({ runtimeDir: this.layout.root, cgroup: cgroups.version }, 'local driver ready')
-    return { addon, cgroups, hostRoot, seccompPath }
+    return { addon, cgroups, hostRoot, seccompPath, netFiles }
   }
 
   private async ready() {
@@ -95,8 +104,9 @@ export class LocalDriver implements SandboxDriver {
       await mkdir(L.slotDir(id), { mode: 0o755 })
       await mkdir(L.homeDir(id), { mode: 0o755 })
       const cgroupDirs = await createSandboxCgroups(env.cgroups, this.options.cgroupGroup, id, spec.limits)
+      const net = spec.network ? await this.createNetwork(id, env.netFiles) : undefined
       const args = sandboxCommand({
-        id, network: spec.network, hostUid: this.options.sandboxUid, hostRoot: env.hostRoot,
+        id, ...(net ? { network: net.input } : {}), hostUid: this.options.sandboxUid, hostRoot: env.hostRoot,
         sockDir: L.sockDir(id), agentDir: L.agentDir, slotDir: L.slotDir(id), passwd: L.passwd, group: L.group,
         nodePath: sandboxNodePath(process.execPath), nodeFlags: this.options.nodeFlags,
         cgroupProcs: cgroupDirs.map((d) => join(d, 'cgroup.procs')), maxOpenFiles: this.options.maxOpenFiles,
@@ -126,7 +136,7 @@ export class LocalDriver implements SandboxDriver {
       if (!stat) throw new DriverError('exited_early', `sandbox ${id} exited at once: ${await exited}`)
       const record: SandboxRecord = {
         id, pool: spec.pool, createdAt, pid: child.pid!, startTime: stat.startTime, network: spec.network,
-        state: 'starting', helloDeadline: deadline, layout: SANDBOX_LAYOUT_VERSION,
+        ...(net ? { egressIp: net.address } : {}), state: 'starting', helloDeadline: deadline, layout: SANDBOX_LAYOUT_VERSION,
       }
       await writeRecord(L.metaPath(id), record)
 
@@ -151,6 +161,14 @@ export class LocalDriver implements SandboxDriver {
     }
   }
 
+  /** The sandbox's own network namespace (removed by destroy, through its lease) and what bwrap makes of it. */
+  private async createNetwork(id: string, files: NetFileBinds): Promise<{ address: string; input: SandboxNetworkInput }> {
+    const o = this.options
+    if (o.egress) await requireEgressRules(o.egressNames)
+    const ns = await createSandboxNetns({ names: o.egressNames, proxyIp: o.proxyIp, runtimeDir: this.layout.root, sandboxId: id, leases: this.leases })
+    return { address: ns.address, input: { netnsPath: ns.netnsPath, files, env: o.egress ? sandboxProxyEnv(o.proxyIp) : {} } }
+  }
+
   /** The agent of sandbox `id` is whoever listens on its socket from inside the wrapper's process tree. */
   private endpoint(addon: MountAddon, id: string, wrapperPid: number): AgentEndpoint {
     return {
@@ -172,6 +190,7 @@ export class LocalDriver implements SandboxDriver {
       }
     }
     await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
+    await removeSandboxNetns(this.leases, L.root, (other) => other !== id)
     unmountSocketDir(env.addon, L, id)
     await removeSlot(env.addon, L, id)
     await rm(L.sandboxDir(id), { recursive: true, force: true })
@@ -195,6 +214,9 @@ export class LocalDriver implements SandboxDriver {
         await this.destroy(id).catch((e: unknown) => this.logger.warn({ sandboxId: id, err: (e as Error).message }, 'could not clean a dead sandbox'))
       }
     }
+    // Namespaces whose sandbox dir is gone: a create or destroy that died half-way.
+    const orphans = await removeSandboxNetns(this.leases, this.layout.root, (id) => existsSync(this.layout.sandboxDir(id)))
+    if (orphans > 0) this.logger.info({ namespaces: orphans }, 'removed network namespaces of sandboxes that are gone')
     return out
   }
 
@@ -227,6 +249,7 @@ export class LocalDriver implements SandboxDriver {
     const env = await this.ready()
     const L = this.layout
     for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
+    await removeSandboxNetns(this.leases, L.root)
     for (const dir of groupDirs(env.cgroups, this.options.cgroupGroup)) {
       const leftovers = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory())
       for (const e of leftovers) await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, e.name))
@@ -256,7 +279,7 @@ export class LocalDriver implements SandboxDriver {
     return {
       id: rec.id, pool: rec.pool, driver: 'local', createdAt: rec.createdAt,
       address: { kind: 'unix', path: this.layout.socketPath(rec.id) },
-      meta: { pid: rec.pid, startTime: rec.startTime, network: rec.network, runtimeDir: this.layout.root },
+      meta: { pid: rec.pid, startTime: rec.startTime, network: rec.network, runtimeDir: this.layout.root, ...(rec.egressIp ? { egressIp: rec.egressIp } : {}) },
       ...(rec.startMs === undefined ? {} : { startMs: rec.startMs }),
     }
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { isAbsolute, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { DEFAULT_MAX_OPEN_FILES, DEFAULT_NODE_FLAGS, DEFAULT_SANDBOX_HOST_UID } from '../host/defaults.ts'
+import { DEFAULT_PROXY_IP, egressErrors, egressNames, egressTag, type EgressNames, type EgressOptions } from '../host/egress-net.ts'
 import { defaultRuntimeDir } from '../host/layout.ts'
 import { DEFAULT_SHM_SIZE_BYTES, DEFAULT_TMP_SIZE_BYTES, DEFAULT_WORKSPACE_QUOTA_BYTES, sizeErrors } from '../host/resources.ts'
 
@@ -25,6 +26,12 @@ export interface LocalDriverOptions {
   readonly tmpSizeBytes?: number
   /** Size of the sandbox's /dev/shm tmpfs. Default 64 MiB. */
   readonly shmSizeBytes?: number
+  /**
+   * The gateway's egress proxy. Network sandboxes always get a namespace of their own; with this
+   * they are also told the proxy (environment) and trust its CA. Without it (driver tests) their
+   * links are named after the runtime dir, and only an EgressHost for that tag would filter them.
+   */
+  readonly egress?: EgressOptions
 }
 
 export interface ResolvedLocalOptions {
@@ -40,6 +47,10 @@ export interface ResolvedLocalOptions {
   readonly shmSizeBytes: number
   /** Name of the parent cgroup of this runtime dir's sandboxes. */
   readonly cgroupGroup: string
+  readonly egress: EgressOptions | undefined
+  /** Names of the network sandboxes' host links and namespaces (egress.tag, else one of the runtime dir). */
+  readonly egressNames: EgressNames
+  readonly proxyIp: string
 }
 
 /** Normalizes and checks the options; throws one message listing everything to fix. */
@@ -58,7 +69,7 @@ export function resolveLocalOptions(o: LocalDriverOptions): ResolvedLocalOptions
     tmpSizeBytes: o.tmpSizeBytes ?? DEFAULT_TMP_SIZE_BYTES,
     shmSizeBytes: o.shmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES,
   }
-  errors.push(...sizeErrors(sizes))
+  errors.push(...sizeErrors(sizes), ...egressErrors(o.egress))
   if (errors.length > 0) throw new Error(`local driver options: ${errors.join('; ')}`)
   const runtimeDir = o.runtimeDir ?? defaultRuntimeDir(o.dataDir)
   return Object.freeze({
@@ -71,5 +82,8 @@ export function resolveLocalOptions(o: LocalDriverOptions): ResolvedLocalOptions
     maxOpenFiles,
     ...sizes,
     cgroupGroup: `infra-lab-${createHash('sha256').update(runtimeDir).digest('hex').slice(0, 12)}`,
+    egress: o.egress,
+    egressNames: egressNames(o.egress?.tag ?? egressTag(runtimeDir)),
+    proxyIp: o.egress?.proxyIp ?? DEFAULT_PROXY_IP,
   })
 }

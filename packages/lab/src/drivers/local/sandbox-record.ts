@@ -10,6 +10,8 @@ export interface SandboxRecord {
   readonly pid: number
   readonly startTime: number
   readonly network: boolean
+  /** A network sandbox's own address (its veth): the egress proxy tells sessions apart by it. */
+  readonly egressIp?: string
   /** `starting` until the agent said hello; only `ready` sandboxes are listed. */
   readonly state: 'starting' | 'ready'
   /** Epoch ms after which a `starting` sandbox is abandoned (its creator died). */

@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_EGRESS_SUBNET } from '../src/spec/network-policy.ts'
+import { addressIndex } from '../src/drivers/host/egress-leases.ts'
+import { EgressLeases } from '../src/drivers/host/egress-leases.ts'
+import { DEFAULT_PROXY_IP, EGRESS_LEASES_DIR, egressNames, egressTag } from '../src/drivers/host/egress-net.ts'
+import { findTool } from '../src/drivers/host/host-tool.ts'
+import { LocalDriver } from '../src/drivers/local/local-driver.ts'
+import { sandboxNodePath } from '../src/drivers/local/runtime-dir.ts'
+import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-support.ts'
+import { TEST_CA_PEM, runEgressSuite } from './egress-suite.test-util.ts'
+
+const skip = localDriverSkipReason() ?? (['ip', 'nft', 'nsenter'].every((t) => findTool(t)) ? undefined : 'needs ip, nft and nsenter (apt-get install iproute2 nftables util-linux)')
+describe.skipIf(skip !== undefined)(`egress plumbing of local sandboxes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  runEgressSuite('local', async (egress) => {
+    const env = await localTestEnv('egress')
+    const driver = new LocalDriver({ ...env.options, egress })
+    await driver.init()
+    const names = egressNames(egress.tag)
+    return {
+      driver,
+      runtimeDir: driver.options.runtimeDir,
+      nodePath: sandboxNodePath(process.execPath),
+      otherHostAddresses: async () => [],
+      hostObjects: async (h) => {
+        const ip = String(h.meta.egressIp)
+        const netns = names.netns(h.id)
+        const veth = names.veth(addressIndex(DEFAULT_EGRESS_SUBNET, ip))
+        return async () => [
+          existsSync(`/run/netns/${netns}`) ? `netns ${netns}` : '',
+          existsSync(`/sys/class/net/${veth}`) ? `link ${veth}` : '',
+          existsSync(join(EGRESS_LEASES_DIR, ip)) ? `lease ${ip}` : '',
+        ].filter((x) => x !== '')
+      },
+      cleanup: async () => {
+        await driver.teardown()
+        await env.cleanup()
+      },
+    }
+  })
+})
+
+describe.skipIf(skip !== undefined)('a local driver whose egress rules are not installed', () => {
+  it('refuses to start a network sandbox (fails closed) and leaves nothing of it behind', async () => {
+    const env = await localTestEnv('egress-closed')
+    try {
+      const tag = egressTag(`egress-closed-${process.pid}`)
+      const driver = new LocalDriver({ ...env.options, egress: { tag, proxyIp: DEFAULT_PROXY_IP, caCertPem: TEST_CA_PEM } })
+      await driver.init()
+      const id = `closed-${tag}`
+      await expect(driver.create({ id, pool: 'net', limits: { pids: 64, memoryMb: 128, cpus: 1 }, network: true, helloTimeoutMs: 10_000 }))
+        .rejects.toMatchObject({ reason: 'unavailable', message: expect.stringMatching(/EgressHost\.up/) })
+      expect(await new EgressLeases().owned(driver.options.runtimeDir)).toEqual([])
+      expect(existsSync(`/run/netns/${egressNames(tag).netns(id)}`)).toBe(false)
+      expect(await driver.list()).toEqual([])
+    } finally {
+      await env.cleanup()
+    }
+  })
+})
