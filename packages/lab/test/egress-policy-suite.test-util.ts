@@ -78,7 +78,7 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       writeFileSync(caFile, internet.caPem)
       config = {
         driver: opts.driver,
-        pools: [{ name: 'net', driver: opts.driver, network: true, egress: { egress: 'none' }, policy: { kind: 'fixed', size: 4 }, maxSize: 110, maxConcurrentCreates: 16 }],
+        pools: [{ name: 'net', driver: opts.driver, network: true, egress: { egress: 'none' }, policy: { kind: 'fixed', size: 4 }, maxSize: 110, maxConcurrentCreates: 16, claimTimeoutMs: 180_000 }],
         egress: { hosts: internet.hostsMap, upstreamCaFiles: [caFile] },
       }
       gw = await runGateway(dataDir, config, opts.gatewayEnv)
@@ -212,11 +212,13 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       const other = await curl(id, `--cacert /etc/ssl/certs/ca-certificates.crt http://api.example.test/plain`)
       expect(other.body).not.toContain(secret)
       const needle = `tok-${tag}`
+      // a pattern that matches the value but is not it: the search's own command line holds the pattern
+      const pattern = `tok-[${tag[0]}]${tag.slice(1)}`
       const search = await sh(id, [
-        `env | grep -c ${needle}`,
-        `cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c ${needle}`,
-        `cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -c ${needle}`,
-        `grep -rs -l ${needle} /home /tmp /etc /opt /run 2>/dev/null | wc -l`,
+        `env | grep -c '${pattern}'`,
+        `cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '${pattern}'`,
+        `cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -c '${pattern}'`,
+        `grep -rs -l '${pattern}' /home /tmp /etc /opt /run 2>/dev/null | wc -l`,
       ].join('; '), 60)
       expect(search.stdout.trim().split('\n')).toEqual(['0', '0', '0', '0'])
       expect(JSON.stringify((await network(id)))).not.toContain(needle)

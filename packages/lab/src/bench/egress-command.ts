@@ -118,7 +118,7 @@ export async function runBenchEgress(flags: BenchEgressFlags, io: CliIo, signal:
   const md = renderEgressMarkdown(report)
   const outDir = resolve(io.cwd, flags.out)
   const chart = await barChartSvg(`Egress proxy throughput, ${report.transfers.mib} MiB (median of ${o.repeats})`, 'MiB/s',
-    TRANSFER_PATHS.map((p) => ({ label: p, value: report.transfers.medianMibPerS[p] })))
+    TRANSFER_PATHS.map((p) => ({ group: p.endsWith('tls') ? 'HTTPS' : 'HTTP', series: p, value: report.transfers.medianMibPerS[p] })))
   const files = [...Object.values(writeResult(outDir, 'egress', md, report)), writeSvg(outDir, 'egress', chart)]
   if (flags.json) io.stdout.write(`${JSON.stringify(report)}\n`)
   else io.stdout.write(`${md}\nwritten: ${files.join(', ')}\n`)

@@ -5,18 +5,20 @@ import { LocalDriver } from '../drivers/local/local-driver.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
 import type { DriverName } from '../spec/pool-spec.ts'
 import { agentBundleDir } from '../paths.ts'
+import type { DriverExtras } from '../gateway/gateway.ts'
 
 /** Builds a driver by name (the composition root decides which implementations exist). */
-export function driverFactory(config: GatewayConfig, logger: Logger): (name: DriverName) => Promise<SandboxDriver> {
-  return async (name) => {
+export function driverFactory(config: GatewayConfig, logger: Logger): (name: DriverName, extras?: DriverExtras) => Promise<SandboxDriver> {
+  return async (name, extras = {}) => {
+    const egress = extras.egress ? { egress: extras.egress } : {}
     switch (name) {
       case 'local':
-        return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, workspaceQuotaBytes: config.workspaceQuotaBytes, agentBundleDir: agentBundleDir(), logger })
+        return new LocalDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, workspaceQuotaBytes: config.workspaceQuotaBytes, agentBundleDir: agentBundleDir(), logger, ...egress })
       case 'docker': {
         // Plain HTTP on the daemon's socket; INFRA_LAB_DOCKER_IMAGE picks another sandbox image.
         const { DockerDriver } = await import('../drivers/docker/index.ts')
         const image = process.env.INFRA_LAB_DOCKER_IMAGE
-        return new DockerDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, workspaceQuotaBytes: config.workspaceQuotaBytes, logger, ...(image ? { image } : {}) })
+        return new DockerDriver({ dataDir: config.dataDir, workspacesDir: config.workspacesDir, workspaceQuotaBytes: config.workspaceQuotaBytes, logger, ...egress, ...(image ? { image } : {}) })
       }
       case 'fake':
         return new FakeDriver()

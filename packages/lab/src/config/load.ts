@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { z } from 'zod'
 import { poolSpecSchema, type PoolSpec } from '../spec/pool-spec.ts'
 import { ecsFromEnv, ecsFromFlags, missingEcsFields, type EcsConfig, type EcsFlags } from './ecs.ts'
-import { gatewayConfigSchema, type GatewayConfigInput } from './schema.ts'
+import { egressConfigSchema, gatewayConfigSchema, type GatewayConfigInput } from './schema.ts'
 
 export interface GatewayConfig {
   readonly host: string
@@ -22,6 +22,8 @@ export interface GatewayConfig {
   readonly pools: readonly PoolSpec[]
   /** Set when given anywhere; complete (cluster, task definition, subnets) when a pool uses ecs. */
   readonly ecs: EcsConfig | undefined
+  /** The egress proxy of network pools; file paths absolute. */
+  readonly egress: z.infer<typeof egressConfigSchema>
 }
 
 /** Flags as the CLI parsed them (undefined: not given). */
@@ -148,6 +150,11 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     logLevel: c.logLevel,
     pools,
     ecs: c.ecs,
+    egress: {
+      ...c.egress,
+      ...(c.egress.upstreamCaFiles ? { upstreamCaFiles: c.egress.upstreamCaFiles.map((f) => resolve(cwd, f)) } : {}),
+      ...(c.egress.credentialKeyFile ? { credentialKeyFile: resolve(cwd, c.egress.credentialKeyFile) } : {}),
+    },
   }
   return { ok: true, config: deepFreeze(config), warnings }
 }

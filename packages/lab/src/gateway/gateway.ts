@@ -14,11 +14,17 @@ import type { Store } from '../store/types.ts'
 import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
 import type { PoolRuntime } from './pools.ts'
+import type { EgressOptions } from '../drivers/host/egress-net.ts'
+import { startEgress, usesEgressProxy, type GatewayEgress } from './egress-setup.ts'
 import { SessionNetworks } from './session-network.ts'
 import { SessionService } from './sessions.ts'
 import { PoolStatsSampler } from './stats.ts'
 
-export type DriverFactory = (name: DriverName) => Promise<SandboxDriver>
+/** What the gateway hands a driver besides its configuration: the egress proxy its network sandboxes use. */
+export interface DriverExtras {
+  readonly egress?: EgressOptions
+}
+export type DriverFactory = (name: DriverName, extras?: DriverExtras) => Promise<SandboxDriver>
 
 export interface GatewayOptions {
   readonly config: GatewayConfig
@@ -54,11 +60,14 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
 
   const drivers = new Map<DriverName, SandboxDriver>()
   const pools = new Map<string, PoolRuntime>()
+  let egress: GatewayEgress | undefined
   try {
+    // Before the drivers: their network sandboxes need the proxy's rules in place.
+    egress = await startEgress(config, config.pools, metrics, logger)
     for (const spec of config.pools) {
       let driver = drivers.get(spec.driver)
       if (!driver) {
-        driver = await opts.makeDriver(spec.driver)
+        driver = await opts.makeDriver(spec.driver, egress ? { egress: egress.driver } : {})
         await driver.init()
         const report = await reconcileOnStart({ driver, store, logger })
         logger.info({ driver: spec.driver, ...report }, 'reconciled sandboxes after start')
@@ -69,11 +78,15 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       pools.set(spec.name, { spec, driver, controller })
     }
   } catch (err) {
+    await egress?.stop()
     await store.close()
     throw err
   }
 
-  const networks = new SessionNetworks({ store, logger, hasProxy: () => false })
+  const networks = new SessionNetworks({
+    store, logger, ...(egress ? { proxy: egress.proxy, sealer: egress.sealer } : {}),
+    hasProxy: (p) => egress !== undefined && usesEgressProxy(p),
+  })
   const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks })
   for (const p of pools.values()) p.controller.start()
 
@@ -116,6 +129,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       sessions.detachAll()
       await resuming
       await app.close()
+      await egress?.stop()
       await store.close()
     },
   }

@@ -2,6 +2,7 @@ import { destination, pino } from 'pino'
 import { loadGatewayConfig, type GatewayFlags } from '../../config/load.ts'
 import { formatSizeBytes } from '../../config/size.ts'
 import { startGateway } from '../../gateway/gateway.ts'
+import { egressOptionsForTeardown, teardownEgress } from '../../gateway/egress-setup.ts'
 import { SqliteStore } from '../../store/sqlite/sqlite-store.ts'
 import { driverFactory } from '../drivers.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
@@ -65,12 +66,15 @@ async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver:
     for (const s of await store.listSessions()) {
       if (s.state !== 'ended' && (await store.endSession(s.id, 'gateway_teardown', Date.now()))) ended++
     }
+    // The names of network sandboxes' links and Docker network come from the gateway's egress tag.
+    const egress = egressOptionsForTeardown(config.dataDir)
     for (const name of names) {
-      const driver = await makeDriver(name)
+      const driver = await makeDriver(name, egress ? { egress } : {})
       const found = (await driver.list()).length
       await driver.teardown()
       io.stdout.write(`infra-lab gateway --teardown: driver ${name}: removed ${found} sandbox(es) and every mount and directory it made\n`)
     }
+    await teardownEgress(config.dataDir)
     for (const sb of await store.listSandboxes()) await store.deleteSandbox(sb.id)
     io.stdout.write(`infra-lab gateway --teardown: ended ${ended} session(s)\n`)
     return 0
