@@ -36,6 +36,8 @@ const helperDist = join(root, 'packages/agent/dist/lab-exec')
 for (const f of [agentDist, helperDist]) if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` first`)
 // The agent it carries: tests rebuild the image when the bundle changed.
 const agentSha256 = createHash('sha256').update(readFileSync(agentDist)).digest('hex')
+// And the recipe: a change to what goes in (TOOLS) rebuilds too.
+const recipeSha256 = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex')
 const ptyDir = dirname(createRequire(join(root, 'packages/agent/package.json')).resolve('node-pty/package.json'))
 
 const fs = mkdtempSync(join(tmpdir(), 'ilab-image-'))
@@ -79,7 +81,8 @@ try {
   writeFileSync(join(fs, 'etc/passwd'), `root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:${uid}:${uid}::/home/user:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`)
   writeFileSync(join(fs, 'etc/group'), `root:x:0:\nuser:x:${uid}:\nnogroup:x:65534:\n`)
   writeFileSync(join(fs, 'etc/hostname'), 'sandbox\n')
-  writeFileSync(join(fs, 'etc/nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files\n')
+  // dns after files: a network pool's names are the egress proxy's to answer (its resolv.conf points there)
+  writeFileSync(join(fs, 'etc/nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files dns\n')
   writeFileSync(join(fs, 'etc/hosts'), '127.0.0.1 localhost\n')
 
   const tar = join(tmpdir(), `ilab-image-${process.pid}.tar`)
@@ -87,7 +90,7 @@ try {
     execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', fs, '-cf', tar, '.'])
     const changes = [
       `USER ${uid}:${uid}`, 'WORKDIR /', 'ENV PATH=/usr/bin:/bin', 'ENV LANG=C.UTF-8',
-      'ENTRYPOINT ["/usr/bin/node", "/opt/infra-lab/agent.mjs"]', 'LABEL org.infra-lab.image=local', `LABEL org.infra-lab.agent-sha256=${agentSha256}`,
+      'ENTRYPOINT ["/usr/bin/node", "/opt/infra-lab/agent.mjs"]', 'LABEL org.infra-lab.image=local', `LABEL org.infra-lab.agent-sha256=${agentSha256}`, `LABEL org.infra-lab.recipe-sha256=${recipeSha256}`,
     ].flatMap((c) => ['--change', c])
     const id = execFileSync('docker', ['import', ...changes, tar, values.tag], { encoding: 'utf8' }).trim()
     console.log(`image: ${values.tag} (${id}), ${libs.size} shared libraries, agent ${agentDist}`)

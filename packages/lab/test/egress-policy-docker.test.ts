@@ -10,7 +10,8 @@ describe.skipIf(skip !== undefined)(`egress on Docker sandboxes${skip ? ` (skipp
   runEgressSuite({
     driver: 'docker',
     async teardown(dataDir) {
-      await runCli(['gateway', '--teardown', '--driver', 'docker', '--data-dir', dataDir])
+      const r = await runCli(['gateway', '--teardown', '--driver', 'docker', '--data-dir', dataDir])
+      if (r.code !== 0) throw new Error(`gateway --teardown failed (${r.code}): ${r.stderr.slice(-2000)}`)
     },
   })
 })

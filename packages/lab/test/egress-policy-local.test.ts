@@ -8,7 +8,8 @@ describe.skipIf(skip !== undefined)(`egress on local sandboxes${skip ? ` (skippe
   runEgressSuite({
     driver: 'local',
     async teardown(dataDir) {
-      await runCli(['gateway', '--teardown', '--driver', 'local', '--data-dir', dataDir])
+      const r = await runCli(['gateway', '--teardown', '--driver', 'local', '--data-dir', dataDir])
+      if (r.code !== 0) throw new Error(`gateway --teardown failed (${r.code}): ${r.stderr.slice(-2000)}`)
     },
   })
 })

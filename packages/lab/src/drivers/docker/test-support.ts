@@ -28,14 +28,15 @@ export async function dockerSkipReason(socketPath = DEFAULT_DOCKER_SOCKET): Prom
 
 let building: Promise<void> | undefined
 
-/** Builds the local sandbox image (npm run image:local) when the engine lacks it or it carries another agent bundle. */
+/** Builds the local sandbox image (npm run image:local) when the engine lacks it or it carries another agent bundle or recipe. */
 export function ensureLocalImage(image = DEFAULT_SANDBOX_IMAGE): Promise<void> {
   building ??= (async () => {
     const res = await new DockerEngine().call('GET', `/images/${encodeURIComponent(image)}/json`)
     // Built from this checkout's agent bundle? (the label is set by build-local-image.mjs)
     const labels = res.status === 200 ? (JSON.parse(res.body.toString('utf8')) as { Config?: { Labels?: Record<string, string> } }).Config?.Labels : undefined
     const bundle = createHash('sha256').update(readFileSync(join(REPO_ROOT, 'packages/agent/dist/agent.mjs'))).digest('hex')
-    if (labels?.['org.infra-lab.agent-sha256'] === bundle) return
+    const recipe = createHash('sha256').update(readFileSync(BUILD_IMAGE_SCRIPT)).digest('hex')
+    if (labels?.['org.infra-lab.agent-sha256'] === bundle && labels['org.infra-lab.recipe-sha256'] === recipe) return
     await promisify(execFile)(process.execPath, [BUILD_IMAGE_SCRIPT, '--tag', image])
   })()
   return building
