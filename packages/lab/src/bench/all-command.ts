@@ -5,6 +5,7 @@ import { resolve } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { CliIo, ExitCode } from '../io.ts'
 import { runBenchApi } from './api-command.ts'
+import { runBenchEgress } from './egress-command.ts'
 import { runBenchExec } from './exec-command.ts'
 import { runBenchFs } from './fs-command.ts'
 import { machineInfo } from './machine.ts'
@@ -13,7 +14,7 @@ import { writeSummary } from './summary.ts'
 
 export interface BenchAllFlags {
   readonly out: string
-  /** Benchmarks to leave out: fs, api, startup, exec. */
+  /** Benchmarks to leave out: fs, api, startup, exec, egress. */
   readonly skip: string[]
   readonly files: number
 }
@@ -39,6 +40,12 @@ export async function benchAllCommand(flags: BenchAllFlags, io: CliIo, signal: A
     steps.push({ name: 'exec local', run: async () => {
       const r = await runBenchExec({ out: flags.out }, quiet, signal)
       return { code: r.code, notes: r.skipped ? [`bench exec skipped: ${r.skipped}`] : [] }
+    } })
+  }
+  if (!flags.skip.includes('egress')) {
+    steps.push({ name: 'egress local', run: async () => {
+      const r = await runBenchEgress({ out: flags.out }, quiet, signal)
+      return { code: r.code, notes: r.skipped ? [`bench egress skipped: ${r.skipped}`] : [] }
     } })
   }
   if (!flags.skip.includes('fs')) {

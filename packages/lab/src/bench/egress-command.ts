@@ -34,6 +34,8 @@ export interface StartSummary {
 }
 
 export interface EgressReport {
+  readonly benchmark: 'egress'
+  readonly driver: 'local'
   readonly machine: MachineInfo
   readonly date: string
   readonly command: string
@@ -139,6 +141,7 @@ export function buildEgressReport(
   })
   const medianMibPerS = Object.fromEntries(TRANSFER_PATHS.map((p) => [p, round2(median(transfers.mibPerS[p]))])) as Record<TransferPath, number>
   return {
+    benchmark: 'egress', driver: 'local',
     ...meta,
     starts: {
       none: summary(starts.series.none), allow: summary(starts.series.allow),

@@ -45,6 +45,11 @@ export function summaryRows(dir: string): Row[] {
       for (const g of j.goals ?? []) {
         rows.push({ experiment: `exec (${j.driver}): ${g.goal}`, metric: 'value vs reference: ratio', result: `${formatMs(g.value)} vs ${formatMs(g.reference)}: ${formatRatio(g.ratio)} (${g.met ? 'met' : 'not met'})${partial}`, link: md })
       }
+    } else if (j.benchmark === 'egress') {
+      const s = j.starts
+      const t = j.transfers
+      rows.push({ experiment: 'warm start, egress allow vs none (local)', metric: 'POST to first byte p50: ratio (95 % interval)', result: `${formatRatio(s.ratio)} (${s.ratioCi[0]}-${s.ratioCi[1]}; ${s.withinNoise ? 'within noise' : 'not within noise'}; n=${s.allow.n})`, link: md })
+      rows.push({ experiment: `CONNECT pass-through, ${t.mib} MiB`, metric: 'throughput vs direct loopback', result: `${formatRatio(t.connectRatio)} (goal 0.5: ${t.connectRatio >= 0.5 ? 'met' : 'not met'}); TLS ${formatRatio(t.connectTlsRatio)}; injecting ${formatRatio(t.injectedRatio)}`, link: md })
     } else if (j.generatedBy === 'infra-lab sim --results') {
       for (const sc of j.scenarios ?? []) {
         rows.push({ experiment: `capacity sim: ${basename(String(sc.file ?? sc.name), '.json')}`, metric: 'warm hits; claim wait p99 (simulated)', result: `${(sc.warmHitRate * 100).toFixed(1)}%; ${sc.wait.p99S.toFixed(2)} s`, link: md })

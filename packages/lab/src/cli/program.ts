@@ -268,7 +268,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
   bench.command('all')
     .description('every benchmark this machine can run, with a progress bar; writes <out>/README.md')
     .option('--out <dir>', 'results directory', 'docs/results')
-    .option('--skip <list>', 'leave out some of fs,api,startup,exec', (v: string) => v.split(',').filter(Boolean), [] as string[])
+    .option('--skip <list>', 'leave out some of fs,api,startup,exec,egress', (v: string) => v.split(',').filter(Boolean), [] as string[])
     .option('--files <n>', 'items per fs operation and worker', int('--files', 10, 1_000_000), 2000)
     .action(async (o) => done(await (await import('../bench/all-command.ts')).benchAllCommand(o, io, signal)))
 
