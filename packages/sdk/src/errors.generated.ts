@@ -65,7 +65,7 @@ export class UnsupportedMediaTypeError extends InfraLabError {
   }
 }
 
-/** `network_unavailable` (HTTP 400): The session asked for a network (a policy other than `none`, or credentials) but its pool has none (`network: false`), or its driver has no egress proxy (ECS: see docs/aws.md). */
+/** `network_unavailable` (HTTP 400): The session asked for a network (a policy other than `none`, or credentials) but its pool has none (`network: false`) or no egress proxy (a fake pool), or it asked for credentials where sandboxes do not trust the gateway's CA (ECS). */
 export class NetworkUnavailableError extends InfraLabError {
   override name = 'NetworkUnavailableError'
   static readonly code = 'network_unavailable'

@@ -48,6 +48,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--subnets <ids>', 'ecs: private subnets, comma-separated (env INFRA_LAB_ECS_SUBNETS)')
     .option('--security-groups <ids>', 'ecs: security groups, comma-separated (env INFRA_LAB_ECS_SECURITY_GROUPS)')
     .option('--capacity-provider <name[:weight[:base]]>', 'ecs: capacity provider strategy item, repeatable (env INFRA_LAB_ECS_CAPACITY_PROVIDERS)', collect, [])
+    .option('--proxy-host <host>', "ecs: where sandbox tasks reach this gateway's egress proxy (env INFRA_LAB_ECS_PROXY_HOST; default: this task's private IPv4)")
     .action(async (o) => done(await (await import('./commands/gateway.ts')).gatewayCommand(o, io, signal)))
 
   clientOpts(program.command('shell'))

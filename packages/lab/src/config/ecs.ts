@@ -7,6 +7,8 @@ export const ECS_SOURCES = {
   subnets: { flag: '--subnets', env: 'INFRA_LAB_ECS_SUBNETS' },
   securityGroups: { flag: '--security-groups', env: 'INFRA_LAB_ECS_SECURITY_GROUPS' },
   capacityProviders: { flag: '--capacity-provider', env: 'INFRA_LAB_ECS_CAPACITY_PROVIDERS' },
+  /** Where sandbox tasks reach the gateway's egress proxy (the NLB's name with replicas); default: this task's own private IPv4. */
+  proxyHost: { flag: '--proxy-host', env: 'INFRA_LAB_ECS_PROXY_HOST' },
   /** A secret: environment or file only, never a flag (flags show up in `ps`). */
   agentKey: { flag: undefined, env: 'INFRA_LAB_ECS_AGENT_KEY' },
 } as const
@@ -21,6 +23,7 @@ export interface EcsFlags {
   readonly securityGroups?: string
   /** Repeatable: `name[:weight[:base]]`, each may itself be comma-separated. */
   readonly capacityProvider?: readonly string[]
+  readonly proxyHost?: string
 }
 
 const CAPACITY_PROVIDER_RE = /^([A-Za-z0-9_-]{1,255})(?::(\d{1,4}))?(?::(\d{1,6}))?$/
@@ -47,6 +50,12 @@ export const ecsConfigSchema = z.object({
   capacityProviders: list(z.string()).pipe(z.array(capacityProvider)).optional(),
   /** 32+ characters (64+ hex digits are taken as bytes); default: generated into `<dataDir>/ecs-agent-key`. */
   agentKey: z.string().min(32, 'must be at least 32 characters (or 64 hex digits)').optional(),
+  /** Host name or address sandbox tasks use for HTTP_PROXY (docs/aws.md, "Network policy on ECS"). */
+  proxyHost: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a host name or an IPv4 address').optional(),
+  /** Port of the ECS egress proxy in the gateway task; default 3128 (what the security groups open); 0: any (tests). */
+  proxyPort: z.number().int().min(0).max(65_535).optional(),
+  /** Address the ECS egress proxy listens on in the gateway task; default 0.0.0.0. */
+  proxyListen: z.string().min(1).optional(),
   /** Default: the SDK's (AWS_REGION, the profile). */
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region such as eu-west-1').optional(),
 }).strict()
@@ -70,6 +79,7 @@ export function ecsFromFlags(flags: EcsFlags): Record<string, string | string[]>
   if (flags.taskDefinition !== undefined) out.taskDefinition = flags.taskDefinition
   if (flags.subnets !== undefined) out.subnets = flags.subnets
   if (flags.securityGroups !== undefined) out.securityGroups = flags.securityGroups
+  if (flags.proxyHost !== undefined) out.proxyHost = flags.proxyHost
   if (flags.capacityProvider !== undefined && flags.capacityProvider.length > 0) {
     out.capacityProviders = flags.capacityProvider.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean)
   }

@@ -136,6 +136,14 @@ describe('compilePolicy', () => {
     expect(open.judgeAddress('192.0.2.2', 8081).allowed).toBe(false)
   })
 
+  it('with exactExceptions off (the ECS proxy) nothing lifts the always-denied set, an exact address neither', () => {
+    const p = compilePolicy({ egress: 'allow', allow: ['10.1.2.3', '169.254.169.254:80', 'example.test'] }, { hostAddresses: () => new Set(['192.0.2.2']), exactExceptions: false })
+    expect(p.judgeAddress('10.1.2.3', 443)).toEqual({ allowed: false, reason: 'always_denied' })
+    expect(p.judgeAddress('169.254.169.254', 80)).toEqual({ allowed: false, reason: 'always_denied' })
+    expect(p.allowsAddressAtAll('10.1.2.3', 'db.test')).toBe(false)
+    expect(p.judgeAddress('203.0.113.9', 443, 'example.test').allowed).toBe(true)
+  })
+
   it('rejects a pattern outside the grammar', () => {
     expect(() => compile({ egress: 'allow', allow: ['http://example.test'] })).toThrow(/not a pattern/)
   })

@@ -37,6 +37,12 @@ export interface CompiledPolicy {
 export interface CompileOptions {
   /** The host's own addresses, always denied; default: every interface, refreshed (addresses.ts). */
   readonly hostAddresses?: () => ReadonlySet<string>
+  /**
+   * false: an exactly listed address does not lift the always-denied set. The ECS proxy runs
+   * with the gateway's own network position (its security group reaches sandboxes' agents and
+   * EFS), so there no private address is ever reachable. Default true.
+   */
+  readonly exactExceptions?: boolean
 }
 
 type PortRule = (port: number) => boolean
@@ -83,7 +89,7 @@ export function compilePolicy(policy: NetworkPolicy, options: CompileOptions = {
 
   const normName = (name: string): string | undefined => normalizeHostName(name)
 
-  const exactlyListed = (ip: string, port: number | undefined): boolean => allow.some((r) =>
+  const exactlyListed = (ip: string, port: number | undefined): boolean => (options.exactExceptions ?? true) && allow.some((r) =>
     r.pattern.kind === 'cidr' && r.pattern.exact && normalizeAddress(r.pattern.address) === ip && (port === undefined || r.coversPort(port)))
 
   const judgeName = (rawName: string, port: number): Verdict => {

@@ -43,6 +43,8 @@ export interface EgressProxyOptions {
   readonly headTimeoutMs?: number
   /** Replaces the host's own addresses (always denied); tests only. */
   readonly hostAddresses?: CompileOptions['hostAddresses']
+  /** false: no policy can open an always-denied address, not even by listing it exactly (the ECS proxy). Default true. */
+  readonly exactExceptions?: boolean
 }
 
 export interface SessionBinding {
@@ -127,7 +129,10 @@ export class EgressProxy {
     this.unbind(sourceIp)
     const onDenied = this.options.onDenied
     const session = new Session(binding.sessionId, binding.pool, policy, credentials, binding.limits ?? this.options.limits,
-      this.options.hostAddresses ? { hostAddresses: this.options.hostAddresses } : {},
+      {
+        ...(this.options.hostAddresses ? { hostAddresses: this.options.hostAddresses } : {}),
+        ...(this.options.exactExceptions === false ? { exactExceptions: false } : {}),
+      },
       (entry) => {
         this.options.logger.info({ sessionId: binding.sessionId, pool: binding.pool, ...entry }, 'egress: denied')
         onDenied?.({ ...entry, pool: binding.pool, sessionId: binding.sessionId })

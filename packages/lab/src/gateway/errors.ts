@@ -10,7 +10,7 @@ export const ERROR_CODES = {
   body_too_large: { status: 413, meaning: 'The body exceeds the configured limit (`maxBodyBytes`).' },
   upload_too_large: { status: 413, meaning: 'The upload (a file, or stdin) exceeds `maxUploadBytes` (default 1 GiB): said by its `content-length`, or found while it streamed; nothing was written.' },
   unsupported_media_type: { status: 415, meaning: 'Bodies must be `application/json`; a file upload and stdin must be `application/octet-stream`.' },
-  network_unavailable: { status: 400, meaning: "The session asked for a network (a policy other than `none`, or credentials) but its pool has none (`network: false`), or its driver has no egress proxy (ECS: see docs/aws.md)." },
+  network_unavailable: { status: 400, meaning: "The session asked for a network (a policy other than `none`, or credentials) but its pool has none (`network: false`) or no egress proxy (a fake pool), or it asked for credentials where sandboxes do not trust the gateway's CA (ECS)." },
   not_found: { status: 404, meaning: 'No such route.' },
   session_not_found: { status: 404, meaning: 'No session with this id.' },
   pool_not_found: { status: 404, meaning: 'No pool with this name.' },

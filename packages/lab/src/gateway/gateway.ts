@@ -15,7 +15,7 @@ import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
 import type { PoolRuntime } from './pools.ts'
 import type { EgressOptions } from '../drivers/host/egress-net.ts'
-import { startEgress, usesEgressProxy, type GatewayEgress } from './egress-setup.ts'
+import { startEgress, usesHostProxy, type GatewayEgress } from './egress-setup.ts'
 import { SessionNetworks } from './session-network.ts'
 import { SessionService } from './sessions.ts'
 import { PoolStatsSampler } from './stats.ts'
@@ -67,7 +67,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     for (const spec of config.pools) {
       let driver = drivers.get(spec.driver)
       if (!driver) {
-        driver = await opts.makeDriver(spec.driver, egress ? { egress: egress.driver } : {})
+        driver = await opts.makeDriver(spec.driver, egress?.host ? { egress: egress.host.driver } : {})
         await driver.init()
         const report = await reconcileOnStart({ driver, store, logger })
         logger.info({ driver: spec.driver, ...report }, 'reconciled sandboxes after start')
@@ -84,8 +84,11 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   }
 
   const networks = new SessionNetworks({
-    store, logger, ...(egress ? { proxy: egress.proxy, sealer: egress.sealer } : {}),
-    hasProxy: (p) => egress !== undefined && usesEgressProxy(p),
+    store, logger, ...(egress ? { sealer: egress.sealer } : {}),
+    proxyFor: (p) => egress?.proxyFor(p),
+    injects: (p) => usesHostProxy(p),
+    claimEnv: (p) => (p.driver === 'ecs' ? egress?.ecs?.env ?? {} : {}),
+    poolSpec: (name) => pools.get(name)?.spec,
   })
   const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks })
   for (const p of pools.values()) p.controller.start()

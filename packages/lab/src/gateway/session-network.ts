@@ -40,11 +40,14 @@ export interface PreparedNetwork {
 export interface SessionNetworksDeps {
   readonly store: Store
   readonly logger: Logger
-  /** Absent when no pool has an egress proxy (no network pool, or only ECS and fake ones). */
-  readonly proxy?: EgressBinder
+  /** The egress proxy a pool's sandboxes go out through (undefined: none, e.g. a fake pool, or no network). */
+  readonly proxyFor: (pool: PoolSpec) => EgressBinder | undefined
+  /** Whether the pool's sandboxes trust the gateway's CA, so credentials can be injected (local and Docker, not ECS). */
+  readonly injects: (pool: PoolSpec) => boolean
+  /** Variables a session's shell gets at claim time to find the proxy (ECS; local and Docker sandboxes have them from birth). */
+  readonly claimEnv: (pool: PoolSpec) => Readonly<Record<string, string>>
+  readonly poolSpec: (name: string) => PoolSpec | undefined
   readonly sealer?: CredentialSealer
-  /** Whether sandboxes of this pool reach the world through `proxy` (local and Docker network pools). */
-  readonly hasProxy: (pool: PoolSpec) => boolean
 }
 
 /**
@@ -54,15 +57,15 @@ export interface SessionNetworksDeps {
  * nothing.
  */
 export class SessionNetworks {
-  /** session id -> the sandbox address bound to it. */
-  private readonly bound = new Map<string, string>()
+  /** session id -> the sandbox address bound to it, and the proxy that holds it. */
+  private readonly bound = new Map<string, { readonly ip: string; readonly proxy: EgressBinder }>()
 
   constructor(private readonly deps: SessionNetworksDeps) {}
 
   prepare(pool: PoolSpec, ask: { network?: NetworkPolicy | undefined; credentials?: Credential[] | undefined }): PreparedNetwork {
     const credentials = ask.credentials ?? []
     const wantsNetwork = (ask.network !== undefined && ask.network.egress !== 'none') || credentials.length > 0
-    if (!pool.network || !this.deps.hasProxy(pool)) {
+    if (!pool.network || !this.deps.proxyFor(pool)) {
       if (wantsNetwork) {
         const why = pool.network ? `its driver (${pool.driver}) has no egress proxy` : 'it has network: false'
         throw new ApiError('network_unavailable', `pool "${pool.name}" gives its sandboxes no network: ${why}`)
@@ -70,6 +73,9 @@ export class SessionNetworks {
       return { policy: pool.network ? (ask.network ?? defaultNetworkPolicy(pool)) : null, credentials: [] }
     }
     const policy = ask.network ?? defaultNetworkPolicy(pool)!
+    if (credentials.length > 0 && !this.deps.injects(pool)) {
+      throw new ApiError('network_unavailable', `pool "${pool.name}" (${pool.driver}) cannot inject credentials: its sandboxes do not trust the gateway's CA`)
+    }
     if (credentials.length > 0 && !this.deps.sealer) throw new ApiError('network_unavailable', 'this gateway cannot keep credentials (no egress key)')
     return { policy, credentials }
   }
@@ -80,21 +86,29 @@ export class SessionNetworks {
     return this.deps.sealer.seal(JSON.stringify(prepared.credentials), sessionId)
   }
 
+  /** The variables the session's shell gets with its claim (the proxy's address on ECS). */
+  claimEnv(pool: PoolSpec, prepared: PreparedNetwork): Readonly<Record<string, string>> {
+    return prepared.policy && this.deps.proxyFor(pool) ? this.deps.claimEnv(pool) : {}
+  }
+
   /** At claim time, before the claim reaches the agent: the sandbox's address now speaks for this session. */
   bind(sessionId: string, pool: string, handle: SandboxHandle, prepared: PreparedNetwork): void {
-    if (!prepared.policy || !this.deps.proxy) return
+    const spec = this.deps.poolSpec(pool)
+    const proxy = spec ? this.deps.proxyFor(spec) : undefined
+    if (!prepared.policy || !proxy) return
     const ip = egressIpOf(handle)
     if (!ip) {
       this.deps.logger.warn({ session: sessionId, sandbox: handle.id }, 'network sandbox without an egress address: it reaches nothing')
       return
     }
-    this.deps.proxy.bind(ip, { sessionId, pool, policy: prepared.policy, credentials: prepared.credentials })
-    this.bound.set(sessionId, ip)
+    proxy.bind(ip, { sessionId, pool, policy: prepared.policy, credentials: prepared.credentials })
+    this.bound.set(sessionId, { ip, proxy })
   }
 
   /** After a gateway restart: the same binding, from the store (credentials unsealed here, never logged). */
   async rebind(session: SessionRecord, handle: SandboxHandle): Promise<void> {
-    if (!session.network || !this.deps.proxy) return
+    const spec = this.deps.poolSpec(session.pool)
+    if (!session.network || !spec || !this.deps.proxyFor(spec)) return
     let credentials: Credential[] = []
     const sealed = await this.deps.store.getSessionCredentials(session.id)
     if (sealed && this.deps.sealer) {
@@ -108,10 +122,10 @@ export class SessionNetworks {
   }
 
   unbind(sessionId: string): void {
-    const ip = this.bound.get(sessionId)
-    if (ip === undefined) return
+    const b = this.bound.get(sessionId)
+    if (b === undefined) return
     this.bound.delete(sessionId)
-    this.deps.proxy?.unbind(ip)
+    b.proxy.unbind(b.ip)
   }
 
   /** GET /v1/sessions/{id}/network. */
@@ -126,24 +140,26 @@ export class SessionNetworks {
         credentials = []
       }
     }
-    return { policy, credentials, denied: [...(this.deps.proxy?.denied(session.id) ?? [])] }
+    return { policy, credentials, denied: [...(this.bound.get(session.id)?.proxy.denied(session.id) ?? [])] }
   }
 
   /** PUT /v1/sessions/{id}/network: stored first, then enforced for new connections and open ones. */
   async replace(session: SessionRecord, pool: PoolSpec | undefined, policy: NetworkPolicy): Promise<void> {
     if (session.state === 'ended') throw new ApiError('session_ended', `session ${session.id} ended (${session.endedReason})`)
-    if (!pool?.network || !this.deps.hasProxy(pool) || session.network === null) {
+    if (!pool?.network || !this.deps.proxyFor(pool) || session.network === null) {
       if (policy.egress !== 'none') throw new ApiError('network_unavailable', `the sandbox of session ${session.id} has no network`)
     }
     if (!(await this.deps.store.setSessionNetwork(session.id, policy))) {
       throw new ApiError('session_ended', `session ${session.id} ended`)
     }
-    this.deps.proxy?.setPolicy(session.id, policy)
+    this.bound.get(session.id)?.proxy.setPolicy(session.id, policy)
     this.deps.logger.info({ session: session.id, egress: policy.egress, allow: policy.allow?.length ?? 0, deny: policy.deny?.length ?? 0 }, 'network policy replaced')
   }
 }
 
+/** The address the sandbox's connections come from: its own namespace's (local, Docker), or its task's (ECS). */
 function egressIpOf(handle: SandboxHandle): string | undefined {
   const ip = handle.meta.egressIp
-  return typeof ip === 'string' && ip.length > 0 ? ip : undefined
+  if (typeof ip === 'string' && ip.length > 0) return ip
+  return handle.driver === 'ecs' && handle.address.kind === 'tcp' ? handle.address.host : undefined
 }

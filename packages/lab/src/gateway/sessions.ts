@@ -83,7 +83,8 @@ export class SessionService {
   ): Promise<ClaimAttempt> {
     const { store, clock, metrics, logger } = this.deps
     const poolName = pool.spec.name
-    const env = body.env ?? {}
+    // The proxy's address first (ECS shells learn it with the claim): the caller's own env may override it.
+    const env = { ...this.deps.networks.claimEnv(pool.spec, network), ...body.env }
     const secrets = body.secrets ?? {}
     const id = newId('ses')
     const sealedCredentials = this.deps.networks.seal(id, network)
@@ -94,7 +95,7 @@ export class SessionService {
       user: body.user,
       pool: poolName,
       createdAt: clock.now(),
-      envNames: [...Object.keys(env), ...Object.keys(secrets)],
+      envNames: [...Object.keys(body.env ?? {}), ...Object.keys(secrets)],
       attachToken,
       ...(network.policy ? { network: network.policy } : {}),
       ...(sealedCredentials ? { sealedCredentials } : {}),
