@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_EGRESS_SUBNET } from '../src/spec/network-policy.ts'
@@ -6,7 +6,9 @@ import { addressIndex } from '../src/drivers/host/egress-leases.ts'
 import { EgressLeases } from '../src/drivers/host/egress-leases.ts'
 import { DEFAULT_PROXY_IP, EGRESS_LEASES_DIR, egressNames, egressTag } from '../src/drivers/host/egress-net.ts'
 import { findTool } from '../src/drivers/host/host-tool.ts'
+import { run } from '../src/drivers/agent-ops.test-util.ts'
 import { LocalDriver } from '../src/drivers/local/local-driver.ts'
+import { createSandboxNetns } from '../src/drivers/local/sandbox-netns.ts'
 import { sandboxNodePath } from '../src/drivers/local/runtime-dir.ts'
 import { localDriverSkipReason, localTestEnv } from '../src/drivers/local/test-support.ts'
 import { TEST_CA_PEM, runEgressSuite } from './egress-suite.test-util.ts'
@@ -54,6 +56,40 @@ describe.skipIf(skip !== undefined)('a local driver whose egress rules are not i
       expect(await new EgressLeases().owned(driver.options.runtimeDir)).toEqual([])
       expect(existsSync(`/run/netns/${egressNames(tag).netns(id)}`)).toBe(false)
       expect(await driver.list()).toEqual([])
+    } finally {
+      await env.cleanup()
+    }
+  })
+})
+
+describe.skipIf(skip !== undefined)('a local driver without an egress proxy (driver tests)', () => {
+  it("gives a network sandbox its own namespace but no proxy variables; list() removes a dead sandbox's namespace and a half-made one's", async () => {
+    const env = await localTestEnv('egress-bare')
+    try {
+      const driver = await env.makeDriver()
+      const names = driver.options.egressNames
+      const leases = new EgressLeases()
+      const h = await driver.create({ id: `bare-${process.pid}`, pool: 'net', limits: { pids: 64, memoryMb: 128, cpus: 1 }, network: true, helloTimeoutMs: 20_000 })
+      const ch = await driver.connect(h)
+      try {
+        const binding = await driver.bindWorkspace(h, 'carol')
+        await ch.claim({ sessionId: 's-bare', user: 'carol', home: binding.home, env: {}, secrets: {} }, 10_000)
+        const out = await run(ch, 'readlink /proc/self/ns/net; env')
+        expect(out.stdout.split('\n')[0]).not.toBe(readlinkSync('/proc/self/ns/net'))
+        expect(out.stdout).not.toMatch(/PROXY|NODE_EXTRA_CA_CERTS/)
+      } finally {
+        ch.close()
+      }
+      expect(existsSync(`/run/netns/${names.netns(h.id)}`)).toBe(true)
+      // The sandbox dies with nobody to destroy it (its wrapper killed), and a create died half-way.
+      process.kill(Number(h.meta.pid), 'SIGKILL')
+      const half = await createSandboxNetns({ names, proxyIp: driver.options.proxyIp, runtimeDir: driver.options.runtimeDir, sandboxId: 'half-made', leases })
+      expect(existsSync(half.netnsPath)).toBe(true)
+      for (let i = 0; i < 100 && (await driver.list()).length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+      expect(await driver.list()).toEqual([])
+      expect(existsSync(`/run/netns/${names.netns(h.id)}`)).toBe(false)
+      expect(existsSync(half.netnsPath)).toBe(false)
+      expect(await leases.owned(driver.options.runtimeDir)).toEqual([])
     } finally {
       await env.cleanup()
     }

@@ -36,7 +36,8 @@ interface NetworkInspect {
 }
 
 export class DockerEgressNetwork {
-  private ensured: Promise<EgressNetwork> | undefined
+  /** One ensure at a time; each create asks again, so a network removed from outside is made again. */
+  private inflight: Promise<EgressNetwork> | undefined
 
   constructor(
     private readonly engine: DockerEngine,
@@ -48,9 +49,8 @@ export class DockerEgressNetwork {
 
   /** The network, made on first use (and kept: it outlives the gateway, like the sandboxes). */
   ensure(): Promise<EgressNetwork> {
-    this.ensured ??= this.doEnsure()
-    this.ensured.catch(() => (this.ensured = undefined))
-    return this.ensured
+    this.inflight ??= this.doEnsure().finally(() => (this.inflight = undefined))
+    return this.inflight
   }
 
   private async doEnsure(): Promise<EgressNetwork> {
@@ -100,7 +100,6 @@ export class DockerEgressNetwork {
 
   /** Removes the network and its lease (after every container). Idempotent. */
   async remove(): Promise<void> {
-    this.ensured = undefined
     const res = await this.engine.call('DELETE', `/networks/${encodeURIComponent(this.names.dockerNetwork)}`)
     if (res.status !== 204 && res.status !== 404) {
       throw new DriverError('unavailable', `docker network remove ${this.names.dockerNetwork}: docker answered ${res.status} ${res.body.toString('utf8').slice(0, 300)}`)

@@ -44,24 +44,20 @@ export class EgressLeases {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
     const taken = new Set(await readdirIfExists(this.dir))
     const tmp = join(this.dir, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
-    try {
-      for (const value of candidates) {
-        if (taken.has(fileOf(value))) continue
-        const rec = record(value)
-        await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 })
-        try {
-          await link(tmp, join(this.dir, fileOf(value)))
-          return { ...rec, value }
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        } finally {
-          await unlink(tmp).catch(() => undefined)
-        }
+    for (const value of candidates) {
+      if (taken.has(fileOf(value))) continue
+      const rec = record(value)
+      await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 })
+      try {
+        await link(tmp, join(this.dir, fileOf(value)))
+        return { ...rec, value }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      } finally {
+        await unlink(tmp).catch(() => undefined)
       }
-    } finally {
-      await unlink(tmp).catch(() => undefined)
     }
-    throw new Error(`no free egress address left in ${this.dir} (every candidate is leased)`)
+    throw new Error(`no free egress lease left in ${this.dir}: every candidate is taken`)
   }
 
   /** Every lease on the host; unreadable or half-written files are skipped. */

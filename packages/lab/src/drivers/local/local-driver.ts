@@ -190,7 +190,7 @@ export class LocalDriver implements SandboxDriver {
       }
     }
     await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, id))
-    await removeSandboxNetns(this.leases, L.root, (other) => other !== id)
+    await removeSandboxNetns(this.leases, L.root, (other) => other === id)
     unmountSocketDir(env.addon, L, id)
     await removeSlot(env.addon, L, id)
     await rm(L.sandboxDir(id), { recursive: true, force: true })
@@ -215,7 +215,7 @@ export class LocalDriver implements SandboxDriver {
       }
     }
     // Namespaces whose sandbox dir is gone: a create or destroy that died half-way.
-    const orphans = await removeSandboxNetns(this.leases, this.layout.root, (id) => existsSync(this.layout.sandboxDir(id)))
+    const orphans = await removeSandboxNetns(this.leases, this.layout.root, (id) => !existsSync(this.layout.sandboxDir(id)))
     if (orphans > 0) this.logger.info({ namespaces: orphans }, 'removed network namespaces of sandboxes that are gone')
     return out
   }
@@ -249,7 +249,7 @@ export class LocalDriver implements SandboxDriver {
     const env = await this.ready()
     const L = this.layout
     for (const id of await readdirIfExists(L.sandboxesDir)) await this.destroy(id)
-    await removeSandboxNetns(this.leases, L.root)
+    await removeSandboxNetns(this.leases, L.root, () => true)
     for (const dir of groupDirs(env.cgroups, this.options.cgroupGroup)) {
       const leftovers = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory())
       for (const e of leftovers) await destroyCgroups(sandboxCgroupDirs(env.cgroups, this.options.cgroupGroup, e.name))

@@ -71,11 +71,11 @@ export async function createSandboxNetns(i: SandboxNetnsInput): Promise<SandboxN
   }
 }
 
-/** Removes the namespaces, veths and leases of `runtimeDir` whose sandbox `keep` does not keep. Returns how many. */
-export async function removeSandboxNetns(leases: EgressLeases, runtimeDir: string, keep: (sandboxId: string) => boolean = () => false): Promise<number> {
+/** Removes the namespaces, veths and leases of `runtimeDir`'s sandboxes that `which` picks. Returns how many. */
+export async function removeSandboxNetns(leases: EgressLeases, runtimeDir: string, which: (sandboxId: string) => boolean): Promise<number> {
   let removed = 0
   for (const lease of await leases.owned(runtimeDir)) {
-    if (lease.sandboxId === undefined || keep(lease.sandboxId)) continue
+    if (lease.sandboxId === undefined || !which(lease.sandboxId)) continue
     await removeLeased(leases, lease)
     removed++
   }
