@@ -220,9 +220,11 @@ export class DockerDriver implements SandboxDriver {
 
   /** The driver's network, the generated /etc files and the proxy variables, for a network sandbox. */
   private async containerNetwork(): Promise<ContainerNetwork> {
-    if (this.options.egress) await requireEgressRules(this.options.egressNames)
+    // Fails closed: a container on the bridge without the proxy's rules would reach every service of the host.
+    if (!this.options.egress) throw new DriverError('unavailable', 'a network sandbox needs the gateway\'s egress proxy (driver option egress): the gateway passes it for network pools')
+    await requireEgressRules(this.options.egressNames)
     const net = await this.guard('network', () => this.egressNetwork.ensure())
-    return { name: net.name, files: this.netFiles, env: this.options.egress ? sandboxProxyEnv(this.options.proxyIp) : {} }
+    return { name: net.name, files: this.netFiles, env: sandboxProxyEnv(this.options.proxyIp) }
   }
 
   /** Seals a started network container (egress-network.ts) and answers its address. */

@@ -164,9 +164,11 @@ export class LocalDriver implements SandboxDriver {
   /** The sandbox's own network namespace (removed by destroy, through its lease) and what bwrap makes of it. */
   private async createNetwork(id: string, files: NetFileBinds): Promise<{ address: string; input: SandboxNetworkInput }> {
     const o = this.options
-    if (o.egress) await requireEgressRules(o.egressNames)
+    // Fails closed: a sandbox link without the proxy's rules would reach every service of the host.
+    if (!o.egress) throw new DriverError('unavailable', 'a network sandbox needs the gateway\'s egress proxy (driver option egress): the gateway passes it for network pools')
+    await requireEgressRules(o.egressNames)
     const ns = await createSandboxNetns({ names: o.egressNames, proxyIp: o.proxyIp, runtimeDir: this.layout.root, sandboxId: id, leases: this.leases })
-    return { address: ns.address, input: { netnsPath: ns.netnsPath, files, env: o.egress ? sandboxProxyEnv(o.proxyIp) : {} } }
+    return { address: ns.address, input: { netnsPath: ns.netnsPath, files, env: sandboxProxyEnv(o.proxyIp) } }
   }
 
   /** The agent of sandbox `id` is whoever listens on its socket from inside the wrapper's process tree. */
