@@ -105,6 +105,10 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       const denied = (await network(id)).denied
       expect(denied.length).toBeGreaterThanOrEqual(2)
       expect(denied.every((d) => d.reason === 'egress_none')).toBe(true)
+      // counted per pool in /metrics
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+      const counted = /^lab_egress_denied_total\{pool="net"\} (\d+)$/m.exec(metrics)
+      expect(Number(counted?.[1])).toBeGreaterThanOrEqual(denied.length)
     }, 60_000)
 
     it('allows by domain, wildcard (subdomains only) and CIDR, through the proxy variables, and deny beats allow', async () => {
