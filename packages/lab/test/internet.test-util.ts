@@ -233,7 +233,7 @@ export async function startInternet(opts: InternetOptions = {}): Promise<Interne
     }
 
     let addresses6: string[] = []
-    const net6 = `2001:db8:113:${randomBytes(2).toString('hex')}`
+    const net6 = `2001:db8:113:${randomBytes(2).readUInt16BE(0).toString(16)}`
     try {
       await ip('-6', 'addr', 'add', `${net6}::1/128`, 'dev', vh, 'nodad')
       await ip('-6', 'route', 'add', `${net6}::/64`, 'dev', vh, 'src', `${net6}::1`)
