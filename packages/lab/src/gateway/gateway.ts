@@ -24,6 +24,26 @@ import { PoolStatsSampler } from './stats.ts'
 export interface DriverExtras {
   readonly egress?: EgressOptions
 }
+/** How long a stop waits for requests in flight (a followed output, a streamed exec) before cutting them. */
+export const STOP_GRACE_MS = 3000
+
+/**
+ * Closes the API: new requests are refused at once, requests in flight get `graceMs` to finish,
+ * then their connections are cut, so a client that keeps a stream open cannot hold a stop (or a
+ * restart) up. The shells behind those streams keep running; the next start resumes them.
+ */
+async function closeWithin(app: FastifyInstance, graceMs: number, logger: Logger): Promise<void> {
+  const closing = app.close()
+  let timer: NodeJS.Timeout | undefined
+  const late = await Promise.race([closing.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), graceMs) })])
+  clearTimeout(timer)
+  if (late) {
+    logger.info({ graceMs }, 'stopping: cutting the requests still in flight')
+    app.server.closeAllConnections()
+    await closing
+  }
+}
+
 export type DriverFactory = (name: DriverName, extras?: DriverExtras) => Promise<SandboxDriver>
 
 export interface GatewayOptions {
@@ -131,7 +151,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       for (const p of pools.values()) await p.controller.stop()
       sessions.detachAll()
       await resuming
-      await app.close()
+      await closeWithin(app, STOP_GRACE_MS, logger)
       await egress?.stop()
       await store.close()
     },
