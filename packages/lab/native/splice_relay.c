@@ -16,12 +16,14 @@
 // Threads: a few epoll workers (one per core, at most SPLICE_WORKERS_MAX), started at the first
 // relay, serve every relay; a relay stays on the worker it was given. One thread per relay would
 // cost a thread creation per tunnel and up to SPLICE_RELAYS_MAX stacks; the work here is a few
-// syscalls per wakeup, so a handful of threads keep up with the kernel.
+// syscalls per wakeup, so a handful of threads keep up with the kernel. Edge-triggered epoll
+// with per-socket interest that follows the relay's state (see watch()).
 //
 // Bounds: nothing is buffered outside the two pipes of a relay (SPLICE_PIPE_BYTES each, best
 // effort: the kernel may refuse the size and keep its default), and at most SPLICE_RELAYS_MAX
-// relays run at once (fewer under a small RLIMIT_NOFILE: see SPLICE_FDS_PER_RELAY). A worker moves at most SPLICE_BUDGET_BYTES for one relay before it serves
-// the others (the rest waits on the worker's ready list).
+// relays run at once (fewer under a small RLIMIT_NOFILE: see SPLICE_FDS_PER_RELAY). A worker
+// moves at most SPLICE_BUDGET_BYTES for one relay before it serves the others (the rest waits
+// on the worker's ready list).
 //
 // Half-close passes through: EOF from one side, once the pipe is drained, becomes
 // shutdown(other, SHUT_WR) and the other direction goes on. Both directions done, an error on
@@ -38,8 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,11 +73,14 @@ struct relay {
   size_t pending[2];  // bytes in direction d's pipe
   int eof[2];         // direction d's source said EOF
   int shut[2];        // direction d is done: its destination got SHUT_WR
+  int pipe_stuck[2];  // direction d's last read said EAGAIN with bytes in the pipe: maybe the pipe is full
+  uint32_t mask[2];   // the events epoll watches on socket i now
   int finished;       // both connections closed
   int queued;         // on the worker's ready list
   struct relay *ready_next;
-  struct relay *cancel_next;
   struct relay *dead_next;
+  struct relay *incoming_next; // the worker's incoming list (under worker->mu)
+  struct relay *cancel_next;   // the worker's cancelled list (under worker->mu)
   struct side sides[2];
 
   // Shared with the JS thread.
@@ -83,7 +88,7 @@ struct relay {
   atomic_int cancel;
   atomic_int open;
   atomic_int error; // errno that ended the relay, 0 for none
-  atomic_int refs;  // the worker's and the JS handle's
+  atomic_int refs;  // the worker's, the JS handle's, and one while on a cancelled list
 
   napi_threadsafe_function on_close;
   napi_env env;
@@ -91,12 +96,17 @@ struct relay {
   struct relay *prev, *next; // the worker's list, under worker->mu
 };
 
+// Every epoll_ctl on a relay's sockets happens on its worker's thread, so no thread changes
+// what epoll watches while another serves it: new and cancelled relays reach the worker on two
+// lists and a wakeup of its eventfd.
 struct worker {
   int epfd;
-  int efd; // eventfd: close() asks the worker to look at its relays' cancel flags
+  int efd; // eventfd: something is on the incoming or cancelled list
   pthread_mutex_t mu;
-  struct relay *relays; // every relay the worker serves (under mu)
-  int count;            // how many (under mu)
+  struct relay *relays;    // every relay the worker serves (under mu)
+  atomic_int count;        // how many (written under mu, read by the balancing without it)
+  struct relay *incoming;  // started, not yet registered with epoll (under mu)
+  struct relay *cancelled; // close() asked (under mu)
 };
 
 static struct worker workers[SPLICE_WORKERS_MAX];
@@ -157,15 +167,17 @@ static int pump(struct relay *r, int d, long *budget) {
         r->pending[d] -= (size_t)n;
         atomic_fetch_add(&r->bytes[d], (uint64_t)n);
         *budget -= n;
+        r->pipe_stuck[d] = 0;
         progress = 1;
       } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         return errno;
       }
     }
-    // A full pipe also answers EAGAIN: only read while it has room by our count. When the
-    // kernel's pipe slots fill before the bytes do, pending > 0 and the write side makes the
-    // progress (or waits for EPOLLOUT), so no wakeup is lost.
-    if (!r->eof[d] && r->pending[d] < r->pipe_cap[d]) {
+    // Read only while the pipe has room by our count. The kernel's pipe slots can fill before
+    // its bytes do (partial pages), and a full pipe answers EAGAIN like an empty socket: with
+    // bytes in the pipe, an EAGAIN is taken for "pipe full" and reading waits until the pipe
+    // drained some (the destination's EPOLLOUT brings that).
+    if (!r->eof[d] && r->pending[d] < r->pipe_cap[d] && !r->pipe_stuck[d]) {
       ssize_t n = splice(src, NULL, r->pipe_w[d], NULL, r->pipe_cap[d] - r->pending[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         r->pending[d] += (size_t)n;
@@ -173,7 +185,9 @@ static int pump(struct relay *r, int d, long *budget) {
       } else if (n == 0) {
         r->eof[d] = 1;
         progress = 1;
-      } else if (errno != EAGAIN && errno != EINTR) {
+      } else if (errno == EAGAIN) {
+        r->pipe_stuck[d] = r->pending[d] > 0;
+      } else if (errno != EINTR) {
         return errno;
       }
     }
@@ -184,6 +198,24 @@ static int pump(struct relay *r, int d, long *budget) {
       break;
     }
     if (!progress || *budget <= 0) break;
+  }
+  return 0;
+}
+
+// Watches on each socket only what the relay waits for: readable while its direction's pipe has
+// room, writable while the other direction has bytes for it. Anything more wakes the worker for
+// nothing (edge-triggered epoll reports every segment that arrives, and every ACK), which on a
+// busy tunnel whose reader is slower costs a wakeup per packet.
+static int watch(struct worker *w, struct relay *r) {
+  for (int i = 0; i < 2; i++) {
+    uint32_t want = EPOLLET | EPOLLRDHUP;
+    if (!r->eof[i] && r->pending[i] < r->pipe_cap[i] && !r->pipe_stuck[i]) want |= EPOLLIN;
+    if (r->pending[1 - i] > 0) want |= EPOLLOUT;
+    if (want == r->mask[i]) continue;
+    // Adding a bit reports it at once if it is ready already: no wakeup is lost.
+    struct epoll_event ev = {.events = want, .data.ptr = &r->sides[i]};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, r->fd[i], &ev) != 0) return errno;
+    r->mask[i] = want;
   }
   return 0;
 }
@@ -215,11 +247,30 @@ static void serve(struct worker *w, struct relay *r, uint32_t events, int side, 
     finish(w, r, 0, dead);
     return;
   }
+  int err = watch(w, r);
+  if (err) {
+    finish(w, r, err, dead);
+    return;
+  }
   // Edge-triggered: a relay that stopped for its budget, not for EAGAIN, gets no new event.
   if (budget <= 0 && !r->queued) {
     r->queued = 1;
     r->ready_next = *ready;
     *ready = r;
+  }
+}
+
+// Watches a new relay's sockets. Edge-triggered: the first edge is the state at ADD time, so
+// bytes already queued in the kernel are seen.
+static void register_relay(struct worker *w, struct relay *r, struct relay **dead) {
+  if (r->finished) return;
+  for (int i = 0; i < 2; i++) {
+    r->mask[i] = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    struct epoll_event ev = {.events = r->mask[i], .data.ptr = &r->sides[i]};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->fd[i], &ev) != 0) {
+      finish(w, r, errno, dead);
+      return;
+    }
   }
 }
 
@@ -236,24 +287,26 @@ static void *worker_main(void *arg) {
     struct relay *dead = NULL;
     struct relay *next_ready = NULL;
     for (int i = 0; i < n; i++) {
-      if (events[i].data.ptr == NULL) { // the eventfd: look for cancelled relays
+      if (events[i].data.ptr == NULL) { // the eventfd: new relays, cancelled ones
         uint64_t v;
         while (read(w->efd, &v, sizeof v) > 0) {
         }
         pthread_mutex_lock(&w->mu);
-        struct relay *cancelled = NULL;
-        for (struct relay *r = w->relays; r; r = r->next) {
-          if (atomic_load(&r->cancel)) {
-            r->cancel_next = cancelled;
-            cancelled = r;
-          }
-        }
+        struct relay *incoming = w->incoming, *cancelled = w->cancelled;
+        w->incoming = w->cancelled = NULL;
         pthread_mutex_unlock(&w->mu);
-        // finish() takes the lock to unlink each; a relay still on a ready list is skipped there.
+        while (incoming) {
+          struct relay *r = incoming;
+          incoming = r->incoming_next;
+          register_relay(w, r, &dead);
+        }
         while (cancelled) {
           struct relay *r = cancelled;
           cancelled = r->cancel_next;
-          finish(w, r, 0, &dead);
+          finish(w, r, 0, &dead); // a relay that ended already stays ended
+          // The list's reference. A relay finished in an earlier turn may go now: no event of
+          // this batch names it (its sockets left epoll when it finished).
+          relay_unref(r);
         }
         continue;
       }
@@ -326,6 +379,23 @@ static void wake(struct worker *w) {
   (void)n; // EAGAIN: the counter is already non-zero, a wakeup is pending
 }
 
+// Puts r on its worker's cancelled list, once; the caller holds w->mu and wakes the worker.
+static int cancel_locked(struct relay *r) {
+  if (atomic_exchange(&r->cancel, 1)) return 0;
+  atomic_fetch_add(&r->refs, 1); // the list's: r outlives a JS handle collected meanwhile
+  r->cancel_next = r->worker->cancelled;
+  r->worker->cancelled = r;
+  return 1;
+}
+
+static void cancel(struct relay *r) {
+  struct worker *w = r->worker;
+  pthread_mutex_lock(&w->mu);
+  int queued = cancel_locked(r);
+  pthread_mutex_unlock(&w->mu);
+  if (queued) wake(w);
+}
+
 // --- the JS side ---------------------------------------------------------------------------
 
 static void call_on_close(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -354,10 +424,7 @@ static void cleanup_env(napi_env env) {
     int any = 0;
     pthread_mutex_lock(&w->mu);
     for (struct relay *r = w->relays; r; r = r->next) {
-      if (r->env == env) {
-        atomic_store(&r->cancel, 1);
-        any = 1;
-      }
+      if (r->env == env) any |= cancel_locked(r);
     }
     pthread_mutex_unlock(&w->mu);
     if (any) wake(w);
@@ -536,28 +603,14 @@ napi_value SpliceRelayStart(napi_env env, napi_callback_info info) {
   if (w->relays) w->relays->prev = r;
   w->relays = r;
   w->count += 1;
+  r->incoming_next = w->incoming;
+  w->incoming = r;
   pthread_mutex_unlock(&w->mu);
-
-  // From the first ADD on, the worker may serve the relay. Edge-triggered: the first edge is
-  // the state at ADD time, so bytes already queued in the kernel are seen.
-  int added = 0;
-  for (int i = 0; i < 2; i++) {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->sides[i]};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->fd[i], &ev) != 0) {
-      // The relay is in the worker's hands already (side 0 may be registered): cancel it there.
-      atomic_store(&r->error, errno);
-      atomic_store(&r->cancel, 1);
-      wake(w);
-      break;
-    }
-    added++;
-  }
-  (void)added;
+  wake(w);
 
   napi_value handle;
   if (napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
-    atomic_store(&r->cancel, 1);
-    wake(w);
+    cancel(r);
     relay_unref(r);
     napi_throw_error(env, NULL, "spliceRelayStart: could not create the handle");
     return NULL;
@@ -590,7 +643,7 @@ napi_value SpliceRelayClose(napi_env env, napi_callback_info info) {
   if (!r) return NULL;
   // The worker owns the descriptors (and may have closed them, their numbers reused): it does
   // the closing. This only asks, and wakes it.
-  if (atomic_load(&r->open) && !atomic_exchange(&r->cancel, 1)) wake(r->worker);
+  if (atomic_load(&r->open)) cancel(r);
   napi_value u;
   napi_get_undefined(env, &u);
   return u;
