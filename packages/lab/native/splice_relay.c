@@ -52,7 +52,11 @@
 // most half of RLIMIT_NOFILE, so the cap never starves the listeners of descriptors.
 #define SPLICE_FDS_PER_RELAY 6
 #define SPLICE_WORKERS_MAX 4
-#define SPLICE_PIPE_BYTES (1 << 20)
+// Per direction. 256 KiB and 1 MiB moved the same bytes per second on loopback in our runs
+// (64 KiB, the default, a little less, 4 MiB less: more bytes in flight go cold in the caches);
+// a relay holds two of these on top of the sockets' own buffers, so the smaller bound: 4096
+// relays hold at most 2 GiB in pipes.
+#define SPLICE_PIPE_BYTES (256 << 10)
 #define SPLICE_BUDGET_BYTES (4 << 20)
 #define SPLICE_EVENTS 64
 
