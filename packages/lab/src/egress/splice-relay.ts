@@ -91,6 +91,7 @@ export function spliceRelayCounts(): SpliceRelayCounts | undefined {
 
 /** The descriptor of a plain TCP socket's libuv handle; undefined for anything else (a TLS socket, a closed one). */
 function fdOf(socket: Socket): number | undefined {
+  if ((socket as { encrypted?: boolean }).encrypted) return undefined
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle
   const fd = handle?.fd
   return typeof fd === 'number' && fd >= 0 ? fd : undefined
@@ -108,7 +109,8 @@ export function quiet(socket: Socket): boolean {
  * Joins `a` and `b` with a splice relay and destroys both Node sockets (the relay holds its own
  * descriptors). Returns undefined, touching nothing, when that cannot be done without losing
  * data or at all: no addon (not Linux), a socket that is not a plain TCP socket, bytes buffered
- * in JavaScript (`quiet` is false: forward and flush them first), or the relay cap reached.
+ * in JavaScript (`quiet` is false: forward and flush them first), the relay cap reached, or the
+ * addon refusing (its threads could not start).
  * `onClose` runs once, when the relay has closed both connections (by themselves, on an error,
  * or after close()).
  */
@@ -119,11 +121,17 @@ export function startSpliceRelay(a: Socket, b: Socket, onClose: () => void): Spl
   const fdB = fdOf(b)
   if (fdA === undefined || fdB === undefined) return undefined
   let closed = false
-  const handle = native.spliceRelayStart(fdA, fdB, () => {
-    if (closed) return
-    closed = true
-    onClose()
-  })
+  let handle: NativeHandle | null
+  try {
+    handle = native.spliceRelayStart(fdA, fdB, () => {
+      if (closed) return
+      closed = true
+      onClose()
+    })
+  } catch {
+    // Not a stream socket after all, or the relay threads could not start: the JS relay can.
+    return undefined
+  }
   if (handle === null) return undefined
   // The relay has its own descriptors: Node's go, without a shutdown (destroy only closes them).
   for (const s of [a, b]) {
