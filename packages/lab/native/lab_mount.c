@@ -3,7 +3,8 @@
 // mountTmpfs(path, sizeBytes, uid, mode)) and connectNoFollow(dir, name), which reaches an
 // agent's unix socket without following anything the sandbox could have put in its place.
 // Failures throw an Error whose `code` is the errno name (EINVAL, EBUSY, ...).
-// originalDst(fd), the egress proxy's conntrack question, lives in original_dst.c.
+// originalDst(fd), the egress proxy's conntrack question, lives in original_dst.c; its
+// zero-copy relay for pass-through tunnels (spliceRelayStart/Stats/Close/Counts) in splice_relay.c.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "original_dst.h"
+#include "splice_relay.h"
 
 #define PATH_BYTES 4096
 
@@ -212,6 +214,10 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"mountTmpfs", NULL, MountTmpfs, NULL, NULL, NULL, napi_enumerable, NULL},
     {"connectNoFollow", NULL, ConnectNoFollow, NULL, NULL, NULL, napi_enumerable, NULL},
     {"originalDst", NULL, OriginalDst, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spliceRelayStart", NULL, SpliceRelayStart, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spliceRelayStats", NULL, SpliceRelayStats, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spliceRelayClose", NULL, SpliceRelayClose, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spliceRelayCounts", NULL, SpliceRelayCounts, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -19,6 +19,7 @@ import type { Credential, NetworkPolicy } from '../spec/network-policy.ts'
 import { loadOrCreateCa, type EgressCa } from './ca.ts'
 import { EgressProxy, type ListeningPorts, type SessionBinding } from './proxy.ts'
 import { hostsResolver } from './resolver.ts'
+import { spliceRelayCounts, spliceRelaySupported } from './splice-relay.ts'
 import type { OriginalDst } from './transparent.ts'
 
 const PROXY_HOST = '127.0.0.1'
@@ -132,6 +133,16 @@ const closed = (socket: Socket, withinMs: number): Promise<boolean> => new Promi
   socket.once('end', done)
   socket.once('close', done)
 })
+
+/** Waits until `cond` holds, at most `ms`. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) return false
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return true
+}
 
 /** A connection to the transparent port whose original destination was `dst`. */
 function transparent(source: string, dst: OriginalDst): Socket {
@@ -488,6 +499,44 @@ describe('limits', () => {
     expect(throttled.ms).toBeGreaterThan(1_400)
     expect(throttled.ms).toBeLessThan(4_000)
     expect(quick.ms).toBeLessThan(throttled.ms / 2)
+  })
+})
+
+describe('pass-through relays', () => {
+  const activeRelays = (): number => spliceRelayCounts()?.active ?? 0
+
+  it.skipIf(!spliceRelaySupported())('hands an uncapped tunnel to the splice relay; a policy change still closes it and frees its slot', async () => {
+    const s = session({ egress: 'allow', allow: [`a.npm.test:${internet.ports.echo}`] }, { limits: { maxConnections: 1, bytesPerSec: 0 } })
+    const before = activeRelays()
+    const t = await connectTunnel(s.source, `a.npm.test:${internet.ports.echo}`)
+    expect(await echo(t.socket, 'x'.repeat(100_000))).toBe('x'.repeat(100_000))
+    expect(activeRelays()).toBe(before + 1)
+    expect(proxy.stats(s.id)).toEqual({ connections: 1 })
+    expect(proxy.setPolicy(s.id, { egress: 'none' })).toEqual({ closed: 1 })
+    expect(await closed(t.socket, 500)).toBe(true)
+    expect(await until(() => activeRelays() === before, 1_000)).toBe(true)
+    expect(proxy.stats(s.id)).toEqual({ connections: 0 })
+    proxy.setPolicy(s.id, { egress: 'allow', allow: [`a.npm.test:${internet.ports.echo}`] })
+    // the slot (maxConnections 1) was given back: a new tunnel opens, and its end gives it back again
+    const again = await connectTunnel(s.source, `a.npm.test:${internet.ports.echo}`)
+    expect(again.status).toBe(200)
+    again.socket.end()
+    expect(await closed(again.socket, 1_000)).toBe(true)
+    expect(await until(() => proxy.stats(s.id)?.connections === 0, 1_000)).toBe(true)
+    expect(activeRelays()).toBe(before)
+  })
+
+  it('keeps the tunnel of a session with a bytes/s cap in the JS relay, which holds the rate', async () => {
+    const s = session({ egress: 'allow', allow: [`a.npm.test:${internet.ports.echo}`] }, { limits: { maxConnections: 8, bytesPerSec: 500_000 } })
+    const before = activeRelays()
+    const t = await connectTunnel(s.source, `a.npm.test:${internet.ports.echo}`)
+    const started = performance.now()
+    const text = 'y'.repeat(500_000)
+    expect(await echo(t.socket, text)).toBe(text)
+    expect(activeRelays()).toBe(before)
+    // 1 MB through the bucket (both ways), less its 125 KB burst, at 500 kB/s
+    expect(performance.now() - started).toBeGreaterThan(1_400)
+    t.socket.destroy()
   })
 })
 

@@ -45,6 +45,11 @@ export interface EgressProxyOptions {
   readonly hostAddresses?: CompileOptions['hostAddresses']
   /** false: no policy can open an always-denied address, not even by listing it exactly (the ECS proxy). Default true. */
   readonly exactExceptions?: boolean
+  /**
+   * Pass-through tunnels of sessions without a bytes/s cap are relayed by splice(2) on the
+   * addon's threads where it works (Linux, addon built); false keeps every tunnel in the JS relay.
+   */
+  readonly spliceRelay?: boolean
 }
 
 export interface SessionBinding {
@@ -75,7 +80,7 @@ export class EgressProxy {
 
   constructor(private readonly options: EgressProxyOptions) {
     this.injector = createInjector({ upstreamCa: [...rootCertificates, ...(options.upstreamCaPems ?? [])], logger: options.logger })
-    this.deps = { resolver: options.resolver, ca: options.ca, injector: this.injector, logger: options.logger, headTimeoutMs: options.headTimeoutMs ?? HEAD_TIMEOUT_MS }
+    this.deps = { resolver: options.resolver, ca: options.ca, injector: this.injector, logger: options.logger, headTimeoutMs: options.headTimeoutMs ?? HEAD_TIMEOUT_MS, splice: options.spliceRelay ?? true }
   }
 
   /** The session bound to a source address (any textual form of it), if any. */

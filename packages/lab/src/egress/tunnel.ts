@@ -11,6 +11,7 @@ import type { Injector } from './inject.ts'
 import type { DenyReason } from './policy.ts'
 import type { Resolver } from './resolver.ts'
 import type { Session } from './session.ts'
+import { handOffToSplice } from './splice-relay.ts'
 import { relay } from './throttle.ts'
 
 export interface TunnelDeps {
@@ -20,6 +21,8 @@ export interface TunnelDeps {
   readonly logger: Logger
   /** A request head (or the first bytes on the transparent port) must arrive within this time. */
   readonly headTimeoutMs: number
+  /** false: pass-through tunnels always use the JS relay (tests, comparisons); default: splice(2) where it works. */
+  readonly splice?: boolean
 }
 
 /** How the way in answers the client: CONNECT speaks HTTP, the transparent port only closes. */
@@ -67,5 +70,21 @@ export async function runTunnel(deps: TunnelDeps, session: Session, client: Sock
   replies.established()
   if (early.length > 0) upstream.write(early)
   flow.onClose = () => client.destroy()
+  // Without a byte rate to hold (the bucket lives in JS), the kernel moves the bytes: splice(2)
+  // on the addon's threads. Anywhere it cannot (not Linux, the relay cap), the JS relay does.
+  if (!session.bucket.limited && deps.splice !== false) {
+    const spliced = await handOffToSplice(client, upstream, () => flow.release())
+    if (spliced) {
+      flow.onClose = () => spliced.close()
+      return
+    }
+    if (client.destroyed || upstream.destroyed) {
+      // closed while settling (flow.close() on a policy change, or the peer): nothing to relay
+      client.destroy()
+      upstream.destroy()
+      flow.release()
+      return
+    }
+  }
   relay(client, upstream, session.bucket, () => flow.release())
 }
