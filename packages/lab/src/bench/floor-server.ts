@@ -30,14 +30,14 @@ export async function buildFloorApp(): Promise<FastifyInstance> {
     const attach: Attach = { url: `/v1/sessions/${id}/terminal`, token: newSecretToken(), expiresAt: new Date(now + ATTACH_TTL_MS).toISOString() }
     const view: SessionView & { attach: Attach } = {
       id, user: String(body.user ?? ''), pool: String(body.pool ?? 'default'), state: 'starting', warm: true,
-      createdAt: new Date(now).toISOString(), timings: TIMINGS, attach,
+      createdAt: new Date(now).toISOString(), timings: TIMINGS, labels: {}, attach,
     }
     return reply.code(201).send(view)
   })
   // What the client reads after a start for the gateway's timings (outside the timed steps).
   app.get('/v1/sessions/:id', async (req) => {
     const { id } = req.params as { id: string }
-    const view: SessionView = { id, user: '', pool: 'default', state: 'running', warm: true, createdAt: new Date().toISOString(), timings: TIMINGS }
+    const view: SessionView = { id, user: '', pool: 'default', state: 'running', warm: true, createdAt: new Date().toISOString(), timings: TIMINGS, labels: {} }
     return view
   })
   app.get('/v1/sessions/:id/terminal', { websocket: true }, (socket) => {

@@ -24,6 +24,10 @@ export interface GatewayConfig {
   readonly ecs: EcsConfig | undefined
   /** The egress proxy of network pools; file paths absolute. */
   readonly egress: z.infer<typeof egressConfigSchema>
+  readonly maxSessionsPerUser: number
+  readonly maxSessionTimeoutS: number
+  readonly retainEndedS: number
+  readonly allowPrivateWebhooks: boolean
 }
 
 /** Flags as the CLI parsed them (undefined: not given). */
@@ -39,6 +43,11 @@ export interface GatewayFlags extends EcsFlags {
   readonly maxUploadBytes?: string
   readonly driver?: string
   readonly poolSize?: number
+  readonly maxSessionsPerUser?: number
+  /** A duration (`7d`, `12h`, seconds). */
+  readonly retainEnded?: string
+  readonly maxSessionTimeout?: string
+  readonly allowPrivateWebhooks?: boolean
 }
 
 export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; errors: string[] }
@@ -52,6 +61,7 @@ const ENV_KEYS = {
   INFRA_LAB_LOG_LEVEL: 'logLevel',
   INFRA_LAB_WORKSPACE_QUOTA: 'workspaceQuotaBytes',
   INFRA_LAB_MAX_UPLOAD_BYTES: 'maxUploadBytes',
+  INFRA_LAB_RETAIN_ENDED: 'retainEndedS',
 } as const
 
 function formatIssues(prefix: string, error: z.ZodError): string[] {
@@ -94,6 +104,10 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
   if (flags.workspaceQuota !== undefined) fromFlags.workspaceQuotaBytes = flags.workspaceQuota
   if (flags.maxUploadBytes !== undefined) fromFlags.maxUploadBytes = flags.maxUploadBytes
   if (flags.driver !== undefined) fromFlags.driver = flags.driver
+  if (flags.maxSessionsPerUser !== undefined) fromFlags.maxSessionsPerUser = flags.maxSessionsPerUser
+  if (flags.retainEnded !== undefined) fromFlags.retainEndedS = flags.retainEnded
+  if (flags.maxSessionTimeout !== undefined) fromFlags.maxSessionTimeoutS = flags.maxSessionTimeout
+  if (flags.allowPrivateWebhooks !== undefined) fromFlags.allowPrivateWebhooks = flags.allowPrivateWebhooks
 
   // The ecs section merges field by field, with the same precedence.
   const ecs = { ...ecsFromEnv(env), ...ecsFromFlags(flags) }
@@ -148,6 +162,10 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     wsMaxFrameBytes: c.wsMaxFrameBytes,
     maxUploadBytes: c.maxUploadBytes,
     logLevel: c.logLevel,
+    maxSessionsPerUser: c.maxSessionsPerUser,
+    maxSessionTimeoutS: c.maxSessionTimeoutS,
+    retainEndedS: c.retainEndedS,
+    allowPrivateWebhooks: c.allowPrivateWebhooks,
     pools,
     ecs: c.ecs,
     egress: {

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { DRIVER_NAMES, poolSpecSchema } from '../spec/pool-spec.ts'
 import { ecsConfigSchema } from './ecs.ts'
+import { durationSSchema } from './duration.ts'
 import { sizeBytesSchema } from './size.ts'
 
 /** Per-user workspace quota; the drivers' default is the same (drivers/host/resources.ts). */
@@ -51,6 +52,14 @@ export const gatewayConfigSchema = z.object({
   pools: z.array(z.record(z.string(), z.unknown())).default([]),
   /** The egress proxy of network pools (local and Docker drivers): per-session caps, resolver, trust. */
   egress: egressConfigSchema.default({ maxConnections: 256, bytesPerSec: 0 }),
+  /** Sessions not ended one user may have at once, whichever key created them. */
+  maxSessionsPerUser: z.number().int().min(1).max(100_000).default(10),
+  /** The most a create's `timeoutS`/`idleTimeoutS` may ask for, and a keepalive extend a lifetime to (seconds or `7d`). */
+  maxSessionTimeoutS: durationSSchema(60, 30 * 86_400).default(7 * 86_400),
+  /** How long ended sessions keep their record before they are purged (seconds or `7d`). */
+  retainEndedS: durationSSchema(0, 3650 * 86_400).default(7 * 86_400),
+  /** Webhook URLs to loopback, link-local and private addresses are refused unless this is set. */
+  allowPrivateWebhooks: z.boolean().default(false),
   /** What `--driver ecs` needs (cluster, task definition, subnets, …); see config/ecs.ts. */
   ecs: ecsConfigSchema.optional(),
 }).strict()

@@ -2,7 +2,7 @@ import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { systemClock } from '../clock/clock.ts'
+import { systemClock, type Clock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import { POOL_SANDBOX_STATES } from '../pool/pool-counts.ts'
 import type { Store } from '../store/types.ts'
@@ -18,16 +18,22 @@ import { registerRawBodyScope } from './raw-body.ts'
 import { closeLingeringOnShutdown } from './shutdown.ts'
 import type { PoolRuntime } from './pools.ts'
 import { requireRouteAuth } from './route-auth.ts'
+import { registerAuditRoutes } from './audit-routes.ts'
+import { decodeCursor, encodeCursor } from './cursor.ts'
+import { registerKeyRoutes } from './key-routes.ts'
+import { covers, principalOf } from './principal.ts'
+import { requireSessionScope } from './session-scope.ts'
 import { jsonSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './route-schema.ts'
 import {
   attachSchema, createSessionBody, createdSessionSchema, listSessionsQuery, parseOrThrow, requireJsonBody, poolNameParams, poolSchema, sessionIdParams,
-  sessionSchema, terminalQuery,
+  sessionListSchema, sessionSchema, terminalQuery,
 } from './schemas.ts'
-import { toView, type SessionService } from './sessions.ts'
+import type { SessionService } from './sessions.ts'
 import { buildStats, type StatsDeps } from './stats.ts'
 import { registerWeb } from './static.ts'
 
 export interface AppDeps {
+  /** The admin key; scoped keys live in the store. */
   readonly apiKey: string
   readonly store: Store
   readonly pools: ReadonlyMap<string, PoolRuntime>
@@ -45,6 +51,8 @@ export interface AppDeps {
   readonly stats?: Pick<StatsDeps, 'clock' | 'sampler' | 'lastActivityMs'>
   /** Directory of the built web dashboard (packages/web/dist by default); false: none. */
   readonly webDir?: string | false
+  /** Key expiry and audit times (default: the system clock). */
+  readonly clock?: Clock
 }
 
 /** The HTTP + WebSocket API. Routes and JSON shapes are a contract: see docs/api.md. */
@@ -97,9 +105,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { summary: 'This document (no key)' } }, async () => openapi.document())
   if (deps.webDir !== false) await registerWeb(app, deps.webDir)
 
-  // ---- /v1: the API key, unless the route says otherwise (route-auth.ts) --------------
+  // ---- /v1: an API key, unless the route says otherwise (route-auth.ts) ---------------
+  const clock = deps.clock ?? systemClock
+  const keys = { adminKey: deps.apiKey, store: deps.store, clock }
   await app.register(async (scope) => {
-    scope.addHook('onRequest', requireRouteAuth(deps.apiKey))
+    scope.addHook('onRequest', requireRouteAuth(keys))
+    scope.addHook('preHandler', requireSessionScope({ get: (id) => deps.store.getSession(id) }))
     const v1 = scope.withTypeProvider<ZodTypeProvider>()
     const sessionErrors = ['session_not_found'] as const
 
@@ -107,31 +118,44 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       schema: {
         summary: 'Create a session (claims a warm sandbox, or cold-starts one)', body: createSessionBody,
         responses: { 201: { description: 'Created', schema: createdSessionSchema } },
-        errors: ['invalid_json', 'body_too_large', 'unsupported_media_type', 'pool_not_found', 'network_unavailable', 'capacity_exhausted', 'claim_timeout', 'pool_unavailable', 'claim_failed'],
+        errors: ['invalid_json', 'body_too_large', 'unsupported_media_type', 'forbidden', 'pool_not_found', 'network_unavailable', 'quota_exceeded', 'rate_limited', 'capacity_exhausted', 'claim_timeout', 'pool_unavailable', 'claim_failed'],
       },
       preValidation: async (req) => requireJsonBody(req),
     }, async (req, reply) => {
-      const created = await deps.sessions.create(req.body)
+      const created = await deps.sessions.create(req.body, principalOf(req))
       return reply.code(201).send(created)
     })
 
     v1.get('/sessions', {
-      schema: { summary: 'List sessions, newest first', querystring: listSessionsQuery, responses: { 200: { description: 'OK', schema: z.object({ sessions: z.array(sessionSchema) }) } } },
+      schema: {
+        summary: "List sessions, newest first, a page at a time (a scoped key sees only its users' and pools')",
+        querystring: listSessionsQuery, responses: { 200: { description: 'OK', schema: sessionListSchema } },
+      },
     }, async (req) => {
-      const list = await deps.store.listSessions(req.query)
-      return { sessions: list.map(toView) }
+      const { label, limit, cursor, ...filter } = req.query
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, ['number', 'string'] as const)
+      const caller = principalOf(req)
+      const list = await deps.store.listSessions({
+        ...filter, limit,
+        labels: (label === undefined ? [] : [label].flat()).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+        ...(caller.kind === 'scoped' ? { scope: { users: caller.key.users, pools: caller.key.pools } } : {}),
+        ...(after ? { cursor: { createdAt: after[0], id: after[1] } } : {}),
+      })
+      const last = list.length === limit ? list[list.length - 1] : undefined
+      return { sessions: list.map((s) => deps.sessions.view(s)), ...(last ? { nextCursor: encodeCursor([last.createdAt, last.id]) } : {}) }
     })
 
     v1.get('/sessions/:id', {
       schema: { summary: 'Get a session', params: sessionIdParams, responses: { 200: { description: 'OK', schema: sessionSchema } }, errors: sessionErrors },
-    }, async (req) => toView(await deps.sessions.get(req.params.id)))
+    }, async (req) => deps.sessions.view(await deps.sessions.get(req.params.id)))
 
     v1.delete('/sessions/:id', {
       schema: { summary: 'End a session (204 also when already ended)', params: sessionIdParams, responses: { 204: { description: 'Ended' } }, errors: sessionErrors },
     }, async (req, reply) => {
       const { id } = req.params
       const s = await deps.sessions.get(id)
-      if (s.state !== 'ended') await deps.sessions.end(id, 'terminated')
+      const caller = principalOf(req)
+      if (s.state !== 'ended') await deps.sessions.end(id, 'terminated', null, { actor: caller.name, keyId: caller.keyId })
       return reply.code(204).send()
     })
 
@@ -160,10 +184,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
     v1.get('/pools', {
       schema: { summary: 'List pools with status', responses: { 200: { description: 'OK', schema: z.object({ pools: z.array(poolSchema) }) } } },
-    }, async () => ({ pools: await Promise.all([...deps.pools.values()].map(poolView)) }))
+    }, async (req) => ({ pools: await Promise.all([...deps.pools.values()].filter((p) => covers(principalOf(req), { pool: p.spec.name })).map(poolView)) }))
     v1.get('/pools/:name', {
       schema: { summary: 'One pool with status', params: poolNameParams, responses: { 200: { description: 'OK', schema: poolSchema } }, errors: ['pool_not_found'] },
-    }, async (req) => poolView(deps.sessions.pool(req.params.name)))
+    }, async (req) => {
+      // a pool outside the key's scope is not there for it, as a session is not
+      if (!covers(principalOf(req), { pool: req.params.name })) throw new ApiError('pool_not_found', `no pool named "${req.params.name}"`)
+      return poolView(deps.sessions.pool(req.params.name))
+    })
 
     const agentDeps: ExecRouteDeps = {
       agent: (id) => deps.sessions.agent(id),
@@ -173,6 +201,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       streams,
     }
     registerNetworkRoutes(scope, { sessions: deps.sessions, networks: deps.networks })
+    registerKeyRoutes(scope, { store: deps.store, clock })
+    registerAuditRoutes(scope, { store: deps.store })
     registerExecRoutes(scope, agentDeps)
     registerFileReadRoutes(scope, agentDeps)
     await registerRawBodyScope(scope, (raw) => {
@@ -186,7 +216,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }, { prefix: '/v1' })
 
   // ---- /mcp: the Model Context Protocol, with the API key like /v1 --------------------
-  await registerMcpRoute(app, { apiKey: deps.apiKey, logger: deps.logger })
+  await registerMcpRoute(app, { keys, logger: deps.logger })
 
   return app
 }

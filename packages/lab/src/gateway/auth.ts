@@ -9,11 +9,10 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
 }
 
-/** `Authorization: Bearer <key>` -> true when it carries the API key. */
-export function checkBearer(header: string | undefined, apiKey: string): boolean {
-  if (!header) return false
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
-  return m !== null && safeEqual(m[1]!, apiKey)
+/** The secret of `Authorization: Bearer <secret>`, if the header is one. */
+export function bearerOf(header: string | undefined): string | undefined {
+  if (!header) return undefined
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1]
 }
 
 export function newSecretToken(bytes = 32): string {

@@ -4,6 +4,7 @@
  */
 export const ERROR_CODES = {
   unauthorized: { status: 401, meaning: 'Missing or wrong API key (`Authorization: Bearer <key>`).' },
+  forbidden: { status: 403, meaning: 'The key may not do this: an admin-only route (keys, webhooks, audit) called with a scoped key, or a create for a user or pool outside the key\'s scope.' },
   invalid_token: { status: 401, meaning: 'Attach token missing, wrong, expired, or for another session.' },
   invalid_json: { status: 400, meaning: 'The body is not valid JSON.' },
   validation_failed: { status: 400, meaning: 'A field is missing, unknown or invalid; `details` names each field.' },
@@ -14,6 +15,8 @@ export const ERROR_CODES = {
   not_found: { status: 404, meaning: 'No such route.' },
   session_not_found: { status: 404, meaning: 'No session with this id.' },
   pool_not_found: { status: 404, meaning: 'No pool with this name.' },
+  key_not_found: { status: 404, meaning: 'No API key with this id.' },
+  webhook_not_found: { status: 404, meaning: 'No webhook with this id.' },
   session_ended: { status: 409, meaning: 'The session has ended (also while the call ran); create a new one.' },
   idempotency_key_reused: { status: 409, meaning: 'This `Idempotency-Key` was used in the last 10 minutes for this session with another body or query; use a new key.' },
   process_not_found: { status: 404, meaning: 'No process with this id in the session (ended ones are kept up to 100).' },
@@ -23,6 +26,8 @@ export const ERROR_CODES = {
   exec_failed: { status: 422, meaning: 'The command could not start: no such program, or `cwd` is missing or not a directory.' },
   too_many_processes: { status: 429, meaning: "The session's sandbox runs as many processes as it may; retry after `Retry-After` seconds or end some." },
   insufficient_storage: { status: 507, meaning: "The user's workspace quota (or the sandbox's disk) is full; nothing was written." },
+  quota_exceeded: { status: 429, meaning: 'As many sessions are open as a quota allows (the key\'s `maxSessions`, or `--max-sessions-per-user`); `details` names the limit and its value. End one, or retry after `Retry-After`.' },
+  rate_limited: { status: 429, meaning: 'The key created as many sessions as its `createsPerMin` allows; retry after `Retry-After` seconds. `details` names the limit and its value.' },
   capacity_exhausted: { status: 503, meaning: 'The pool has no ready sandbox and is at `maxSize`; retry after `Retry-After` seconds.' },
   claim_timeout: { status: 503, meaning: 'No warm sandbox and the cold start took longer than `claimTimeoutMs`; retry after `Retry-After`.' },
   pool_unavailable: { status: 503, meaning: 'The pool cannot start sandboxes right now (driver failing, backing off); retry after `Retry-After`.' },
@@ -36,6 +41,9 @@ export type ErrorCode = keyof typeof ERROR_CODES
 export interface ErrorDetail {
   readonly field: string
   readonly message: string
+  /** A quota refusal's limit and its value. */
+  readonly limit?: string
+  readonly value?: number
 }
 
 export class ApiError extends Error {

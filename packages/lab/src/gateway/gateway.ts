@@ -44,6 +44,15 @@ async function closeWithin(app: FastifyInstance, graceMs: number, logger: Logger
   }
 }
 
+/** How long the event log keeps an event: `Last-Event-ID` resumes without loss within it. */
+export const EVENT_RETENTION_MS = 24 * 3600 * 1000
+const PURGE_INTERVAL_MS = 60_000
+
+/** Deletes what outlived its retention: ended sessions (`retainEndedS`) and events (24 h). */
+export async function purgeOld(store: Store, now: number, retainEndedS: number): Promise<{ sessions: number; events: number }> {
+  return { sessions: await store.purgeEndedSessions(now - retainEndedS * 1000), events: await store.purgeEvents(now - EVENT_RETENTION_MS) }
+}
+
 export type DriverFactory = (name: DriverName, extras?: DriverExtras) => Promise<SandboxDriver>
 
 export interface GatewayOptions {
@@ -110,14 +119,17 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     claimEnv: (p) => (p.driver === 'ecs' ? egress?.ecs?.env ?? {} : {}),
     poolSpec: (name) => pools.get(name)?.spec,
   })
-  const sessions = new SessionService({ store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks })
+  const sessions = new SessionService({
+    store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks,
+    limits: { maxSessionsPerUser: config.maxSessionsPerUser, maxSessionTimeoutS: config.maxSessionTimeoutS },
+  })
   for (const p of pools.values()) p.controller.start()
 
   let stopping = false
   const sampler = new PoolStatsSampler(pools, clock)
   sampler.start()
   const app = await buildApp({
-    apiKey, store, pools, sessions, networks, metrics, logger,
+    apiKey, store, pools, sessions, networks, metrics, logger, clock,
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     maxUploadBytes: config.maxUploadBytes,
@@ -128,6 +140,9 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     void sessions.sweep().catch((err) => logger.error({ err: String(err) }, 'sweep failed'))
     void store.deleteExpiredAttachTokens(clock.now()).catch(() => undefined)
   }, opts.sweepIntervalMs ?? 1000)
+  // Ended sessions past their retention, events past theirs: once a minute is plenty.
+  const purgeTimer = setInterval(() => void purgeOld(store, clock.now(), config.retainEndedS).catch((err) => logger.error({ err: String(err) }, 'purge failed')), PURGE_INTERVAL_MS)
+  purgeTimer.unref()
   sweepTimer.unref()
 
   await app.listen({ host: config.host, port: config.port })
@@ -147,6 +162,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       if (stopping) return
       stopping = true
       clearInterval(sweepTimer)
+      clearInterval(purgeTimer)
       sampler.stop()
       for (const p of pools.values()) await p.controller.stop()
       sessions.detachAll()

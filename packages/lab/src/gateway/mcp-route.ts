@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { createLabMcpServer } from '../mcp/server.ts'
 import { injectFetch } from './inject-fetch.ts'
-import { requireRouteAuth } from './route-auth.ts'
+import { requireRouteAuth, type KeyResolver } from './route-auth.ts'
 
 /**
  * The largest /mcp request: a write_file of the most it takes (4 MiB as base64, 5.6 MiB) with
@@ -19,10 +19,10 @@ export const MCP_MAX_BODY_BYTES = 8 * 1024 * 1024
  * as any client. GET (a server-to-client stream) and DELETE (ending an MCP session) have nothing
  * to serve without MCP sessions: they answer 405 as the transport specification allows.
  */
-export async function registerMcpRoute(app: FastifyInstance, deps: { readonly apiKey: string; readonly logger: Logger }): Promise<void> {
+export async function registerMcpRoute(app: FastifyInstance, deps: { readonly keys: KeyResolver; readonly logger: Logger }): Promise<void> {
   const fetch = injectFetch(app)
   await app.register(async (scope) => {
-    scope.addHook('onRequest', requireRouteAuth(deps.apiKey))
+    scope.addHook('onRequest', requireRouteAuth(deps.keys))
 
     scope.post('/mcp', {
       config: { auth: 'apiKey' },

@@ -5,6 +5,14 @@ import { POOL_NAME_RE } from '../spec/pool-spec.ts'
 import { ENDED_REASONS } from '../store/types.ts'
 import { ApiError, type ErrorDetail } from './errors.ts'
 
+export const LABEL_KEY_RE = /^[a-z0-9._/-]{1,63}$/
+export const MAX_LABELS = 16
+export const MAX_LABEL_VALUE_BYTES = 256
+export const labelsSchema = z.record(
+  z.string().regex(LABEL_KEY_RE, 'a label key is 1-63 of a-z 0-9 . _ / -'),
+  z.string().refine((v) => Buffer.byteLength(v) <= MAX_LABEL_VALUE_BYTES, `a label value is at most ${MAX_LABEL_VALUE_BYTES} bytes`),
+).refine((m) => Object.keys(m).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
+
 export const createSessionBody = z.object({
   user: userNameSchema,
   pool: z.string().regex(POOL_NAME_RE, 'must match ^[a-z0-9][a-z0-9-]{0,31}$').optional(),
@@ -14,16 +22,28 @@ export const createSessionBody = z.object({
   network: networkPolicySchema.optional(),
   /** Headers the egress proxy adds on HTTPS to these hosts; the values never enter the sandbox. */
   credentials: credentialsSchema.optional(),
+  /** Maximum lifetime in seconds (ends with `max_lifetime`), within the server's `maxSessionTimeoutS`. */
+  timeoutS: z.number().int().min(1).optional(),
+  /** Seconds without activity before it ends with `idle_timeout`, within the server's `maxSessionTimeoutS`. */
+  idleTimeoutS: z.number().int().min(1).optional(),
+  /** At most 16; filter lists with `?label=k=v`. */
+  labels: labelsSchema.optional(),
 }).strict()
 export type CreateSessionBody = z.infer<typeof createSessionBody>
 
 export const sessionIdParams = z.object({ id: z.string().regex(/^ses-[a-z0-9]{1,64}$/, 'is not a session id') }).strict()
 export const poolNameParams = z.object({ name: z.string().regex(POOL_NAME_RE, 'is not a pool name') }).strict()
 
+/** `k=v`, repeatable: sessions carrying every such label. */
+const labelFilter = z.string().regex(/^[a-z0-9._/-]{1,63}=/, 'is `key=value`').refine((s) => Buffer.byteLength(s) <= 64 + MAX_LABEL_VALUE_BYTES, 'is too long')
+export const MAX_PAGE = 1000
 export const listSessionsQuery = z.object({
   user: userNameSchema.optional(),
   state: z.enum(['starting', 'running', 'ended']).optional(),
   pool: z.string().regex(POOL_NAME_RE).optional(),
+  label: z.union([labelFilter, z.array(labelFilter).max(MAX_LABELS)]).optional().describe('`key=value`; repeat for AND'),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
+  cursor: z.string().max(200).optional().describe('`nextCursor` of the page before'),
 }).strict()
 
 export const terminalQuery = z.object({ token: z.string().min(1).max(256) }).strict()
@@ -45,7 +65,15 @@ export const sessionSchema = z.object({
   createdAt: z.string(),
   endedAt: z.string().optional(),
   endedReason: z.enum(ENDED_REASONS).optional(),
+  endedBy: z.string().optional().describe("the name of the key that ended it, or `system`"),
   timings: z.record(z.string(), z.number()),
+  labels: z.record(z.string(), z.string()),
+  expiresAt: z.string().optional().describe('ISO 8601: when it ends with `max_lifetime`'),
+  idleExpiresAt: z.string().optional().describe('ISO 8601: when it ends with `idle_timeout` if nothing happens before'),
+})
+export const sessionListSchema = z.object({
+  sessions: z.array(sessionSchema),
+  nextCursor: z.string().optional().describe('pass as `?cursor=` for the next page; absent on the last'),
 })
 export const createdSessionSchema = sessionSchema.extend({ attach: attachSchema })
 
@@ -80,7 +108,7 @@ export const errorSchema = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
-    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    details: z.array(z.object({ field: z.string(), message: z.string(), limit: z.string().optional(), value: z.number().optional() })).optional(),
   }),
 })
 

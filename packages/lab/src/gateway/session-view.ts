@@ -15,10 +15,16 @@ export interface SessionView {
   readonly createdAt: string
   readonly endedAt?: string
   readonly endedReason?: EndedReason
+  readonly endedBy?: string
   readonly timings: Readonly<Record<string, number>>
+  readonly labels: Readonly<Record<string, string>>
+  readonly expiresAt?: string
+  readonly idleExpiresAt?: string
 }
 
-export function toView(s: SessionRecord): SessionView {
+/** A session as the API shows it; `idleExpiresAt` needs its last activity (known where it is live). */
+export function toView(s: SessionRecord, idleExpiresAtMs?: number): SessionView {
+  const open = s.state !== 'ended'
   return {
     id: s.id,
     user: s.user,
@@ -28,6 +34,10 @@ export function toView(s: SessionRecord): SessionView {
     createdAt: new Date(s.createdAt).toISOString(),
     ...(s.endedAt !== null ? { endedAt: new Date(s.endedAt).toISOString() } : {}),
     ...(s.endedReason !== null ? { endedReason: s.endedReason } : {}),
+    ...(s.endedBy !== null ? { endedBy: s.endedBy } : {}),
     timings: s.timings,
+    labels: s.labels,
+    ...(open && s.expiresAt !== null ? { expiresAt: new Date(s.expiresAt).toISOString() } : {}),
+    ...(open && idleExpiresAtMs !== undefined ? { idleExpiresAt: new Date(idleExpiresAtMs).toISOString() } : {}),
   }
 }

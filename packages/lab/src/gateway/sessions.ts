@@ -12,7 +12,8 @@ import { toCapacityError } from './capacity-error.ts'
 import { toView, type Attach, type SessionView } from './session-view.ts'
 export { toView, type Attach, type SessionView }
 import { bridgeSocket } from './terminal-socket.ts'
-import type { Claimed, EndedReason, NewSession, SessionRecord, Store } from '../store/types.ts'
+import { QuotaRefused, type Claimed, type EndedReason, type NewSession, type SessionRecord, type Store } from '../store/types.ts'
+import { admissionFor, requireCovers, type Principal } from './principal.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE } from './errors.ts'
 import { newId } from './ids.ts'
@@ -44,6 +45,20 @@ export interface SessionServiceDeps {
   readonly attachTokenTtlS: number
   /** Binds network policies and credentials to sandboxes at claim time (and after a restart). */
   readonly networks: SessionNetworks
+  readonly limits: SessionLimits
+}
+
+export interface SessionLimits {
+  /** Sessions not ended one user may have, whichever key created them. */
+  readonly maxSessionsPerUser: number
+  /** The most a create's `timeoutS` or `idleTimeoutS` may ask for, and the longest a keepalive extends a lifetime to. */
+  readonly maxSessionTimeoutS: number
+}
+
+/** Who ends a session: the key that asked, or the gateway itself. */
+export interface EndedBy {
+  readonly actor: string
+  readonly keyId: string | null
 }
 
 const CLAIM_AGENT_TIMEOUT_MS = 5000
@@ -79,7 +94,7 @@ export class SessionService {
    * ended as claim_failed (SandboxClaimFailed); running out of capacity is an ApiError.
    */
   private async claimOnce(
-    pool: PoolRuntime, body: CreateSessionBody, network: PreparedNetwork, lap: (name: string, since: number) => number, since: number,
+    pool: PoolRuntime, body: CreateSessionBody, caller: Principal, network: PreparedNetwork, lap: (name: string, since: number) => number, since: number,
   ): Promise<ClaimAttempt> {
     const { store, clock, metrics, logger } = this.deps
     const poolName = pool.spec.name
@@ -90,15 +105,24 @@ export class SessionService {
     const sealedCredentials = this.deps.networks.seal(id, network)
     // The first attach token is stored by the claim's own transaction: one commit on the path.
     const { attach, record: attachToken } = this.newAttach(id)
-    const newSession = {
+    const createdAt = clock.now()
+    const lifetimeS = body.timeoutS ?? pool.spec.maxLifetimeS
+    const idleS = body.idleTimeoutS ?? pool.spec.idleTimeoutS
+    const newSession: NewSession = {
       id,
       user: body.user,
       pool: poolName,
-      createdAt: clock.now(),
+      createdAt,
       envNames: [...Object.keys(body.env ?? {}), ...Object.keys(secrets)],
       attachToken,
       ...(network.policy ? { network: network.policy } : {}),
       ...(sealedCredentials ? { sealedCredentials } : {}),
+      ...(caller.keyId !== null ? { keyId: caller.keyId } : {}),
+      actor: caller.name,
+      ...(body.labels ? { labels: body.labels } : {}),
+      ...(lifetimeS > 0 ? { expiresAt: createdAt + lifetimeS * 1000 } : {}),
+      ...(idleS > 0 ? { idleTimeoutS: idleS } : {}),
+      admission: admissionFor(caller, this.deps.limits.maxSessionsPerUser),
     }
 
     let claimed = await store.claimWarm(poolName, newSession, clock.now())
@@ -106,6 +130,8 @@ export class SessionService {
     const warm = claimed !== undefined
     if (!claimed) {
       try {
+        // A refused create starts nothing: the quotas are asked before a cold start (and again by its claim).
+        await store.checkAdmission(newSession, clock.now())
         claimed = await this.coldOrWait(pool, newSession)
       } catch (err) {
         metrics.claims.inc({ pool: poolName, result: 'rejected' })
@@ -157,7 +183,7 @@ export class SessionService {
    * sandbox that fails its claim before the answer is destroyed and the claim tried once more,
    * on another sandbox (warm or cold), so the caller does not pay for a broken sandbox.
    */
-  async create(body: CreateSessionBody): Promise<SessionView & { attach: Attach }> {
+  async create(body: CreateSessionBody, caller: Principal): Promise<SessionView & { attach: Attach }> {
     const { store, metrics, logger } = this.deps
     const t0 = performance.now()
     const timings: Record<string, number> = {}
@@ -167,18 +193,22 @@ export class SessionService {
       return t
     }
     const poolName = body.pool ?? 'default'
+    requireCovers(caller, { user: body.user, pool: poolName })
     const pool = this.pool(poolName)
+    this.checkTimeouts(body)
     // Refused before anything is claimed: a 400 costs no sandbox.
     const network = this.deps.networks.prepare(pool.spec, body)
 
     let attempt: ClaimAttempt
     try {
-      attempt = await this.claimOnce(pool, body, network, lap, t0)
+      attempt = await this.claimOnce(pool, body, caller, network, lap, t0)
     } catch (err) {
+      if (err instanceof QuotaRefused) throw quotaError(err)
       if (!(err instanceof SandboxClaimFailed)) throw err
       try {
-        attempt = await this.claimOnce(pool, body, network, lap, lap('failedClaimMs', t0))
+        attempt = await this.claimOnce(pool, body, caller, network, lap, lap('failedClaimMs', t0))
       } catch (again) {
+        if (again instanceof QuotaRefused) throw quotaError(again)
         if (!(again instanceof SandboxClaimFailed)) throw again
         metrics.claims.inc({ pool: poolName, result: 'rejected' })
         throw again.apiError
@@ -211,7 +241,16 @@ export class SessionService {
     logger.info({ session: newSession.id, user: body.user, pool: poolName, sandbox: sandbox.id, warm, claimMs: timings.claimMs }, 'session started')
 
     // The session as the claim wrote it (still `starting`: `ready` cannot have been read yet).
-    return { ...toView({ ...claimed.session, timings: claimTimings }), attach }
+    return { ...this.view({ ...claimed.session, timings: claimTimings }), attach }
+  }
+
+  /** A create's own timeouts may exceed its pool's, never the server's maximum: 400 naming the field. */
+  private checkTimeouts(body: CreateSessionBody): void {
+    const max = this.deps.limits.maxSessionTimeoutS
+    const details = (['timeoutS', 'idleTimeoutS'] as const)
+      .filter((f) => (body[f] ?? 0) > max)
+      .map((field) => ({ field, message: `must be at most ${max} (the gateway's maxSessionTimeoutS)` }))
+    if (details.length > 0) throw new ApiError('validation_failed', `invalid body: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details)
   }
 
   /**
@@ -237,6 +276,12 @@ export class SessionService {
       }
       if (clock.now() >= deadline) throw new CapacityExhausted(pool.spec.name, pool.spec.maxSize)
     }
+  }
+
+  /** A session as the API shows it, with when it goes idle if it is live here. */
+  view(s: SessionRecord): SessionView {
+    const live = this.live.get(s.id)
+    return toView(s, live && s.idleTimeoutS !== null ? live.hub.lastActivityMs + s.idleTimeoutS * 1000 : undefined)
   }
 
   async get(id: string): Promise<SessionRecord> {
@@ -308,7 +353,7 @@ export class SessionService {
   }
 
   /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
-  async end(sessionId: string, reason: EndedReason, exitCode: number | null = null): Promise<void> {
+  async end(sessionId: string, reason: EndedReason, exitCode: number | null = null, by?: EndedBy): Promise<void> {
     const { store, clock, metrics, logger } = this.deps
     // Right after a restart: let the session be reconnected first, so ending it also destroys its
     // sandbox. If that takes too long, the resume finds the session ended and destroys it then.
@@ -318,7 +363,7 @@ export class SessionService {
       if (live.ending) return
       live.ending = true
     }
-    const ended = await store.endSession(sessionId, reason, clock.now())
+    const ended = await store.endSession(sessionId, reason, clock.now(), by)
     if (ended) logger.info({ session: sessionId, reason }, 'session ended')
     this.deps.networks.unbind(sessionId)
     if (!live) return
@@ -478,6 +523,11 @@ class SandboxClaimFailed extends Error {
   constructor(readonly apiError: ApiError) {
     super(apiError.message)
   }
+}
+
+/** A quota's refusal as the API's 429, naming the limit and its value. */
+function quotaError(q: QuotaRefused): ApiError {
+  return new ApiError(q.kind, q.message, [{ field: q.limit, message: q.message, limit: q.limit, value: q.value }], q.retryAfterS)
 }
 
 /** The driver's answer, or undefined once `ms` passed or it failed. */

@@ -119,6 +119,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(c?.session).toEqual({
           id: 's-1', user: 'ada', pool: 'alpha', sandboxId: 'sb-old', state: 'starting', warm: true, createdAt: 1000,
           endedAt: null, endedReason: null, timings: {}, envNames: ['FOO', 'API_KEY'], network: null, hasCredentials: false,
+          keyId: null, labels: {}, expiresAt: null, idleTimeoutS: null, endedBy: null,
         })
         expect(await store.getSession('s-1')).toEqual(c?.session)
         expect((await store.claimWarm('alpha', session('s-2'), 1235))?.sandbox.id).toBe('sb-new')
@@ -179,15 +180,15 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.claimWarm('beta', session('s-3', 'beta', 'ada', 30), 30)
       })
 
-      it('lists sessions filtered by user, state and pool', async () => {
+      it('lists sessions newest first, filtered by user, state and pool', async () => {
         await store.markSessionRunning('s-2', { claim: 1.5, bind: 0.25 })
         await store.endSession('s-3', 'exited', 40)
         const ids = async (f?: Parameters<Store['listSessions']>[0]) => (await store.listSessions(f)).map((s) => s.id)
-        expect(await ids()).toEqual(['s-1', 's-2', 's-3'])
-        expect(await ids({ user: 'ada' })).toEqual(['s-1', 's-3'])
+        expect(await ids()).toEqual(['s-3', 's-2', 's-1'])
+        expect(await ids({ user: 'ada' })).toEqual(['s-3', 's-1'])
         expect(await ids({ state: 'running' })).toEqual(['s-2'])
         expect(await ids({ state: 'ended' })).toEqual(['s-3'])
-        expect(await ids({ pool: 'alpha' })).toEqual(['s-1', 's-2'])
+        expect(await ids({ pool: 'alpha' })).toEqual(['s-2', 's-1'])
         expect(await ids({ user: 'ada', pool: 'alpha', state: 'starting' })).toEqual(['s-1'])
         expect(await ids({ user: 'carol' })).toEqual([])
         expect(await store.getSession('s-2')).toMatchObject({ state: 'running', timings: { claim: 1.5, bind: 0.25 } })

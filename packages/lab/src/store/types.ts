@@ -48,6 +48,15 @@ export interface SessionRecord {
   readonly network: NetworkPolicy | null
   /** Whether credentials are kept for it (their values only sealed, read by getSessionCredentials). */
   readonly hasCredentials: boolean
+  /** The key that created it (null: the admin key, or a session older than keys). */
+  readonly keyId: string | null
+  readonly labels: Readonly<Record<string, string>>
+  /** When it ends with `max_lifetime` (null: no limit). */
+  readonly expiresAt: number | null
+  /** Idle seconds after which it ends with `idle_timeout` (null: no limit). */
+  readonly idleTimeoutS: number | null
+  /** Who ended it: a key's name, or `system` (timeouts, exits, lost sandboxes). */
+  readonly endedBy: string | null
 }
 
 export interface NewSession {
@@ -64,6 +73,104 @@ export interface NewSession {
    * then commits once. A claim that gets no sandbox stores no token.
    */
   readonly attachToken?: Omit<AttachTokenRecord, 'sessionId'>
+  readonly keyId?: string
+  /** The creating key's name, for the audit log (default `admin`). */
+  readonly actor?: string
+  readonly labels?: Readonly<Record<string, string>>
+  readonly expiresAt?: number
+  readonly idleTimeoutS?: number
+  /** Limits the claim checks in its own transaction: exact under any concurrency. */
+  readonly admission?: Admission
+}
+
+/** The quotas a create is admitted under. */
+export interface Admission {
+  /** Sessions not ended, per user. */
+  readonly maxSessionsPerUser?: number
+  /** Sessions not ended created by the key `keyId`. */
+  readonly maxSessions?: number
+  /** The key's token bucket: this many creates a minute, as a burst too. */
+  readonly createsPerMin?: number
+}
+
+export type QuotaLimit = 'maxSessions' | 'maxSessionsPerUser' | 'createsPerMin'
+
+/** A create refused by its admission: `quota_exceeded` (concurrency) or `rate_limited` (bucket empty). */
+export class QuotaRefused extends Error {
+  override readonly name = 'QuotaRefused'
+  constructor(
+    readonly kind: 'quota_exceeded' | 'rate_limited',
+    readonly limit: QuotaLimit,
+    readonly value: number,
+    readonly retryAfterS: number,
+  ) {
+    super(kind === 'rate_limited' ? `at most ${value} creates a minute (${limit})` : `at most ${value} sessions at once (${limit})`)
+  }
+}
+
+/** A scoped API key, as stored: the secret itself never is, only its sha256. */
+export interface KeyRecord {
+  readonly id: string
+  readonly name: string
+  /** User patterns (at most one `*` each); null: every user. */
+  readonly users: readonly string[] | null
+  /** Pool names; null: every pool. */
+  readonly pools: readonly string[] | null
+  readonly maxSessions: number | null
+  readonly createsPerMin: number | null
+  readonly expiresAt: number | null
+  readonly createdAt: number
+  readonly revokedAt: number | null
+  readonly rotatedAt: number | null
+}
+
+export type NewKey = Omit<KeyRecord, 'revokedAt' | 'rotatedAt'> & { readonly secretHash: string }
+
+export const AUDIT_ACTIONS = [
+  'session.create', 'session.end', 'session.network', 'key.create', 'key.revoke', 'key.rotate', 'webhook.create', 'webhook.delete',
+] as const
+export type AuditAction = (typeof AUDIT_ACTIONS)[number]
+
+export interface AuditEntry {
+  readonly id: number
+  readonly at: number
+  /** The acting key's name (`admin`, a scoped key's name, or `system`). */
+  readonly actor: string
+  readonly keyId: string | null
+  readonly action: AuditAction
+  /** What it acted on: a session, key or webhook id. */
+  readonly target: string
+  readonly details: Readonly<Record<string, unknown>>
+}
+export type NewAuditEntry = Omit<AuditEntry, 'id'>
+
+export const EVENT_TYPES = ['session.created', 'session.running', 'session.expiring', 'session.ended', 'pool.status'] as const
+export type EventType = (typeof EVENT_TYPES)[number]
+
+/** One entry of the event log (GET /v1/events, webhooks): kept 24 h, ids only grow. */
+export interface EventRecord {
+  readonly id: number
+  readonly at: number
+  readonly type: EventType
+  readonly pool: string | null
+  /** The session's user (null for pool events): scoping reads it. */
+  readonly user: string | null
+  readonly sessionId: string | null
+  readonly data: Readonly<Record<string, unknown>>
+}
+export type NewEvent = Omit<EventRecord, 'id'>
+
+/** Newest first; `cursor` is the last record of the page before. */
+export interface SessionListFilter {
+  readonly user?: string
+  readonly state?: SessionState
+  readonly pool?: string
+  /** Every pair must match (AND). */
+  readonly labels?: ReadonlyArray<readonly [string, string]>
+  /** A scoped key's view: users matching one of these patterns (`*` once at most), pools in the list. */
+  readonly scope?: { readonly users: readonly string[] | null; readonly pools: readonly string[] | null }
+  readonly limit?: number
+  readonly cursor?: { readonly createdAt: number; readonly id: string }
 }
 
 export interface Claimed {
@@ -119,17 +226,51 @@ export interface Store {
   claimSandbox(sandboxId: string, session: NewSession, now: number): Promise<Claimed | undefined>
 
   getSession(id: string): Promise<SessionRecord | undefined>
-  listSessions(filter?: { user?: string; state?: SessionState; pool?: string }): Promise<SessionRecord[]>
-  /** starting -> running, with the claim path's timings. */
+  /** Sessions, newest first (see SessionListFilter). */
+  listSessions(filter?: SessionListFilter): Promise<SessionRecord[]>
+  /** Sessions not ended, by user and by key: what the quotas count. */
+  countOpenSessions(by: { user?: string; keyId?: string }): Promise<number>
+  /** The admission's checks without the claim (read only): a cold start is not begun for a refused create. */
+  checkAdmission(session: NewSession, now: number): Promise<void>
+  /** starting -> running, with the claim path's timings (and the `session.running` event). */
   markSessionRunning(id: string, timings: Record<string, number>): Promise<void>
+  /** Moves the lifetime limit of a session that has not ended; false if there is none such. */
+  setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean>
+  /** Deletes sessions that ended before `before` (with their labels and tokens); returns how many. */
+  purgeEndedSessions(before: number): Promise<number>
   /** Records the claim path's timings without changing the state. */
   markSessionTimings(id: string, timings: Record<string, number>): Promise<void>
   /** Replaces the network policy of a session that has not ended; false if there is none such. */
   setSessionNetwork(id: string, policy: NetworkPolicy): Promise<boolean>
   /** The session's sealed credentials, or undefined if it has none. */
   getSessionCredentials(id: string): Promise<string | undefined>
-  /** Ends the session (no-op if already ended); returns true if this call ended it. */
-  endSession(id: string, reason: EndedReason, now: number): Promise<boolean>
+  /**
+   * Ends the session (no-op if already ended); returns true if this call ended it. The audit entry
+   * and the `session.ended` event are written in the same transaction. `by` is the key's name
+   * (default `system`).
+   */
+  endSession(id: string, reason: EndedReason, now: number, by?: { readonly actor: string; readonly keyId: string | null }): Promise<boolean>
+
+  insertKey(key: NewKey): Promise<void>
+  getKey(id: string): Promise<KeyRecord | undefined>
+  /** The key whose secret hashes to this (revoked and expired ones too: the caller decides). */
+  getKeyBySecretHash(secretHash: string): Promise<KeyRecord | undefined>
+  listKeys(): Promise<KeyRecord[]>
+  /** Marks it revoked (idempotent); false if there is no such key. */
+  revokeKey(id: string, now: number): Promise<boolean>
+  /** Replaces its secret's hash; false if there is no such key or it is revoked. */
+  rotateKey(id: string, secretHash: string, now: number): Promise<boolean>
+
+  appendAudit(entry: NewAuditEntry): Promise<void>
+  /** Oldest first from `since`; `afterId` continues a page. */
+  listAudit(filter: { since?: number; afterId?: number; limit: number }): Promise<AuditEntry[]>
+
+  /** Appends an event; returns its id. Session events of create, running and end are written by those calls. */
+  appendEvent(event: NewEvent): Promise<number>
+  /** Events with id > afterId, oldest first. */
+  listEvents(afterId: number, limit: number): Promise<EventRecord[]>
+  /** Deletes events older than `before`; returns how many. */
+  purgeEvents(before: number): Promise<number>
 
   putAttachToken(token: AttachTokenRecord): Promise<void>
   getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined>

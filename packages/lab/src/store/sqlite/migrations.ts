@@ -51,6 +51,65 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN network TEXT;
   ALTER TABLE sessions ADD COLUMN credentials TEXT;
   `,
+  // Issue 14: keys and quotas, labels, per-session timeouts, who ended a session, the audit log
+  // and the event log. Counters live here (open sessions by index, rate buckets as rows), so
+  // the limits hold for every process that shares the database.
+  `
+  ALTER TABLE sessions ADD COLUMN key_id TEXT;
+  ALTER TABLE sessions ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE sessions ADD COLUMN expires_at INTEGER;
+  ALTER TABLE sessions ADD COLUMN idle_timeout_s INTEGER;
+  ALTER TABLE sessions ADD COLUMN ended_by TEXT;
+  CREATE INDEX sessions_open_user ON sessions (user) WHERE state <> 'ended';
+  CREATE INDEX sessions_open_key ON sessions (key_id) WHERE state <> 'ended';
+  CREATE INDEX sessions_newest ON sessions (created_at DESC, id DESC);
+  CREATE INDEX sessions_ended_at ON sessions (ended_at) WHERE state = 'ended';
+  CREATE TABLE session_labels (
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (session_id, key)
+  );
+  CREATE INDEX session_labels_pair ON session_labels (key, value);
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    users TEXT,
+    pools TEXT,
+    max_sessions INTEGER,
+    creates_per_min INTEGER,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    rotated_at INTEGER
+  );
+  CREATE TABLE rate_buckets (
+    key_id TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    key_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    details TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX audit_at ON audit (at, id);
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    pool TEXT,
+    user TEXT,
+    session_id TEXT,
+    data TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_at ON events (at);
+  `,
 ]
 
 /** Brings the database up to the latest schema in one transaction; returns the new version. */

@@ -28,6 +28,11 @@ export interface SessionRow {
   env_names: string
   network: string | null
   credentials: string | null
+  key_id: string | null
+  labels: string
+  expires_at: number | null
+  idle_timeout_s: number | null
+  ended_by: string | null
 }
 
 export function toSandbox(r: SandboxRow): SandboxRecord {
@@ -58,5 +63,10 @@ export function toSession(r: SessionRow): SessionRecord {
     envNames: JSON.parse(r.env_names) as string[],
     network: r.network === null ? null : (JSON.parse(r.network) as NetworkPolicy),
     hasCredentials: r.credentials !== null,
+    keyId: r.key_id,
+    labels: JSON.parse(r.labels) as Record<string, string>,
+    expiresAt: r.expires_at,
+    idleTimeoutS: r.idle_timeout_s,
+    endedBy: r.ended_by,
   }
 }

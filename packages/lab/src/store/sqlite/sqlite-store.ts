@@ -3,12 +3,16 @@ import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
 import type {
-  AttachTokenRecord, Claimed, EndedReason, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionRecord,
-  SessionState, Store,
+  AttachTokenRecord, AuditEntry, Claimed, EndedReason, EventRecord, KeyRecord, NewAuditEntry, NewEvent, NewKey, NewSession, PoolCounts,
+  SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store,
 } from '../types.ts'
+import { SqliteAdmission } from './admission.ts'
 import { WalCheckpointer } from './checkpointer.ts'
+import { SqliteKeys } from './keys.ts'
+import { SqliteLogs } from './logs.ts'
 import { migrate } from './migrations.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from './rows.ts'
+import { listSessionRows } from './session-list.ts'
 
 export interface SqliteStoreOptions {
   /** How long a writer waits for another connection's lock before SQLITE_BUSY, in ms. */
@@ -36,7 +40,12 @@ export class SqliteStore implements Store {
   readonly db: Database.Database
   private readonly q
   private readonly claimTx: Database.Transaction<SqliteStore['claim']>
+  private readonly endTx: Database.Transaction<SqliteStore['end']>
+  private readonly runningTx: Database.Transaction<SqliteStore['running']>
   private readonly checkpointer: WalCheckpointer | undefined
+  private readonly admission: SqliteAdmission
+  private readonly keys: SqliteKeys
+  private readonly logs: SqliteLogs
 
   constructor(readonly path: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(path)
@@ -53,7 +62,12 @@ export class SqliteStore implements Store {
     }
     migrate(this.db)
     this.q = prepare(this.db)
+    this.admission = new SqliteAdmission(this.db)
+    this.keys = new SqliteKeys(this.db)
+    this.logs = new SqliteLogs(this.db)
     this.claimTx = this.db.transaction(this.claim.bind(this))
+    this.endTx = this.db.transaction(this.end.bind(this))
+    this.runningTx = this.db.transaction(this.running.bind(this))
   }
 
   /** Opens (and migrates) a store; async for symmetry with networked stores. */
@@ -125,20 +139,29 @@ export class SqliteStore implements Store {
     return this.claimTx.immediate(pick, session, now, false)
   }
 
-  /** One transaction body: pick a warm sandbox, insert the session (and its token), bind the sandbox to it. */
+  /**
+   * One transaction body: check the quotas, pick a warm sandbox, insert the session (its labels,
+   * its token, its audit entry and `session.created` event), bind the sandbox to it: one commit.
+   */
   private claim(pick: () => { id: string } | undefined, s: NewSession, now: number, warm: boolean): Claimed | undefined {
     const picked = pick()
     if (!picked) return undefined
+    this.admission.check(s, now, true) // throws: the transaction rolls back, the sandbox stays warm
+    const labels = s.labels ?? {}
     this.q.insertSession.run({
       id: s.id, user: s.user, pool: s.pool, sandbox_id: picked.id, warm: warm ? 1 : 0, created_at: s.createdAt,
       env_names: JSON.stringify([...s.envNames]),
       network: s.network === undefined ? null : JSON.stringify(s.network),
       credentials: s.sealedCredentials ?? null,
+      key_id: s.keyId ?? null, labels: JSON.stringify(labels), expires_at: s.expiresAt ?? null, idle_timeout_s: s.idleTimeoutS ?? null,
     })
+    for (const [key, value] of Object.entries(labels)) this.q.insertLabel.run({ session_id: s.id, key, value })
     const bound = this.q.bindSandbox.run({ id: picked.id, session_id: s.id, claimed_at: now })
     // Cannot happen inside an IMMEDIATE transaction; a guard against a broken query.
     if (bound.changes !== 1) throw new StoreConflictError(`sandbox ${picked.id} stopped being warm during its claim`)
     if (s.attachToken) this.q.putToken.run({ token_hash: s.attachToken.tokenHash, session_id: s.id, expires_at: s.attachToken.expiresAt })
+    this.logs.audit({ at: now, actor: s.actor ?? 'admin', keyId: s.keyId ?? null, action: 'session.create', target: s.id, details: { user: s.user, pool: s.pool, warm } })
+    this.logs.event({ at: now, type: 'session.created', pool: s.pool, user: s.user, sessionId: s.id, data: { warm, labels } })
     return {
       session: toSession(this.q.getSession.get(s.id) as SessionRow),
       sandbox: toSandbox(this.q.getSandbox.get(picked.id) as SandboxRow),
@@ -150,13 +173,34 @@ export class SqliteStore implements Store {
     return row ? toSession(row) : undefined
   }
 
-  async listSessions(filter: { user?: string; state?: SessionState; pool?: string } = {}): Promise<SessionRecord[]> {
-    const rows = this.q.listSessions.all({ user: filter.user ?? null, state: filter.state ?? null, pool: filter.pool ?? null }) as SessionRow[]
-    return rows.map(toSession)
+  async listSessions(filter: SessionListFilter = {}): Promise<SessionRecord[]> {
+    return listSessionRows(this.db, filter).map(toSession)
+  }
+
+  async countOpenSessions(by: { user?: string; keyId?: string }): Promise<number> {
+    return this.admission.countOpen(by)
+  }
+
+  async checkAdmission(session: NewSession, now: number): Promise<void> {
+    this.admission.check(session, now, false)
   }
 
   async markSessionRunning(id: string, timings: Record<string, number>): Promise<void> {
-    this.q.markRunning.run({ id, timings: JSON.stringify(timings) })
+    this.runningTx.immediate(id, timings)
+  }
+
+  private running(id: string, timings: Record<string, number>): void {
+    if (this.q.markRunning.run({ id, timings: JSON.stringify(timings) }).changes !== 1) return
+    const s = this.q.getSession.get(id) as SessionRow
+    this.logs.event({ at: Date.now(), type: 'session.running', pool: s.pool, user: s.user, sessionId: id, data: {} })
+  }
+
+  async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
+    return this.q.setExpiry.run({ id, expires_at: expiresAt }).changes === 1
+  }
+
+  async purgeEndedSessions(before: number): Promise<number> {
+    return this.q.purgeEnded.run(before).changes
   }
 
   async markSessionTimings(id: string, timings: Record<string, number>): Promise<void> {
@@ -172,8 +216,60 @@ export class SqliteStore implements Store {
     return row?.credentials ?? undefined
   }
 
-  async endSession(id: string, reason: EndedReason, now: number): Promise<boolean> {
-    return this.q.endSession.run({ id, reason, now }).changes === 1
+  async endSession(id: string, reason: EndedReason, now: number, by?: { readonly actor: string; readonly keyId: string | null }): Promise<boolean> {
+    return this.endTx.immediate(id, reason, now, by ?? { actor: 'system', keyId: null })
+  }
+
+  private end(id: string, reason: EndedReason, now: number, by: { readonly actor: string; readonly keyId: string | null }): boolean {
+    if (this.q.endSession.run({ id, reason, now, ended_by: by.actor }).changes !== 1) return false
+    const s = this.q.getSession.get(id) as SessionRow
+    this.logs.audit({ at: now, actor: by.actor, keyId: by.keyId, action: 'session.end', target: id, details: { reason } })
+    this.logs.event({ at: now, type: 'session.ended', pool: s.pool, user: s.user, sessionId: id, data: { reason, endedBy: by.actor } })
+    return true
+  }
+
+  async insertKey(key: NewKey): Promise<void> {
+    this.keys.insert(key)
+  }
+
+  async getKey(id: string): Promise<KeyRecord | undefined> {
+    return this.keys.get(id)
+  }
+
+  async getKeyBySecretHash(secretHash: string): Promise<KeyRecord | undefined> {
+    return this.keys.bySecretHash(secretHash)
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    return this.keys.list()
+  }
+
+  async revokeKey(id: string, now: number): Promise<boolean> {
+    return this.keys.revoke(id, now)
+  }
+
+  async rotateKey(id: string, secretHash: string, now: number): Promise<boolean> {
+    return this.keys.rotate(id, secretHash, now)
+  }
+
+  async appendAudit(entry: NewAuditEntry): Promise<void> {
+    this.logs.audit(entry)
+  }
+
+  async listAudit(filter: { since?: number; afterId?: number; limit: number }): Promise<AuditEntry[]> {
+    return this.logs.listAudit(filter)
+  }
+
+  async appendEvent(event: NewEvent): Promise<number> {
+    return this.logs.event(event)
+  }
+
+  async listEvents(afterId: number, limit: number): Promise<EventRecord[]> {
+    return this.logs.listEvents(afterId, limit)
+  }
+
+  async purgeEvents(before: number): Promise<number> {
+    return this.logs.purgeEvents(before)
   }
 
   async putAttachToken(token: AttachTokenRecord): Promise<void> {
@@ -223,18 +319,20 @@ function prepare(db: Database.Database) {
     bindSandbox: db.prepare(`UPDATE sandboxes SET state = 'claimed', session_id = @session_id, claimed_at = @claimed_at
       WHERE id = @id AND state = 'warm'`),
 
-    insertSession: db.prepare(`INSERT INTO sessions (id, user, pool, sandbox_id, state, warm, created_at, env_names, network, credentials)
-      VALUES (@id, @user, @pool, @sandbox_id, 'starting', @warm, @created_at, @env_names, @network, @credentials)`),
+    insertSession: db.prepare(`INSERT INTO sessions (id, user, pool, sandbox_id, state, warm, created_at, env_names, network, credentials,
+        key_id, labels, expires_at, idle_timeout_s)
+      VALUES (@id, @user, @pool, @sandbox_id, 'starting', @warm, @created_at, @env_names, @network, @credentials,
+        @key_id, @labels, @expires_at, @idle_timeout_s)`),
+    insertLabel: db.prepare('INSERT INTO session_labels (session_id, key, value) VALUES (@session_id, @key, @value)'),
+    setExpiry: db.prepare(`UPDATE sessions SET expires_at = @expires_at WHERE id = @id AND state <> 'ended'`),
+    purgeEnded: db.prepare(`DELETE FROM sessions WHERE state = 'ended' AND ended_at < ?`),
     setNetwork: db.prepare(`UPDATE sessions SET network = @network WHERE id = @id AND state <> 'ended'`),
     getCredentials: db.prepare('SELECT credentials FROM sessions WHERE id = ?'),
     getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
-    listSessions: db.prepare(`SELECT * FROM sessions
-      WHERE (@user IS NULL OR user = @user) AND (@state IS NULL OR state = @state) AND (@pool IS NULL OR pool = @pool)
-      ORDER BY created_at, id`),
     markTimings: db.prepare(`UPDATE sessions SET timings = @timings WHERE id = @id`),
     markRunning: db.prepare(`UPDATE sessions SET state = 'running', timings = @timings WHERE id = @id AND state = 'starting'`),
     // An ended session's credentials are dropped at once: nothing can use them any more.
-    endSession: db.prepare(`UPDATE sessions SET state = 'ended', ended_at = @now, ended_reason = @reason, credentials = NULL
+    endSession: db.prepare(`UPDATE sessions SET state = 'ended', ended_at = @now, ended_reason = @reason, ended_by = @ended_by, credentials = NULL
       WHERE id = @id AND state <> 'ended'`),
 
     putToken: db.prepare(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES (@token_hash, @session_id, @expires_at)

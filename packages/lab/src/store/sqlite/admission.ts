@@ -1,0 +1,49 @@
+import type Database from 'better-sqlite3'
+import { QuotaRefused, type NewSession } from '../types.ts'
+
+/** How long a caller over a concurrency quota is told to wait: a session has to end first. */
+export const QUOTA_RETRY_AFTER_S = 5
+
+/**
+ * A create's quotas, checked inside the claim's own transaction (BEGIN IMMEDIATE): the counts
+ * and the token bucket are read and written under the write lock, so fifty parallel creates
+ * against a limit of five admit exactly five, in this process or any other sharing the file.
+ */
+export class SqliteAdmission {
+  private readonly q
+
+  constructor(db: Database.Database) {
+    this.q = {
+      openByUser: db.prepare(`SELECT COUNT(*) AS n FROM sessions WHERE user = ? AND state <> 'ended'`),
+      openByKey: db.prepare(`SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND state <> 'ended'`),
+      bucket: db.prepare('SELECT tokens, updated_at FROM rate_buckets WHERE key_id = ?'),
+      putBucket: db.prepare(`INSERT INTO rate_buckets (key_id, tokens, updated_at) VALUES (@key_id, @tokens, @now)
+        ON CONFLICT (key_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`),
+    }
+  }
+
+  countOpen(by: { user?: string; keyId?: string }): number {
+    if (by.user !== undefined) return (this.q.openByUser.get(by.user) as { n: number }).n
+    if (by.keyId !== undefined) return (this.q.openByKey.get(by.keyId) as { n: number }).n
+    throw new TypeError('countOpen needs a user or a keyId')
+  }
+
+  /** Throws QuotaRefused when the session may not be created now; `consume` takes its token. */
+  check(s: NewSession, now: number, consume: boolean): void {
+    const a = s.admission
+    if (!a) return
+    if (a.maxSessionsPerUser !== undefined && this.countOpen({ user: s.user }) >= a.maxSessionsPerUser) {
+      throw new QuotaRefused('quota_exceeded', 'maxSessionsPerUser', a.maxSessionsPerUser, QUOTA_RETRY_AFTER_S)
+    }
+    if (s.keyId === undefined) return
+    if (a.maxSessions !== undefined && this.countOpen({ keyId: s.keyId }) >= a.maxSessions) {
+      throw new QuotaRefused('quota_exceeded', 'maxSessions', a.maxSessions, QUOTA_RETRY_AFTER_S)
+    }
+    if (a.createsPerMin === undefined) return
+    const perMs = a.createsPerMin / 60_000
+    const row = this.q.bucket.get(s.keyId) as { tokens: number; updated_at: number } | undefined
+    const tokens = row ? Math.min(a.createsPerMin, row.tokens + Math.max(0, now - row.updated_at) * perMs) : a.createsPerMin
+    if (tokens < 1) throw new QuotaRefused('rate_limited', 'createsPerMin', a.createsPerMin, Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)))
+    if (consume) this.q.putBucket.run({ key_id: s.keyId, tokens: tokens - 1, now })
+  }
+}

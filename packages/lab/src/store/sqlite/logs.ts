@@ -1,0 +1,44 @@
+import type Database from 'better-sqlite3'
+import type { AuditAction, AuditEntry, EventRecord, EventType, NewAuditEntry, NewEvent } from '../types.ts'
+
+interface AuditRow { id: number; at: number; actor: string; key_id: string | null; action: AuditAction; target: string; details: string }
+interface EventRow { id: number; at: number; type: EventType; pool: string | null; user: string | null; session_id: string | null; data: string }
+
+/** The audit log and the event log: append-only tables whose ids only grow (AUTOINCREMENT). */
+export class SqliteLogs {
+  private readonly q
+
+  constructor(db: Database.Database) {
+    this.q = {
+      audit: db.prepare(`INSERT INTO audit (at, actor, key_id, action, target, details) VALUES (@at, @actor, @key_id, @action, @target, @details)`),
+      listAudit: db.prepare(`SELECT * FROM audit WHERE at >= @since AND id > @after ORDER BY id LIMIT @limit`),
+      event: db.prepare(`INSERT INTO events (at, type, pool, user, session_id, data) VALUES (@at, @type, @pool, @user, @session_id, @data)`),
+      listEvents: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
+      purgeEvents: db.prepare('DELETE FROM events WHERE at < ?'),
+    }
+  }
+
+  audit(e: NewAuditEntry): void {
+    this.q.audit.run({ at: e.at, actor: e.actor, key_id: e.keyId, action: e.action, target: e.target, details: JSON.stringify(e.details) })
+  }
+
+  listAudit(f: { since?: number; afterId?: number; limit: number }): AuditEntry[] {
+    const rows = this.q.listAudit.all({ since: f.since ?? 0, after: f.afterId ?? 0, limit: f.limit }) as AuditRow[]
+    return rows.map((r) => ({ id: r.id, at: r.at, actor: r.actor, keyId: r.key_id, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }))
+  }
+
+  event(e: NewEvent): number {
+    const r = this.q.event.run({ at: e.at, type: e.type, pool: e.pool, user: e.user, session_id: e.sessionId, data: JSON.stringify(e.data) })
+    return Number(r.lastInsertRowid)
+  }
+
+  listEvents(afterId: number, limit: number): EventRecord[] {
+    return (this.q.listEvents.all(afterId, limit) as EventRow[]).map((r) => ({
+      id: r.id, at: r.at, type: r.type, pool: r.pool, user: r.user, sessionId: r.session_id, data: JSON.parse(r.data) as Record<string, unknown>,
+    }))
+  }
+
+  purgeEvents(before: number): number {
+    return this.q.purgeEvents.run(before).changes
+  }
+}
