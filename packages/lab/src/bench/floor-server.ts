@@ -31,6 +31,8 @@ export async function buildFloorApp(): Promise<FastifyInstance> {
     const view: SessionView & { attach: Attach } = {
       id, user: String(body.user ?? ''), pool: String(body.pool ?? 'default'), state: 'starting', warm: true,
       createdAt: new Date(now).toISOString(), timings: TIMINGS, labels: {}, attach,
+      // A pool's default lifetime and idle timeout, as a gateway answers them.
+      expiresAt: new Date(now + 86_400_000).toISOString(), idleExpiresAt: new Date(now + 1_800_000).toISOString(),
     }
     return reply.code(201).send(view)
   })

@@ -110,7 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const keys = { adminKey: deps.apiKey, store: deps.store, clock }
   await app.register(async (scope) => {
     scope.addHook('onRequest', requireRouteAuth(keys))
-    scope.addHook('preHandler', requireSessionScope({ get: (id) => deps.store.getSession(id) }))
+    scope.addHook('preValidation', requireSessionScope({ get: (id) => deps.store.getSession(id) }))
     const v1 = scope.withTypeProvider<ZodTypeProvider>()
     const sessionErrors = ['session_not_found'] as const
 
@@ -200,7 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxUploadBytes: deps.maxUploadBytes,
       streams,
     }
-    registerNetworkRoutes(scope, { sessions: deps.sessions, networks: deps.networks })
+    registerNetworkRoutes(scope, { sessions: deps.sessions, networks: deps.networks, store: deps.store, clock })
     registerKeyRoutes(scope, { store: deps.store, clock })
     registerAuditRoutes(scope, { store: deps.store })
     registerExecRoutes(scope, agentDeps)

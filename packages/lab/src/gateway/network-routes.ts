@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify'
+import type { Clock } from '../clock/clock.ts'
 import { networkPolicySchema } from '../spec/network-policy.ts'
+import type { Store } from '../store/types.ts'
+import { principalOf } from './principal.ts'
 import type { ZodTypeProvider } from './route-schema.ts'
 import { requireJsonBody, sessionIdParams, sessionNetworkSchema } from './schemas.ts'
 import type { SessionNetworks } from './session-network.ts'
@@ -8,6 +11,8 @@ import type { SessionService } from './sessions.ts'
 export interface NetworkRouteDeps {
   readonly sessions: SessionService
   readonly networks: SessionNetworks
+  readonly store: Pick<Store, 'appendAudit'>
+  readonly clock: Clock
 }
 
 /** A running session's egress policy: shown with its last denied attempts, and replaced in place. */
@@ -31,6 +36,11 @@ export function registerNetworkRoutes(scope: FastifyInstance, deps: NetworkRoute
   }, async (req) => {
     const session = await deps.sessions.get(req.params.id)
     await deps.networks.replace(session, deps.sessions.poolSpec(session.pool), req.body)
+    const caller = principalOf(req)
+    await deps.store.appendAudit({
+      at: deps.clock.now(), actor: caller.name, keyId: caller.keyId, action: 'session.network', target: session.id,
+      details: { ...req.body },
+    })
     return deps.networks.show(await deps.sessions.get(req.params.id))
   })
 }

@@ -11,6 +11,8 @@ interface Collected {
   readonly url: string
   readonly schema: FastifySchema | undefined
   readonly needsKey: boolean
+  /** Only the admin key may call it (`x-admin-only` in the document). */
+  readonly adminOnly: boolean
 }
 
 /**
@@ -33,7 +35,7 @@ export class OpenApiDocument {
           if (url.startsWith('/v1/')) throw new Error(`route ${method.toUpperCase()} ${url} has no schema.summary: every /v1 route is documented`)
           continue // the web app's files
         }
-        this.routes.push({ method, url, schema: route.schema, needsKey: routeNeedsKey(url, route.config?.auth) })
+        this.routes.push({ method, url, schema: route.schema, needsKey: routeNeedsKey(url, route.config?.auth), adminOnly: route.config?.auth === 'admin' })
       }
     })
   }
@@ -76,6 +78,7 @@ function operation(r: Collected): object {
   const codes = new Set<ErrorCode>(s.errors ?? [])
   if (parameters.length > 0 || s.body !== undefined) codes.add('validation_failed')
   if (r.needsKey) codes.add('unauthorized')
+  if (r.adminOnly) codes.add('forbidden')
   const byStatus = new Map<number, ErrorCode[]>()
   for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code])
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
@@ -88,6 +91,7 @@ function operation(r: Collected): object {
     ...(s.summary ? { summary: s.summary } : {}),
     ...(s.description ? { description: s.description } : {}),
     security: r.needsKey ? [{ apiKey: [] }] : [],
+    ...(r.adminOnly ? { 'x-admin-only': true } : {}),
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(body ? { requestBody: body } : {}),
     responses,

@@ -135,7 +135,7 @@ export class SessionService {
         claimed = await this.coldOrWait(pool, newSession)
       } catch (err) {
         metrics.claims.inc({ pool: poolName, result: 'rejected' })
-        throw toCapacityError(err, pool)
+        throw err instanceof QuotaRefused ? quotaError(err) : toCapacityError(err, pool)
       }
       t = lap('coldStartMs', t)
       if (!claimed) {
