@@ -270,6 +270,16 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--json', 'print the results as JSON')
     .action(async (o) => done(await (await import('../bench/egress-command.ts')).benchEgressCommand(o, io, signal)))
 
+  bench.command('startup-ab')
+    .description("is a change free on the warm path? bench startup's warm run of this checkout and of another built one (--base), interleaved, each as a ratio to its own transport floor")
+    .requiredOption('--base <dir>', 'a built checkout to compare against (e.g. `git worktree add ../base main && (cd ../base && npm ci)`)')
+    .option('--rounds <n>', 'runs per side, alternating ABBA (default 6)', int('--rounds', 2, 1000))
+    .option('--sessions <n>', 'warm starts per run (default 100)', int('--sessions', 10, 100_000))
+    .option('--note <text>', 'a line for the results about the conditions (e.g. a shared, loaded machine)')
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .option('--json', 'print the results as JSON')
+    .action(async (o) => done(await (await import('../bench/startup-ab-command.ts')).benchStartupAbCommand(o, io, signal)))
+
   bench.command('all')
     .description('every benchmark this machine can run, with a progress bar; writes <out>/README.md')
     .option('--out <dir>', 'results directory', 'docs/results')
