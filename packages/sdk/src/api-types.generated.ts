@@ -120,13 +120,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List sessions, newest first */
+        /** List sessions, newest first, a page at a time (a scoped key sees only its users' and pools') */
         get: {
             parameters: {
                 query?: {
                     user?: string;
                     state?: "starting" | "running" | "ended";
                     pool?: string;
+                    /** @description `key=value`; repeat for AND */
+                    label?: string | string[];
+                    limit?: number;
+                    /** @description `nextCursor` of the page before */
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -152,10 +157,21 @@ export interface paths {
                                 endedAt?: string;
                                 /** @enum {string} */
                                 endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                                /** @description the name of the key that ended it, or `system` */
+                                endedBy?: string;
                                 timings: {
                                     [key: string]: number;
                                 };
+                                labels: {
+                                    [key: string]: string;
+                                };
+                                /** @description ISO 8601: when it ends with `max_lifetime` */
+                                expiresAt?: string;
+                                /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                                idleExpiresAt?: string;
                             }[];
+                            /** @description pass as `?cursor=` for the next page; absent on the last */
+                            nextCursor?: string;
                         };
                     };
                 };
@@ -210,6 +226,11 @@ export interface paths {
                             header: string;
                             value: string;
                         }[];
+                        timeoutS?: number;
+                        idleTimeoutS?: number;
+                        labels?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -231,9 +252,18 @@ export interface paths {
                             endedAt?: string;
                             /** @enum {string} */
                             endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            /** @description the name of the key that ended it, or `system` */
+                            endedBy?: string;
                             timings: {
                                 [key: string]: number;
                             };
+                            labels: {
+                                [key: string]: string;
+                            };
+                            /** @description ISO 8601: when it ends with `max_lifetime` */
+                            expiresAt?: string;
+                            /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                            idleExpiresAt?: string;
                             attach: {
                                 /** @description WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal */
                                 url: string;
@@ -262,6 +292,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `pool_not_found` */
                 404: {
                     headers: {
@@ -282,6 +321,15 @@ export interface paths {
                 };
                 /** @description `unsupported_media_type` */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `quota_exceeded`, `rate_limited` */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -351,9 +399,18 @@ export interface paths {
                             endedAt?: string;
                             /** @enum {string} */
                             endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            /** @description the name of the key that ended it, or `system` */
+                            endedBy?: string;
                             timings: {
                                 [key: string]: number;
                             };
+                            labels: {
+                                [key: string]: string;
+                            };
+                            /** @description ISO 8601: when it ends with `max_lifetime` */
+                            expiresAt?: string;
+                            /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                            idleExpiresAt?: string;
                         };
                     };
                 };
@@ -929,6 +986,400 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List scoped keys with their open sessions (admin only); secrets are never shown */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            keys: {
+                                id: string;
+                                name: string;
+                                users?: string[];
+                                pools?: string[];
+                                maxSessions?: number;
+                                createsPerMin?: number;
+                                expiresAt?: string;
+                                createdAt: string;
+                                revokedAt?: string;
+                                rotatedAt?: string;
+                                /** @description sessions not ended that this key created (what maxSessions counts) */
+                                openSessions: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create a scoped key (admin only): the secret is in this answer only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @description user patterns (at most one `*` each, e.g. `team-a-*`); omitted: every user */
+                        users?: string[];
+                        /** @description pool names; omitted: every pool */
+                        pools?: string[];
+                        /** @description sessions not ended this key may have at once */
+                        maxSessions?: number;
+                        /** @description creates a minute (a token bucket, as deep as the rate) */
+                        createsPerMin?: number;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601; the key is refused from then on
+                         */
+                        expiresAt?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            name: string;
+                            /** @description the secret: shown this once, only its hash is kept */
+                            key: string;
+                        };
+                    };
+                };
+                /** @description `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a key (admin only): it is refused from now on; its sessions keep running (end them with DELETE /v1/sessions/{id}) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked (also when it already was) */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `key_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a key a new secret (admin only): the old one is refused at once; scope, quotas and sessions stay */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The new secret, shown this once */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            name: string;
+                            /** @description the secret: shown this once, only its hash is kept */
+                            key: string;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `key_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, oldest first, a page at a time (admin only) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description ISO 8601: entries at or after it */
+                    since?: string;
+                    limit?: number;
+                    /** @description `nextCursor` of the page before */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            entries: {
+                                id: number;
+                                at: string;
+                                /** @description the name of the key that acted (`admin`, a scoped key, or `system`) */
+                                actor: string;
+                                keyId?: string;
+                                /** @enum {string} */
+                                action: "session.create" | "session.end" | "session.network" | "key.create" | "key.revoke" | "key.rotate" | "webhook.create" | "webhook.delete";
+                                /** @description the session, key or webhook acted on */
+                                target: string;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1811,7 +2262,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard) */
+        /** Pool history, claim latency histograms, warm hit rate, failures, active sessions, quotas in use and ended reasons over the last day (for the dashboard; a scoped key sees its own pools, users and limits) */
         get: {
             parameters: {
                 query?: never;
@@ -1826,7 +2277,86 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            now: string;
+                            intervalMs: number;
+                            caller: {
+                                /** @description `admin` or the scoped key's name */
+                                name: string;
+                                admin: boolean;
+                            };
+                            pools: {
+                                name: string;
+                                series: {
+                                    /** @description sample times, ms since the epoch; the other arrays line up with it */
+                                    t: number[];
+                                    ready: number[];
+                                    starting: number[];
+                                    claimed: number[];
+                                    target: number[];
+                                };
+                                claims: {
+                                    warm: number;
+                                    cold: number;
+                                    rejected: number;
+                                    warmHitRate: number | null;
+                                };
+                                claimLatency: {
+                                    /** @description upper bounds; the last (`null`) is everything above */
+                                    bucketsMs: (number | null)[];
+                                    warm: number[];
+                                    cold: number[];
+                                };
+                                lastError?: string;
+                            }[];
+                            failures: {
+                                driver: string;
+                                reason: string;
+                                count: number;
+                            }[];
+                            sessions: {
+                                id: string;
+                                user: string;
+                                pool: string;
+                                /** @enum {string} */
+                                state: "starting" | "running" | "ended";
+                                warm: boolean;
+                                createdAt: string;
+                                ageS: number;
+                                idleS?: number;
+                            }[];
+                            quotas: {
+                                /** @description sessions not ended one user may have (--max-sessions-per-user) */
+                                maxSessionsPerUser: number;
+                                /** @description admin: the keys in force (not revoked or expired), most open sessions first, at most 50; a scoped key: itself */
+                                keys: {
+                                    id: string;
+                                    name: string;
+                                    /** @description sessions not ended that this key created (what maxSessions counts) */
+                                    openSessions: number;
+                                    maxSessions?: number;
+                                    createsPerMin?: number;
+                                    /** @description sessions this key created in the last 60 s */
+                                    createsLastMin: number;
+                                }[];
+                                /** @description the users with the most sessions not ended, at most 10 (a scoped key: of its users and pools) */
+                                users: {
+                                    user: string;
+                                    openSessions: number;
+                                }[];
+                            };
+                            endedReasons: {
+                                bucketMs: number;
+                                /** @description bucket starts, ms since the epoch, oldest first; the last bucket is the current one */
+                                t: number[];
+                                /** @description sessions that ended for each reason in each bucket (every reason, lined up with t) */
+                                counts: {
+                                    [key: string]: number[];
+                                };
+                            };
+                        };
+                    };
                 };
                 /** @description `unauthorized` */
                 401: {
@@ -1994,6 +2524,8 @@ export interface components {
                 details?: {
                     field: string;
                     message: string;
+                    limit?: string;
+                    value?: number;
                 }[];
             };
         };
