@@ -8,7 +8,7 @@ export { Terminal, type TerminalClose, type TerminalControlError, type TerminalE
 export type { ExecOptions, SpawnOptions } from './exec.ts'
 export type { OutputHandlers, StreamedOutput } from './output-stream.ts'
 export type { UploadData } from './upload-body.ts'
-export { SseParser, type SseEvent } from './sse.ts'
+export { readSse, SseParser, type SseEvent } from './sse.ts'
 export { BadResponseError, GatewayUnreachableError, InfraLabError, type ClientErrorCode, type ErrorDetail, type ErrorInit, type InfraLabErrorCode } from './errors.ts'
 export * from './errors.generated.ts'
 export type * from './types.ts'
