@@ -86,6 +86,7 @@ describe('infra-lab keys, audit and sessions ls against a gateway', () => {
     const unknown = await cli(['keys', 'revoke', 'key-nosuchkey'])
     expect(unknown).toMatchObject({ code: 1, stderr: 'infra-lab keys revoke: no key with id key-nosuchkey\n' })
     expect((await cli(['keys', 'rotate', 'nope'])).stderr).toMatch(/^infra-lab keys rotate: .*id/)
+    expect(await cli(['keys', 'create', '--name', 'x', '--users', ' , '])).toMatchObject({ code: 2, stderr: 'infra-lab keys create: --users names none; leave it out for all\n' })
     expect((await cli(['keys', 'create', '--name', 'x', '--expires-at', 'someday'])).code).toBe(2)
     expect((await cli(['keys', 'create', '--name', 'x', '--expires-at', '2001-01-01'])).stderr).toMatch(/expiresAt: is in the past/)
     expect((await cli(['keys', 'create', '--name', 'bad name'])).stderr).toMatch(/name/)

@@ -36,6 +36,13 @@ function printSecret(s: KeySecret, verb: string, flags: { json?: boolean }, io: 
 
 /** `infra-lab keys create --name N [--users p,...] [--pools a,...] [--max-sessions n] [--creates-per-min n] [--expires-at ISO]`. */
 export async function keysCreateCommand(flags: KeysCreateFlags, io: CliIo): Promise<ExitCode> {
+  // An empty list must not quietly become "every user" (what leaving the flag out means).
+  for (const [flag, list] of [['--users', flags.users], ['--pools', flags.pools]] as const) {
+    if (list !== undefined && list.length === 0) {
+      io.stderr.write(`infra-lab keys create: ${flag} names none; leave it out for all\n`)
+      return 2
+    }
+  }
   let expiresAt: string | undefined
   if (flags.expiresAt !== undefined) {
     const ms = Date.parse(flags.expiresAt)
@@ -48,8 +55,8 @@ export async function keysCreateCommand(flags: KeysCreateFlags, io: CliIo): Prom
   return run('create', io, async () => {
     const created = await labFromFlags(flags, io).keys.create({
       name: flags.name,
-      ...(flags.users?.length ? { users: flags.users } : {}),
-      ...(flags.pools?.length ? { pools: flags.pools } : {}),
+      ...(flags.users !== undefined ? { users: flags.users } : {}),
+      ...(flags.pools !== undefined ? { pools: flags.pools } : {}),
       ...(flags.maxSessions !== undefined ? { maxSessions: flags.maxSessions } : {}),
       ...(flags.createsPerMin !== undefined ? { createsPerMin: flags.createsPerMin } : {}),
       ...(expiresAt !== undefined ? { expiresAt } : {}),
