@@ -2262,7 +2262,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard) */
+        /** Pool history, claim latency histograms, warm hit rate, failures, active sessions, quotas in use and ended reasons over the last day (for the dashboard; a scoped key sees its own pools, users and limits) */
         get: {
             parameters: {
                 query?: never;
@@ -2277,7 +2277,86 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            now: string;
+                            intervalMs: number;
+                            caller: {
+                                /** @description `admin` or the scoped key's name */
+                                name: string;
+                                admin: boolean;
+                            };
+                            pools: {
+                                name: string;
+                                series: {
+                                    /** @description sample times, ms since the epoch; the other arrays line up with it */
+                                    t: number[];
+                                    ready: number[];
+                                    starting: number[];
+                                    claimed: number[];
+                                    target: number[];
+                                };
+                                claims: {
+                                    warm: number;
+                                    cold: number;
+                                    rejected: number;
+                                    warmHitRate: number | null;
+                                };
+                                claimLatency: {
+                                    /** @description upper bounds; the last (`null`) is everything above */
+                                    bucketsMs: (number | null)[];
+                                    warm: number[];
+                                    cold: number[];
+                                };
+                                lastError?: string;
+                            }[];
+                            failures: {
+                                driver: string;
+                                reason: string;
+                                count: number;
+                            }[];
+                            sessions: {
+                                id: string;
+                                user: string;
+                                pool: string;
+                                /** @enum {string} */
+                                state: "starting" | "running" | "ended";
+                                warm: boolean;
+                                createdAt: string;
+                                ageS: number;
+                                idleS?: number;
+                            }[];
+                            quotas: {
+                                /** @description sessions not ended one user may have (--max-sessions-per-user) */
+                                maxSessionsPerUser: number;
+                                /** @description admin: the keys in force (not revoked or expired), most open sessions first, at most 50; a scoped key: itself */
+                                keys: {
+                                    id: string;
+                                    name: string;
+                                    /** @description sessions not ended that this key created (what maxSessions counts) */
+                                    openSessions: number;
+                                    maxSessions?: number;
+                                    createsPerMin?: number;
+                                    /** @description sessions this key created in the last 60 s */
+                                    createsLastMin: number;
+                                }[];
+                                /** @description the users with the most sessions not ended, at most 10 (a scoped key: of its users and pools) */
+                                users: {
+                                    user: string;
+                                    openSessions: number;
+                                }[];
+                            };
+                            endedReasons: {
+                                bucketMs: number;
+                                /** @description bucket starts, ms since the epoch, oldest first; the last bucket is the current one */
+                                t: number[];
+                                /** @description sessions that ended for each reason in each bucket (every reason, lined up with t) */
+                                counts: {
+                                    [key: string]: number[];
+                                };
+                            };
+                        };
+                    };
                 };
                 /** @description `unauthorized` */
                 401: {

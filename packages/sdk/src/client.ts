@@ -1,7 +1,12 @@
+import { BadResponseError } from './errors.ts'
 import { Transport } from './http.ts'
+import { Keys } from './keys.ts'
+import { eachItem } from './pages.ts'
 import { Session, type SessionContext } from './session.ts'
 import type { WebSocketConstructor } from './terminal.ts'
-import type { CreatedSessionInfo, CreateSessionRequest, ListSessionsQuery, PoolInfo, SessionInfo } from './types.ts'
+import type {
+  AuditEntry, AuditPage, AuditQuery, CreatedSessionInfo, CreateSessionRequest, ListSessionsQuery, PoolInfo, SessionInfo, SessionListPage, Stats,
+} from './types.ts'
 
 export interface InfraLabOptions {
   /** The gateway's base URL, e.g. http://127.0.0.1:8080 (in a browser on the gateway's page: location.origin). */
@@ -16,10 +21,26 @@ export interface InfraLabOptions {
 
 type Opts = { readonly signal?: AbortSignal }
 
+/** Which sessions `sessions.list` answers: the query of GET /v1/sessions, with labels as a map. */
+export interface SessionListOptions extends Omit<ListSessionsQuery, 'label'> {
+  /** Only sessions carrying every one of these labels. */
+  readonly labels?: Readonly<Record<string, string>>
+}
+
+/** One page of sessions, newest first; `nextCursor` is there while more follow (pass it as `cursor`). */
+export type SessionList = Session[] & { readonly nextCursor?: string }
+
+/** Which audit entries `audit` answers: from `since` (an ISO 8601 time or a Date), a page at a time. */
+export interface AuditOptions extends Omit<AuditQuery, 'since'> {
+  readonly since?: string | Date
+}
+
 /** The client of one gateway: `new InfraLab({ url, apiKey })`. */
 export class InfraLab {
   readonly sessions: Sessions
   readonly pools: Pools
+  /** Scoped API keys (admin key only). */
+  readonly keys: Keys
   private readonly transport: Transport
 
   constructor(opts: InfraLabOptions) {
@@ -32,15 +53,44 @@ export class InfraLab {
     const ctx: SessionContext = { transport: this.transport, WebSocket: WS }
     this.sessions = new Sessions(ctx)
     this.pools = new Pools(this.transport)
+    this.keys = new Keys(this.transport)
   }
 
   get url(): string {
     return this.transport.baseUrl
   }
 
-  /** What the dashboard draws: pool history, claim outcomes and latencies, failures, live sessions. */
-  stats<T = unknown>(opts: Opts = {}): Promise<T> {
-    return this.transport.json<T>('GET', '/v1/stats', opts)
+  /**
+   * What the dashboard draws: pool history, claim outcomes and latencies, failures, live
+   * sessions, quotas in use and ended reasons over the last day, as this key may see them.
+   */
+  stats(opts: Opts = {}): Promise<Stats> {
+    return this.transport.json<Stats>('GET', '/v1/stats', opts)
+  }
+
+  /** One page of the audit log, oldest first (admin key only). */
+  audit(query: AuditOptions = {}, opts: Opts = {}): Promise<AuditPage> {
+    const { since, ...rest } = query
+    return this.transport.json<AuditPage>('GET', '/v1/audit', { query: { ...rest, since: since instanceof Date ? since.toISOString() : since }, ...opts })
+  }
+
+  /** Every audit entry from `since` on, oldest first, read a page (`limit`) at a time. */
+  auditEntries(query: Omit<AuditOptions, 'cursor'> = {}, opts: Opts = {}): AsyncGenerator<AuditEntry, void, undefined> {
+    return eachItem(async (cursor) => {
+      const page = await this.audit({ ...query, ...(cursor !== undefined ? { cursor } : {}) }, opts)
+      return { items: page.entries, nextCursor: page.nextCursor }
+    })
+  }
+
+  /**
+   * GET /v1/events as its raw text/event-stream body (read it with SseParser), resumed after
+   * `lastEventId`. The key goes in the Authorization header, as for every call: never in the URL.
+   */
+  async eventStream(opts: Opts & { readonly lastEventId?: string } = {}): Promise<ReadableStream<Uint8Array>> {
+    const headers = { accept: 'text/event-stream', ...(opts.lastEventId !== undefined ? { 'last-event-id': opts.lastEventId } : {}) }
+    const res = await this.transport.send('GET', '/v1/events', { headers, ...(opts.signal ? { signal: opts.signal } : {}) })
+    if (!res.body) throw new BadResponseError('the gateway answered GET /v1/events without a body', { status: res.status })
+    return res.body
   }
 }
 
@@ -57,10 +107,21 @@ export class Sessions {
     return new Session(this.ctx, await this.ctx.transport.json<SessionInfo>('GET', `/v1/sessions/${encodeURIComponent(id)}`, opts))
   }
 
-  /** Newest first. */
-  async list(query: ListSessionsQuery = {}, opts: Opts = {}): Promise<Session[]> {
-    const r = await this.ctx.transport.json<{ sessions: SessionInfo[] }>('GET', '/v1/sessions', { query, ...opts })
-    return r.sessions.map((s) => new Session(this.ctx, s))
+  /** One page (`limit`, default 100) of the sessions this key may see, newest first. */
+  async list(query: SessionListOptions = {}, opts: Opts = {}): Promise<SessionList> {
+    const { labels, ...rest } = query
+    const label = labels === undefined ? undefined : Object.entries(labels).map(([k, v]) => `${k}=${v}`)
+    const r = await this.ctx.transport.json<SessionListPage>('GET', '/v1/sessions', { query: { ...rest, label }, ...opts })
+    const list: SessionList = r.sessions.map((s) => new Session(this.ctx, s))
+    return r.nextCursor === undefined ? list : Object.assign(list, { nextCursor: r.nextCursor })
+  }
+
+  /** Every session the query matches, newest first, read a page (`limit`) at a time. */
+  iterate(query: Omit<SessionListOptions, 'cursor'> = {}, opts: Opts = {}): AsyncGenerator<Session, void, undefined> {
+    return eachItem(async (cursor) => {
+      const page = await this.list({ ...query, ...(cursor !== undefined ? { cursor } : {}) }, opts)
+      return { items: page, nextCursor: page.nextCursor }
+    })
   }
 }
 

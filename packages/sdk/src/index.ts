@@ -1,5 +1,6 @@
 // @infra-lab/sdk: the TypeScript client of the Optima Infra Lab gateway (docs/api.md).
-export { InfraLab, Pools, Sessions, type InfraLabOptions } from './client.ts'
+export { InfraLab, Pools, Sessions, type AuditOptions, type InfraLabOptions, type SessionList, type SessionListOptions } from './client.ts'
+export { Keys } from './keys.ts'
 export { Session } from './session.ts'
 export { Files } from './files.ts'
 export { Processes, type OutputOptions, type ProcessExit } from './processes.ts'
@@ -7,7 +8,7 @@ export { Terminal, type TerminalClose, type TerminalControlError, type TerminalE
 export type { ExecOptions, SpawnOptions } from './exec.ts'
 export type { OutputHandlers, StreamedOutput } from './output-stream.ts'
 export type { UploadData } from './upload-body.ts'
-export { SseParser, type SseEvent } from './sse.ts'
+export { readSse, SseParser, type SseEvent } from './sse.ts'
 export { BadResponseError, GatewayUnreachableError, InfraLabError, type ClientErrorCode, type ErrorDetail, type ErrorInit, type InfraLabErrorCode } from './errors.ts'
 export * from './errors.generated.ts'
 export type * from './types.ts'

@@ -18,6 +18,8 @@ export type CreatedSessionInfo = Json<paths['/v1/sessions']['post'], 201>
 /** The body of POST /v1/sessions. */
 export type CreateSessionRequest = BodyOf<paths['/v1/sessions']['post']>
 export type ListSessionsQuery = NonNullable<paths['/v1/sessions']['get']['parameters']['query']>
+/** A page of GET /v1/sessions: `nextCursor` is there while more pages follow. */
+export type SessionListPage = Json<paths['/v1/sessions']['get'], 200>
 /** A terminal's WebSocket path and its attach token (POST /v1/sessions/{id}/attach). */
 export type Attach = Json<paths['/v1/sessions/{id}/attach']['post'], 200>
 export type PoolInfo = Json<paths['/v1/pools/{name}']['get'], 200>
@@ -42,3 +44,18 @@ export type DirListing = Json<Files['get'], 200>
 export type DirEntry = DirListing['entries'][number]
 /** PUT .../files: the path as resolved in the sandbox and the bytes written. */
 export type WrittenFile = Json<Files['put'], 201>
+
+/** A scoped API key as GET /v1/keys lists it (never its secret). */
+export type KeyInfo = Json<paths['/v1/keys']['get'], 200>['keys'][number]
+/** The body of POST /v1/keys. */
+export type CreateKeyRequest = BodyOf<paths['/v1/keys']['post']>
+/** A key's id, name and secret: the secret is in this answer only (create, rotate). */
+export type KeySecret = Json<paths['/v1/keys']['post'], 201>
+
+export type AuditQuery = NonNullable<paths['/v1/audit']['get']['parameters']['query']>
+/** A page of the audit log, oldest first: `nextCursor` is there while more pages follow. */
+export type AuditPage = Json<paths['/v1/audit']['get'], 200>
+export type AuditEntry = AuditPage['entries'][number]
+
+/** What the dashboard draws (GET /v1/stats), as the caller's key may see it. */
+export type Stats = Json<paths['/v1/stats']['get'], 200>

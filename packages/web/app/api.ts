@@ -1,4 +1,5 @@
-import { InfraLab, InfraLabError, type Session } from '@infra-lab/sdk'
+import { InfraLab, InfraLabError, type CreateKeyRequest, type Session, type Stats } from '@infra-lab/sdk'
+import { followEvents, type LiveEventsHandlers } from './live-events.ts'
 import { describeApiError, describeNetworkError } from './messages.ts'
 
 const KEY = 'infra-lab.apiKey'
@@ -22,21 +23,11 @@ export class ApiFailure extends Error {
   }
 }
 
-/** The dashboard's view of GET /v1/stats (docs/api.md, Stats). */
-export interface PoolStats {
-  readonly name: string
-  readonly series: { t: number[]; ready: number[]; starting: number[]; claimed: number[]; target: number[] }
-  readonly claims: { warm: number; cold: number; rejected: number; warmHitRate: number | null }
-  readonly claimLatency: { bucketsMs: (number | null)[]; warm: number[]; cold: number[] }
-  readonly lastError?: string
-}
-export interface SessionStats { readonly id: string; readonly user: string; readonly pool: string; readonly state: string; readonly warm: boolean; readonly ageS: number; readonly idleS?: number }
-export interface Stats {
-  readonly intervalMs: number
-  readonly pools: PoolStats[]
-  readonly failures: { driver: string; reason: string; count: number }[]
-  readonly sessions: SessionStats[]
-}
+/** The dashboard's view of GET /v1/stats: the SDK's type, generated from the route's schema. */
+export type { Stats }
+export type PoolStats = Stats['pools'][number]
+export type QuotaStats = Stats['quotas']
+export type EndedReasonStats = Stats['endedReasons']
 
 /** An SDK error as a sentence for the page; anything else as it is. */
 export function readable(err: unknown): unknown {
@@ -65,5 +56,11 @@ export const lab = {
   createSession: (user: string, pool: string) => call((l) => l.sessions.create({ user, pool })),
   session: (id: string): Promise<Session> => call((l) => l.sessions.get(id)),
   terminate: (id: string) => call(async (l) => (await l.sessions.get(id)).end()),
-  stats: () => call((l) => l.stats<Stats>()),
+  stats: () => call((l) => l.stats()),
+  keys: () => call((l) => l.keys.list()),
+  createKey: (req: CreateKeyRequest) => call((l) => l.keys.create(req)),
+  revokeKey: (id: string) => call((l) => l.keys.revoke(id)),
+  rotateKey: (id: string) => call((l) => l.keys.rotate(id)),
+  /** Live events while the page shows; the returned function stops them. */
+  follow: (h: LiveEventsHandlers): (() => void) => followEvents(client(), h),
 }

@@ -1,6 +1,6 @@
 import uPlot from 'uplot'
 import { cssVar } from './dom.ts'
-import type { PoolStats } from './api.ts'
+import type { EndedReasonStats, PoolStats } from './api.ts'
 
 const HEIGHT = 200
 
@@ -15,7 +15,7 @@ function follow(el: HTMLElement, plot: uPlot): ResizeObserver {
   return ro
 }
 
-export interface Chart { update(p: PoolStats): void; destroy(): void }
+export interface Chart<T = PoolStats> { update(data: T): void; destroy(): void }
 
 /** ready / starting / claimed / target over time. */
 export function poolChart(el: HTMLElement): Chart {
@@ -82,6 +82,65 @@ export function latencyChart(el: HTMLElement): Chart {
     destroy: () => {
       ro.disconnect()
       plot.destroy()
+    },
+  }
+}
+
+/**
+ * Sessions ended per hour, stacked by reason (bottom to top in the order the gateway lists them;
+ * colours from CSS variables --c-r-<reason>). uPlot does not stack: each reason's bar is drawn to
+ * the running total of the reasons under it, the tallest first so the shorter ones paint over
+ * it; the legend shows each reason's own count. The series follow the reasons the gateway
+ * sends, so the chart is built on the first data.
+ */
+export function endedChart(el: HTMLElement): Chart<EndedReasonStats> {
+  const bars = uPlot.paths.bars!
+  let plot: uPlot | undefined
+  let ro: ResizeObserver | undefined
+  let reasons: string[] = []
+  let own: number[][] = [] // per series (tallest first), each reason's own counts
+
+  function build(): uPlot {
+    ro?.disconnect()
+    plot?.destroy()
+    const top = [...reasons].reverse()
+    const p = new uPlot({
+      width: Math.max(200, el.clientWidth),
+      height: HEIGHT,
+      ms: 1,
+      scales: { x: { time: true, range: (_u, min, max) => [min - 1_800_000, max + 1_800_000] }, y: { range: (_u, _min, max) => [0, Math.max(4, max + 1)] } },
+      series: [
+        {},
+        ...top.map((reason, i): uPlot.Series => ({
+          label: reason.replaceAll('_', ' '),
+          stroke: cssVar(`--c-r-${reason}`) || cssVar('--muted'),
+          fill: cssVar(`--c-r-${reason}`) || cssVar('--muted'),
+          paths: bars({ size: [0.7, 40] }),
+          points: { show: false },
+          value: (_u, _v, _si, idx) => (idx === null ? '–' : String(own[i]?.[idx] ?? 0)),
+        })),
+      ],
+      axes: [axis(), { ...axis(), label: 'sessions ended' }],
+    }, [[], ...top.map(() => [])], el)
+    ro = follow(el, p)
+    return p
+  }
+
+  return {
+    update(r) {
+      const keys = Object.keys(r.counts)
+      if (!plot || keys.join() !== reasons.join()) {
+        reasons = keys
+        plot = build()
+      }
+      let below = new Array<number>(r.t.length).fill(0)
+      const stacked = reasons.map((reason) => (below = below.map((b, j) => b + (r.counts[reason as keyof typeof r.counts]?.[j] ?? 0))))
+      own = [...reasons].reverse().map((reason) => r.counts[reason as keyof typeof r.counts] ?? [])
+      plot.setData([r.t, ...stacked.reverse()])
+    },
+    destroy: () => {
+      ro?.disconnect()
+      plot?.destroy()
     },
   }
 }

@@ -1,23 +1,44 @@
-import { ApiFailure, apiKey, lab, type PoolStats, type Stats } from './api.ts'
-import { latencyChart, poolChart, type Chart } from './charts.ts'
+import { ApiFailure, apiKey, lab, type EndedReasonStats, type PoolStats, type Stats } from './api.ts'
+import { endedChart, latencyChart, poolChart, type Chart } from './charts.ts'
 import { h, notice } from './dom.ts'
+import { renderKeysPanel } from './keys-panel.ts'
+import type { LiveState } from './live-events.ts'
 import { formatAge } from './messages.ts'
+import { endedSummary, quotasView } from './quotas-panel.ts'
 
 interface PoolCard { readonly el: HTMLElement; readonly now: HTMLElement; readonly error: HTMLElement; readonly chartEls: [HTMLElement, HTMLElement]; charts: Chart[] }
 
-/** Live pool charts, claim latency, warm hit rate, failures and the active sessions. */
+/**
+ * Live pool charts, claim latency, warm hit rate, quotas in use, ended reasons over the last day,
+ * failures, the active sessions, and (for the admin key) the API keys. It polls GET /v1/stats,
+ * and refreshes at once on each event of GET /v1/events where the gateway has them.
+ */
 export function renderDashboard(main: HTMLElement): () => void {
   const updated = h('p', { class: 'status' }, 'Loading…')
   const messages = h('div', {})
   const poolsEl = h('div', { class: 'pools' })
   const failuresEl = h('div', {})
   const sessionsEl = h('div', { class: 'table-wrap' })
+  const quotasEl = h('div', {})
+  const endedEl = h('div', { class: 'chart' })
+  const endedText = h('p', { class: 'hint' })
+  const keysSlot = h('div', {})
   main.append(
     h('h1', {}, 'Dashboard'), updated, messages,
     poolsEl,
+    h('div', { class: 'pools' },
+      h('section', { class: 'card', 'aria-labelledby': 'quotas-title' }, h('h2', { id: 'quotas-title' }, 'Quotas in use'), quotasEl),
+      h('section', { class: 'card', 'aria-labelledby': 'ended-title' }, h('h2', { id: 'ended-title' }, 'Ended sessions'),
+        h('figure', {}, h('figcaption', {}, 'Sessions ended per hour over the last day, by reason'), endedEl), endedText)),
     h('section', { class: 'card', 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title' }, 'Active sessions'), sessionsEl),
+    keysSlot,
     h('section', { class: 'card', 'aria-labelledby': 'failures-title' }, h('h2', { id: 'failures-title' }, 'Sandbox failures'), failuresEl),
   )
+  let ended: Chart<EndedReasonStats> = endedChart(endedEl)
+  let keysPanel: ReturnType<typeof renderKeysPanel> | undefined
+  let live: LiveState = 'connecting'
+  let stopEvents: (() => void) | undefined
+  let soon: ReturnType<typeof setTimeout> | undefined
   const cards = new Map<string, PoolCard>()
   let last: Stats | undefined
   // Chart colours come from CSS variables: rebuild the charts when the colour scheme changes.
@@ -29,6 +50,9 @@ export function renderDashboard(main: HTMLElement): () => void {
       const p = last?.pools.find((x) => `pool-${x.name}` === c.el.getAttribute('aria-labelledby'))
       if (p) for (const ch of c.charts) ch.update(p)
     }
+    ended.destroy()
+    ended = endedChart(endedEl)
+    if (last) ended.update(last.endedReasons)
   }
   dark.addEventListener('change', onScheme)
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -114,7 +138,17 @@ export function renderDashboard(main: HTMLElement): () => void {
       }
       sessionsEl.replaceChildren(sessionsTable(s))
       failuresEl.replaceChildren(failuresTable(s))
-      updated.textContent = `Updated ${new Date().toLocaleTimeString()}, every ${s.intervalMs / 1000} s.`
+      quotasEl.replaceChildren(quotasView(s.quotas, s.caller.admin))
+      ended.update(s.endedReasons)
+      endedText.textContent = endedSummary(s.endedReasons)
+      if (s.caller.admin && !keysPanel) {
+        keysPanel = renderKeysPanel()
+        keysSlot.replaceChildren(keysPanel.el)
+      }
+      // (its open-session counts move with every create and end)
+      if (keysPanel) await keysPanel.refresh()
+      stopEvents ??= lab.follow({ onEvent: refreshSoon, onState: (st) => { live = st } })
+      updated.textContent = `Updated ${new Date().toLocaleTimeString()}, every ${s.intervalMs / 1000} s${live === 'live' ? ', and live on every event' : ''}.`
       if (messages.querySelector('.error')) messages.replaceChildren()
     } catch (err) {
       if (stopped) return
@@ -123,12 +157,25 @@ export function renderDashboard(main: HTMLElement): () => void {
         : []
       messages.replaceChildren(notice('error', err instanceof Error ? err.message : String(err), ...signIn))
     }
+    // (an event's refresh may overlap the timer's: one timer stays)
+    if (timer) clearTimeout(timer)
     if (!stopped) timer = setTimeout(() => void refresh(), interval)
+  }
+
+  /** Many events at once (a burst of creates) make one refresh. */
+  function refreshSoon(): void {
+    soon ??= setTimeout(() => {
+      soon = undefined
+      if (!stopped) void refresh()
+    }, 250)
   }
 
   void refresh()
   return () => {
     stopped = true
+    stopEvents?.()
+    if (soon) clearTimeout(soon)
+    ended.destroy()
     if (timer) clearTimeout(timer)
     dark.removeEventListener('change', onScheme)
     for (const c of cards.values()) for (const ch of c.charts) ch.destroy()

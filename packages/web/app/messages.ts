@@ -43,6 +43,14 @@ export function describeApiError(status: number, body: unknown, retryAfterS?: nu
       return 'There is no session with this id. It may belong to another gateway; start a new shell.'
     case 'session_ended':
       return 'This session has ended. Start a new shell.'
+    case 'forbidden':
+      return `This key may not do that${said}. Sign in with the admin key for it.`
+    case 'quota_exceeded':
+      return `A quota is full${said}: end a session first.${retry(retryAfterS)}`
+    case 'rate_limited':
+      return `Too many sessions created in the last minute${said}.${retry(retryAfterS)}`
+    case 'key_not_found':
+      return 'There is no such key (or it was revoked): reload the list.'
     case 'claim_failed':
       return `The shell could not be started${said}. Try again; the gateway log has the details.`
     case 'internal':

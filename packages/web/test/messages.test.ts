@@ -14,6 +14,12 @@ describe('messages a person reads', () => {
     expect(describeApiError(503, undefined)).toMatch(/busy or unavailable\. Try again in a moment\./)
   })
 
+  it('says which quota refused a create and when to try again, and what a scoped key may not do', () => {
+    expect(describeApiError(429, body('quota_exceeded', 'at most 5 sessions at once (maxSessions)'), 5)).toBe('A quota is full (at most 5 sessions at once (maxSessions)): end a session first. Try again in 5 s.')
+    expect(describeApiError(429, body('rate_limited', 'at most 10 creates a minute (createsPerMin)'), 6)).toMatch(/in the last minute \(at most 10 .*\)\. Try again in 6 s\./)
+    expect(describeApiError(403, body('forbidden', 'admin key only'))).toMatch(/may not do that \(admin key only\)\. Sign in with the admin key/)
+  })
+
   it('names the fields of a validation error', () => {
     const text = describeApiError(400, body('validation_failed', 'invalid', [{ field: 'body.user', message: 'must match ^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$' }]))
     expect(text).toBe('Please check: User name: must match ^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$.')

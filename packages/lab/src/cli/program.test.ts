@@ -26,7 +26,18 @@ describe('infra-lab argv parsing', () => {
   it('lists every command in --help', async () => {
     const r = await run(['--help'])
     expect(r.error).toBe('commander.helpDisplayed')
-    for (const c of ['gateway', 'shell', 'exec', 'cp', 'sessions', 'bench']) expect(r.stdout).toContain(c)
+    for (const c of ['gateway', 'shell', 'exec', 'cp', 'sessions', 'keys', 'audit', 'bench']) expect(r.stdout).toContain(c)
+  })
+
+  it('documents the keys commands, their flags and that a secret is shown once', async () => {
+    const k = await run(['keys', '--help'])
+    for (const f of ['create', 'ls', 'revoke', 'rotate', 'printed', 'once', 'Examples:']) expect(k.stdout).toContain(f)
+    const c = await run(['keys', 'create', '--help'])
+    for (const f of ['--name', '--users', '--pools', '--max-sessions', '--creates-per-min', '--expires-at', '--json']) expect(c.stdout).toContain(f)
+    const ls = await run(['sessions', 'ls', '--help'])
+    for (const f of ['--label', '--limit', '--cursor']) expect(ls.stdout).toContain(f)
+    const a = await run(['audit', '--help'])
+    for (const f of ['--since', '--limit', '--cursor', '--json']) expect(a.stdout).toContain(f)
   })
 
   it('documents the gateway flags', async () => {

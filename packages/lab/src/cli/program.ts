@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { CliIo, ExitCode } from '../io.ts'
 import { SIM_HELP } from '../sim/help.ts'
+import { commaList } from './table.ts'
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -121,6 +122,9 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .description('list sessions')
     .option('--user <name>', 'only this user')
     .addOption(new Option('--state <state>', 'only this state').choices(['starting', 'running', 'ended']))
+    .option('--label <key=value>', 'only sessions with this label (repeatable: all of them)', collect, [])
+    .option('--limit <n>', 'sessions per page (default 100)', int('--limit', 1, 1000))
+    .option('--cursor <cursor>', 'the next page: the cursor the page before printed')
     .option('--json', 'print JSON')
     .action(async (o) => done(await (await import('./commands/sessions.ts')).sessionsLsCommand(o, io)))
   clientOpts(sessions.command('network'))
@@ -135,6 +139,53 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .description('end a session')
     .argument('<id>', 'session id')
     .action(async (id: string, o) => done(await (await import('./commands/sessions.ts')).sessionsKillCommand(id, o, io)))
+
+  const keys = program.command('keys')
+    .description('scoped API keys (with the admin key): create, list, revoke, rotate')
+    .addHelpText('after', [
+      '',
+      'A scoped key sees and acts only on the sessions of its users and pools, within its quotas;',
+      'the admin key (INFRA_LAB_API_KEY / <data dir>/api-key) manages keys. A secret is printed',
+      'once, when the key is created or rotated: the gateway keeps only its hash.',
+      '',
+      'Examples:',
+      '  infra-lab keys create --name ci --users \'ci-*\' --pools default --max-sessions 5 --creates-per-min 10',
+      '  infra-lab keys ls',
+      '  infra-lab keys rotate key-abc',
+      '  infra-lab keys revoke key-abc',
+    ].join('\n'))
+  clientOpts(keys.command('create'))
+    .description('create a scoped key and print its secret (shown this once)')
+    .requiredOption('--name <name>', 'a name for the audit log (1-64 of A-Z a-z 0-9 . _ -)')
+    .option('--users <patterns>', "user names it may act for, comma-separated, one '*' each (e.g. team-a-*); default every user", commaList)
+    .option('--pools <names>', 'pools it may use, comma-separated; default every pool', commaList)
+    .option('--max-sessions <n>', 'sessions not ended it may have at once', int('--max-sessions', 1, 100_000))
+    .option('--creates-per-min <n>', 'creates a minute (a token bucket as deep as the rate)', int('--creates-per-min', 1, 100_000))
+    .option('--expires-at <time>', 'refuse it from then on, e.g. 2027-01-31 or 2027-01-31T18:00:00Z')
+    .option('--json', 'print JSON')
+    .action(async (o) => done(await (await import('./commands/keys.ts')).keysCreateCommand(o, io)))
+  clientOpts(keys.command('ls'))
+    .description('list keys with their scope, limits and open sessions (never a secret)')
+    .option('--json', 'print JSON')
+    .action(async (o) => done(await (await import('./commands/keys.ts')).keysLsCommand(o, io)))
+  clientOpts(keys.command('revoke'))
+    .description('refuse a key from now on (its sessions keep running)')
+    .argument('<id>', 'key id (key-…)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o) => done(await (await import('./commands/keys.ts')).keysRevokeCommand(id, o, io)))
+  clientOpts(keys.command('rotate'))
+    .description('give a key a new secret, printed once; the old one is refused at once')
+    .argument('<id>', 'key id (key-…)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o) => done(await (await import('./commands/keys.ts')).keysRotateCommand(id, o, io)))
+
+  clientOpts(program.command('audit'))
+    .description('the audit log (admin key): creates, ends, key and webhook changes, oldest first, a page at a time')
+    .option('--since <time>', 'entries at or after it, e.g. 2026-12-01 or 2026-12-01T18:00:00Z')
+    .option('--limit <n>', 'entries per page (default 100)', int('--limit', 1, 1000))
+    .option('--cursor <cursor>', 'the next page: the cursor the page before printed')
+    .option('--json', 'print JSON')
+    .action(async (o) => done(await (await import('./commands/audit.ts')).auditCommand(o, io)))
 
   clientOpts(program.command('mcp'))
     .description('serve the Model Context Protocol on stdin/stdout (for desktop agents): tools create_session, exec, read_file, write_file, list_files, end_session')

@@ -30,6 +30,7 @@ import {
 } from './schemas.ts'
 import type { SessionService } from './sessions.ts'
 import { buildStats, type StatsDeps } from './stats.ts'
+import { statsSchema } from './stats-schema.ts'
 import { registerWeb } from './static.ts'
 
 export interface AppDeps {
@@ -211,8 +212,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     })
 
     v1.get('/stats', {
-      schema: { summary: 'Pool history, claim latency histograms, warm hit rate, failures and active sessions (for the dashboard)' },
-    }, async () => buildStats({ pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, ...deps.stats }))
+      schema: {
+        summary: "Pool history, claim latency histograms, warm hit rate, failures, active sessions, quotas in use and ended reasons over the last day (for the dashboard; a scoped key sees its own pools, users and limits)",
+        responses: { 200: { description: 'OK', schema: statsSchema } },
+      },
+    }, async (req) => buildStats({
+      pools: deps.pools, metrics: deps.metrics, store: deps.store, clock: systemClock, maxSessionsPerUser: deps.sessions.limits.maxSessionsPerUser, ...deps.stats,
+    }, principalOf(req)))
   }, { prefix: '/v1' })
 
   // ---- /mcp: the Model Context Protocol, with the API key like /v1 --------------------

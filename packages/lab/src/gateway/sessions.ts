@@ -77,6 +77,11 @@ export class SessionService {
     this.resumer = new SessionResumer((s) => this.resumeOne(s), deps.logger)
   }
 
+  /** The per-user and timeout limits every create is held to. */
+  get limits(): SessionLimits {
+    return this.deps.limits
+  }
+
   /** The spec of a pool this gateway runs, if it still does. */
   poolSpec(name: string): PoolSpec | undefined {
     return this.deps.pools.get(name)?.spec

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
+import { statsSchema } from './stats-schema.ts'
 import { registerWeb } from './static.ts'
 import { auth, startTestGateway, waitFor } from './test-gateway.test-util.ts'
 import Fastify from 'fastify'
@@ -13,7 +14,9 @@ describe('GET /v1/stats (fake driver)', () => {
   let gw: Gw
 
   beforeEach(async () => {
-    gw = await startTestGateway(new FakeDriver(), { pools: [{ name: 'default', policy: { kind: 'fixed', size: 2 }, maxSize: 4 }] })
+    gw = await startTestGateway(new FakeDriver(), {
+      pools: [{ name: 'default', policy: { kind: 'fixed', size: 2 }, maxSize: 4 }, { name: 'other', policy: { kind: 'fixed', size: 1 }, maxSize: 2 }],
+    })
     await waitFor(() => gw.pools.get('default')!.controller.status().ready >= 2, 5000, 'pool to fill')
   })
   afterEach(async () => {
@@ -57,10 +60,60 @@ describe('GET /v1/stats (fake driver)', () => {
     expect(session.idleS).toBeGreaterThanOrEqual(0)
   })
 
-  it('lists only sessions that have not ended', async () => {
+  it('lists only sessions that have not ended, and counts the ended one under its reason in the current hour', async () => {
     const created = await gw.app.inject({ method: 'POST', url: '/v1/sessions', headers: { ...auth, 'content-type': 'application/json' }, payload: { user: 'bob' } })
     await gw.app.inject({ method: 'DELETE', url: `/v1/sessions/${created.json().id}`, headers: auth })
-    expect((await stats()).sessions).toEqual([])
+    const body = await stats()
+    expect(body.sessions).toEqual([])
+    expect(body.endedReasons.counts.terminated.at(-1)).toBe(1)
+    expect(body.endedReasons.t).toHaveLength(24)
+  })
+
+  it('answers in the shape its schema documents, naming the admin as the caller', async () => {
+    const body = await stats()
+    expect(statsSchema.safeParse(body).error).toBeUndefined()
+    expect(body.caller).toEqual({ name: 'admin', admin: true })
+    expect(body.quotas).toEqual({ maxSessionsPerUser: 10, keys: [], users: [] })
+  })
+
+  describe('seen with a scoped key', () => {
+    const json = { ...auth, 'content-type': 'application/json' }
+    let scoped: Record<string, string>
+    beforeEach(async () => {
+      const key = await gw.app.inject({
+        method: 'POST', url: '/v1/keys', headers: json,
+        payload: { name: 'team-a', users: ['team-a-*'], pools: ['default'], maxSessions: 3, createsPerMin: 10 },
+      })
+      expect(key.statusCode).toBe(201)
+      scoped = { authorization: `Bearer ${key.json().key}` }
+      expect((await gw.app.inject({ method: 'POST', url: '/v1/sessions', headers: { ...scoped, 'content-type': 'application/json' }, payload: { user: 'team-a-1' } })).statusCode).toBe(201)
+      expect((await gw.app.inject({ method: 'POST', url: '/v1/sessions', headers: json, payload: { user: 'bob' } })).statusCode).toBe(201)
+      const other = await gw.app.inject({ method: 'POST', url: '/v1/sessions', headers: json, payload: { user: 'team-a-2', pool: 'other' } })
+      expect(other.statusCode).toBe(201)
+      await gw.app.inject({ method: 'DELETE', url: `/v1/sessions/${other.json().id}`, headers: auth })
+    })
+
+    it("shows only its pools, its users' sessions and ends, and its own quota in use", async () => {
+      const res = await gw.app.inject({ method: 'GET', url: '/v1/stats', headers: scoped })
+      expect(res.statusCode).toBe(200)
+      const body = res.json()
+      expect(body.caller).toEqual({ name: 'team-a', admin: false })
+      expect(body.pools.map((p: { name: string }) => p.name)).toEqual(['default'])
+      expect(body.sessions.map((s: { user: string }) => s.user)).toEqual(['team-a-1'])
+      expect(body.quotas.keys).toEqual([expect.objectContaining({ name: 'team-a', openSessions: 1, maxSessions: 3, createsPerMin: 10, createsLastMin: 1 })])
+      expect(body.quotas.users).toEqual([{ user: 'team-a-1', openSessions: 1 }])
+      // the session ended in pool `other` is outside the key's pools
+      expect(body.endedReasons.counts.terminated.every((c: number) => c === 0)).toBe(true)
+      expect(JSON.stringify(body)).not.toContain('bob')
+    })
+
+    it('shows the admin every key with its use, and every user', async () => {
+      const body = await stats()
+      expect(body.pools.map((p: { name: string }) => p.name).sort()).toEqual(['default', 'other'])
+      expect(body.quotas.keys).toEqual([expect.objectContaining({ name: 'team-a', openSessions: 1, createsLastMin: 1 })])
+      expect(body.quotas.users.map((u: { user: string }) => u.user).sort()).toEqual(['bob', 'team-a-1'])
+      expect(body.endedReasons.counts.terminated.at(-1)).toBe(1)
+    })
   })
 })
 

@@ -1,20 +1,24 @@
+import type { z } from 'zod'
 import type { Clock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
-import type { SessionRecord, Store } from '../store/types.ts'
+import type { Store } from '../store/types.ts'
 import type { PoolRuntime } from './pools.ts'
+import { covers, scopeOf, type Principal } from './principal.ts'
+import type { statsSchema } from './stats-schema.ts'
+import { endedReasonStats, quotaStats } from './usage-stats.ts'
 
 /** How often pool counts are sampled, and how many samples each pool keeps (10 min at 2 s). */
 export const STATS_INTERVAL_MS = 2000
 export const STATS_MAX_POINTS = 300
+/** The newest sessions not ended that the dashboard lists (GET /v1/sessions pages through all). */
+export const MAX_SESSIONS_SHOWN = 200
 
-export interface PoolSeries {
-  /** Sample times, ms since the epoch; the other arrays line up with it. */
-  readonly t: number[]
-  readonly ready: number[]
-  readonly starting: number[]
-  readonly claimed: number[]
-  readonly target: number[]
-}
+/** The body of GET /v1/stats: its one declaration is the route's schema (stats-schema.ts). */
+export type Stats = z.input<typeof statsSchema>
+type PoolStats = Stats['pools'][number]
+type SessionStats = Stats['sessions'][number]
+type LatencyHistogram = PoolStats['claimLatency']
+export type PoolSeries = PoolStats['series']
 
 /**
  * Samples every pool's ready / starting / claimed / target on a timer, keeping a bounded
@@ -64,42 +68,6 @@ export class PoolStatsSampler {
   }
 }
 
-export interface LatencyHistogram {
-  /** Upper bounds of the buckets in ms; the last bucket (`null`) is everything above. */
-  readonly bucketsMs: (number | null)[]
-  /** Claims per bucket (not cumulative), by path. */
-  readonly warm: number[]
-  readonly cold: number[]
-}
-
-export interface PoolStats {
-  readonly name: string
-  readonly series: PoolSeries
-  readonly claims: { warm: number; cold: number; rejected: number; warmHitRate: number | null }
-  readonly claimLatency: LatencyHistogram
-  readonly lastError?: string
-}
-
-export interface SessionStats {
-  readonly id: string
-  readonly user: string
-  readonly pool: string
-  readonly state: SessionRecord['state']
-  readonly warm: boolean
-  readonly createdAt: string
-  readonly ageS: number
-  /** Seconds since the last terminal input or output; absent when the gateway cannot tell. */
-  readonly idleS?: number
-}
-
-export interface Stats {
-  readonly now: string
-  readonly intervalMs: number
-  readonly pools: PoolStats[]
-  readonly failures: { driver: string; reason: string; count: number }[]
-  readonly sessions: SessionStats[]
-}
-
 export interface StatsDeps {
   readonly pools: ReadonlyMap<string, PoolRuntime>
   readonly metrics: LabMetrics
@@ -108,18 +76,19 @@ export interface StatsDeps {
   readonly sampler?: PoolStatsSampler
   /** Last terminal activity of a live session (ms since the epoch), if known. */
   readonly lastActivityMs?: (sessionId: string) => number | undefined
+  readonly maxSessionsPerUser: number
 }
 
 type Sample = { labels: Partial<Record<string, string | number>>; value: number; metricName?: string }
 
-/** Builds the body of `GET /v1/stats` (docs/api.md). */
-export async function buildStats(deps: StatsDeps): Promise<Stats> {
+/** Builds the body of `GET /v1/stats` (docs/api.md) as `caller` may see it: a scoped key, only its pools, users and sessions. */
+export async function buildStats(deps: StatsDeps, caller: Principal): Promise<Stats> {
   const now = deps.clock.now()
   const claims = (await deps.metrics.claims.get()).values as Sample[]
   const latency = (await deps.metrics.claimDuration.get()).values as Sample[]
   const failures = (await deps.metrics.sandboxFailures.get()).values as Sample[]
 
-  const pools: PoolStats[] = [...deps.pools.values()].map((p) => {
+  const pools: PoolStats[] = [...deps.pools.values()].filter((p) => covers(caller, { pool: p.spec.name })).map((p) => {
     const name = p.spec.name
     const count = (result: string) => claims.find((v) => v.labels.pool === name && v.labels.result === result)?.value ?? 0
     const warm = count('warm')
@@ -144,9 +113,11 @@ export async function buildStats(deps: StatsDeps): Promise<Stats> {
     }
   })
 
-  const active = [...(await deps.store.listSessions({ state: 'running' })), ...(await deps.store.listSessions({ state: 'starting' }))]
+  const scope = scopeOf(caller)
+  const open = (state: 'running' | 'starting') => deps.store.listSessions({ state, limit: MAX_SESSIONS_SHOWN, ...(scope ? { scope } : {}) })
+  const active = [...(await open('running')), ...(await open('starting'))]
   active.sort((a, b) => b.createdAt - a.createdAt)
-  const sessions = active.map((s): SessionStats => {
+  const sessions = active.slice(0, MAX_SESSIONS_SHOWN).map((s): SessionStats => {
     const last = deps.lastActivityMs?.(s.id)
     return {
       id: s.id, user: s.user, pool: s.pool, state: s.state, warm: s.warm,
@@ -159,11 +130,14 @@ export async function buildStats(deps: StatsDeps): Promise<Stats> {
   return {
     now: new Date(now).toISOString(),
     intervalMs: deps.sampler?.intervalMs ?? STATS_INTERVAL_MS,
+    caller: { name: caller.name, admin: caller.kind === 'admin' },
     pools,
     failures: failures
       .filter((v) => v.value > 0)
       .map((v) => ({ driver: String(v.labels.driver), reason: String(v.labels.reason), count: v.value })),
     sessions,
+    quotas: await quotaStats(deps.store, caller, now, deps.maxSessionsPerUser),
+    endedReasons: await endedReasonStats(deps.store, caller, now),
   }
 }
 

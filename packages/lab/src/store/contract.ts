@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SandboxHandle } from '../spec/sandbox-handle.ts'
 import { poolSpecSchema } from '../spec/pool-spec.ts'
 import { ENDED_REASONS, type NewSession, type Store } from './types.ts'
+import { describeUsageContract } from './usage-contract.ts'
 
 export interface StoreContractOptions {
   /** Called after each test with the store it used (e.g. to drop a test schema). */
@@ -286,5 +287,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getAttachToken('e'.repeat(64))).toMatchObject({ sessionId: 's-2' })
       })
     })
+
+    describeUsageContract(() => store)
   })
 }

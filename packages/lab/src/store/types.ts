@@ -1,6 +1,7 @@
 import type { NetworkPolicy } from '../spec/network-policy.ts'
 import type { SandboxHandle } from '../spec/sandbox-handle.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
+import type { KeyScope } from '../spec/key-scope.ts'
 
 export type SandboxState = 'starting' | 'warm' | 'claimed' | 'destroying'
 export type SessionState = 'starting' | 'running' | 'ended'
@@ -173,6 +174,25 @@ export interface SessionListFilter {
   readonly cursor?: { readonly createdAt: number; readonly id: string }
 }
 
+/** A scoped key's use of its quotas: sessions not ended, and sessions it created since a time. */
+export interface KeyUsage {
+  readonly keyId: string
+  readonly openSessions: number
+  readonly createdSince: number
+}
+
+export interface UserUsage {
+  readonly user: string
+  readonly openSessions: number
+}
+
+/** Sessions that ended for `reason` in bucket `bucket` (the bucket starting at since + bucket * bucketMs). */
+export interface EndedCount {
+  readonly bucket: number
+  readonly reason: EndedReason
+  readonly count: number
+}
+
 export interface Claimed {
   readonly session: SessionRecord
   readonly sandbox: SandboxRecord
@@ -250,6 +270,13 @@ export interface Store {
    * (default `system`).
    */
   endSession(id: string, reason: EndedReason, now: number, by?: { readonly actor: string; readonly keyId: string | null }): Promise<boolean>
+
+  /** Per key with any: its sessions not ended and those it created at or after `since`, by key id. */
+  keyUsage(since: number): Promise<KeyUsage[]>
+  /** The users with the most sessions not ended, most first (then by name), within a scope if given. */
+  topOpenUsers(limit: number, scope?: KeyScope): Promise<UserUsage[]>
+  /** Sessions that ended in [since, since + buckets * bucketMs), counted per bucket and reason, within a scope if given. */
+  endedByReason(f: { since: number; bucketMs: number; buckets: number; scope?: KeyScope }): Promise<EndedCount[]>
 
   insertKey(key: NewKey): Promise<void>
   getKey(id: string): Promise<KeyRecord | undefined>

@@ -1,25 +1,50 @@
 import { describeFailure, labFromFlags, type ClientFlags } from '../client-options.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
 import { parseNetworkFlags, type NetworkFlags } from '../network-flags.ts'
+import { formatTable } from '../table.ts'
 
 export interface SessionsLsFlags extends ClientFlags {
   readonly user?: string
   readonly state?: 'starting' | 'running' | 'ended'
+  readonly label?: string[]
+  readonly limit?: number
+  readonly cursor?: string
   readonly json?: boolean
 }
 
-/** `infra-lab sessions ls`: a table of sessions (newest first). */
+/** `--label k=v` flags as a map; a string says what is wrong with one. */
+export function parseLabelFlags(flags: readonly string[] | undefined): Record<string, string> | string {
+  const labels: Record<string, string> = {}
+  for (const f of flags ?? []) {
+    const eq = f.indexOf('=')
+    if (eq < 1) return `--label must be KEY=VALUE, got ${JSON.stringify(f)}`
+    const key = f.slice(0, eq)
+    // a session has one value per key: two would match nothing, which is surely not what was meant
+    if (Object.hasOwn(labels, key)) return `--label ${key} is given twice`
+    labels[key] = f.slice(eq + 1)
+  }
+  return labels
+}
+
+/** `infra-lab sessions ls`: a page of sessions (newest first) as a table. */
 export async function sessionsLsCommand(flags: SessionsLsFlags, io: CliIo, now = Date.now()): Promise<ExitCode> {
+  const labels = parseLabelFlags(flags.label)
+  if (typeof labels === 'string') {
+    io.stderr.write(`infra-lab sessions ls: ${labels}\n`)
+    return 2
+  }
   try {
-    const list = (await labFromFlags(flags, io).sessions.list({ user: flags.user, state: flags.state })).map((s) => s.info)
+    const page = await labFromFlags(flags, io).sessions.list({
+      user: flags.user, state: flags.state, limit: flags.limit, cursor: flags.cursor, ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    })
+    const list = page.map((s) => s.info)
     if (flags.json) {
-      io.stdout.write(`${JSON.stringify({ sessions: list }, null, 2)}\n`)
+      io.stdout.write(`${JSON.stringify({ sessions: list, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }, null, 2)}\n`)
       return 0
     }
-    const rows = [['ID', 'USER', 'POOL', 'STATE', 'START', 'AGE', 'ENDED'],
-      ...list.map((s) => [s.id, s.user, s.pool, s.state, s.warm ? 'warm' : 'cold', age(now - Date.parse(s.createdAt)), s.endedReason ?? ''])]
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-    for (const r of rows) io.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
+    io.stdout.write(formatTable([['ID', 'USER', 'POOL', 'STATE', 'START', 'AGE', 'ENDED'],
+      ...list.map((s) => [s.id, s.user, s.pool, s.state, s.warm ? 'warm' : 'cold', age(now - Date.parse(s.createdAt)), s.endedReason ?? ''])]))
+    if (page.nextCursor) io.stderr.write(`more sessions: add --cursor ${page.nextCursor}\n`)
     return 0
   } catch (err) {
     io.stderr.write(`infra-lab sessions ls: ${describeFailure(err)}\n`)

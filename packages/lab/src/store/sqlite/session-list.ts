@@ -1,11 +1,11 @@
 import type Database from 'better-sqlite3'
 import type { SessionListFilter } from '../types.ts'
 import type { SessionRow } from './rows.ts'
+import { scopeConditions } from './scope-sql.ts'
 
 /**
  * `listSessions` as one query built from the filter: newest first, keyset-paged on
- * (created_at, id), a scoped key's users as GLOB patterns (user names hold none of GLOB's
- * special characters, so `*` is the only one a pattern can carry), labels ANDed.
+ * (created_at, id), within a scoped key's view (scope-sql.ts), labels ANDed.
  */
 export function listSessionRows(db: Database.Database, f: SessionListFilter): SessionRow[] {
   const where: string[] = []
@@ -17,16 +17,10 @@ export function listSessionRows(db: Database.Database, f: SessionListFilter): Se
     where.push('EXISTS (SELECT 1 FROM session_labels l WHERE l.session_id = sessions.id AND l.key = ? AND l.value = ?)')
     args.push(k, v)
   }
-  if (f.scope?.users) {
-    if (f.scope.users.length === 0) return []
-    where.push(`(${f.scope.users.map(() => 'user GLOB ?').join(' OR ')})`)
-    args.push(...f.scope.users)
-  }
-  if (f.scope?.pools) {
-    if (f.scope.pools.length === 0) return []
-    where.push(`pool IN (${f.scope.pools.map(() => '?').join(', ')})`)
-    args.push(...f.scope.pools)
-  }
+  const scope = scopeConditions(f.scope)
+  if (!scope) return []
+  where.push(...scope.where)
+  args.push(...scope.args)
   if (f.cursor) {
     where.push('(created_at < ? OR (created_at = ? AND id < ?))')
     args.push(f.cursor.createdAt, f.cursor.createdAt, f.cursor.id)

@@ -95,3 +95,31 @@ describe('SqliteStore on a file', () => {
     await store.close()
   })
 })
+
+describe('SqliteStore usage counts', () => {
+  it('answers every count from an index, never by scanning the sessions table', async () => {
+    const store = new SqliteStore(':memory:')
+    const seen: string[] = []
+    const prepare = store.db.prepare.bind(store.db)
+    store.db.prepare = ((sql: string) => {
+      seen.push(sql)
+      return prepare(sql)
+    }) as typeof store.db.prepare
+    await store.keyUsage(0)
+    await store.topOpenUsers(10)
+    await store.topOpenUsers(10, { users: ['team-*'], pools: ['alpha'] })
+    await store.endedByReason({ since: 0, bucketMs: 3_600_000, buckets: 24, scope: { users: ['ada'], pools: null } })
+    store.db.prepare = prepare
+    const plans = seen.map((sql) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...sql.split('?').slice(1).map(() => 1)) as { detail: string }[])
+      .map((r) => r.detail).join('; '))
+    expect(plans).toHaveLength(5)
+    for (const plan of plans) expect(plan).not.toMatch(/SCAN sessions(?! USING)/)
+    const [openByKey, createdByKey, openByUser, openInScope, ended] = plans
+    expect(openByKey).toMatch(/INDEX sessions_open_key/)
+    expect(createdByKey).toMatch(/INDEX sessions_newest \(created_at>\?\)/)
+    expect(openByUser).toMatch(/INDEX sessions_open_user/)
+    expect(openInScope).toMatch(/USING (COVERING )?INDEX sessions_/)
+    expect(ended).toMatch(/INDEX sessions_ended_at \(ended_at>\? AND ended_at<\?\)/)
+    await store.close()
+  })
+})

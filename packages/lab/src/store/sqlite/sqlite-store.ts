@@ -3,9 +3,10 @@ import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
 import type {
-  AttachTokenRecord, AuditEntry, Claimed, EndedReason, EventRecord, KeyRecord, NewAuditEntry, NewEvent, NewKey, NewSession, PoolCounts,
-  SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store,
+  AttachTokenRecord, AuditEntry, Claimed, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry, NewEvent, NewKey, NewSession,
+  PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage,
 } from '../types.ts'
+import type { KeyScope } from '../../spec/key-scope.ts'
 import { SqliteAdmission } from './admission.ts'
 import { WalCheckpointer } from './checkpointer.ts'
 import { SqliteKeys } from './keys.ts'
@@ -13,6 +14,7 @@ import { SqliteLogs } from './logs.ts'
 import { migrate } from './migrations.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from './rows.ts'
 import { listSessionRows } from './session-list.ts'
+import { SqliteUsage } from './usage.ts'
 
 export interface SqliteStoreOptions {
   /** How long a writer waits for another connection's lock before SQLITE_BUSY, in ms. */
@@ -46,6 +48,7 @@ export class SqliteStore implements Store {
   private readonly admission: SqliteAdmission
   private readonly keys: SqliteKeys
   private readonly logs: SqliteLogs
+  private readonly usage: SqliteUsage
 
   constructor(readonly path: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(path)
@@ -65,6 +68,7 @@ export class SqliteStore implements Store {
     this.admission = new SqliteAdmission(this.db)
     this.keys = new SqliteKeys(this.db)
     this.logs = new SqliteLogs(this.db)
+    this.usage = new SqliteUsage(this.db)
     this.claimTx = this.db.transaction(this.claim.bind(this))
     this.endTx = this.db.transaction(this.end.bind(this))
     this.runningTx = this.db.transaction(this.running.bind(this))
@@ -226,6 +230,18 @@ export class SqliteStore implements Store {
     this.logs.audit({ at: now, actor: by.actor, keyId: by.keyId, action: 'session.end', target: id, details: { reason } })
     this.logs.event({ at: now, type: 'session.ended', pool: s.pool, user: s.user, sessionId: id, data: { reason, endedBy: by.actor } })
     return true
+  }
+
+  async keyUsage(since: number): Promise<KeyUsage[]> {
+    return this.usage.keyUsage(since)
+  }
+
+  async topOpenUsers(limit: number, scope?: KeyScope): Promise<UserUsage[]> {
+    return this.usage.topOpenUsers(limit, scope)
+  }
+
+  async endedByReason(f: { since: number; bucketMs: number; buckets: number; scope?: KeyScope }): Promise<EndedCount[]> {
+    return this.usage.endedByReason(f)
   }
 
   async insertKey(key: NewKey): Promise<void> {
