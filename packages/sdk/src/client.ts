@@ -1,7 +1,10 @@
+import { readEvents, type EventsOptions } from './events.ts'
 import { Transport } from './http.ts'
 import { Session, type SessionContext } from './session.ts'
 import type { WebSocketConstructor } from './terminal.ts'
-import type { CreatedSessionInfo, CreateSessionRequest, ListSessionsQuery, PoolInfo, SessionInfo } from './types.ts'
+import type {
+  CreatedSessionInfo, CreatedWebhook, CreateSessionRequest, CreateWebhookRequest, LabEvent, ListSessionsQuery, PoolInfo, SessionInfo, WebhookInfo,
+} from './types.ts'
 
 export interface InfraLabOptions {
   /** The gateway's base URL, e.g. http://127.0.0.1:8080 (in a browser on the gateway's page: location.origin). */
@@ -20,6 +23,8 @@ type Opts = { readonly signal?: AbortSignal }
 export class InfraLab {
   readonly sessions: Sessions
   readonly pools: Pools
+  /** Webhooks (the admin key only). */
+  readonly webhooks: Webhooks
   private readonly transport: Transport
 
   constructor(opts: InfraLabOptions) {
@@ -32,6 +37,7 @@ export class InfraLab {
     const ctx: SessionContext = { transport: this.transport, WebSocket: WS }
     this.sessions = new Sessions(ctx)
     this.pools = new Pools(this.transport)
+    this.webhooks = new Webhooks(this.transport)
   }
 
   get url(): string {
@@ -41,6 +47,16 @@ export class InfraLab {
   /** What the dashboard draws: pool history, claim outcomes and latencies, failures, live sessions. */
   stats<T = unknown>(opts: Opts = {}): Promise<T> {
     return this.transport.json<T>('GET', '/v1/stats', opts)
+  }
+
+  /**
+   * The gateway's events (GET /v1/events), in order, as they happen: `for await (const e of
+   * lab.events({ types: ['session.ended'] }))`. A scoped key gets its users' and pools' only. A
+   * broken stream is resumed after the last event seen (`reconnect: false` ends instead); stop
+   * with `break` or the signal.
+   */
+  events(opts: EventsOptions = {}): AsyncGenerator<LabEvent> {
+    return readEvents(this.transport, opts)
   }
 }
 
@@ -74,5 +90,23 @@ export class Pools {
 
   get(name: string, opts: Opts = {}): Promise<PoolInfo> {
     return this.t.json<PoolInfo>('GET', `/v1/pools/${encodeURIComponent(name)}`, opts)
+  }
+}
+
+export class Webhooks {
+  /** @internal */
+  constructor(private readonly t: Transport) {}
+
+  /** Events of these types are POSTed to `url`, signed; the answer's `secret` is shown this once. */
+  create(req: CreateWebhookRequest, opts: Opts = {}): Promise<CreatedWebhook> {
+    return this.t.json<CreatedWebhook>('POST', '/v1/webhooks', { json: req, ...opts })
+  }
+
+  async list(opts: Opts = {}): Promise<WebhookInfo[]> {
+    return (await this.t.json<{ webhooks: WebhookInfo[] }>('GET', '/v1/webhooks', opts)).webhooks
+  }
+
+  async delete(id: string, opts: Opts = {}): Promise<void> {
+    await this.t.json<undefined>('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`, opts)
   }
 }

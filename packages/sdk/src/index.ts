@@ -1,5 +1,6 @@
 // @infra-lab/sdk: the TypeScript client of the Optima Infra Lab gateway (docs/api.md).
-export { InfraLab, Pools, Sessions, type InfraLabOptions } from './client.ts'
+export { InfraLab, Pools, Sessions, Webhooks, type InfraLabOptions } from './client.ts'
+export type { EventsOptions } from './events.ts'
 export { Session } from './session.ts'
 export { Files } from './files.ts'
 export { Processes, type OutputOptions, type ProcessExit } from './processes.ts'

@@ -42,3 +42,13 @@ export type DirListing = Json<Files['get'], 200>
 export type DirEntry = DirListing['entries'][number]
 /** PUT .../files: the path as resolved in the sandbox and the bytes written. */
 export type WrittenFile = Json<Files['put'], 201>
+
+/** One event of GET /v1/events (each event's `data`), and a webhook delivery's body. */
+export type LabEvent = paths['/v1/events']['get']['responses'][200]['content']['text/event-stream']
+export type LabEventType = LabEvent['type']
+/** The body of POST /v1/webhooks. */
+export type CreateWebhookRequest = BodyOf<paths['/v1/webhooks']['post']>
+/** What POST /v1/webhooks answers: the only time the secret is shown. */
+export type CreatedWebhook = Json<paths['/v1/webhooks']['post'], 201>
+/** A webhook with its last attempt and pending deliveries (GET /v1/webhooks). */
+export type WebhookInfo = Json<paths['/v1/webhooks']['get'], 200>['webhooks'][number]

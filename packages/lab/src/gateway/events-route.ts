@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { Clock } from '../clock/clock.ts'
 import { EVENT_TYPES, type EventType } from '../store/types.ts'
 import type { EventBus } from './event-bus.ts'
-import { eventView, eventVisibleTo } from './event-view.ts'
+import { eventSchema, eventView, eventVisibleTo } from './event-view.ts'
 import { principalOf } from './principal.ts'
 import { resolvePrincipal, type KeyResolver } from './route-auth.ts'
 import type { ZodTypeProvider } from './route-schema.ts'
@@ -53,7 +53,7 @@ export function registerEventsRoute(scope: FastifyInstance, deps: EventsRouteDep
       summary: "Server-sent events: session.created, session.running, session.expiring, session.ended, pool.status (a scoped key gets only its users' and pools')",
       description: 'Each event is `id: <id>`, `event: <type>`, `data: <JSON>`; resume with `Last-Event-ID` (events are kept 24 h).',
       querystring: eventsQuery, headers: eventsHeaders,
-      responses: { 200: { description: 'An event stream that stays open', media: 'text/event-stream' } },
+      responses: { 200: { description: 'An event stream that stays open; the schema is each event\'s `data`', media: 'text/event-stream', schema: eventSchema } },
       errors: ['quota_exceeded'],
     },
   }, async (req, reply) => {
@@ -64,8 +64,10 @@ export function registerEventsRoute(scope: FastifyInstance, deps: EventsRouteDep
       owner: caller.keyId ?? 'admin',
       ...(afterId !== undefined ? { afterId } : {}),
       accept: (e) => (types === undefined || types.has(e.type)) && eventVisibleTo(caller, e),
-      // cut off (it fell behind) or shutting down: a client that stopped reading never takes an end
-      onEnd: () => res.destroy(),
+      // cut off because it fell behind: a client that stopped reading would never take an end
+      onEnd: (why) => {
+        if (why === 'overflow') res.destroy()
+      },
     })
     const res = openEventStream(reply, deps.streams)
     res.write(': open\n\n')

@@ -170,7 +170,7 @@ describe('GET /v1/events', () => {
     for (let i = 0; i < 16; i++) expect((await open(gw, { headers })).status).toBe(200)
     const refused = await fetch(`${gw.url}/v1/events`, { headers })
     expect(refused.status).toBe(429)
-    expect((await refused.json()).error).toMatchObject({ code: 'quota_exceeded', details: [{ limit: 'eventStreamsPerKey', value: 16 }] })
+    expect(((await refused.json()) as { error: unknown }).error).toMatchObject({ code: 'quota_exceeded', details: [{ limit: 'eventStreamsPerKey', value: 16 }] })
     expect(refused.headers.get('retry-after')).toBe('5')
     // another key, and the admin key, still get theirs
     expect((await open(gw)).status).toBe(200)
