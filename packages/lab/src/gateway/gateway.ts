@@ -147,7 +147,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     store, clock, logger: logger.child({ component: 'webhooks' }), lookup, allowPrivate: config.allowPrivateWebhooks,
     openSecret: (sealed, id) => sealer.open(sealed, id).toString('utf8'),
   })
-  const stopNudging = events.onEvents(() => webhooks.nudge())
+  const stopNudging = events.onEvents(() => webhooks.eventsAppended())
   webhooks.start()
   const app = await buildApp({
     apiKey, store, pools, sessions, networks, metrics, logger, clock, events,

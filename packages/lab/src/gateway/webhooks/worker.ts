@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../../clock/clock.ts'
 import type { DeliveryAttempt, DueDelivery, Store } from '../../store/types.ts'
 import { eventView } from '../event-view.ts'
-import { WEBHOOK_TIMEOUT_MS, postWebhook, type WebhookPost, type WebhookResult } from './sender.ts'
+import { WEBHOOK_TIMEOUT_MS, postWebhook, type WebhookResult } from './sender.ts'
 import type { Lookup } from './target.ts'
 
 /** Attempts in flight at once, over all webhooks. */
@@ -41,9 +41,6 @@ export interface WebhookWorkerDeps {
   readonly lookup: Lookup
   readonly allowPrivate: boolean
   readonly logger: Logger
-  readonly random?: () => number
-  /** The HTTP attempt (tests replace it to count or fail). */
-  readonly post?: (p: WebhookPost, opts: { lookup: Lookup; allowPrivate: boolean }) => Promise<WebhookResult>
 }
 
 /**
@@ -59,11 +56,14 @@ export class WebhookWorker {
   private running = false
   private again = false
   private stopped = true
+  /** New events may wait to be handed to webhooks (set at start and by the event bus). */
+  private eventsWaiting = true
 
   constructor(private readonly deps: WebhookWorkerDeps) {}
 
   start(): void {
     this.stopped = false
+    this.schedule()
     this.nudge()
   }
 
@@ -74,6 +74,12 @@ export class WebhookWorker {
     while (this.running || this.inFlight.size > 0) {
       await Promise.allSettled([...this.inFlight, new Promise((r) => setTimeout(r, 10))])
     }
+  }
+
+  /** The event bus read new events: hand them to the webhooks now. */
+  eventsAppended(): void {
+    this.eventsWaiting = true
+    this.nudge()
   }
 
   /** Runs a pass soon (new events, or an attempt ended and more may be due). */
@@ -89,20 +95,32 @@ export class WebhookWorker {
       if (this.again) {
         this.again = false
         this.nudge()
-      } else this.schedule()
+      }
     })
   }
 
+  /** A tick every DELIVERY_TICK_MS whatever the passes do: one that finds a pass running asks for another after it. */
   private schedule(): void {
     if (this.stopped) return
-    this.cancelTimer?.()
-    this.cancelTimer = this.deps.clock.setTimer(DELIVERY_TICK_MS, () => this.nudge())
+    this.cancelTimer = this.deps.clock.setTimer(DELIVERY_TICK_MS, () => {
+      this.schedule()
+      this.nudge()
+    })
   }
 
   private async pass(): Promise<void> {
     const { store, clock, logger } = this.deps
     try {
-      while ((await store.enqueueDeliveries(ENQUEUE_BATCH, clock.now())) === ENQUEUE_BATCH && !this.stopped);
+      // a tick with no new events only looks for due retries: no write transaction for nothing
+      if (this.eventsWaiting) {
+        this.eventsWaiting = false
+        try {
+          while ((await store.enqueueDeliveries(ENQUEUE_BATCH, clock.now())) === ENQUEUE_BATCH && !this.stopped);
+        } catch (err) {
+          this.eventsWaiting = true
+          throw err
+        }
+      }
       const free = DELIVERY_CONCURRENCY - this.inFlight.size
       if (free <= 0 || this.stopped) return
       for (const d of await store.claimDueDeliveries(clock.now(), free, LEASE_MS)) {
@@ -125,13 +143,19 @@ export class WebhookWorker {
       await store.recordDeliveryAttempt(d.id, { at: clock.now(), status: null, error: 'the event is no longer in the log (kept 24 h)', state: 'abandoned', nextAttemptAt: clock.now() })
       return
     }
+    let secret: string
+    try {
+      secret = this.deps.openSecret(d.sealedSecret, d.webhookId)
+    } catch (err) {
+      // another sealing key than the one it was sealed with: no attempt can ever be signed
+      await store.recordDeliveryAttempt(d.id, { at: clock.now(), status: null, error: `cannot open the webhook's secret: ${(err as Error).message}`, state: 'abandoned', nextAttemptAt: clock.now() })
+      return
+    }
     const body = JSON.stringify(eventView(d.event))
-    const post = this.deps.post ?? postWebhook
-    const result = await post({
-      url: d.url, secret: this.deps.openSecret(d.sealedSecret, d.webhookId), body, eventType: d.event.type, deliveryId: d.id,
-      unixS: Math.floor(clock.now() / 1000),
+    const result = await postWebhook({
+      url: d.url, secret, body, eventType: d.event.type, deliveryId: d.id, unixS: Math.floor(clock.now() / 1000),
     }, { lookup: this.deps.lookup, allowPrivate: this.deps.allowPrivate })
-    const next = afterAttempt(d, result, clock.now(), this.deps.random)
+    const next = afterAttempt(d, result, clock.now())
     if (next.state !== 'delivered') this.deps.logger.info({ webhook: d.webhookId, delivery: d.id, attempts: d.attempts + 1, state: next.state, error: next.error }, 'webhook delivery failed')
     await store.recordDeliveryAttempt(d.id, next)
   }
