@@ -5,6 +5,8 @@ import type { EventRecord } from '../store/types.ts'
 import { EventBus, type Subscription } from './event-bus.ts'
 import { ApiError } from './errors.ts'
 
+const QUEUE_MAX = 50
+
 const append = (store: SqliteStore, user = 'ada', pool = 'default') =>
   store.appendEvent({ at: 1000, type: 'session.created', pool, user, sessionId: 'ses-x', data: {} })
 
@@ -31,7 +33,7 @@ describe('event bus', () => {
   beforeEach(async () => {
     store = new SqliteStore(':memory:')
     clock = new ManualClock(0)
-    bus = new EventBus({ store, clock, queueMax: 5, maxStreamsPerKey: 2, maxStreams: 3 })
+    bus = new EventBus({ store, clock, queueMax: QUEUE_MAX, maxStreamsPerKey: 2, maxStreams: 3 })
     await bus.start()
   })
   afterEach(async () => {
@@ -80,8 +82,8 @@ describe('event bus', () => {
   it('cuts off a subscriber that stops reading once its queue is full, holding no more than the bound', async () => {
     const ended: string[] = []
     const sub = bus.subscribe({ owner: 'admin', accept: all, onEnd: (why) => ended.push(why) })
-    for (let i = 0; i < 5; i++) await append(store)
-    await until(() => sub.queued === 5, 'a full queue')
+    for (let i = 0; i < QUEUE_MAX; i++) await append(store)
+    await until(() => sub.queued === QUEUE_MAX, 'a full queue')
     await append(store)
     await until(() => sub.endedBy === 'overflow', 'the cut-off')
     expect(sub.queued).toBe(0)

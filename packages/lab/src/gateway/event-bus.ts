@@ -39,6 +39,8 @@ export class EventBus {
   private lastId = 0
   private readonly subs = new Set<Subscription>()
   private readonly listeners = new Set<() => void>()
+  /** Callers of nextRead(), told when the read that follows ends. */
+  private readWaiters: (() => void)[] = []
   private pumping = false
   private again = false
   private stopped = true
@@ -68,6 +70,22 @@ export class EventBus {
     this.unwatch?.()
     this.cancelPoll?.()
     for (const s of [...this.subs]) s.end('shutdown')
+    this.flushReadWaiters()
+  }
+
+  /** Resolves once a read of the log that starts after this call has ended. */
+  nextRead(): Promise<void> {
+    if (this.stopped) return Promise.resolve()
+    const p = new Promise<void>((resolve) => this.readWaiters.push(resolve))
+    if (this.pumping) this.again = true
+    else this.wake()
+    return p
+  }
+
+  private flushReadWaiters(): void {
+    const waiters = this.readWaiters
+    this.readWaiters = []
+    for (const w of waiters) w()
   }
 
   /** Called after each read that found new events (the webhook worker hands them out then). */
@@ -104,7 +122,11 @@ export class EventBus {
     this.subs.delete(sub)
   }
 
-  /** Reads the log now (again, if a read is running: an event committed during it is not missed). */
+  /**
+   * Reads the log soon (again, if a read is running: an event committed during it is not
+   * missed). Soon, not now: the store calls this from inside the call that wrote (a claim), and
+   * that caller's answer goes out before the read and the fan-out.
+   */
   wake(): void {
     if (this.stopped) return
     if (this.pumping) {
@@ -112,8 +134,10 @@ export class EventBus {
       return
     }
     this.pumping = true
-    void this.pump().finally(() => {
-      this.pumping = false
+    setImmediate(() => {
+      void this.pump().finally(() => {
+        this.pumping = false
+      })
     })
   }
 
@@ -137,6 +161,7 @@ export class EventBus {
     } catch (err) {
       if (!this.stopped) this.deps.logger?.error({ err: String(err) }, 'reading the event log failed')
     }
+    this.flushReadWaiters()
     if (found) for (const l of this.listeners) l()
   }
 
@@ -227,9 +252,15 @@ export class Subscription implements AsyncIterable<EventRecord> {
   private async *replay(): AsyncGenerator<EventRecord> {
     while (!this.ended) {
       const known = this.bus.lastFannedOut
-      if (this.cursor >= known) {
+      if (this.cursor === known) {
         this.live = true
         return
+      }
+      if (this.cursor > known) {
+        // the bus has yet to read what this subscriber has: live now, its next read would queue
+        // all of that at once; wait for it instead
+        await this.bus.nextRead()
+        continue
       }
       const page = await this.store.listEvents(this.cursor, READ_BATCH)
       for (const e of page) {
