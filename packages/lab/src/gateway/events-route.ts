@@ -37,8 +37,6 @@ export interface EventsRouteDeps {
   readonly keys: KeyResolver
   readonly clock: Clock
   readonly streams: OpenStreams
-  /** A comment this often keeps proxies from closing a quiet stream; the caller's key is checked again then. */
-  readonly heartbeatMs?: number
 }
 
 /**
@@ -73,10 +71,10 @@ export function registerEventsRoute(scope: FastifyInstance, deps: EventsRouteDep
     res.write(': open\n\n')
     res.once('close', () => sub.close())
 
-    const every = deps.heartbeatMs ?? SSE_HEARTBEAT_MS
+    // a comment keeps proxies from closing a quiet stream; the caller's key is checked again then
     let cancel = (): void => undefined
     const beat = (): void => {
-      cancel = deps.clock.setTimer(every, () => {
+      cancel = deps.clock.setTimer(SSE_HEARTBEAT_MS, () => {
         resolvePrincipal(req.headers.authorization, deps.keys).then(() => {
           if (res.destroyed) return
           res.write(': keep-alive\n\n')

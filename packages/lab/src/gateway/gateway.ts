@@ -52,7 +52,7 @@ async function closeWithin(app: FastifyInstance, graceMs: number, logger: Logger
 export const EVENT_RETENTION_MS = 24 * 3600 * 1000
 const PURGE_INTERVAL_MS = 60_000
 
-/** Deletes what outlived its retention: ended sessions (`retainEndedS`) and events (24 h). */
+/** Deletes what outlived its retention: ended sessions (`retainEndedS`), events and finished webhook deliveries (24 h). */
 export async function purgeOld(store: Store, now: number, retainEndedS: number): Promise<{ sessions: number; events: number }> {
   const events = await store.purgeEvents(now - EVENT_RETENTION_MS)
   await store.purgeDeliveries(now - EVENT_RETENTION_MS)
