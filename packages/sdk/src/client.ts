@@ -1,11 +1,13 @@
 import { BadResponseError } from './errors.ts'
+import { readEvents, type EventsOptions } from './events.ts'
 import { Transport } from './http.ts'
 import { Keys } from './keys.ts'
 import { eachItem } from './pages.ts'
 import { Session, type SessionContext } from './session.ts'
 import type { WebSocketConstructor } from './terminal.ts'
 import type {
-  AuditEntry, AuditPage, AuditQuery, CreatedSessionInfo, CreateSessionRequest, ListSessionsQuery, PoolInfo, SessionInfo, SessionListPage, Stats,
+  AuditEntry, AuditPage, AuditQuery, CreatedSessionInfo, CreatedWebhook, CreateSessionRequest, CreateWebhookRequest, LabEvent, ListSessionsQuery,
+  PoolInfo, SessionInfo, SessionListPage, Stats, WebhookInfo,
 } from './types.ts'
 
 export interface InfraLabOptions {
@@ -41,6 +43,8 @@ export class InfraLab {
   readonly pools: Pools
   /** Scoped API keys (admin key only). */
   readonly keys: Keys
+  /** Webhooks (the admin key only). */
+  readonly webhooks: Webhooks
   private readonly transport: Transport
 
   constructor(opts: InfraLabOptions) {
@@ -54,6 +58,7 @@ export class InfraLab {
     this.sessions = new Sessions(ctx)
     this.pools = new Pools(this.transport)
     this.keys = new Keys(this.transport)
+    this.webhooks = new Webhooks(this.transport)
   }
 
   get url(): string {
@@ -91,6 +96,16 @@ export class InfraLab {
     const res = await this.transport.send('GET', '/v1/events', { headers, ...(opts.signal ? { signal: opts.signal } : {}) })
     if (!res.body) throw new BadResponseError('the gateway answered GET /v1/events without a body', { status: res.status })
     return res.body
+  }
+
+  /**
+   * The gateway's events (GET /v1/events), in order, as they happen: `for await (const e of
+   * lab.events({ types: ['session.ended'] }))`. A scoped key gets its users' and pools' only. A
+   * broken stream is resumed after the last event seen (`reconnect: false` ends instead); stop
+   * with `break` or the signal.
+   */
+  events(opts: EventsOptions = {}): AsyncGenerator<LabEvent> {
+    return readEvents(this.transport, opts)
   }
 }
 
@@ -135,5 +150,23 @@ export class Pools {
 
   get(name: string, opts: Opts = {}): Promise<PoolInfo> {
     return this.t.json<PoolInfo>('GET', `/v1/pools/${encodeURIComponent(name)}`, opts)
+  }
+}
+
+export class Webhooks {
+  /** @internal */
+  constructor(private readonly t: Transport) {}
+
+  /** Events of these types are POSTed to `url`, signed; the answer's `secret` is shown this once. */
+  create(req: CreateWebhookRequest, opts: Opts = {}): Promise<CreatedWebhook> {
+    return this.t.json<CreatedWebhook>('POST', '/v1/webhooks', { json: req, ...opts })
+  }
+
+  async list(opts: Opts = {}): Promise<WebhookInfo[]> {
+    return (await this.t.json<{ webhooks: WebhookInfo[] }>('GET', '/v1/webhooks', opts)).webhooks
+  }
+
+  async delete(id: string, opts: Opts = {}): Promise<void> {
+    await this.t.json<undefined>('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`, opts)
   }
 }

@@ -209,7 +209,7 @@ export class InsufficientStorageError extends InfraLabError {
   }
 }
 
-/** `quota_exceeded` (HTTP 429): As many sessions are open as a quota allows (the key's `maxSessions`, or `--max-sessions-per-user`); `details` names the limit and its value. End one, or retry after `Retry-After`. */
+/** `quota_exceeded` (HTTP 429): As many sessions are open as a quota allows (the key's `maxSessions`, or `--max-sessions-per-user`), as many event streams as a key or the gateway may hold, or as many webhooks as the gateway keeps; `details` names the limit and its value. End or close one, or retry after `Retry-After`. */
 export class QuotaExceededError extends InfraLabError {
   override name = 'QuotaExceededError'
   static readonly code = 'quota_exceeded'

@@ -5,7 +5,7 @@ import { BadResponseError, GatewayUnreachableError, InfraLabError, type ErrorDet
 /** A request body of raw bytes. */
 export type RequestBody = NonNullable<RequestInit['body']>
 
-/** Query parameters; a list repeats its name (`label=a=1&label=b=2`). */
+/** Query parameters; a list repeats its name (`?label=a=1&label=b=2`). */
 export type Query = Readonly<Record<string, string | number | boolean | readonly string[] | undefined>>
 
 export interface RequestOptions {
@@ -36,7 +36,7 @@ export class Transport {
   url(path: string, query?: Query): string {
     const q = new URLSearchParams()
     for (const [k, v] of Object.entries(query ?? {})) {
-      if (Array.isArray(v)) for (const item of v) q.append(k, item)
+      if (Array.isArray(v)) for (const item of v as readonly string[]) q.append(k, item)
       else if (v !== undefined) q.set(k, String(v))
     }
     const qs = q.toString()

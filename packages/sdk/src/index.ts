@@ -1,6 +1,7 @@
 // @infra-lab/sdk: the TypeScript client of the Optima Infra Lab gateway (docs/api.md).
-export { InfraLab, Pools, Sessions, type AuditOptions, type InfraLabOptions, type SessionList, type SessionListOptions } from './client.ts'
+export { InfraLab, Pools, Sessions, Webhooks, type AuditOptions, type InfraLabOptions, type SessionList, type SessionListOptions } from './client.ts'
 export { Keys } from './keys.ts'
+export type { EventsOptions } from './events.ts'
 export { Session } from './session.ts'
 export { Files } from './files.ts'
 export { Processes, type OutputOptions, type ProcessExit } from './processes.ts'

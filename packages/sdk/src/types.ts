@@ -59,3 +59,12 @@ export type AuditEntry = AuditPage['entries'][number]
 
 /** What the dashboard draws (GET /v1/stats), as the caller's key may see it. */
 export type Stats = Json<paths['/v1/stats']['get'], 200>
+/** One event of GET /v1/events (each event's `data`), and a webhook delivery's body. */
+export type LabEvent = paths['/v1/events']['get']['responses'][200]['content']['text/event-stream']
+export type LabEventType = LabEvent['type']
+/** The body of POST /v1/webhooks. */
+export type CreateWebhookRequest = BodyOf<paths['/v1/webhooks']['post']>
+/** What POST /v1/webhooks answers: the only time the secret is shown. */
+export type CreatedWebhook = Json<paths['/v1/webhooks']['post'], 201>
+/** A webhook with its last attempt and pending deliveries (GET /v1/webhooks). */
+export type WebhookInfo = Json<paths['/v1/webhooks']['get'], 200>['webhooks'][number]

@@ -20,7 +20,10 @@ import type { PoolRuntime } from './pools.ts'
 import { requireRouteAuth } from './route-auth.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
+import type { EventBus } from './event-bus.ts'
+import { registerEventsRoute } from './events-route.ts'
 import { registerKeyRoutes } from './key-routes.ts'
+import { registerWebhookRoutes, type WebhookRouteDeps } from './webhooks/routes.ts'
 import { covers, principalOf } from './principal.ts'
 import { requireSessionScope } from './session-scope.ts'
 import { jsonSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './route-schema.ts'
@@ -54,6 +57,10 @@ export interface AppDeps {
   readonly webDir?: string | false
   /** Key expiry and audit times (default: the system clock). */
   readonly clock?: Clock
+  /** The event log's fan-out (GET /v1/events). */
+  readonly events: EventBus
+  /** How webhook secrets are sealed and their URLs checked. */
+  readonly webhooks: Omit<WebhookRouteDeps, 'store' | 'clock'>
 }
 
 /** The HTTP + WebSocket API. Routes and JSON shapes are a contract: see docs/api.md. */
@@ -204,6 +211,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerNetworkRoutes(scope, { sessions: deps.sessions, networks: deps.networks, store: deps.store, clock })
     registerKeyRoutes(scope, { store: deps.store, clock })
     registerAuditRoutes(scope, { store: deps.store })
+    registerEventsRoute(scope, { bus: deps.events, keys, clock, streams })
+    registerWebhookRoutes(scope, { store: deps.store, clock, ...deps.webhooks })
     registerExecRoutes(scope, agentDeps)
     registerFileReadRoutes(scope, agentDeps)
     await registerRawBodyScope(scope, (raw) => {

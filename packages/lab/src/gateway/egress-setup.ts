@@ -39,6 +39,14 @@ export async function teardownEgress(dataDir: string): Promise<void> {
   await new EgressHost({ tag: egressTag(dataDir) }).down()
 }
 
+/**
+ * What seals secrets in the store (credentials, webhook secrets): the key in the data dir (made
+ * on first use, 0600) or the configured file. A copy of the database alone reveals none of them.
+ */
+export async function loadSealer(config: GatewayConfig): Promise<Sealer> {
+  return createSealer(await loadOrCreateKey(config.egress.credentialKeyFile ?? join(config.dataDir, 'egress', 'credential-key')))
+}
+
 /** Pools whose sandboxes go out through this gateway's host proxy (their own namespaces, nftables). */
 export function usesHostProxy(pool: PoolSpec): boolean {
   return pool.network && (pool.driver === 'local' || pool.driver === 'docker')
@@ -62,7 +70,7 @@ export async function startEgress(config: GatewayConfig, pools: readonly PoolSpe
   if (!wantsHost && !wantsEcs) return undefined
   const dir = join(config.dataDir, 'egress')
   const ca = await loadOrCreateCa(dir)
-  const sealer = createSealer(await loadOrCreateKey(config.egress.credentialKeyFile ?? join(dir, 'credential-key')))
+  const sealer = await loadSealer(config)
   const resolver: Resolver = config.egress.hosts ? hostsResolver(config.egress.hosts) : systemResolver()
   const common = (component: string) => ({
     resolver, ca,

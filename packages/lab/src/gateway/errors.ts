@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   exec_failed: { status: 422, meaning: 'The command could not start: no such program, or `cwd` is missing or not a directory.' },
   too_many_processes: { status: 429, meaning: "The session's sandbox runs as many processes as it may; retry after `Retry-After` seconds or end some." },
   insufficient_storage: { status: 507, meaning: "The user's workspace quota (or the sandbox's disk) is full; nothing was written." },
-  quota_exceeded: { status: 429, meaning: 'As many sessions are open as a quota allows (the key\'s `maxSessions`, or `--max-sessions-per-user`); `details` names the limit and its value. End one, or retry after `Retry-After`.' },
+  quota_exceeded: { status: 429, meaning: 'As many sessions are open as a quota allows (the key\'s `maxSessions`, or `--max-sessions-per-user`), as many event streams as a key or the gateway may hold, or as many webhooks as the gateway keeps; `details` names the limit and its value. End or close one, or retry after `Retry-After`.' },
   rate_limited: { status: 429, meaning: 'The key created as many sessions as its `createsPerMin` allows; retry after `Retry-After` seconds. `details` names the limit and its value.' },
   capacity_exhausted: { status: 503, meaning: 'The pool has no ready sandbox and is at `maxSize`; retry after `Retry-After` seconds.' },
   claim_timeout: { status: 503, meaning: 'No warm sandbox and the cold start took longer than `claimTimeoutMs`; retry after `Retry-After`.' },

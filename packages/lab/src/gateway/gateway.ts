@@ -15,10 +15,14 @@ import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
 import type { PoolRuntime } from './pools.ts'
 import type { EgressOptions } from '../drivers/host/egress-net.ts'
-import { startEgress, usesHostProxy, type GatewayEgress } from './egress-setup.ts'
+import { loadSealer, startEgress, usesHostProxy, type GatewayEgress } from './egress-setup.ts'
+import { EventBus } from './event-bus.ts'
+import { PoolStatusEvents } from './pool-events.ts'
 import { SessionNetworks } from './session-network.ts'
 import { SessionService } from './sessions.ts'
 import { PoolStatsSampler } from './stats.ts'
+import { systemLookup, type Lookup } from './webhooks/target.ts'
+import { WebhookWorker } from './webhooks/worker.ts'
 
 /** What the gateway hands a driver besides its configuration: the egress proxy its network sandboxes use. */
 export interface DriverExtras {
@@ -48,9 +52,11 @@ async function closeWithin(app: FastifyInstance, graceMs: number, logger: Logger
 export const EVENT_RETENTION_MS = 24 * 3600 * 1000
 const PURGE_INTERVAL_MS = 60_000
 
-/** Deletes what outlived its retention: ended sessions (`retainEndedS`) and events (24 h). */
+/** Deletes what outlived its retention: ended sessions (`retainEndedS`), events and finished webhook deliveries (24 h). */
 export async function purgeOld(store: Store, now: number, retainEndedS: number): Promise<{ sessions: number; events: number }> {
-  return { sessions: await store.purgeEndedSessions(now - retainEndedS * 1000), events: await store.purgeEvents(now - EVENT_RETENTION_MS) }
+  const events = await store.purgeEvents(now - EVENT_RETENTION_MS)
+  await store.purgeDeliveries(now - EVENT_RETENTION_MS)
+  return { sessions: await store.purgeEndedSessions(now - retainEndedS * 1000), events }
 }
 
 export type DriverFactory = (name: DriverName, extras?: DriverExtras) => Promise<SandboxDriver>
@@ -62,6 +68,8 @@ export interface GatewayOptions {
   readonly clock?: Clock
   /** How often idle and lifetime limits are checked. */
   readonly sweepIntervalMs?: number
+  /** How webhook hosts are resolved (default: the host's resolver). */
+  readonly webhookLookup?: Lookup
 }
 
 export interface StartedGateway {
@@ -73,6 +81,7 @@ export interface StartedGateway {
   readonly sessions: SessionService
   readonly pools: ReadonlyMap<string, PoolRuntime>
   readonly metrics: LabMetrics
+  readonly events: EventBus
   /** Closes the API and the channels; sandboxes and shells keep running (restart resumes them). */
   stop(): Promise<void>
 }
@@ -128,8 +137,21 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   let stopping = false
   const sampler = new PoolStatsSampler(pools, clock)
   sampler.start()
+  const events = new EventBus({ store, clock, logger })
+  await events.start()
+  const poolEvents = new PoolStatusEvents({ pools, store, clock, logger })
+  poolEvents.start()
+  const sealer = egress?.sealer ?? await loadSealer(config)
+  const lookup = opts.webhookLookup ?? systemLookup
+  const webhooks = new WebhookWorker({
+    store, clock, logger: logger.child({ component: 'webhooks' }), lookup, allowPrivate: config.allowPrivateWebhooks,
+    openSecret: (sealed, id) => sealer.open(sealed, id).toString('utf8'),
+  })
+  const stopNudging = events.onEvents(() => webhooks.eventsAppended())
+  webhooks.start()
   const app = await buildApp({
-    apiKey, store, pools, sessions, networks, metrics, logger, clock,
+    apiKey, store, pools, sessions, networks, metrics, logger, clock, events,
+    webhooks: { sealSecret: (secret, id) => sealer.seal(secret, id), lookup, allowPrivate: config.allowPrivateWebhooks },
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     maxUploadBytes: config.maxUploadBytes,
@@ -157,13 +179,17 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   const url = `http://${host}:${port}`
 
   return {
-    app, url, apiKey, apiKeySource, store, sessions, pools, metrics,
+    app, url, apiKey, apiKeySource, store, sessions, pools, metrics, events,
     async stop() {
       if (stopping) return
       stopping = true
       clearInterval(sweepTimer)
       clearInterval(purgeTimer)
       sampler.stop()
+      poolEvents.stop()
+      stopNudging()
+      events.stop()
+      await webhooks.stop()
       for (const p of pools.values()) await p.controller.stop()
       sessions.detachAll()
       await resuming

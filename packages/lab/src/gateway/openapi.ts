@@ -72,7 +72,8 @@ function operation(r: Collected): object {
   ]
   const responses: Record<string, object> = {}
   for (const [status, res] of Object.entries(s.responses ?? { 200: { description: 'OK' } })) {
-    const content = res.schema ? { 'application/json': { schema: json(res.schema) } } : res.media ? { [res.media]: { schema: res.media === 'application/octet-stream' ? { type: 'string', format: 'binary' } : { type: 'string' } } } : undefined
+    // a schema with a media type that is not JSON describes what the stream carries (each SSE event's data)
+    const content = res.schema ? { [res.media ?? 'application/json']: { schema: json(res.schema) } } : res.media ? { [res.media]: { schema: res.media === 'application/octet-stream' ? { type: 'string', format: 'binary' } : { type: 'string' } } } : undefined
     responses[status] = { description: res.description, ...(content ? { content } : {}) }
   }
   const codes = new Set<ErrorCode>(s.errors ?? [])

@@ -23,7 +23,7 @@ declare module 'fastify' {
 
 export interface RouteResponse {
   readonly description: string
-  /** A JSON body. */
+  /** A JSON body; with `media: 'text/event-stream'`, the JSON `data` of each event. */
   readonly schema?: z.ZodType
   /** A body that is not JSON (a file's bytes, an SSE stream). */
   readonly media?: 'application/octet-stream' | 'text/event-stream' | 'text/plain'

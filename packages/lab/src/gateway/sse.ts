@@ -30,14 +30,7 @@ export interface SseRun {
  * took the last one, so a slow client slows the sender, never the gateway's memory.
  */
 export async function streamSse(reply: FastifyReply, run: SseRun, streams: OpenStreams): Promise<void> {
-  reply.hijack()
-  const res = reply.raw
-  streams.add(res)
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    'x-accel-buffering': 'no',
-  })
+  const res = openEventStream(reply, streams)
   const text = new ChunkText(run.encoding)
   let gone = false
   const onClose = () => {
@@ -54,13 +47,13 @@ export async function streamSse(reply: FastifyReply, run: SseRun, streams: OpenS
     }
     for (const s of ['stdout', 'stderr'] as const) if (!(await send(res, s, text.end(s)))) return
     const exit = await run.finish()
-    if (exit && !gone) res.write(event('exit', exit))
+    if (exit && !gone) res.write(sseFrame('exit', JSON.stringify(exit)))
   } catch (err) {
     if (gone) return
     const e = await run.toError(err)
     if (!(e instanceof ApiError)) reply.log.error({ err: { message: e.message, stack: e.stack } }, 'event stream failed')
     const body = e instanceof ApiError ? e.toJSON().error : { code: 'internal', message: 'internal error; see the gateway log' }
-    res.write(event('error', body))
+    res.write(sseFrame('error', JSON.stringify(body)))
   } finally {
     clearInterval(heartbeat)
     res.off('close', onClose)
@@ -68,15 +61,28 @@ export async function streamSse(reply: FastifyReply, run: SseRun, streams: OpenS
   }
 }
 
-function event(name: string, data: unknown): string {
-  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`
+/** Takes the request over and answers 200 text/event-stream; the gateway's shutdown ends it. */
+export function openEventStream(reply: FastifyReply, streams: OpenStreams): ServerResponse {
+  reply.hijack()
+  const res = reply.raw
+  streams.add(res)
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+  })
+  return res
 }
 
-/** Writes one event and waits until the socket takes it; false once the client is gone. */
-async function send(res: ServerResponse, name: string, data: string): Promise<boolean> {
-  if (data === '') return !res.destroyed
+/** One event; `data` is a single line (JSON), `id` what a client resumes after with Last-Event-ID. */
+export function sseFrame(name: string, data: string, id?: number | string): string {
+  return `${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${data}\n\n`
+}
+
+/** Writes one frame and waits until the socket takes it; false once the client is gone. */
+export async function writeFrame(res: ServerResponse, frame: string): Promise<boolean> {
   if (res.destroyed) return false
-  if (res.write(event(name, data))) return true
+  if (res.write(frame)) return true
   return new Promise<boolean>((resolve) => {
     const done = (ok: boolean) => () => {
       res.off('drain', onDrain)
@@ -88,4 +94,9 @@ async function send(res: ServerResponse, name: string, data: string): Promise<bo
     res.once('drain', onDrain)
     res.once('close', onClose)
   })
+}
+
+async function send(res: ServerResponse, name: string, data: string): Promise<boolean> {
+  if (data === '') return !res.destroyed
+  return writeFrame(res, sseFrame(name, JSON.stringify(data)))
 }

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SandboxHandle } from '../spec/sandbox-handle.ts'
 import { poolSpecSchema } from '../spec/pool-spec.ts'
-import { ENDED_REASONS, type NewSession, type Store } from './types.ts'
 import { describeUsageContract } from './usage-contract.ts'
+import { ENDED_REASONS, type EventType, type NewSession, type Store, type WebhookRecord } from './types.ts'
 
 export interface StoreContractOptions {
   /** Called after each test with the store it used (e.g. to drop a test schema). */
@@ -289,5 +289,107 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     })
 
     describeUsageContract(() => store)
+    describe('event log', () => {
+      const event = (type: EventType, at: number, user = 'ada') => ({ at, type, pool: 'alpha', user, sessionId: 's-1', data: { n: at } })
+
+      it('gives ids that only grow, lists after an id, and says the last id even once the purge took every event', async () => {
+        expect(await store.lastEventId()).toBe(0)
+        const a = await store.appendEvent(event('session.created', 10))
+        const b = await store.appendEvent(event('session.ended', 20))
+        expect(b).toBeGreaterThan(a)
+        expect(await store.lastEventId()).toBe(b)
+        expect((await store.listEvents(a, 10)).map((e) => [e.id, e.type, e.data])).toEqual([[b, 'session.ended', { n: 20 }]])
+        expect(await store.purgeEvents(100)).toBe(2)
+        expect(await store.listEvents(0, 10)).toEqual([])
+        expect(await store.lastEventId()).toBe(b)
+        expect(await store.appendEvent(event('session.created', 30))).toBeGreaterThan(b)
+      })
+
+      it('tells its watchers after every write that appends an event, and not after one that does not', async () => {
+        let told = 0
+        const stop = store.watchEvents(() => told++)
+        await store.appendEvent(event('pool.status', 1))
+        await warm(store, 'sb-1', 1)
+        await store.claimWarm('alpha', session('s-1'), 5) // session.created
+        await store.claimWarm('alpha', session('s-2'), 5) // nothing warm: no event
+        await store.markSessionRunning('s-1', {})
+        await store.endSession('s-1', 'exited', 9)
+        await store.endSession('s-1', 'exited', 9) // already ended: no event
+        expect(told).toBe(4)
+        expect((await store.listEvents(0, 10)).map((e) => e.type)).toEqual(['pool.status', 'session.created', 'session.running', 'session.ended'])
+        stop()
+        await store.appendEvent(event('pool.status', 2))
+        expect(told).toBe(4)
+      })
+    })
+
+    describe('webhooks', () => {
+      const hook = (id: string, events: EventType[], createdAt = 1): WebhookRecord =>
+        ({ id, url: `https://hooks.example/${id}`, events, sealedSecret: `v1.sealed-${id}`, createdAt, createdBy: 'admin' })
+      const event = (type: EventType, at: number) => store.appendEvent({ at, type, pool: 'alpha', user: 'ada', sessionId: 's-1', data: {} })
+
+      it('hands each later event of a wanted type to each webhook once, as a pending delivery due now', async () => {
+        await event('session.created', 1) // before any webhook: nobody's
+        await store.insertWebhook(hook('wh-a', ['session.created', 'session.ended']))
+        await store.insertWebhook(hook('wh-b', ['session.ended']))
+        const created = await event('session.created', 2)
+        const ended = await event('session.ended', 3)
+        await event('pool.status', 4)
+        expect(await store.enqueueDeliveries(2, 100)).toBe(2)
+        expect(await store.enqueueDeliveries(10, 100)).toBe(2)
+        expect(await store.enqueueDeliveries(10, 100)).toBe(0)
+        const due = await store.claimDueDeliveries(100, 10, 30_000)
+        expect(due.map((d) => [d.webhookId, d.event?.id, d.attempts, d.url, d.sealedSecret]).sort()).toEqual([
+          ['wh-a', created, 0, 'https://hooks.example/wh-a', 'v1.sealed-wh-a'],
+          ['wh-a', ended, 0, 'https://hooks.example/wh-a', 'v1.sealed-wh-a'],
+          ['wh-b', ended, 0, 'https://hooks.example/wh-b', 'v1.sealed-wh-b'],
+        ].sort())
+        expect(new Set(due.map((d) => d.id)).size).toBe(3)
+        expect(due.find((d) => d.event?.id === created)).toMatchObject({ eventAt: 2, event: { type: 'session.created', user: 'ada', pool: 'alpha' } })
+        const list = await store.listWebhooks()
+        expect(list.map((w) => [w.id, w.events, w.pending, w.lastStatus, w.lastAttemptAt])).toEqual([
+          ['wh-a', ['session.created', 'session.ended'], 2, null, null], ['wh-b', ['session.ended'], 1, null, null],
+        ])
+      })
+
+      it('leases what it hands out: not due again until the lease ends, or the next attempt the worker records', async () => {
+        await store.insertWebhook(hook('wh-a', ['session.ended']))
+        await event('session.ended', 1)
+        await store.enqueueDeliveries(10, 100)
+        const [d] = await store.claimDueDeliveries(100, 10, 30_000)
+        expect(await store.claimDueDeliveries(100, 10, 30_000)).toEqual([])
+        expect((await store.claimDueDeliveries(130_000, 10, 30_000)).map((x) => x.id)).toEqual([d!.id]) // the lease ran out
+        expect(await store.recordDeliveryAttempt(d!.id, { at: 130_000, status: 500, error: 'HTTP 500', state: 'pending', nextAttemptAt: 140_000 })).toBe(true)
+        expect(await store.claimDueDeliveries(139_999, 10, 30_000)).toEqual([])
+        const [again] = await store.claimDueDeliveries(140_000, 10, 30_000)
+        expect(again).toMatchObject({ id: d!.id, attempts: 1 })
+        expect((await store.listWebhooks())[0]).toMatchObject({ lastAttemptAt: 130_000, lastStatus: 500, lastError: 'HTTP 500', pending: 1 })
+        await store.recordDeliveryAttempt(d!.id, { at: 150_000, status: 204, error: null, state: 'delivered', nextAttemptAt: 150_000 })
+        expect((await store.listWebhooks())[0]).toMatchObject({ lastAttemptAt: 150_000, lastStatus: 204, lastError: null, pending: 0 })
+        expect(await store.claimDueDeliveries(10_000_000, 10, 30_000)).toEqual([])
+        // done deliveries go with the purge; a pending one stays
+        expect(await store.purgeDeliveries(2)).toBe(1)
+      })
+
+      it('deletes a webhook with its deliveries; the worker then records nothing', async () => {
+        await store.insertWebhook(hook('wh-a', ['session.ended']))
+        await event('session.ended', 1)
+        await store.enqueueDeliveries(10, 100)
+        const [d] = await store.claimDueDeliveries(100, 10, 30_000)
+        expect(await store.deleteWebhook('wh-a')).toBe(true)
+        expect(await store.deleteWebhook('wh-a')).toBe(false)
+        expect(await store.listWebhooks()).toEqual([])
+        expect(await store.recordDeliveryAttempt(d!.id, { at: 200, status: 200, error: null, state: 'delivered', nextAttemptAt: 200 })).toBe(false)
+      })
+
+      it('gives a delivery whose event the log no longer has no event', async () => {
+        await store.insertWebhook(hook('wh-a', ['session.ended']))
+        await event('session.ended', 1)
+        await store.enqueueDeliveries(10, 100)
+        await store.purgeEvents(50)
+        const [d] = await store.claimDueDeliveries(100, 10, 30_000)
+        expect(d).toMatchObject({ eventAt: 1, event: undefined })
+      })
+    })
   })
 }

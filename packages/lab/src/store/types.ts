@@ -161,6 +161,54 @@ export interface EventRecord {
 }
 export type NewEvent = Omit<EventRecord, 'id'>
 
+/** A webhook: events of these types are POSTed to `url`, signed with its secret. */
+export interface WebhookRecord {
+  readonly id: string
+  readonly url: string
+  readonly events: readonly EventType[]
+  /** The signing secret, sealed by the caller (egress/sealed.ts): the store never sees it in clear. */
+  readonly sealedSecret: string
+  readonly createdAt: number
+  /** The name of the key that created it. */
+  readonly createdBy: string
+}
+
+/** A webhook with what its deliveries say: the last attempt and how many wait. */
+export interface WebhookSummary extends WebhookRecord {
+  readonly lastAttemptAt: number | null
+  /** The HTTP status of the last attempt (null: it got no answer, or none was made). */
+  readonly lastStatus: number | null
+  readonly lastError: string | null
+  /** Deliveries not yet delivered nor abandoned. */
+  readonly pending: number
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'abandoned'
+
+/** A delivery due now, leased to the caller (claimDueDeliveries). */
+export interface DueDelivery {
+  readonly id: string
+  readonly webhookId: string
+  readonly url: string
+  readonly sealedSecret: string
+  /** Attempts made before this one. */
+  readonly attempts: number
+  /** When its event happened: deliveries are given up 24 h after it. */
+  readonly eventAt: number
+  /** The event (undefined once the event log no longer has it). */
+  readonly event: EventRecord | undefined
+}
+
+/** What one attempt of a delivery came to. */
+export interface DeliveryAttempt {
+  readonly at: number
+  readonly status: number | null
+  readonly error: string | null
+  readonly state: DeliveryState
+  /** The next attempt, while `pending`. */
+  readonly nextAttemptAt: number
+}
+
 /** Newest first; `cursor` is the last record of the page before. */
 export interface SessionListFilter {
   readonly user?: string
@@ -298,6 +346,36 @@ export interface Store {
   listEvents(afterId: number, limit: number): Promise<EventRecord[]>
   /** Deletes events older than `before`; returns how many. */
   purgeEvents(before: number): Promise<number>
+  /** The id of the newest event (0: none yet). */
+  lastEventId(): Promise<number>
+  /**
+   * Calls `listener` after this store committed events (an event bus then reads them at once);
+   * events other processes append are seen by reading again. Returns the unsubscribe.
+   */
+  watchEvents(listener: () => void): () => void
+
+  /** Adds a webhook; it gets the events appended from now on. */
+  insertWebhook(webhook: WebhookRecord): Promise<void>
+  listWebhooks(): Promise<WebhookSummary[]>
+  /** Deletes it and its deliveries; false if there is no such webhook. */
+  deleteWebhook(id: string): Promise<boolean>
+  /**
+   * Moves the webhooks' cursor over the event log by at most `limit` events, adding a pending
+   * delivery (due `now`) per event and webhook that wants its type, in one transaction: every
+   * event is handed to every webhook once, whichever process does it. Returns how many events
+   * it moved over.
+   */
+  enqueueDeliveries(limit: number, now: number): Promise<number>
+  /**
+   * Pending deliveries due at `now`, at most `limit`, oldest due first, each leased for `leaseMs`
+   * (its next attempt moved to now + leaseMs) so no other worker takes it meanwhile; a worker that
+   * dies mid-attempt leaves it to be taken again once the lease ends.
+   */
+  claimDueDeliveries(now: number, limit: number, leaseMs: number): Promise<DueDelivery[]>
+  /** Records an attempt's outcome; false if the delivery is gone (its webhook was deleted). */
+  recordDeliveryAttempt(id: string, attempt: DeliveryAttempt): Promise<boolean>
+  /** Deletes delivered and abandoned deliveries of events older than `before`; returns how many. */
+  purgeDeliveries(before: number): Promise<number>
 
   putAttachToken(token: AttachTokenRecord): Promise<void>
   getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined>

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3'
 import type { AuditAction, AuditEntry, EventRecord, EventType, NewAuditEntry, NewEvent } from '../types.ts'
 
 interface AuditRow { id: number; at: number; actor: string; key_id: string | null; action: AuditAction; target: string; details: string }
-interface EventRow { id: number; at: number; type: EventType; pool: string | null; user: string | null; session_id: string | null; data: string }
+export interface EventRow { id: number; at: number; type: EventType; pool: string | null; user: string | null; session_id: string | null; data: string }
 
 /** The audit log and the event log: append-only tables whose ids only grow (AUTOINCREMENT). */
 export class SqliteLogs {
@@ -15,6 +15,8 @@ export class SqliteLogs {
       event: db.prepare(`INSERT INTO events (at, type, pool, user, session_id, data) VALUES (@at, @type, @pool, @user, @session_id, @data)`),
       listEvents: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
       purgeEvents: db.prepare('DELETE FROM events WHERE at < ?'),
+      // the sequence, not MAX(id): the last id given out even when the purge took every event
+      lastEvent: db.prepare(`SELECT seq AS id FROM sqlite_sequence WHERE name = 'events'`),
     }
   }
 
@@ -33,12 +35,18 @@ export class SqliteLogs {
   }
 
   listEvents(afterId: number, limit: number): EventRecord[] {
-    return (this.q.listEvents.all(afterId, limit) as EventRow[]).map((r) => ({
-      id: r.id, at: r.at, type: r.type, pool: r.pool, user: r.user, sessionId: r.session_id, data: JSON.parse(r.data) as Record<string, unknown>,
-    }))
+    return (this.q.listEvents.all(afterId, limit) as EventRow[]).map(toEvent)
+  }
+
+  lastEventId(): number {
+    return (this.q.lastEvent.get() as { id: number } | undefined)?.id ?? 0
   }
 
   purgeEvents(before: number): number {
     return this.q.purgeEvents.run(before).changes
   }
+}
+
+export function toEvent(r: EventRow): EventRecord {
+  return { id: r.id, at: r.at, type: r.type, pool: r.pool, user: r.user, sessionId: r.session_id, data: JSON.parse(r.data) as Record<string, unknown> }
 }

@@ -110,6 +110,42 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_at ON events (at);
   `,
+  // Issue 14: webhooks and their deliveries. A delivery row per event and webhook carries its
+  // retry state, so a restart (or another replica) carries on where the last attempt left off;
+  // one cursor over the event log hands every event to the webhooks exactly once. A webhook's
+  // secret is sealed like credentials (egress/sealed.ts).
+  `
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    after_event_id INTEGER NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id INTEGER NOT NULL,
+    event_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'abandoned')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    UNIQUE (webhook_id, event_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+  CREATE INDEX webhook_deliveries_last ON webhook_deliveries (webhook_id, last_attempt_at);
+  CREATE INDEX webhook_deliveries_event_at ON webhook_deliveries (event_at) WHERE state <> 'pending';
+  CREATE TABLE webhook_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_event_id INTEGER NOT NULL
+  );
+  INSERT INTO webhook_cursor (id, last_event_id) VALUES (1, COALESCE((SELECT MAX(id) FROM events), 0));
+  `,
 ]
 
 /** Brings the database up to the latest schema in one transaction; returns the new version. */

@@ -3,8 +3,9 @@ import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
 import type {
-  AttachTokenRecord, AuditEntry, Claimed, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry, NewEvent, NewKey, NewSession,
-  PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage,
+  AttachTokenRecord, AuditEntry, Claimed, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
+  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage, WebhookRecord,
+  WebhookSummary,
 } from '../types.ts'
 import type { KeyScope } from '../../spec/key-scope.ts'
 import { SqliteAdmission } from './admission.ts'
@@ -15,6 +16,7 @@ import { migrate } from './migrations.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from './rows.ts'
 import { listSessionRows } from './session-list.ts'
 import { SqliteUsage } from './usage.ts'
+import { SqliteWebhooks } from './webhooks.ts'
 
 export interface SqliteStoreOptions {
   /** How long a writer waits for another connection's lock before SQLITE_BUSY, in ms. */
@@ -49,6 +51,8 @@ export class SqliteStore implements Store {
   private readonly keys: SqliteKeys
   private readonly logs: SqliteLogs
   private readonly usage: SqliteUsage
+  private readonly webhooks: SqliteWebhooks
+  private readonly eventWatchers = new Set<() => void>()
 
   constructor(readonly path: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(path)
@@ -69,6 +73,7 @@ export class SqliteStore implements Store {
     this.keys = new SqliteKeys(this.db)
     this.logs = new SqliteLogs(this.db)
     this.usage = new SqliteUsage(this.db)
+    this.webhooks = new SqliteWebhooks(this.db)
     this.claimTx = this.db.transaction(this.claim.bind(this))
     this.endTx = this.db.transaction(this.end.bind(this))
     this.runningTx = this.db.transaction(this.running.bind(this))
@@ -135,12 +140,16 @@ export class SqliteStore implements Store {
 
   async claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined> {
     if (session.pool !== pool) throw new TypeError(`session pool ${session.pool} differs from claimed pool ${pool}`)
-    return this.claimTx.immediate(() => this.q.oldestWarm.get(pool) as { id: string } | undefined, session, now, true)
+    const claimed = this.claimTx.immediate(() => this.q.oldestWarm.get(pool) as { id: string } | undefined, session, now, true)
+    if (claimed) this.eventsAppended()
+    return claimed
   }
 
   async claimSandbox(sandboxId: string, session: NewSession, now: number): Promise<Claimed | undefined> {
     const pick = () => this.q.warmById.get(sandboxId, session.pool) as { id: string } | undefined
-    return this.claimTx.immediate(pick, session, now, false)
+    const claimed = this.claimTx.immediate(pick, session, now, false)
+    if (claimed) this.eventsAppended()
+    return claimed
   }
 
   /**
@@ -190,13 +199,14 @@ export class SqliteStore implements Store {
   }
 
   async markSessionRunning(id: string, timings: Record<string, number>): Promise<void> {
-    this.runningTx.immediate(id, timings)
+    if (this.runningTx.immediate(id, timings)) this.eventsAppended()
   }
 
-  private running(id: string, timings: Record<string, number>): void {
-    if (this.q.markRunning.run({ id, timings: JSON.stringify(timings) }).changes !== 1) return
+  private running(id: string, timings: Record<string, number>): boolean {
+    if (this.q.markRunning.run({ id, timings: JSON.stringify(timings) }).changes !== 1) return false
     const s = this.q.getSession.get(id) as SessionRow
     this.logs.event({ at: Date.now(), type: 'session.running', pool: s.pool, user: s.user, sessionId: id, data: {} })
+    return true
   }
 
   async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
@@ -221,7 +231,9 @@ export class SqliteStore implements Store {
   }
 
   async endSession(id: string, reason: EndedReason, now: number, by?: { readonly actor: string; readonly keyId: string | null }): Promise<boolean> {
-    return this.endTx.immediate(id, reason, now, by ?? { actor: 'system', keyId: null })
+    const ended = this.endTx.immediate(id, reason, now, by ?? { actor: 'system', keyId: null })
+    if (ended) this.eventsAppended()
+    return ended
   }
 
   private end(id: string, reason: EndedReason, now: number, by: { readonly actor: string; readonly keyId: string | null }): boolean {
@@ -277,7 +289,9 @@ export class SqliteStore implements Store {
   }
 
   async appendEvent(event: NewEvent): Promise<number> {
-    return this.logs.event(event)
+    const id = this.logs.event(event)
+    this.eventsAppended()
+    return id
   }
 
   async listEvents(afterId: number, limit: number): Promise<EventRecord[]> {
@@ -286,6 +300,55 @@ export class SqliteStore implements Store {
 
   async purgeEvents(before: number): Promise<number> {
     return this.logs.purgeEvents(before)
+  }
+
+  async lastEventId(): Promise<number> {
+    return this.logs.lastEventId()
+  }
+
+  watchEvents(listener: () => void): () => void {
+    const once = () => listener()
+    this.eventWatchers.add(once)
+    return () => this.eventWatchers.delete(once)
+  }
+
+  /** After a commit that wrote events: the watchers read them (a throwing watcher never fails the write). */
+  private eventsAppended(): void {
+    for (const w of this.eventWatchers) {
+      try {
+        w()
+      } catch {
+        // a watcher's own failure is its own; the write has committed
+      }
+    }
+  }
+
+  async insertWebhook(webhook: WebhookRecord): Promise<void> {
+    this.webhooks.insert(webhook)
+  }
+
+  async listWebhooks(): Promise<WebhookSummary[]> {
+    return this.webhooks.list()
+  }
+
+  async deleteWebhook(id: string): Promise<boolean> {
+    return this.webhooks.delete(id)
+  }
+
+  async enqueueDeliveries(limit: number, now: number): Promise<number> {
+    return this.webhooks.enqueue(limit, now)
+  }
+
+  async claimDueDeliveries(now: number, limit: number, leaseMs: number): Promise<DueDelivery[]> {
+    return this.webhooks.claimDue(now, limit, leaseMs)
+  }
+
+  async recordDeliveryAttempt(id: string, attempt: DeliveryAttempt): Promise<boolean> {
+    return this.webhooks.record(id, attempt)
+  }
+
+  async purgeDeliveries(before: number): Promise<number> {
+    return this.webhooks.purge(before)
   }
 
   async putAttachToken(token: AttachTokenRecord): Promise<void> {

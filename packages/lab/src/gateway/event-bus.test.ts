@@ -1,0 +1,144 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ManualClock } from '../clock/manual-clock.ts'
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
+import type { EventRecord } from '../store/types.ts'
+import { EventBus, type Subscription } from './event-bus.ts'
+import { ApiError } from './errors.ts'
+
+const QUEUE_MAX = 50
+
+const append = (store: SqliteStore, user = 'ada', pool = 'default') =>
+  store.appendEvent({ at: 1000, type: 'session.created', pool, user, sessionId: 'ses-x', data: {} })
+
+/** Reads a subscription in the background into `got`. */
+function drain(sub: Subscription): { got: number[]; done: Promise<void> } {
+  const got: number[] = []
+  const done = (async () => {
+    for await (const e of sub) got.push(e.id)
+  })()
+  return { got, done }
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5))
+  if (!cond()) throw new Error(`timed out waiting for ${what}`)
+}
+
+describe('event bus', () => {
+  let store: SqliteStore
+  let clock: ManualClock
+  let bus: EventBus
+  const all = (_e: EventRecord) => true
+
+  beforeEach(async () => {
+    store = new SqliteStore(':memory:')
+    clock = new ManualClock(0)
+    bus = new EventBus({ store, clock, queueMax: QUEUE_MAX, maxStreamsPerKey: 2, maxStreams: 3 })
+    await bus.start()
+  })
+  afterEach(async () => {
+    bus.stop()
+    await store.close()
+  })
+
+  it('hands a live subscriber the events this process appends, at once and in order, without the poll timer', async () => {
+    const sub = bus.subscribe({ owner: 'admin', accept: all })
+    const r = drain(sub)
+    const ids = [await append(store), await append(store), await append(store)]
+    await until(() => r.got.length === 3, 'three events')
+    expect(r.got).toEqual(ids)
+    sub.close()
+    await r.done
+    expect(bus.subscriberCount).toBe(0)
+  })
+
+  it('finds events another process appended on its poll, on the injected clock', async () => {
+    const sub = bus.subscribe({ owner: 'admin', accept: all })
+    const r = drain(sub)
+    // a write the bus is not told of: as another replica's would be
+    store.db.prepare(`INSERT INTO events (at, type, pool, user, session_id, data) VALUES (1, 'session.created', 'default', 'ada', 'ses-y', '{}')`).run()
+    await new Promise((res) => setTimeout(res, 20))
+    expect(r.got).toEqual([])
+    clock.advance(250)
+    await until(() => r.got.length === 1, 'the polled event')
+    sub.close()
+  })
+
+  it('replays from the store after an id, then goes live with no gap and no duplicate while events keep coming', async () => {
+    const before: number[] = []
+    for (let i = 0; i < 450; i++) before.push(await append(store)) // more than two store pages
+    const sub = bus.subscribe({ owner: 'admin', afterId: before[99]!, accept: all })
+    const r = drain(sub)
+    const during: number[] = []
+    for (let i = 0; i < 300; i++) {
+      during.push(await append(store))
+      if (i % 7 === 0) await new Promise((res) => setImmediate(res))
+    }
+    await until(() => r.got.length === 350 + 300, 'every event after the id')
+    expect(r.got).toEqual([...before.slice(100), ...during])
+    sub.close()
+  })
+
+  it('cuts off a subscriber that stops reading once its queue is full, holding no more than the bound', async () => {
+    const ended: string[] = []
+    const sub = bus.subscribe({ owner: 'admin', accept: all, onEnd: (why) => ended.push(why) })
+    for (let i = 0; i < QUEUE_MAX; i++) await append(store)
+    await until(() => sub.queued === QUEUE_MAX, 'a full queue')
+    await append(store)
+    await until(() => sub.endedBy === 'overflow', 'the cut-off')
+    expect(sub.queued).toBe(0)
+    expect(ended).toEqual(['overflow'])
+    expect(bus.subscriberCount).toBe(0)
+    // its reader learns the end (and resumes elsewhere with the last id it saw)
+    const r = drain(sub)
+    await r.done
+    expect(r.got).toEqual([])
+  })
+
+  it('passes over events a subscriber does not accept: they neither arrive nor fill its queue', async () => {
+    const sub = bus.subscribe({ owner: 'admin', accept: (e) => e.user === 'ada' })
+    for (let i = 0; i < 20; i++) await append(store, 'bob')
+    const mine = await append(store, 'ada')
+    const r = drain(sub)
+    await until(() => r.got.length === 1, "ada's event")
+    expect(r.got).toEqual([mine])
+    expect(sub.endedBy).toBeUndefined()
+    sub.close()
+  })
+
+  it('starts a subscriber whose id is beyond the log at the log end instead of waiting for ids that never come', async () => {
+    await append(store)
+    const sub = bus.subscribe({ owner: 'admin', afterId: 1_000_000, accept: all })
+    const r = drain(sub)
+    await new Promise((res) => setTimeout(res, 20))
+    const next = await append(store)
+    await until(() => r.got.length === 1, 'the next event')
+    expect(r.got).toEqual([next])
+    sub.close()
+  })
+
+  it('refuses a subscriber past the per-key and the total bound with quota_exceeded naming the limit', () => {
+    bus.subscribe({ owner: 'key-a', accept: all })
+    bus.subscribe({ owner: 'key-a', accept: all })
+    const perKey = (() => {
+      try {
+        bus.subscribe({ owner: 'key-a', accept: all })
+      } catch (err) {
+        return err
+      }
+    })()
+    expect(perKey).toBeInstanceOf(ApiError)
+    expect(perKey).toMatchObject({ code: 'quota_exceeded', details: [{ limit: 'eventStreamsPerKey', value: 2 }] })
+    bus.subscribe({ owner: 'key-b', accept: all })
+    expect(() => bus.subscribe({ owner: 'key-c', accept: all })).toThrow(/at most 3 event streams/)
+  })
+
+  it('ends every subscription when it stops', async () => {
+    const ended: string[] = []
+    const sub = bus.subscribe({ owner: 'admin', accept: all, onEnd: (why) => ended.push(why) })
+    const r = drain(sub)
+    bus.stop()
+    await r.done
+    expect(ended).toEqual(['shutdown'])
+  })
+})
