@@ -120,13 +120,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List sessions, newest first */
+        /** List sessions, newest first, a page at a time (a scoped key sees only its users' and pools') */
         get: {
             parameters: {
                 query?: {
                     user?: string;
                     state?: "starting" | "running" | "ended";
                     pool?: string;
+                    /** @description `key=value`; repeat for AND */
+                    label?: string | string[];
+                    limit?: number;
+                    /** @description `nextCursor` of the page before */
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -152,10 +157,21 @@ export interface paths {
                                 endedAt?: string;
                                 /** @enum {string} */
                                 endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                                /** @description the name of the key that ended it, or `system` */
+                                endedBy?: string;
                                 timings: {
                                     [key: string]: number;
                                 };
+                                labels: {
+                                    [key: string]: string;
+                                };
+                                /** @description ISO 8601: when it ends with `max_lifetime` */
+                                expiresAt?: string;
+                                /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                                idleExpiresAt?: string;
                             }[];
+                            /** @description pass as `?cursor=` for the next page; absent on the last */
+                            nextCursor?: string;
                         };
                     };
                 };
@@ -210,6 +226,11 @@ export interface paths {
                             header: string;
                             value: string;
                         }[];
+                        timeoutS?: number;
+                        idleTimeoutS?: number;
+                        labels?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -231,9 +252,18 @@ export interface paths {
                             endedAt?: string;
                             /** @enum {string} */
                             endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            /** @description the name of the key that ended it, or `system` */
+                            endedBy?: string;
                             timings: {
                                 [key: string]: number;
                             };
+                            labels: {
+                                [key: string]: string;
+                            };
+                            /** @description ISO 8601: when it ends with `max_lifetime` */
+                            expiresAt?: string;
+                            /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                            idleExpiresAt?: string;
                             attach: {
                                 /** @description WebSocket path relative to the gateway, e.g. /v1/sessions/ses-…/terminal */
                                 url: string;
@@ -262,6 +292,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `pool_not_found` */
                 404: {
                     headers: {
@@ -282,6 +321,15 @@ export interface paths {
                 };
                 /** @description `unsupported_media_type` */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `quota_exceeded`, `rate_limited` */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -351,9 +399,18 @@ export interface paths {
                             endedAt?: string;
                             /** @enum {string} */
                             endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            /** @description the name of the key that ended it, or `system` */
+                            endedBy?: string;
                             timings: {
                                 [key: string]: number;
                             };
+                            labels: {
+                                [key: string]: string;
+                            };
+                            /** @description ISO 8601: when it ends with `max_lifetime` */
+                            expiresAt?: string;
+                            /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                            idleExpiresAt?: string;
                         };
                     };
                 };
@@ -734,6 +791,128 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/keepalive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Keep a session alive: resets its idle timeout; with `timeoutS`, it ends with `max_lifetime` that many seconds from now */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @description end with `max_lifetime` this many seconds from now, within the gateway's maxSessionTimeoutS from the session's creation */
+                        timeoutS?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description The session, with its new `expiresAt` and `idleExpiresAt` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            user: string;
+                            pool: string;
+                            /** @enum {string} */
+                            state: "starting" | "running" | "ended";
+                            warm: boolean;
+                            createdAt: string;
+                            endedAt?: string;
+                            /** @enum {string} */
+                            endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            /** @description the name of the key that ended it, or `system` */
+                            endedBy?: string;
+                            timings: {
+                                [key: string]: number;
+                            };
+                            labels: {
+                                [key: string]: string;
+                            };
+                            /** @description ISO 8601: when it ends with `max_lifetime` */
+                            expiresAt?: string;
+                            /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                            idleExpiresAt?: string;
+                        };
+                    };
+                };
+                /** @description `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/network": {
         parameters: {
             query?: never;
@@ -929,6 +1108,400 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List scoped keys with their open sessions (admin only); secrets are never shown */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            keys: {
+                                id: string;
+                                name: string;
+                                users?: string[];
+                                pools?: string[];
+                                maxSessions?: number;
+                                createsPerMin?: number;
+                                expiresAt?: string;
+                                createdAt: string;
+                                revokedAt?: string;
+                                rotatedAt?: string;
+                                /** @description sessions not ended that this key created (what maxSessions counts) */
+                                openSessions: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create a scoped key (admin only): the secret is in this answer only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @description user patterns (at most one `*` each, e.g. `team-a-*`); omitted: every user */
+                        users?: string[];
+                        /** @description pool names; omitted: every pool */
+                        pools?: string[];
+                        /** @description sessions not ended this key may have at once */
+                        maxSessions?: number;
+                        /** @description creates a minute (a token bucket, as deep as the rate) */
+                        createsPerMin?: number;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601; the key is refused from then on
+                         */
+                        expiresAt?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            name: string;
+                            /** @description the secret: shown this once, only its hash is kept */
+                            key: string;
+                        };
+                    };
+                };
+                /** @description `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a key (admin only): it is refused from now on; its sessions keep running (end them with DELETE /v1/sessions/{id}) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked (also when it already was) */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `key_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a key a new secret (admin only): the old one is refused at once; scope, quotas and sessions stay */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The new secret, shown this once */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            name: string;
+                            /** @description the secret: shown this once, only its hash is kept */
+                            key: string;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `key_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, oldest first, a page at a time (admin only) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description ISO 8601: entries at or after it */
+                    since?: string;
+                    limit?: number;
+                    /** @description `nextCursor` of the page before */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            entries: {
+                                id: number;
+                                at: string;
+                                /** @description the name of the key that acted (`admin`, a scoped key, or `system`) */
+                                actor: string;
+                                keyId?: string;
+                                /** @enum {string} */
+                                action: "session.create" | "session.end" | "session.network" | "key.create" | "key.revoke" | "key.rotate" | "webhook.create" | "webhook.delete";
+                                /** @description the session, key or webhook acted on */
+                                target: string;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1994,6 +2567,8 @@ export interface components {
                 details?: {
                     field: string;
                     message: string;
+                    limit?: string;
+                    value?: number;
                 }[];
             };
         };

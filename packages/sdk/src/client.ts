@@ -1,7 +1,7 @@
 import { Transport } from './http.ts'
 import { Session, type SessionContext } from './session.ts'
 import type { WebSocketConstructor } from './terminal.ts'
-import type { CreatedSessionInfo, CreateSessionRequest, ListSessionsQuery, PoolInfo, SessionInfo } from './types.ts'
+import type { CreatedSessionInfo, CreateSessionRequest, KeepaliveRequest, ListSessionsQuery, PoolInfo, SessionInfo } from './types.ts'
 
 export interface InfraLabOptions {
   /** The gateway's base URL, e.g. http://127.0.0.1:8080 (in a browser on the gateway's page: location.origin). */
@@ -55,6 +55,11 @@ export class Sessions {
 
   async get(id: string, opts: Opts = {}): Promise<Session> {
     return new Session(this.ctx, await this.ctx.transport.json<SessionInfo>('GET', `/v1/sessions/${encodeURIComponent(id)}`, opts))
+  }
+
+  /** `session.keepalive()` by id: resets its idleness and, with `timeoutS`, moves its end of life. */
+  async keepalive(id: string, req: KeepaliveRequest = {}, opts: Opts = {}): Promise<Session> {
+    return new Session(this.ctx, await this.ctx.transport.json<SessionInfo>('POST', `/v1/sessions/${encodeURIComponent(id)}/keepalive`, { json: req, ...opts }))
   }
 
   /** Newest first. */

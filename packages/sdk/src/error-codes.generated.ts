@@ -2,6 +2,7 @@
 // Regenerate with `npm run generate -w @infra-lab/sdk` (runs packages/sdk/test/generated.test.ts with --update); do not edit.
 export type ApiErrorCode =
   | 'unauthorized'
+  | 'forbidden'
   | 'invalid_token'
   | 'invalid_json'
   | 'validation_failed'
@@ -12,6 +13,8 @@ export type ApiErrorCode =
   | 'not_found'
   | 'session_not_found'
   | 'pool_not_found'
+  | 'key_not_found'
+  | 'webhook_not_found'
   | 'session_ended'
   | 'idempotency_key_reused'
   | 'process_not_found'
@@ -21,6 +24,8 @@ export type ApiErrorCode =
   | 'exec_failed'
   | 'too_many_processes'
   | 'insufficient_storage'
+  | 'quota_exceeded'
+  | 'rate_limited'
   | 'capacity_exhausted'
   | 'claim_timeout'
   | 'pool_unavailable'

@@ -11,6 +11,15 @@ export class UnauthorizedError extends InfraLabError {
   }
 }
 
+/** `forbidden` (HTTP 403): The key may not do this: an admin-only route (keys, webhooks, audit) called with a scoped key, or a create for a user or pool outside the key's scope. */
+export class ForbiddenError extends InfraLabError {
+  override name = 'ForbiddenError'
+  static readonly code = 'forbidden'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('forbidden', 403, message, init)
+  }
+}
+
 /** `invalid_token` (HTTP 401): Attach token missing, wrong, expired, or for another session. */
 export class InvalidTokenError extends InfraLabError {
   override name = 'InvalidTokenError'
@@ -101,6 +110,24 @@ export class PoolNotFoundError extends InfraLabError {
   }
 }
 
+/** `key_not_found` (HTTP 404): No API key with this id. */
+export class KeyNotFoundError extends InfraLabError {
+  override name = 'KeyNotFoundError'
+  static readonly code = 'key_not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('key_not_found', 404, message, init)
+  }
+}
+
+/** `webhook_not_found` (HTTP 404): No webhook with this id. */
+export class WebhookNotFoundError extends InfraLabError {
+  override name = 'WebhookNotFoundError'
+  static readonly code = 'webhook_not_found'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('webhook_not_found', 404, message, init)
+  }
+}
+
 /** `session_ended` (HTTP 409): The session has ended (also while the call ran); create a new one. */
 export class SessionEndedError extends InfraLabError {
   override name = 'SessionEndedError'
@@ -182,6 +209,24 @@ export class InsufficientStorageError extends InfraLabError {
   }
 }
 
+/** `quota_exceeded` (HTTP 429): As many sessions are open as a quota allows (the key's `maxSessions`, or `--max-sessions-per-user`); `details` names the limit and its value. End one, or retry after `Retry-After`. */
+export class QuotaExceededError extends InfraLabError {
+  override name = 'QuotaExceededError'
+  static readonly code = 'quota_exceeded'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('quota_exceeded', 429, message, init)
+  }
+}
+
+/** `rate_limited` (HTTP 429): The key created as many sessions as its `createsPerMin` allows; retry after `Retry-After` seconds. `details` names the limit and its value. */
+export class RateLimitedError extends InfraLabError {
+  override name = 'RateLimitedError'
+  static readonly code = 'rate_limited'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('rate_limited', 429, message, init)
+  }
+}
+
 /** `capacity_exhausted` (HTTP 503): The pool has no ready sandbox and is at `maxSize`; retry after `Retry-After` seconds. */
 export class CapacityExhaustedError extends InfraLabError {
   override name = 'CapacityExhaustedError'
@@ -239,6 +284,7 @@ export class InternalError extends InfraLabError {
 /** Every catalogue code: its HTTP status and the class the SDK throws for it. */
 export const ERROR_CATALOGUE = {
   unauthorized: { status: 401, errorClass: UnauthorizedError },
+  forbidden: { status: 403, errorClass: ForbiddenError },
   invalid_token: { status: 401, errorClass: InvalidTokenError },
   invalid_json: { status: 400, errorClass: InvalidJsonError },
   validation_failed: { status: 400, errorClass: ValidationFailedError },
@@ -249,6 +295,8 @@ export const ERROR_CATALOGUE = {
   not_found: { status: 404, errorClass: NotFoundError },
   session_not_found: { status: 404, errorClass: SessionNotFoundError },
   pool_not_found: { status: 404, errorClass: PoolNotFoundError },
+  key_not_found: { status: 404, errorClass: KeyNotFoundError },
+  webhook_not_found: { status: 404, errorClass: WebhookNotFoundError },
   session_ended: { status: 409, errorClass: SessionEndedError },
   idempotency_key_reused: { status: 409, errorClass: IdempotencyKeyReusedError },
   process_not_found: { status: 404, errorClass: ProcessNotFoundError },
@@ -258,6 +306,8 @@ export const ERROR_CATALOGUE = {
   exec_failed: { status: 422, errorClass: ExecFailedError },
   too_many_processes: { status: 429, errorClass: TooManyProcessesError },
   insufficient_storage: { status: 507, errorClass: InsufficientStorageError },
+  quota_exceeded: { status: 429, errorClass: QuotaExceededError },
+  rate_limited: { status: 429, errorClass: RateLimitedError },
   capacity_exhausted: { status: 503, errorClass: CapacityExhaustedError },
   claim_timeout: { status: 503, errorClass: ClaimTimeoutError },
   pool_unavailable: { status: 503, errorClass: PoolUnavailableError },

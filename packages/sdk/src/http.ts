@@ -5,7 +5,8 @@ import { BadResponseError, GatewayUnreachableError, InfraLabError, type ErrorDet
 /** A request body of raw bytes. */
 export type RequestBody = NonNullable<RequestInit['body']>
 
-export type Query = Readonly<Record<string, string | number | boolean | undefined>>
+/** A list is the parameter repeated (`?label=a=1&label=b=2`). */
+export type Query = Readonly<Record<string, string | number | boolean | readonly string[] | undefined>>
 
 export interface RequestOptions {
   readonly query?: Query
@@ -34,7 +35,10 @@ export class Transport {
 
   url(path: string, query?: Query): string {
     const q = new URLSearchParams()
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) q.set(k, String(v))
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (Array.isArray(v)) for (const item of v) q.append(k, item)
+      else if (v !== undefined) q.set(k, String(v))
+    }
     const qs = q.toString()
     return `${this.baseUrl}${path}${qs ? `?${qs}` : ''}`
   }

@@ -246,6 +246,15 @@ describe('session lifecycle on the manual clock', () => {
       expect(await record(s.id)).toMatchObject({ endedReason: 'max_lifetime', endedBy: 'system' })
     })
 
+    it('a viewer attaching after the warning hears it, with the time left', async () => {
+      const s = await create({ timeoutS: 300 })
+      await advance(240 * S)
+      await advance(20 * S)
+      const { got } = await viewer(s.id)
+      await waitFor(() => got.text.length >= 1, 5000, 'the expiring frame')
+      expect(got.text).toEqual([{ type: 'expiring', reason: 'max_lifetime', inS: 40 }])
+    })
+
     it('warns again of a deadline a keepalive moved', async () => {
       const s = await create({ timeoutS: 300 })
       const { got } = await viewer(s.id)

@@ -361,6 +361,11 @@ export class SessionService {
       return
     }
     bridgeSocket(live.hub, ws)
+    // A viewer arriving after the warning hears it too, with the time left now.
+    const d = nextDeadline(live.timeouts, live.hub.lastActivityMs)
+    if (d && d.at === live.warnedFor) {
+      live.hub.deliver(ws, controlFrame({ type: 'expiring', reason: d.reason, inS: Math.max(0, Math.ceil((d.at - this.deps.clock.now()) / 1000)) }))
+    }
   }
 
   /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
