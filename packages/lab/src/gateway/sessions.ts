@@ -448,7 +448,8 @@ export class SessionService {
    * on the clock's time when it starts.
    */
   sweep(): Promise<void> {
-    this.sweeping = this.sweeping.then(() => this.sweepOnce())
+    // a failed sweep is its caller's to report; the next one runs regardless
+    this.sweeping = this.sweeping.catch(() => undefined).then(() => this.sweepOnce())
     return this.sweeping
   }
 
