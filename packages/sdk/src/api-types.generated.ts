@@ -791,6 +791,128 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/keepalive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Keep a session alive: resets its idle timeout; with `timeoutS`, it ends with `max_lifetime` that many seconds from now */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @description end with `max_lifetime` this many seconds from now, within the gateway's maxSessionTimeoutS from the session's creation */
+                        timeoutS?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description The session, with its new `expiresAt` and `idleExpiresAt` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            user: string;
+                            pool: string;
+                            /** @enum {string} */
+                            state: "starting" | "running" | "ended";
+                            warm: boolean;
+                            createdAt: string;
+                            endedAt?: string;
+                            /** @enum {string} */
+                            endedReason?: "exited" | "terminated" | "idle_timeout" | "max_lifetime" | "sandbox_lost" | "spot_interruption" | "claim_failed" | "gateway_teardown";
+                            /** @description the name of the key that ended it, or `system` */
+                            endedBy?: string;
+                            timings: {
+                                [key: string]: number;
+                            };
+                            labels: {
+                                [key: string]: string;
+                            };
+                            /** @description ISO 8601: when it ends with `max_lifetime` */
+                            expiresAt?: string;
+                            /** @description ISO 8601: when it ends with `idle_timeout` if nothing happens before */
+                            idleExpiresAt?: string;
+                        };
+                    };
+                };
+                /** @description `invalid_json`, `validation_failed` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `session_ended` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `body_too_large` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unsupported_media_type` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/network": {
         parameters: {
             query?: never;

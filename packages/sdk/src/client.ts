@@ -6,8 +6,8 @@ import { eachItem } from './pages.ts'
 import { Session, type SessionContext } from './session.ts'
 import type { WebSocketConstructor } from './terminal.ts'
 import type {
-  AuditEntry, AuditPage, AuditQuery, CreatedSessionInfo, CreatedWebhook, CreateSessionRequest, CreateWebhookRequest, LabEvent, ListSessionsQuery,
-  PoolInfo, SessionInfo, SessionListPage, Stats, WebhookInfo,
+  AuditEntry, AuditPage, AuditQuery, CreatedSessionInfo, CreatedWebhook, CreateSessionRequest, CreateWebhookRequest, KeepaliveRequest, LabEvent,
+  ListSessionsQuery, PoolInfo, SessionInfo, SessionListPage, Stats, WebhookInfo,
 } from './types.ts'
 
 export interface InfraLabOptions {
@@ -120,6 +120,11 @@ export class Sessions {
 
   async get(id: string, opts: Opts = {}): Promise<Session> {
     return new Session(this.ctx, await this.ctx.transport.json<SessionInfo>('GET', `/v1/sessions/${encodeURIComponent(id)}`, opts))
+  }
+
+  /** `session.keepalive()` by id: resets its idleness and, with `timeoutS`, moves its end of life. */
+  async keepalive(id: string, req: KeepaliveRequest = {}, opts: Opts = {}): Promise<Session> {
+    return new Session(this.ctx, await this.ctx.transport.json<SessionInfo>('POST', `/v1/sessions/${encodeURIComponent(id)}/keepalive`, { json: req, ...opts }))
   }
 
   /** One page (`limit`, default 100) of the sessions this key may see, newest first. */

@@ -5,7 +5,9 @@ export type { EventsOptions } from './events.ts'
 export { Session } from './session.ts'
 export { Files } from './files.ts'
 export { Processes, type OutputOptions, type ProcessExit } from './processes.ts'
-export { Terminal, type TerminalClose, type TerminalControlError, type TerminalExit, type TerminalOptions, type WebSocketConstructor } from './terminal.ts'
+export {
+  Terminal, type TerminalClose, type TerminalControlError, type TerminalExit, type TerminalExpiring, type TerminalOptions, type WebSocketConstructor,
+} from './terminal.ts'
 export type { ExecOptions, SpawnOptions } from './exec.ts'
 export type { OutputHandlers, StreamedOutput } from './output-stream.ts'
 export type { UploadData } from './upload-body.ts'

@@ -3,7 +3,7 @@ import { Files } from './files.ts'
 import type { Transport } from './http.ts'
 import { Processes } from './processes.ts'
 import { Terminal, type TerminalOptions, type WebSocketConstructor } from './terminal.ts'
-import type { Attach, CreatedSessionInfo, ExecResult, NetworkPolicy, SessionInfo, SessionNetwork, SpawnedProcess } from './types.ts'
+import type { Attach, CreatedSessionInfo, ExecResult, KeepaliveRequest, NetworkPolicy, SessionInfo, SessionNetwork, SpawnedProcess } from './types.ts'
 
 /** @internal What a session needs of its client. */
 export interface SessionContext {
@@ -84,6 +84,16 @@ export class Session {
     const usable = first && Date.parse(first.expiresAt) - Date.now() > ATTACH_MARGIN_MS
     await term.connect(usable ? first : await this.attach(), opts)
     return term
+  }
+
+  /**
+   * Resets the session's idle timeout; with `timeoutS` it ends (`max_lifetime`) that many seconds
+   * from now, within the gateway's maximum (a ValidationFailedError names it). Any call on the
+   * session resets idleness too: this is for a session in use elsewhere, e.g. by a long job.
+   */
+  async keepalive(req: KeepaliveRequest = {}, opts: { signal?: AbortSignal } = {}): Promise<SessionInfo> {
+    this.view = await this.ctx.transport.json<SessionInfo>('POST', `${this.base}/keepalive`, { json: req, ...opts })
+    return this.view
   }
 
   /** Ends the session and destroys its sandbox (also fine when it had ended). */

@@ -19,6 +19,8 @@ const OPEN = 1
 
 /** The session ended (`{"type":"exit"}`): the shell's status, or null, and the session's `endedReason`. */
 export interface TerminalExit { readonly code: number | null; readonly reason: string }
+/** The session ends by `reason` (`max_lifetime`, `idle_timeout`) in `inS` seconds unless it is used or kept alive (`{"type":"expiring"}`). */
+export interface TerminalExpiring { readonly reason: string; readonly inS: number }
 /** The socket closed (docs/api.md lists the codes); after an exit, or one to re-attach from. */
 export interface TerminalClose { readonly code: number; readonly reason: string }
 /** A control message the gateway could not read (`{"type":"error"}`); the socket stays open. */
@@ -30,7 +32,13 @@ export interface TerminalOptions {
   readonly rows?: number
 }
 
-type Listeners = { data: ((bytes: Uint8Array) => void)[]; exit: ((e: TerminalExit) => void)[]; close: ((e: TerminalClose) => void)[]; error: ((e: TerminalControlError) => void)[] }
+type Listeners = {
+  data: ((bytes: Uint8Array) => void)[]
+  exit: ((e: TerminalExit) => void)[]
+  expiring: ((e: TerminalExpiring) => void)[]
+  close: ((e: TerminalClose) => void)[]
+  error: ((e: TerminalControlError) => void)[]
+}
 
 /** Bytes kept for the first onData listener: the scrollback (256 KiB) and what follows it. */
 const MAX_EARLY_BYTES = 4 * 1024 * 1024
@@ -43,10 +51,11 @@ const MAX_EARLY_BYTES = 4 * 1024 * 1024
  */
 export class Terminal {
   private socket: Socket | undefined
-  private readonly listeners: Listeners = { data: [], exit: [], close: [], error: [] }
+  private readonly listeners: Listeners = { data: [], exit: [], expiring: [], close: [], error: [] }
   private early: Uint8Array[] | undefined = []
   private earlyBytes = 0
   private exitInfo: TerminalExit | undefined
+  private expiringInfo: TerminalExpiring | undefined
 
   /** @internal Made by `session.terminal()`. */
   constructor(
@@ -73,6 +82,20 @@ export class Terminal {
   }
   onExit(fn: (e: TerminalExit) => void): () => void {
     return this.on('exit', fn)
+  }
+  /** The last `expiring` warning, if a timeout is about to end the session. */
+  get expiring(): TerminalExpiring | undefined {
+    return this.expiringInfo
+  }
+
+  /**
+   * A timeout ends the session soon (about a minute ahead); `session.keepalive()` may defer it.
+   * A warning that came before this listener (with the upgrade, as for a late viewer) is passed to it at once.
+   */
+  onExpiring(fn: (e: TerminalExpiring) => void): () => void {
+    const off = this.on('expiring', fn)
+    if (this.expiringInfo && !this.exitInfo) fn(this.expiringInfo)
+    return off
   }
   onClose(fn: (e: TerminalClose) => void): () => void {
     return this.on('close', fn)
@@ -146,7 +169,7 @@ export class Terminal {
       for (const fn of this.listeners.data) fn(bytes)
       return
     }
-    let msg: { type?: string; code?: unknown; reason?: unknown; message?: unknown }
+    let msg: { type?: string; code?: unknown; reason?: unknown; message?: unknown; inS?: unknown }
     try {
       msg = JSON.parse(data) as typeof msg
     } catch {
@@ -155,6 +178,10 @@ export class Terminal {
     if (msg.type === 'exit') {
       this.exitInfo = { code: typeof msg.code === 'number' ? msg.code : null, reason: typeof msg.reason === 'string' ? msg.reason : '' }
       for (const fn of this.listeners.exit) fn(this.exitInfo)
+    } else if (msg.type === 'expiring') {
+      const e = { reason: String(msg.reason ?? ''), inS: typeof msg.inS === 'number' ? msg.inS : 0 }
+      this.expiringInfo = e
+      for (const fn of this.listeners.expiring) fn(e)
     } else if (msg.type === 'error') {
       for (const fn of this.listeners.error) fn({ code: String(msg.code ?? ''), message: String(msg.message ?? '') })
     }

@@ -17,6 +17,8 @@ export type SessionInfo = Json<Session['get'], 200>
 export type CreatedSessionInfo = Json<paths['/v1/sessions']['post'], 201>
 /** The body of POST /v1/sessions. */
 export type CreateSessionRequest = BodyOf<paths['/v1/sessions']['post']>
+/** The body of POST /v1/sessions/{id}/keepalive: without `timeoutS` it only resets idleness. */
+export type KeepaliveRequest = NonNullable<BodyOf<paths['/v1/sessions/{id}/keepalive']['post']>>
 export type ListSessionsQuery = NonNullable<paths['/v1/sessions']['get']['parameters']['query']>
 /** A page of GET /v1/sessions: `nextCursor` is there while more pages follow. */
 export type SessionListPage = Json<paths['/v1/sessions']['get'], 200>

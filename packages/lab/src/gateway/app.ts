@@ -24,8 +24,10 @@ import type { EventBus } from './event-bus.ts'
 import { registerEventsRoute } from './events-route.ts'
 import { registerKeyRoutes } from './key-routes.ts'
 import { registerWebhookRoutes, type WebhookRouteDeps } from './webhooks/routes.ts'
+import { registerKeepaliveRoute } from './keepalive-route.ts'
 import { covers, principalOf } from './principal.ts'
 import { requireSessionScope } from './session-scope.ts'
+import { touchSessionActivity } from './session-activity.ts'
 import { jsonSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './route-schema.ts'
 import {
   attachSchema, createSessionBody, createdSessionSchema, listSessionsQuery, parseOrThrow, requireJsonBody, poolNameParams, poolSchema, sessionIdParams,
@@ -119,6 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => {
     scope.addHook('onRequest', requireRouteAuth(keys))
     scope.addHook('preValidation', requireSessionScope({ get: (id) => deps.store.getSession(id) }))
+    scope.addHook('preHandler', touchSessionActivity((id) => deps.sessions.touch(id)))
     const v1 = scope.withTypeProvider<ZodTypeProvider>()
     const sessionErrors = ['session_not_found'] as const
 
@@ -208,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxUploadBytes: deps.maxUploadBytes,
       streams,
     }
+    registerKeepaliveRoute(scope, deps.sessions)
     registerNetworkRoutes(scope, { sessions: deps.sessions, networks: deps.networks, store: deps.store, clock })
     registerKeyRoutes(scope, { store: deps.store, clock })
     registerAuditRoutes(scope, { store: deps.store })

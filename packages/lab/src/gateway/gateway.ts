@@ -48,6 +48,12 @@ async function closeWithin(app: FastifyInstance, graceMs: number, logger: Logger
   }
 }
 
+/**
+ * How often idle and lifetime limits are checked: well inside EXPIRING_WARNING_S, so a
+ * session's terminal is warned about a minute before it ends, not a sweep late.
+ */
+export const SWEEP_INTERVAL_MS = 1000
+
 /** How long the event log keeps an event: `Last-Event-ID` resumes without loss within it. */
 export const EVENT_RETENTION_MS = 24 * 3600 * 1000
 const PURGE_INTERVAL_MS = 60_000
@@ -158,14 +164,22 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     isHealthy: () => !stopping,
     stats: { clock, sampler, lastActivityMs: (id) => sessions.lastActivityMs(id) },
   })
-  const sweepTimer = setInterval(() => {
-    void sessions.sweep().catch((err) => logger.error({ err: String(err) }, 'sweep failed'))
-    void store.deleteExpiredAttachTokens(clock.now()).catch(() => undefined)
-  }, opts.sweepIntervalMs ?? 1000)
+  // On the gateway's clock, a sweep after the last one finished: a slow store never stacks them up.
+  const sweepEveryMs = opts.sweepIntervalMs ?? SWEEP_INTERVAL_MS
+  let cancelSweep = (): void => undefined
+  let sweeping: Promise<unknown> = Promise.resolve()
+  const scheduleSweep = (): void => {
+    cancelSweep = clock.setTimer(sweepEveryMs, () => {
+      sweeping = Promise.all([
+        sessions.sweep().catch((err) => logger.error({ err: String(err) }, 'sweep failed')),
+        store.deleteExpiredAttachTokens(clock.now()).catch(() => undefined),
+      ]).then(() => { if (!stopping) scheduleSweep() })
+    })
+  }
+  scheduleSweep()
   // Ended sessions past their retention, events past theirs: once a minute is plenty.
   const purgeTimer = setInterval(() => void purgeOld(store, clock.now(), config.retainEndedS).catch((err) => logger.error({ err: String(err) }, 'purge failed')), PURGE_INTERVAL_MS)
   purgeTimer.unref()
-  sweepTimer.unref()
 
   await app.listen({ host: config.host, port: config.port })
   // After the port is open: a slow or hostile agent delays only its own session, never start-up.
@@ -183,7 +197,8 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     async stop() {
       if (stopping) return
       stopping = true
-      clearInterval(sweepTimer)
+      cancelSweep()
+      await sweeping
       clearInterval(purgeTimer)
       sampler.stop()
       poolEvents.stop()

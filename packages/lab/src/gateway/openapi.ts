@@ -87,7 +87,7 @@ function operation(r: Collected): object {
   }
   const body = s.consumes
     ? { required: true, content: { [s.consumes]: { schema: { type: 'string', format: 'binary' } } } }
-    : s.body instanceof z.ZodType ? { required: true, content: { 'application/json': { schema: json(s.body) } } } : undefined
+    : s.body instanceof z.ZodType ? { required: !s.body.safeParse(undefined).success, content: { 'application/json': { schema: json(s.body) } } } : undefined
   return {
     ...(s.summary ? { summary: s.summary } : {}),
     ...(s.description ? { description: s.description } : {}),

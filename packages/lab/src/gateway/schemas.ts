@@ -31,6 +31,11 @@ export const createSessionBody = z.object({
 }).strict()
 export type CreateSessionBody = z.infer<typeof createSessionBody>
 
+/** `POST /v1/sessions/{id}/keepalive`: no body (or `{}`) only resets idleness. */
+export const keepaliveBody = z.object({
+  timeoutS: z.number().int().min(1).optional().describe("end with `max_lifetime` this many seconds from now, within the gateway's maxSessionTimeoutS from the session's creation"),
+}).strict().optional()
+
 export const sessionIdParams = z.object({ id: z.string().regex(/^ses-[a-z0-9]{1,64}$/, 'is not a session id') }).strict()
 export const poolNameParams = z.object({ name: z.string().regex(POOL_NAME_RE, 'is not a pool name') }).strict()
 

@@ -11,7 +11,7 @@ declare module 'fastify' {
   }
 }
 
-const SESSION_ROUTE = '/v1/sessions/:id'
+export const SESSION_ROUTE = '/v1/sessions/:id'
 
 /** Whether a route acts on one session: decided by its registered path, never by the URL asked. */
 export function isSessionRoute(routeUrl: string | undefined): boolean {

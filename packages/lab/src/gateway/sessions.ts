@@ -15,26 +15,35 @@ import { bridgeSocket } from './terminal-socket.ts'
 import { QuotaRefused, type Claimed, type EndedReason, type NewSession, type SessionRecord, type Store } from '../store/types.ts'
 import { admissionFor, requireCovers, type Principal } from './principal.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
-import { ApiError, WS_CLOSE } from './errors.ts'
+import { ApiError, WS_CLOSE, type ErrorDetail } from './errors.ts'
 import { newId } from './ids.ts'
 import type { PoolRuntime } from './pools.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
 import type { CreateSessionBody } from './schemas.ts'
 import type { PreparedNetwork, SessionNetworks } from './session-network.ts'
 import { TerminalHub } from './terminal-hub.ts'
+import { controlFrame } from './terminal-frames.ts'
+import { nextDeadline, sweepStep, timeoutsOf, type SessionTimeouts } from './session-deadline.ts'
 import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, connectWithin, type ResumeOutcome } from './session-resume.ts'
 
 interface Live {
   readonly sessionId: string
   readonly pool: string
+  readonly user: string
   readonly sandboxId: string
   readonly handle: SandboxHandle
   readonly hub: TerminalHub
-  readonly startedAt: number
+  /** Its limits as the sweep applies them; a keepalive moves `expiresAt`. */
+  timeouts: SessionTimeouts
+  /** The deadline its terminal was last warned of (`expiring`), so each is warned of once. */
+  warnedFor: number | undefined
   /** Settles when the agent has applied the claim (at once for a resumed session). */
   readonly applied: Promise<unknown>
   ending: boolean
 }
+
+/** The fields of a session's record its live entry is made from. */
+type Tracked = Pick<SessionRecord, 'id' | 'pool' | 'user' | 'createdAt' | 'expiresAt' | 'idleTimeoutS'>
 
 export interface SessionServiceDeps {
   readonly store: Store
@@ -71,6 +80,7 @@ export const RESUME_WAIT_MS = 3000
 export class SessionService {
   private readonly live = new Map<string, Live>()
   private readonly resumer: SessionResumer
+  private sweeping: Promise<void> = Promise.resolve()
   private stopped = false
 
   constructor(private readonly deps: SessionServiceDeps) {
@@ -222,7 +232,7 @@ export class SessionService {
     const { newSession, claimed, handle, hub, applied, claimSentAt, warm, attach } = attempt
     const sandbox = claimed.sandbox
 
-    this.track(newSession.id, poolName, handle, hub, applied)
+    this.track({ ...newSession, expiresAt: newSession.expiresAt ?? null, idleTimeoutS: newSession.idleTimeoutS ?? null }, handle, hub, applied)
     timings.claimMs = round(performance.now() - t0)
     const claimTimings = { ...timings }
     // The timings are written after the response, with the agent's answer: not a commit of their own on the path.
@@ -255,7 +265,7 @@ export class SessionService {
     const details = (['timeoutS', 'idleTimeoutS'] as const)
       .filter((f) => (body[f] ?? 0) > max)
       .map((field) => ({ field, message: `must be at most ${max} (the gateway's maxSessionTimeoutS)` }))
-    if (details.length > 0) throw new ApiError('validation_failed', `invalid body: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details)
+    if (details.length > 0) throw timeoutError(details)
   }
 
   /**
@@ -286,7 +296,8 @@ export class SessionService {
   /** A session as the API shows it, with when it goes idle if it is live here. */
   view(s: SessionRecord): SessionView {
     const live = this.live.get(s.id)
-    return toView(s, live && s.idleTimeoutS !== null ? live.hub.lastActivityMs + s.idleTimeoutS * 1000 : undefined)
+    const idleS = live?.timeouts.idleTimeoutS ?? null
+    return toView(s, live && idleS !== null ? live.hub.lastActivityMs + idleS * 1000 : undefined)
   }
 
   async get(id: string): Promise<SessionRecord> {
@@ -350,11 +361,16 @@ export class SessionService {
   attachSocket(session: SessionRecord, ws: WebSocket): void {
     const live = this.live.get(session.id)
     if (session.state === 'ended' || !live) {
-      ws.send(JSON.stringify({ type: 'exit', code: null, reason: session.endedReason ?? 'sandbox_lost' }))
+      ws.send(controlFrame({ type: 'exit', code: null, reason: session.endedReason ?? 'sandbox_lost' }))
       ws.close(WS_CLOSE.normal)
       return
     }
     bridgeSocket(live.hub, ws)
+    // A viewer arriving after the warning hears it too, with the time left now.
+    const d = nextDeadline(live.timeouts, live.hub.lastActivityMs)
+    if (d && d.at === live.warnedFor) {
+      live.hub.deliver(ws, controlFrame({ type: 'expiring', reason: d.reason, inS: Math.max(0, Math.ceil((d.at - this.deps.clock.now()) / 1000)) }))
+    }
   }
 
   /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
@@ -374,7 +390,7 @@ export class SessionService {
     if (!live) return
     this.live.delete(sessionId)
     metrics.sessionsActive.dec({ pool: live.pool })
-    live.hub.closeAll(WS_CLOSE.normal, JSON.stringify({ type: 'exit', code: exitCode, reason }))
+    live.hub.closeAll(WS_CLOSE.normal, controlFrame({ type: 'exit', code: exitCode, reason }))
     live.hub.channel.close()
     const pool = this.deps.pools.get(live.pool)
     if (pool) await this.destroySandbox(pool, live.sandboxId)
@@ -420,7 +436,7 @@ export class SessionService {
     }
     if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings)
     await this.deps.networks.rebind(now, sandbox.handle)
-    this.track(s.id, s.pool, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
+    this.track(now, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
     this.deps.metrics.sessionsActive.inc({ pool: s.pool })
     return 'resumed'
   }
@@ -431,18 +447,65 @@ export class SessionService {
     this.deps.logger.warn({ pool: pool.spec.name, sandbox: sandboxId, err: why }, 'agent broke the protocol; destroying the sandbox as compromised')
   }
 
-  /** Ends sessions past their idle timeout or maximum lifetime. */
-  async sweep(): Promise<void> {
-    const now = this.deps.clock.now()
-    for (const live of [...this.live.values()]) {
-      const spec = this.deps.pools.get(live.pool)?.spec
-      if (!spec || live.ending) continue
-      if (spec.maxLifetimeS > 0 && now - live.startedAt >= spec.maxLifetimeS * 1000) await this.end(live.sessionId, 'max_lifetime')
-      else if (spec.idleTimeoutS > 0 && now - live.hub.lastActivityMs >= spec.idleTimeoutS * 1000) await this.end(live.sessionId, 'idle_timeout')
-    }
+  /**
+   * Ends sessions past their maximum lifetime or idle timeout, and warns the terminal (and the
+   * event log) of each such end EXPIRING_WARNING_S before. Sweeps run one after another, each
+   * on the clock's time when it starts.
+   */
+  sweep(): Promise<void> {
+    // a failed sweep is its caller's to report; the next one runs regardless
+    this.sweeping = this.sweeping.catch(() => undefined).then(() => this.sweepOnce())
+    return this.sweeping
   }
 
-  /** When the session's terminal last saw input or output (undefined: not live here). */
+  private async sweepOnce(): Promise<void> {
+    const now = this.deps.clock.now()
+    // Ends run side by side: a slow sandbox teardown must not hold back another session's warning.
+    const ends: Promise<void>[] = []
+    for (const live of [...this.live.values()]) {
+      if (live.ending) continue
+      const step = sweepStep(nextDeadline(live.timeouts, live.hub.lastActivityMs), now, live.warnedFor)
+      if (step?.kind === 'end') ends.push(this.end(live.sessionId, step.reason).catch((err) => this.logEndError(live.sessionId, err)))
+      else if (step?.kind === 'warn') {
+        live.warnedFor = step.deadline
+        live.hub.broadcast(controlFrame({ type: 'expiring', reason: step.reason, inS: step.inS }))
+        const event = { type: 'session.expiring', at: now, pool: live.pool, user: live.user, sessionId: live.sessionId, data: { reason: step.reason, inS: step.inS } } as const
+        await this.deps.store.appendEvent(event).catch((err) => this.deps.logger.error({ session: live.sessionId, err: errMessage(err) }, 'could not record session.expiring'))
+      }
+    }
+    await Promise.all(ends)
+  }
+
+  /** An API call on the session: it is not idle (a no-op for one not live here). */
+  touch(sessionId: string): void {
+    this.live.get(sessionId)?.hub.touch()
+  }
+
+  /**
+   * `POST /v1/sessions/{id}/keepalive`: the call itself is the activity that resets idleness;
+   * with `timeoutS` the session ends by `max_lifetime` that many seconds from now, which may not
+   * pass `maxSessionTimeoutS` after its creation (400 naming the field and what is left).
+   */
+  async keepalive(sessionId: string, timeoutS: number | undefined): Promise<SessionView> {
+    const { store, clock } = this.deps
+    const s = await this.get(sessionId)
+    if (s.state === 'ended') throw new ApiError('session_ended', `session ${sessionId} ended (${s.endedReason})`)
+    if (timeoutS !== undefined) {
+      const now = clock.now()
+      const latest = s.createdAt + this.deps.limits.maxSessionTimeoutS * 1000
+      const expiresAt = now + timeoutS * 1000
+      if (expiresAt > latest) {
+        const left = Math.max(0, Math.floor((latest - now) / 1000))
+        throw timeoutError([{ field: 'timeoutS', message: `must be at most ${left} (the gateway's maxSessionTimeoutS, ${this.deps.limits.maxSessionTimeoutS}, counts from the session's creation)` }])
+      }
+      if (!(await store.setSessionExpiry(sessionId, expiresAt))) throw new ApiError('session_ended', `session ${sessionId} ended`)
+      const live = this.live.get(sessionId)
+      if (live) live.timeouts = { ...live.timeouts, expiresAt }
+    }
+    return this.view(await this.get(sessionId))
+  }
+
+  /** When the session was last used (undefined: not live here). */
   lastActivityMs(sessionId: string): number | undefined {
     return this.live.get(sessionId)?.hub.lastActivityMs
   }
@@ -462,9 +525,13 @@ export class SessionService {
     this.live.clear()
   }
 
-  private track(sessionId: string, pool: string, handle: SandboxHandle, hub: TerminalHub, applied: Promise<unknown>): void {
+  private track(s: Tracked, handle: SandboxHandle, hub: TerminalHub, applied: Promise<unknown>): void {
     const channel = hub.channel
-    const live: Live = { sessionId, pool, sandboxId: handle.id, handle, hub, startedAt: this.deps.clock.now(), applied, ending: false }
+    const { id: sessionId, pool } = s
+    const live: Live = {
+      sessionId, pool, user: s.user, sandboxId: handle.id, handle, hub, applied, ending: false,
+      timeouts: timeoutsOf(s, this.deps.pools.get(pool)?.spec), warnedFor: undefined,
+    }
     this.live.set(sessionId, live)
     channel.on('message', (m) => {
       if (m.type === 'exit') void this.end(sessionId, 'exited', m.code).catch((err) => this.logEndError(sessionId, err))
@@ -528,6 +595,11 @@ class SandboxClaimFailed extends Error {
   constructor(readonly apiError: ApiError) {
     super(apiError.message)
   }
+}
+
+/** A timeout asked beyond the gateway's maximum: 400, naming each field. */
+function timeoutError(details: readonly ErrorDetail[]): ApiError {
+  return new ApiError('validation_failed', `invalid body: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details)
 }
 
 /** A quota's refusal as the API's 429, naming the limit and its value. */

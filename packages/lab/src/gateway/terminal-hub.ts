@@ -29,7 +29,7 @@ interface Viewer {
 export class TerminalHub {
   private readonly viewers = new Map<WebSocket, Viewer>()
   private readonly mirror: ByteRing | undefined
-  lastActivityMs: number
+  private lastTouchMs: number
 
   constructor(
     readonly channel: AgentChannel,
@@ -37,10 +37,10 @@ export class TerminalHub {
     private readonly clockNow: () => number,
     options: { seenAllOutput: boolean },
   ) {
-    this.lastActivityMs = now
+    this.lastTouchMs = now
     this.mirror = options.seenAllOutput ? new ByteRing(MIRROR_BYTES) : undefined
+    // Output is not activity: a shell printing forever with nobody watching is idle.
     channel.on('output', (data) => {
-      this.lastActivityMs = this.clockNow()
       this.mirror?.push(data) // copies: the ring never pins the reads
       for (const [ws, v] of this.viewers) if (v.pendingSnapshot === undefined) this.deliver(ws, data)
     })
@@ -57,6 +57,19 @@ export class TerminalHub {
     return this.viewers.size
   }
 
+  /**
+   * When the session was last used: terminal input, an API call on it (touch), or a viewer.
+   * While a viewer is attached that is now; once the last one leaves, idleness counts from then.
+   */
+  get lastActivityMs(): number {
+    return this.viewers.size > 0 ? this.clockNow() : this.lastTouchMs
+  }
+
+  /** Marks the session used now. */
+  touch(): void {
+    this.lastTouchMs = this.clockNow()
+  }
+
   /** Adds a viewer: it gets the scrollback first, then live output. */
   attach(ws: WebSocket): void {
     let viewer: Viewer
@@ -66,14 +79,14 @@ export class TerminalHub {
       viewer = { pendingSnapshot: this.channel.requestSnapshot() }
     }
     this.viewers.set(ws, viewer)
-    ws.on('close', () => this.viewers.delete(ws))
+    ws.on('close', () => this.removeViewer(ws))
     const scrollback = this.mirror?.contents()
     if (scrollback && scrollback.length > 0) this.deliver(ws, scrollback)
   }
 
   /** False when the agent's socket is full: the caller stops reading input until `channel.drained()`. */
   input(data: Buffer): boolean {
-    this.lastActivityMs = this.clockNow()
+    this.touch()
     return this.channel.sendInput(data)
   }
 
@@ -87,9 +100,19 @@ export class TerminalHub {
     if (ws.readyState !== ws.OPEN) return
     if (ws.bufferedAmount <= VIEWER_MAX_BUFFERED_BYTES) ws.send(data, { binary: typeof data !== 'string' })
     if (ws.bufferedAmount > VIEWER_MAX_BUFFERED_BYTES) {
-      this.viewers.delete(ws)
+      this.removeViewer(ws)
       ws.close(WS_CLOSE.tryAgainLater, 'too far behind: re-attach to continue')
     }
+  }
+
+  /** A control frame to every viewer (one behind on output gets it after what it is still sent). */
+  broadcast(text: string): void {
+    for (const ws of this.viewers.keys()) this.deliver(ws, text)
+  }
+
+  /** The session was watched until now: idleness counts from the moment its last viewer left. */
+  private removeViewer(ws: WebSocket): void {
+    if (this.viewers.delete(ws)) this.touch()
   }
 
   /** Tells every viewer the session ended, then closes them. */

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws'
+import { controlFrame } from './terminal-frames.ts'
 import type { TerminalHub } from './terminal-hub.ts'
 
 /**
@@ -34,14 +35,14 @@ export function bridgeSocket(hub: TerminalHub, ws: WebSocket): void {
     try {
       msg = JSON.parse(data.toString('utf8'))
     } catch {
-      hub.deliver(ws, JSON.stringify({ type: 'error', code: 'bad_message', message: 'text frames must be JSON control messages' }))
+      hub.deliver(ws, controlFrame({ type: 'error', code: 'bad_message', message: 'text frames must be JSON control messages' }))
       return
     }
     const { type, cols, rows } = (msg ?? {}) as { type?: unknown; cols?: unknown; rows?: unknown }
     if (type === 'resize' && isDim(cols) && isDim(rows)) {
       forward(() => hub.channel.send({ type: 'resize', cols, rows }))
     } else {
-      hub.deliver(ws, JSON.stringify({ type: 'error', code: 'bad_message', message: 'expected {"type":"resize","cols":1..1000,"rows":1..1000}' }))
+      hub.deliver(ws, controlFrame({ type: 'error', code: 'bad_message', message: 'expected {"type":"resize","cols":1..1000,"rows":1..1000}' }))
     }
   })
 }

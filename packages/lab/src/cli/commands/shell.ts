@@ -58,6 +58,7 @@ export async function shellCommand(flags: ShellFlags, io: TerminalIo): Promise<E
     out.on('resize', sendSize)
     term.onData((bytes) => out.write(bytes))
     term.onError((e) => io.stderr.write(`\r\ninfra-lab shell: ${e.message}\r\n`))
+    term.onExpiring((e) => io.stderr.write(`\r\ninfra-lab shell: session ${session.id} ends in ${e.inS} s (${e.reason})\r\n`))
     term.onClose(({ code }) => {
       stdin.off('data', onInput)
       out.off('resize', sendSize)

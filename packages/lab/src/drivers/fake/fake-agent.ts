@@ -57,6 +57,11 @@ export class FakeAgent {
     for (const s of this.sockets) if (!s.destroyed) s.write(data)
   }
 
+  /** The claimed shell prints by itself (a build log, a runaway loop): output nobody typed for. */
+  print(text: string): void {
+    if (this.state === 'claimed') this.emitOutput(Buffer.from(text))
+  }
+
   get connections(): number {
     return this.sockets.size
   }
