@@ -240,7 +240,7 @@ export class SessionService {
       async (ready) => {
         timings.agentReadyMs = round(performance.now() - claimSentAt)
         timings.agentApplyMs = round(ready.applyMs)
-        await store.markSessionRunning(newSession.id, timings)
+        await store.markSessionRunning(newSession.id, timings, this.deps.clock.now())
       },
       async (err: unknown) => {
         logger.error({ err: errMessage(err), session: newSession.id, sandbox: sandbox.id }, 'the agent did not apply the claim; ending the session')
@@ -434,7 +434,7 @@ export class SessionService {
       await this.destroySandbox(pool, sandbox.id)
       return 'ended'
     }
-    if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings)
+    if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings, this.deps.clock.now())
     await this.deps.networks.rebind(now, sandbox.handle)
     this.track(now, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
     this.deps.metrics.sessionsActive.inc({ pool: s.pool })

@@ -39,7 +39,7 @@ describe('reconcileOnStart', () => {
     await store.insertSandbox({ id: 'sb-gone', pool: 'alpha', createdAt: 1 })
     await store.markSandboxWarm('sb-gone', gone, 2)
     await store.claimSandbox('sb-gone', session('s-lost'), 3)
-    await store.markSessionRunning('s-lost', {})
+    await store.markSessionRunning('s-lost', {}, 4)
     await driver.kill('sb-gone')
     const gone2 = await live('sb-gone-warm')
     await store.insertSandbox({ id: 'sb-gone-warm', pool: 'alpha', createdAt: 1 })

@@ -182,7 +182,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       })
 
       it('lists sessions newest first, filtered by user, state and pool', async () => {
-        await store.markSessionRunning('s-2', { claim: 1.5, bind: 0.25 })
+        await store.markSessionRunning('s-2', { claim: 1.5, bind: 0.25 }, 7)
         await store.endSession('s-3', 'exited', 40)
         const ids = async (f?: Parameters<Store['listSessions']>[0]) => (await store.listSessions(f)).map((s) => s.id)
         expect(await ids()).toEqual(['s-3', 's-2', 's-1'])
@@ -214,14 +214,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
       it('does not move an ended session back to running', async () => {
         await store.endSession('s-1', 'sandbox_lost', 50)
-        await store.markSessionRunning('s-1', { claim: 1 })
+        await store.markSessionRunning('s-1', { claim: 1 }, 7)
         expect((await store.getSession('s-1'))?.state).toBe('ended')
       })
 
       it('records timings without changing the state', async () => {
         await store.markSessionTimings('s-1', { claimMs: 2.5 })
         expect(await store.getSession('s-1')).toMatchObject({ state: 'starting', timings: { claimMs: 2.5 } })
-        await store.markSessionRunning('s-1', { claimMs: 2.5, agentReadyMs: 1 })
+        await store.markSessionRunning('s-1', { claimMs: 2.5, agentReadyMs: 1 }, 7)
         expect(await store.getSession('s-1')).toMatchObject({ state: 'running', timings: { claimMs: 2.5, agentReadyMs: 1 } })
       })
 
@@ -312,7 +312,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await warm(store, 'sb-1', 1)
         await store.claimWarm('alpha', session('s-1'), 5) // session.created
         await store.claimWarm('alpha', session('s-2'), 5) // nothing warm: no event
-        await store.markSessionRunning('s-1', {})
+        await store.markSessionRunning('s-1', {}, 7)
         await store.endSession('s-1', 'exited', 9)
         await store.endSession('s-1', 'exited', 9) // already ended: no event
         expect(told).toBe(4)

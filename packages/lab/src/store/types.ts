@@ -301,7 +301,7 @@ export interface Store {
   /** The admission's checks without the claim (read only): a cold start is not begun for a refused create. */
   checkAdmission(session: NewSession, now: number): Promise<void>
   /** starting -> running, with the claim path's timings (and the `session.running` event). */
-  markSessionRunning(id: string, timings: Record<string, number>): Promise<void>
+  markSessionRunning(id: string, timings: Record<string, number>, now: number): Promise<void>
   /** Moves the lifetime limit of a session that has not ended; false if there is none such. */
   setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean>
   /** Deletes sessions that ended before `before` (with their labels and tokens); returns how many. */

@@ -198,14 +198,14 @@ export class SqliteStore implements Store {
     this.admission.check(session, now, false)
   }
 
-  async markSessionRunning(id: string, timings: Record<string, number>): Promise<void> {
-    if (this.runningTx.immediate(id, timings)) this.eventsAppended()
+  async markSessionRunning(id: string, timings: Record<string, number>, now: number): Promise<void> {
+    if (this.runningTx.immediate(id, timings, now)) this.eventsAppended()
   }
 
-  private running(id: string, timings: Record<string, number>): boolean {
+  private running(id: string, timings: Record<string, number>, now: number): boolean {
     if (this.q.markRunning.run({ id, timings: JSON.stringify(timings) }).changes !== 1) return false
     const s = this.q.getSession.get(id) as SessionRow
-    this.logs.event({ at: Date.now(), type: 'session.running', pool: s.pool, user: s.user, sessionId: id, data: {} })
+    this.logs.event({ at: now, type: 'session.running', pool: s.pool, user: s.user, sessionId: id, data: {} })
     return true
   }
 
