@@ -1,26 +1,7 @@
-import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { buildProgram } from './program.ts'
+import { runCli } from './run-cli.test-util.ts'
 
-function run(argv: string[]) {
-  const out = new PassThrough()
-  const err = new PassThrough()
-  let stdout = ''
-  let stderr = ''
-  out.on('data', (d: Buffer) => (stdout += d.toString()))
-  err.on('data', (d: Buffer) => (stderr += d.toString()))
-  let code: number | undefined
-  const program = buildProgram({ cwd: '/tmp', env: {}, stdout: out, stderr: err }, (c) => (code = c), new AbortController().signal)
-  program.exitOverride()
-  program.commands.forEach(function walk(c): void {
-    c.exitOverride()
-    c.commands.forEach(walk)
-  })
-  return program.parseAsync(['node', 'infra-lab', ...argv]).then(
-    () => ({ code, stdout, stderr, error: undefined as string | undefined }),
-    (e: { code?: string; message: string }) => ({ code, stdout, stderr, error: e.code }),
-  )
-}
+const run = (argv: string[]) => runCli(argv)
 
 describe('infra-lab argv parsing', () => {
   it('lists every command in --help', async () => {

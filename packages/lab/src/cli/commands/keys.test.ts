@@ -1,8 +1,7 @@
-import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../../drivers/fake/fake-driver.ts'
 import { startTestGateway, TEST_KEY, waitFor } from '../../gateway/test-gateway.test-util.ts'
-import { buildProgram } from '../program.ts'
+import { runCli } from '../run-cli.test-util.ts'
 
 type Gw = Awaited<ReturnType<typeof startTestGateway>>
 
@@ -12,23 +11,7 @@ describe('infra-lab keys, audit and sessions ls against a gateway', () => {
   let gw: Gw
 
   /** Runs argv through the CLI's own program with the key `key` (default: the admin key). */
-  async function cli(argv: string[], key = TEST_KEY) {
-    const out = new PassThrough()
-    const err = new PassThrough()
-    let stdout = ''
-    let stderr = ''
-    out.on('data', (d: Buffer) => (stdout += d.toString()))
-    err.on('data', (d: Buffer) => (stderr += d.toString()))
-    let code: number | undefined
-    const program = buildProgram({ cwd: '/tmp', env: { INFRA_LAB_URL: gw.url, INFRA_LAB_API_KEY: key }, stdout: out, stderr: err }, (c) => (code = c), new AbortController().signal)
-    program.exitOverride()
-    program.commands.forEach(function walk(c): void {
-      c.exitOverride()
-      c.commands.forEach(walk)
-    })
-    await program.parseAsync(['node', 'infra-lab', ...argv]).catch(() => undefined)
-    return { code, stdout, stderr }
-  }
+  const cli = (argv: string[], key = TEST_KEY) => runCli(argv, { env: { INFRA_LAB_URL: gw.url, INFRA_LAB_API_KEY: key } })
 
   beforeAll(async () => {
     gw = await startTestGateway(new FakeDriver(), { pools: [{ name: 'default', policy: { kind: 'fixed', size: 2 }, maxSize: 8 }] })
