@@ -12,6 +12,14 @@ export const MAX_STREAMS_PER_KEY = 16
 export const MAX_STREAMS = 256
 /** Events read from the store at once. */
 const READ_BATCH = 200
+/**
+ * How long after a write the bus reads the log. The store tells the bus from inside the writing
+ * call (a claim), whose own awaits (the workspace bind, the agent) come after its commit: a read
+ * then would sit on the claim's path. A few ms later the claim has answered, and a burst's
+ * events are read in one go (a burst larger than a reader's queue cuts that reader off; it
+ * resumes from the store with Last-Event-ID and loses nothing).
+ */
+export const WAKE_DELAY_MS = 10
 
 export type SubscriptionEnd = 'closed' | 'overflow' | 'shutdown'
 
@@ -42,6 +50,7 @@ export class EventBus {
   /** Callers of nextRead(), told when the read that follows ends. */
   private readWaiters: (() => void)[] = []
   private pumping = false
+  private wakeTimer: NodeJS.Timeout | undefined
   private again = false
   private stopped = true
   private unwatch: (() => void) | undefined
@@ -60,7 +69,7 @@ export class EventBus {
   async start(): Promise<void> {
     this.lastId = await this.deps.store.lastEventId()
     this.stopped = false
-    this.unwatch = this.deps.store.watchEvents(() => this.wake())
+    this.unwatch = this.deps.store.watchEvents(() => this.wakeAfterWrite())
     this.schedulePoll()
   }
 
@@ -69,6 +78,8 @@ export class EventBus {
     this.stopped = true
     this.unwatch?.()
     this.cancelPoll?.()
+    clearTimeout(this.wakeTimer)
+    this.wakeTimer = undefined
     for (const s of [...this.subs]) s.end('shutdown')
     this.flushReadWaiters()
   }
@@ -139,6 +150,15 @@ export class EventBus {
         this.pumping = false
       })
     })
+  }
+
+  /** A write's wake, WAKE_DELAY_MS later: one read for all the writes of that while. */
+  private wakeAfterWrite(): void {
+    if (this.stopped || this.wakeTimer) return
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined
+      this.wake()
+    }, WAKE_DELAY_MS)
   }
 
   private async pump(): Promise<void> {

@@ -39,6 +39,8 @@ export class SqliteWebhooks {
         FROM events e JOIN webhooks w ON e.id > w.after_event_id AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type)
         WHERE e.id > @from AND e.id <= @upto`),
       moveCursor: db.prepare('UPDATE webhook_cursor SET last_event_id = ? WHERE id = 1'),
+      anyWebhook: db.prepare('SELECT EXISTS (SELECT 1 FROM webhooks) AS x'),
+      anyDue: db.prepare(`SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?) AS x`),
       due: db.prepare(`SELECT d.id, d.webhook_id, w.url, w.secret, d.attempts, d.event_at, d.event_id,
           e.id AS e_id, e.at AS e_at, e.type AS e_type, e.pool AS e_pool, e.user AS e_user, e.session_id AS e_session_id, e.data AS e_data
         FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN events e ON e.id = d.event_id
@@ -79,11 +81,16 @@ export class SqliteWebhooks {
     return this.q.delete.run(id).changes === 1
   }
 
+  // Each event wakes the delivery worker: without a webhook, or with nothing due, a read answers
+  // and no write transaction is taken (the file's one writer stays free for claims). With no
+  // webhook the cursor may lag: a webhook gets only events after its own creation anyway.
   enqueue(limit: number, now: number): number {
+    if ((this.q.anyWebhook.get() as { x: number }).x === 0) return 0
     return this.enqueueTx.immediate(limit, now)
   }
 
   claimDue(now: number, limit: number, leaseMs: number): DueDelivery[] {
+    if ((this.q.anyDue.get(now) as { x: number }).x === 0) return []
     return this.claimTx.immediate(now, limit, leaseMs)
   }
 
