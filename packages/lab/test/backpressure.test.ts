@@ -85,11 +85,12 @@ function backpressureSuite(name: string, skip: string | undefined, makeEnv: () =
       for (let i = 0; i < 256 * 1024; i++) v.ws.send('x')
       await waitFor(() => v.ws.bufferedAmount === 0, 60_000, 'the frames to leave the client')
       v.resumeReading()
-      await waitFor(() => v.closeCode !== undefined, 25_000, 'the client to be closed')
+      // the gateway answers 256k frames before it reaches the bound: give a loaded machine time
+      await waitFor(() => v.closeCode !== undefined, 60_000, 'the client to be closed')
       expect(v.closeCode).toBe(1013)
       expect((await client.getSession(s.id)).state).toBe('running')
       await client.deleteSession(s.id)
-    }, 120_000)
+    }, 180_000)
 
     it('stops reading input from a client while the agent socket is full, so the gateway holds a frame or two', async () => {
       const s = await client.createSession({ user: 'flooder' })
