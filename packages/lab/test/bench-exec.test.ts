@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Writable } from 'node:stream'
+import { Writable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ProbeEnv } from '../src/bench/driver-probe.ts'
 import { runBenchExec } from '../src/bench/exec-command.ts'
@@ -12,7 +12,7 @@ import { buildFloorApp } from '../src/bench/floor-server.ts'
 import { machineInfo } from '../src/bench/machine.ts'
 import { msStats } from '../src/bench/startup-report.ts'
 import { summaryRows } from '../src/bench/summary.ts'
-import { buildProgram } from '../src/cli/program.ts'
+import { runCli } from '../src/cli/run-cli.test-util.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
 const sink = () => {
@@ -125,21 +125,7 @@ describe('the exec report', () => {
 })
 
 /** Parses argv as the CLI does, without running a benchmark (help and bad values stop before). */
-async function parse(argv: string[]): Promise<{ stdout: string; stderr: string }> {
-  const out = new PassThrough()
-  const err = new PassThrough()
-  let stdout = ''
-  let stderr = ''
-  out.on('data', (d: Buffer) => (stdout += d.toString()))
-  err.on('data', (d: Buffer) => (stderr += d.toString()))
-  const program = buildProgram({ cwd: base, env: {}, stdout: out, stderr: err }, () => undefined, new AbortController().signal)
-  program.commands.forEach(function walk(c): void {
-    c.exitOverride()
-    c.commands.forEach(walk)
-  })
-  await program.exitOverride().parseAsync(['node', 'infra-lab', ...argv]).catch(() => undefined)
-  return { stdout, stderr }
-}
+const parse = (argv: string[]) => runCli(argv, { cwd: base })
 
 describe('bench exec without a local driver', () => {
   it('documents its flags and refuses bad values before starting anything', async () => {

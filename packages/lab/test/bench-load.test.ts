@@ -1,11 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Writable } from 'node:stream'
+import { Writable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runBenchLoad, type BenchLoadFlags } from '../src/bench/load-command.ts'
 import type { ProbeEnv } from '../src/bench/driver-probe.ts'
-import { buildProgram } from '../src/cli/program.ts'
+import { runCli } from '../src/cli/run-cli.test-util.ts'
 import { localDriverSkipReason } from '../src/drivers/local/test-support.ts'
 
 const sink = () => {
@@ -26,21 +26,7 @@ const flags: BenchLoadFlags = { driver: 'local', sessions: 6, concurrency: 2, po
 const noDaemon: ProbeEnv = { env: { PATH: '' }, isRoot: false, pingDocker: () => Promise.reject(new Error('no Docker daemon answers at /var/run/docker.sock (ECONNREFUSED)')) }
 
 /** Parses argv as the CLI does, without running a benchmark (help and bad values stop before). */
-async function parse(argv: string[]): Promise<{ stdout: string; stderr: string }> {
-  const out = new PassThrough()
-  const err = new PassThrough()
-  let stdout = ''
-  let stderr = ''
-  out.on('data', (d: Buffer) => (stdout += d.toString()))
-  err.on('data', (d: Buffer) => (stderr += d.toString()))
-  const program = buildProgram({ cwd: base, env: {}, stdout: out, stderr: err }, () => undefined, new AbortController().signal)
-  program.commands.forEach(function walk(c): void {
-    c.exitOverride()
-    c.commands.forEach(walk)
-  })
-  await program.exitOverride().parseAsync(['node', 'infra-lab', ...argv]).catch(() => undefined)
-  return { stdout, stderr }
-}
+const parse = (argv: string[]) => runCli(argv, { cwd: base })
 
 describe('bench load', () => {
   it('documents its flags and refuses bad values before starting anything', async () => {
