@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { CliIo, ExitCode } from '../io.ts'
-import { SIM_HELP } from '../sim/help.ts'
+import { SIM_HELP, TRACE_HELP } from '../sim/help.ts'
 import { commaList } from './table.ts'
 
 function int(name: string, min: number, max: number) {
@@ -9,6 +9,19 @@ function int(name: string, min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`)
     return n
   }
+}
+
+function num(name: string, min: number, exclusive = false) {
+  return (v: string): number => {
+    const n = v.trim() === '' ? NaN : Number(v)
+    if (!Number.isFinite(n) || n < min || (exclusive && n === min)) throw new InvalidArgumentError(`${name} must be a number ${exclusive ? '>' : '>='} ${min}`)
+    return n
+  }
+}
+
+function numList(name: string) {
+  const one = num(name, 0)
+  return (v: string): number[] => v.split(',').map(one)
 }
 
 function collect(v: string, acc: string[]): string[] {
@@ -337,6 +350,58 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--skip <list>', 'leave out some of fs,api,startup,exec,egress', (v: string) => v.split(',').filter(Boolean), [] as string[])
     .option('--files <n>', 'items per fs operation and worker', int('--files', 10, 1_000_000), 2000)
     .action(async (o) => done(await (await import('../bench/all-command.ts')).benchAllCommand(o, io, signal)))
+
+  const trace = program.command('trace')
+    .description('workload traces for the simulator (and replays): generate, import the Azure Functions 2019 trace, check')
+    .addHelpText('after', TRACE_HELP)
+  const writer = (c: Command) => c
+    .option('--out <file>', 'write the trace to this file (default: stdout)')
+    .option('--seed <n>', 'seed of the random streams (same seed, same trace)', int('--seed', -2147483648, 2147483647), 1)
+    .option('--session <spec>', 'session lengths for the durationS column: constant:S, exponential:MEAN, lognormal:MEAN:SIGMA, uniform:MIN:MAX or none', 'exponential:600')
+    .option('--users <n>', 'add a user column: user-1 ... user-N drawn at random (default: no user column)', int('--users', 1, 1_000_000))
+  const gen = trace.command('gen').description('a synthetic trace: poisson, diurnal or bursty, deterministic given --seed')
+  const genAction = (kind: 'poisson' | 'diurnal' | 'bursty') => async (o: Record<string, unknown>) =>
+    done(await (await import('../sim/trace-command.ts')).traceGenCommand(kind, o as never, io))
+  writer(gen.command('poisson'))
+    .description('arrivals at a constant rate (a Poisson process)')
+    .requiredOption('--rate <per-s>', 'arrivals per second', num('--rate', 0, true))
+    .option('--duration <s>', 'length of the trace, seconds', num('--duration', 0, true), 3600)
+    .action(genAction('poisson'))
+  writer(gen.command('diurnal'))
+    .description('a 24 h shape (cosine between trough and peak, or 24 hourly rates) compressed into --period seconds')
+    .option('--peak-rate <per-s>', 'arrivals per second at the peak hour', num('--peak-rate', 0))
+    .option('--trough-rate <per-s>', 'arrivals per second 12 h from the peak', num('--trough-rate', 0))
+    .option('--hourly <rates>', '24 comma-separated rates (per second), hour 0 first, instead of peak/trough', numList('--hourly'))
+    .option('--peak-hour <h>', 'hour of the peak (0-24)', num('--peak-hour', 0), 14)
+    .option('--compress <x>', 'one day lasts 86400/x seconds (default 1: a real day)', num('--compress', 0, true))
+    .option('--period <s>', 'one day lasts this many seconds (instead of --compress)', num('--period', 0, true))
+    .option('--duration <s>', 'length of the trace, seconds (from hour 0 of the first day)', num('--duration', 0, true), 3600)
+    .action(genAction('diurnal'))
+  writer(gen.command('bursty'))
+    .description('a constant base rate with periodic bursts on top')
+    .requiredOption('--rate <per-s>', 'base arrivals per second', num('--rate', 0))
+    .requiredOption('--burst-rate <per-s>', 'arrivals per second added during a burst', num('--burst-rate', 0))
+    .requiredOption('--burst-every <s>', 'a burst starts every this many seconds', num('--burst-every', 0, true))
+    .requiredOption('--burst-duration <s>', 'length of each burst, seconds', num('--burst-duration', 0, true))
+    .option('--burst-offset <s>', 'start of the first burst, seconds', num('--burst-offset', 0), 0)
+    .option('--duration <s>', 'length of the trace, seconds', num('--duration', 0, true), 3600)
+    .action(genAction('bursty'))
+  writer(trace.command('import-azure'))
+    .description('arrivals from per-minute invocation counts of the Azure Functions 2019 trace (invocations_per_function_md.anon.dNN.csv)')
+    .argument('<file>', 'a day of the dataset: HashOwner,HashApp,HashFunction,Trigger,1,...,1440')
+    .option('--function <hash>', 'the row(s) with this HashFunction')
+    .option('--top <n>', 'the sum of the N rows with the most invocations in the minute range', int('--top', 1, 1_000_000))
+    .option('--all', 'the sum of every row')
+    .option('--minutes <from-to>', 'minute range, 1-based and inclusive as in the header, e.g. 481-960 (default: the whole day)')
+    .option('--scale <x>', 'multiply every minute\'s count (fractions carry to the next minute)', num('--scale', 0, true), 1)
+    .addOption(new Option('--spread <how>', 'place a minute\'s arrivals evenly, or at uniform random times (a Poisson process given the count)').choices(['even', 'poisson']).default('poisson'))
+    .action(async (file: string, o) => done(await (await import('../sim/trace-command.ts')).traceImportAzureCommand(file, o, io)))
+  trace.command('info')
+    .description('check a trace file and print its arrivals, rate, busiest minute, durations and users')
+    .argument('<file>', 'trace CSV')
+    .option('--start-at <iso>', 'the start that a time column is relative to', '2026-01-05T00:00:00Z')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o) => done(await (await import('../sim/trace-command.ts')).traceInfoCommand(file, o, io)))
 
   program.command('sim')
     .description('capacity simulator: what a warm pool costs and buys (scenario file, --sweep, --results)')

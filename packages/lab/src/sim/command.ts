@@ -6,7 +6,7 @@ import { resultHtml, resultJson, resultTable } from './report.ts'
 import { parseScenario } from './scenario.ts'
 import { grid, paramsLabel, paretoFrontier, parseAxis, parseSet, recommend, setPath, type SweepPoint } from './sweep.ts'
 import { defaultWorkers, runJobs, workerLoop } from './sweep-runner.ts'
-import { parseTrace, type Trace } from './workload.ts'
+import { readTraceFile, type Trace } from './trace.ts'
 
 export interface SimFlags {
   readonly json?: boolean
@@ -66,9 +66,13 @@ export async function simCommand(file: string | undefined, flags: SimFlags, io: 
   return 0
 }
 
-export async function loadTraceFor(sc: { arrivals: { kind: string; file?: string }; startAt: string }, baseDir: string): Promise<Trace | undefined> {
+export async function loadTraceFor(sc: { arrivals: { kind: string; file?: string }; sessionS: { kind: string }; startAt: string }, baseDir: string): Promise<Trace | undefined> {
   if (sc.arrivals.kind !== 'trace' || !sc.arrivals.file) return undefined
-  return parseTrace(await readFile(resolve(baseDir, sc.arrivals.file), 'utf8'), Date.parse(sc.startAt))
+  const file = resolve(baseDir, sc.arrivals.file)
+  const trace = await readTraceFile(file, Date.parse(sc.startAt))
+  // Without the column every session would last 0 s.
+  if (sc.sessionS.kind === 'trace' && !trace.durationS) throw new Error(`${file}: sessionS "trace" needs a durationS column in the trace`)
+  return trace
 }
 
 async function sweep(input: unknown, flags: SimFlags, io: CliIo, trace: Trace | undefined, signal?: AbortSignal): Promise<ExitCode> {

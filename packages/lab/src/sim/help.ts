@@ -9,7 +9,8 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
 
   arrivals   poisson {ratePerS} | diurnal {hourlyRatesPerS[24] | peakRatePerS, troughRatePerS,
              peakHour, weekendFactor} | bursts {base, bursts[{atS,durationS,ratePerS}], every}
-             | trace {file: CSV with t (s) or time (ISO), optional durationS, user}
+             | trace {file: CSV with t (s) or time (ISO), optional durationS, user;
+             made by infra-lab trace gen / import-azure, see infra-lab trace --help}
   sessionS   constant {valueS} | exponential {meanS} | lognormal {meanS, sigma} |
              uniform {minS, maxS} | trace (durations from the trace)
   sandbox    startS (refill time B, a duration as above), claimS (warm claim latency),
@@ -30,4 +31,26 @@ Examples:
   infra-lab sim scenarios/task-prewarm-pool.json --report out.html
   infra-lab sim scenarios/task-prewarm-pool.json --json --set policy.size=20
   infra-lab sim scenarios/task-prewarm-pool.json --sweep policy.size=0..40 --target-p99-s 1
+`
+
+/** `infra-lab trace --help`: the trace format and examples (docs/sim.md has all of it). */
+export const TRACE_HELP = `
+Trace format (CSV): '#' comment lines, then a header naming t (seconds from the start) or
+time (ISO 8601), and optionally durationS (session length, s) and user; one arrival a row,
+times never decreasing. A scenario uses it with "arrivals": {"kind": "trace", "file": F}
+(and "sessionS": {"kind": "trace"} for its durations).
+
+  # infra-lab trace gen: poisson ratePerS=2 durationS=3600
+  t,durationS,user
+  0.412,731.9,user-3
+
+Session lengths (--session): constant:S, exponential:MEAN, lognormal:MEAN:SIGMA,
+uniform:MIN:MAX, or none (no durationS column).
+
+Examples:
+  infra-lab trace gen poisson --rate 2 --duration 3600 --seed 1 --out poisson.csv
+  infra-lab trace gen diurnal --peak-rate 4 --trough-rate 0.5 --compress 24 --duration 7200 --out diurnal.csv
+  infra-lab trace gen bursty --rate 1 --burst-rate 20 --burst-every 600 --burst-duration 30 --out bursty.csv
+  infra-lab trace import-azure invocations_per_function_md.anon.d01.csv --top 10 --minutes 481-600 --scale 0.05 --out azure.csv
+  infra-lab trace info poisson.csv
 `

@@ -1,5 +1,6 @@
 import type { Rng } from './rng.ts'
 import type { Scenario } from './scenario.ts'
+import type { Trace } from './trace.ts'
 
 type Arrivals = Scenario['arrivals']
 type Diurnal = Extract<Arrivals, { kind: 'diurnal' }>
@@ -11,11 +12,7 @@ export interface ArrivalProcess {
   readonly durationS: number | undefined
 }
 
-export interface Trace {
-  readonly t: Float64Array
-  readonly durationS: Float64Array | undefined
-  readonly users: number
-}
+export type { Trace }
 
 /** A rate function (claims/s at simulated second t) and its maximum. */
 interface RateFn { rate(t: number): number; max: number }
@@ -65,7 +62,7 @@ function rateFn(a: Exclude<Arrivals, { kind: 'trace' }>, startMs: number): RateF
  */
 export function arrivalProcess(a: Arrivals, startMs: number, rng: Rng, trace?: Trace): ArrivalProcess {
   if (a.kind === 'trace') {
-    if (!trace) throw new Error('arrivals.kind "trace" needs the trace loaded (loadTrace)')
+    if (!trace) throw new Error('arrivals.kind "trace" needs the trace loaded (loadTraceFor)')
     let i = 0
     const p = {
       durationS: undefined as number | undefined,
@@ -100,27 +97,4 @@ export function meanRatePerS(a: Arrivals, startMs: number, durationS: number, tr
   let sum = 0
   for (let i = 0; i < steps; i++) sum += f.rate(((i + 0.5) / steps) * durationS)
   return sum / steps
-}
-
-/**
- * Parses a trace CSV: a header line naming `t` (seconds from the start) or `time` (ISO or
- * epoch ms), optional `durationS` and `user`. Times are sorted.
- */
-export function parseTrace(csv: string, startMs: number): Trace {
-  const lines = csv.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#'))
-  const header = (lines.shift() ?? '').split(',').map((h) => h.trim())
-  const ti = header.indexOf('t'), timeI = header.indexOf('time'), di = header.indexOf('durationS'), ui = header.indexOf('user')
-  if (ti < 0 && timeI < 0) throw new Error('trace: the header needs a `t` (seconds) or `time` (ISO) column')
-  const rows = lines.map((l, n) => {
-    const c = l.split(',').map((x) => x.trim())
-    const t = ti >= 0 ? Number(c[ti]) : (Date.parse(c[timeI]!) - startMs) / 1000
-    const d = di >= 0 ? Number(c[di]) : NaN
-    if (!Number.isFinite(t) || (di >= 0 && !(d >= 0))) throw new Error(`trace: line ${n + 2}: bad time or durationS: ${l}`)
-    return { t, d, u: ui >= 0 ? c[ui] : undefined }
-  }).sort((a, b) => a.t - b.t)
-  return {
-    t: Float64Array.from(rows, (r) => r.t),
-    durationS: di >= 0 ? Float64Array.from(rows, (r) => r.d) : undefined,
-    users: new Set(rows.map((r) => r.u)).size,
-  }
 }
