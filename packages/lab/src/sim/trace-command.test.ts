@@ -98,6 +98,7 @@ describe('infra-lab trace import-azure', () => {
     const s = scratch()
     writeFileSync(join(s.dir, 'd01.csv'), csv)
     writeFileSync(join(s.dir, 'bad.csv'), `${csv}o,a,f-d,http,1,2\n`)
+    writeFileSync(join(s.dir, 'huge.csv'), azureCsv([{ fn: 'f', counts: { 1: 20_000_000, 2: 10_000_000 } }], 2))
     const cases: [string[], number, string][] = [
       [['d01.csv'], 2, 'infra-lab trace import-azure: give exactly one of --function HASH, --top N, --all\n'],
       [['d01.csv', '--all', '--top', '1'], 2, 'infra-lab trace import-azure: give exactly one of --function HASH, --top N, --all\n'],
@@ -105,6 +106,8 @@ describe('infra-lab trace import-azure', () => {
       [['d01.csv', '--all', '--minutes', '1400-1441'], 1, `infra-lab trace import-azure: ${join(s.dir, 'd01.csv')}: minute range 1400-1441 is not within the file's minutes 1-1440\n`],
       [['d01.csv', '--function', 'f-x'], 1, `infra-lab trace import-azure: ${join(s.dir, 'd01.csv')}: no row has HashFunction f-x (3 rows read)\n`],
       [['bad.csv', '--all'], 1, `infra-lab trace import-azure: ${join(s.dir, 'bad.csv')}: line 5: 6 fields, the header has 1444\n`],
+      [['huge.csv', '--all'], 2, 'infra-lab trace import-azure: 30000000 arrivals: more than 10000000; give --scale 0.33 or less, or fewer --minutes\n'],
+      [['huge.csv', '--all', '--scale', '0.5'], 2, 'infra-lab trace import-azure: 15000000 arrivals: more than 10000000; give --scale 0.33 or less, or fewer --minutes\n'],
       [['missing.csv', '--all'], 1, `infra-lab trace import-azure: ${join(s.dir, 'missing.csv')}: cannot read (ENOENT)\n`],
     ]
     for (const [argv, code, stderr] of cases) {

@@ -42,6 +42,9 @@ export interface TraceImportAzureFlags extends TraceOutFlags {
 
 type Shape = TraceShape['kind']
 
+/** A trace is held in memory and written as text: beyond this, ask for a smaller one. */
+export const MAX_TRACE_ARRIVALS = 10_000_000
+
 class FlagError extends Error {}
 
 function need<T>(v: T | undefined, flag: string, shape: Shape): T {
@@ -105,7 +108,7 @@ export async function traceGenCommand(kind: Shape, f: TraceGenFlags, io: CliIo):
   try {
     const shape = shapeOf(kind, f)
     const session = parseSessionSpecFlag(f.session)
-    const t = generateArrivals(shape, f.duration, f.seed)
+    const t = generateArrivals(shape, f.duration, f.seed, MAX_TRACE_ARRIVALS)
     await writeTrace(t, f.duration, [`infra-lab trace gen: ${describeShape(shape)} durationS=${f.duration}`], f, session, io)
     return 0
   } catch (err) {
@@ -127,6 +130,12 @@ function selection(f: TraceImportAzureFlags): AzureSelection {
   if (f.function !== undefined) return { kind: 'function', hash: f.function }
   if (f.top !== undefined) return { kind: 'top', n: f.top }
   return { kind: 'all' }
+}
+
+/** x rounded down to two significant digits. */
+function roundDown2(x: number): number {
+  const unit = 10 ** (Math.floor(Math.log10(x)) - 1)
+  return Number((Math.floor(x / unit) * unit).toPrecision(2))
 }
 
 function minuteRange(text: string | undefined): { from?: number; to?: number } {
@@ -157,6 +166,10 @@ export async function traceImportAzureCommand(file: string, f: TraceImportAzureF
       input.destroy()
     }
     const counts = f.scale === 1 ? read.counts : scaleCounts(read.counts, f.scale)
+    const total = counts.reduce((a, b) => a + b, 0)
+    if (total > MAX_TRACE_ARRIVALS) {
+      throw new FlagError(`${total} arrivals: more than ${MAX_TRACE_ARRIVALS}; give --scale ${roundDown2((MAX_TRACE_ARRIVALS / total) * f.scale)} or less, or fewer --minutes`)
+    }
     const t = spreadCounts(counts, f.spread, f.seed)
     const to = read.fromMinute + counts.length - 1
     const which = select.kind === 'function' ? `function ${select.hash}` : select.kind === 'top' ? `top ${read.functions.length} functions` : `all ${read.functions.length} functions`

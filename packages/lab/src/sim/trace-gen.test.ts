@@ -19,6 +19,11 @@ describe('trace generators', () => {
     expect(long).toBeLessThan(0.39)
   })
 
+  it('stop at a limit on the arrivals', () => {
+    expect(generateArrivals({ kind: 'poisson', ratePerS: 10 }, 100, 1, 2000).length).toBeGreaterThan(900)
+    expect(() => generateArrivals({ kind: 'poisson', ratePerS: 10 }, 100, 1, 50)).toThrow('more than 50 arrivals: lower the rate or the duration')
+  })
+
   it('are deterministic by seed, and the seed matters', () => {
     const shapes: TraceShape[] = [
       { kind: 'poisson', ratePerS: 1 },

@@ -73,12 +73,15 @@ function asArrivals(shape: TraceShape): { arrivals: Arrivals; scale: number } {
  * arrivals stream (purpose 1): a Poisson or bursty trace of seed s has the arrivals `infra-lab
  * sim` draws for the same workload and seed.
  */
-export function generateArrivals(shape: TraceShape, durationS: number, seed: number): Float64Array {
+export function generateArrivals(shape: TraceShape, durationS: number, seed: number, maxArrivals = Infinity): Float64Array {
   const { arrivals, scale } = asArrivals(shape)
   const p = arrivalProcess(arrivals, MONDAY_MS, stream(seed, 1))
   const end = durationS * scale
   const out: number[] = []
-  for (let t = p.next(0); t < end; t = p.next(t)) out.push(t / scale)
+  for (let t = p.next(0); t < end; t = p.next(t)) {
+    if (out.length === maxArrivals) throw new Error(`more than ${maxArrivals} arrivals: lower the rate or the duration`)
+    out.push(t / scale)
+  }
   return Float64Array.from(out)
 }
 
