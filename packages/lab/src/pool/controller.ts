@@ -3,15 +3,16 @@ import type { Clock } from '../clock/clock.ts'
 import { ChannelProtocolError, type AgentChannel } from '../drivers/channel.ts'
 import { DriverError, type SandboxDriver, type SandboxFailureReason } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
+import { Backoff, type BackoffOptions } from '../policy/backoff.ts'
+import { planCreates, TokenBucket } from '../policy/create-budget.ts'
 import { ClaimHistory, decide } from '../policy/index.ts'
+import { ClaimRate, windowSOf } from '../policy/observation.ts'
+import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import type { SandboxRecord, Store } from '../store/types.ts'
-import { Backoff, type BackoffOptions } from './backoff.ts'
-import { ClaimRate } from './claim-rate.ts'
 import { CapacityExhausted, ClaimTimeout, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
-import { TokenBucket } from './rate-limit.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
 
 export const DEFAULT_HELLO_TIMEOUT_MS = 30_000
@@ -19,7 +20,6 @@ export const DEFAULT_HELLO_TIMEOUT_MS = 30_000
 export const RESYNC_MS = 10_000
 /** A cold-path sandbox not claimed within this long becomes an ordinary warm one. */
 const RESERVATION_TTL_MS = 30_000
-const DEFAULT_WINDOW_S = 300
 
 export interface PoolControllerOptions {
   readonly spec: PoolSpec
@@ -186,19 +186,17 @@ export class PoolController {
     for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)
 
     const inflight = this.expectations.warmCount
-    const windowS = 'windowS' in spec.policy && typeof spec.policy.windowS === 'number' ? spec.policy.windowS : DEFAULT_WINDOW_S
     const decision = decide(spec, {
       ready: ready.length,
       starting: inflight,
       claimed: counts.claimed + this.reserved.size,
-      claimRatePerS: this.rate.ratePerS(now, windowS),
+      claimRatePerS: this.rate.ratePerS(now, windowSOf(spec.policy)),
       meanStartS: this.rate.meanStartS(),
       claimHistory: this.history,
     }, now)
 
     // Retire: old warm sandboxes (recycle), then the newest above the target.
-    const maxAgeMs = spec.maxWarmAgeS * 1000
-    const expired = maxAgeMs > 0 ? ready.filter((s) => now - s.createdAt >= maxAgeMs) : []
+    const expired = ready.filter((s) => dueForRecycle(s.createdAt, now, spec.maxWarmAgeS))
     let keep = ready.filter((s) => !expired.includes(s))
     const excess = keep.length + inflight - decision.target
     const surplus = excess > 0 ? [...keep].sort((a, b) => b.createdAt - a.createdAt || (b.id < a.id ? -1 : 1)).slice(0, excess) : []
@@ -208,21 +206,14 @@ export class PoolController {
     for (const s of surplus) if (await this.retire(s.id, `above target ${decision.target}`)) retired++
 
     // Create: up to the target, the concurrency cap and the rate budget; none while backing off.
-    let next = RESYNC_MS
-    let toCreate = 0
     const want = decision.target - (keep.length + inflight)
-    if (want > 0) {
-      if (this.backoff.active(now)) {
-        next = Math.min(next, this.backoff.backoffUntil! - now)
-      } else {
-        const slots = Math.max(0, spec.maxConcurrentCreates - this.expectations.size)
-        toCreate = this.bucket.take(now, Math.min(want, slots))
-        if (toCreate < want && toCreate < slots) next = Math.min(next, this.bucket.msUntilNext(now))
-      }
-    }
+    const slots = Math.max(0, spec.maxConcurrentCreates - this.expectations.size)
+    const plan = planCreates(now, want, slots, this.backoff, this.bucket)
+    const toCreate = plan.count
+    let next = Math.min(RESYNC_MS, plan.wakeInMs ?? RESYNC_MS)
     // Failures are handled inside (metrics, back-off, lastError); nobody awaits warm creates.
     for (let i = 0; i < toCreate; i++) this.launch(this.newId(), false).catch(() => undefined)
-    if (maxAgeMs > 0 && keep.length > 0) next = Math.min(next, Math.min(...keep.map((s) => s.createdAt)) + maxAgeMs - now)
+    for (const s of keep) next = Math.min(next, recycleAtMs(s.createdAt, spec.maxWarmAgeS) - now)
 
     this.writeStatus({ ready: keep.length, starting: inflight + toCreate, claimed: counts.claimed, target: decision.target })
     if (toCreate > 0 || retired > 0) {

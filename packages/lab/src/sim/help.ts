@@ -18,7 +18,8 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
   policy     the pool-spec policy: fixed {size} | erlang {targetMissRate, windowS} |
              scheduled {defaultSize, rules[{days, from, to, size}], utcOffsetMin, leadS} |
              predictive {targetMissRate, windowS, yesterdayWeight, floorAtObserved}
-  pool       minSize, maxSize, maxConcurrentCreates, resyncS
+  pool       minSize, maxSize, maxConcurrentCreates, resyncS, maxCreatesPerMin (absent: no
+             budget), maxWarmAgeS (0: never), createFailureRate (0..1)
   hosts      instanceType, slots, minRunning, maxHosts, targetCapacityPct, scaleInAfterS,
              bootS, image {pullS, mode: pull|prepulled|golden}, warmPool {state:
              stopped|hibernated, size, stoppedStartS, hibernatedStartS}, ebsGb,

@@ -1,4 +1,8 @@
+import { Backoff } from '../policy/backoff.ts'
+import { planCreates, TokenBucket } from '../policy/create-budget.ts'
 import { decide, ClaimHistory, type PolicyPoolSpec } from '../policy/index.ts'
+import { ClaimRate, windowSOf } from '../policy/observation.ts'
+import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import { DEFAULT_COSTS, HOURS_PER_MONTH, INSTANCE_TYPES } from './costs.ts'
 import { HeapQueue, type EventQueue } from './event-queue.ts'
 import { durationSampler, stream } from './rng.ts'
@@ -37,6 +41,8 @@ class Simulation {
   private readonly sessionLen: () => number
   private readonly sandboxStart: () => number
   private readonly spotRng
+  private readonly failRate: number
+  private readonly failRng
   // Sandboxes (struct of arrays, ids recycled through a free list).
   private sbState = new Uint8Array(1024)
   private sbHost = new Int32Array(1024)
@@ -51,13 +57,14 @@ class Simulation {
   warmStarting = 0
   coldStarting = 0
   claimed = 0
-  // Claim-rate window and mean start (as the controller observes them).
-  private claimTimes = new Float64Array(1024)
-  private claimHead = 0
-  private claimTail = 0
-  private readonly startRing = new Float64Array(50)
-  private startCount = 0
-  private startSum = 0
+  // What the controller observes and how it paces creates: the same code as the controller's.
+  private readonly rate = new ClaimRate()
+  private readonly backoff: Backoff
+  private readonly budget: TokenBucket | undefined
+  /** Earliest time (ms) a ready sandbox may be due for recycling; may be early, never late. */
+  private nextRecycleAt = Infinity
+  /** When the pending wake-up timer fires (s): a pass the live controller would schedule. */
+  private wakeAt = Infinity
   // Hosts (absent: unlimited capacity).
   private readonly hosts: HostModel | undefined
 
@@ -67,13 +74,17 @@ class Simulation {
     this.clock = new SimClock(this.q, TIMER, startMs)
     this.stats = new Stats(sc)
     this.spec = { minSize: sc.pool.minSize, maxSize: sc.pool.maxSize, policy: sc.policy }
-    this.windowS = 'windowS' in sc.policy ? sc.policy.windowS : 300
+    this.windowS = windowSOf(sc.policy)
     this.arrivals = arrivalProcess(sc.arrivals, startMs, stream(sc.seed, 1), options.trace)
     this.nextArrival = this.arrivals.next
     this.sessionLen = sc.sessionS.kind === 'trace' ? () => 0 : durationSampler(sc.sessionS, stream(sc.seed, 2))
     this.sandboxStart = durationSampler(sc.sandbox.startS, stream(sc.seed, 3))
     this.spotRng = stream(sc.seed, 4)
     if (sc.hosts || sc.fargate) this.hosts = new HostModel(sc, this.q, this.spotRng, stream(sc.seed, 5))
+    this.backoff = new Backoff({ random: stream(sc.seed, 6) })
+    this.failRate = sc.pool.createFailureRate
+    this.failRng = stream(sc.seed, 7)
+    this.budget = sc.pool.maxCreatesPerMin === undefined ? undefined : new TokenBucket(sc.pool.maxCreatesPerMin, startMs)
   }
 
   run(): SimResult {
@@ -159,7 +170,10 @@ class Simulation {
 
   private createDone(id: number, t: number): void {
     if (this.sbState[id] === DEAD) { this.freeSandbox(id); return }
-    this.recordStart(t - this.sbStartAt[id]!)
+    if (this.failRate > 0 && this.failRng() < this.failRate) { this.createFailed(id, t); return }
+    this.stats.createDone(t, true)
+    this.backoff.success()
+    this.rate.recordStart((t - this.sbStartAt[id]!) * 1000)
     const claimAt = this.sbClaimAt[id]!
     if (claimAt >= 0) {
       this.coldStarting--
@@ -173,8 +187,37 @@ class Simulation {
       this.ready++
       this.sbState[id] = READY
       this.readyStack.push(id)
+      this.nextRecycleAt = Math.min(this.nextRecycleAt, recycleAtMs(this.createdAtMs(id), this.sc.pool.maxWarmAgeS))
     }
     this.reconcile()
+  }
+
+  /**
+   * A create failed after its start time: the sandbox goes, creates back off, and a claim
+   * waiting on it fails (the gateway answers it with the create's error, it does not retry).
+   */
+  private createFailed(id: number, t: number): void {
+    this.stats.createDone(t, false)
+    this.backoff.failure(this.clock.now())
+    const claimAt = this.sbClaimAt[id]!
+    if (claimAt >= 0) {
+      this.coldStarting--
+      this.stats.claimFailed(claimAt)
+    } else this.warmStarting--
+    this.retireSandbox(id, t)
+    this.reconcile()
+  }
+
+  /** Frees a sandbox that holds no session, and its host slot. */
+  private retireSandbox(id: number, t: number): void {
+    const host = this.sbHost[id]!
+    this.freeSandbox(id)
+    if (host >= 0) this.hosts!.release(host, t, this)
+  }
+
+  /** Wall-clock ms of the create's start: what the store records as the sandbox's createdAt. */
+  private createdAtMs(id: number): number {
+    return this.clock.startMs + this.sbStartAt[id]! * 1000
   }
 
   private popReady(): number {
@@ -188,7 +231,8 @@ class Simulation {
 
   private arrival(t: number): void {
     const dur = this.sc.sessionS.kind === 'trace' ? (this.arrivals.durationS ?? 0) : this.sessionLen()
-    this.recordClaim(t)
+    this.rate.recordClaim(this.clock.now())
+    this.history.recordClaim(this.clock.now())
     const id = this.popReady()
     if (id >= 0) {
       this.sbState[id] = CLAIMED
@@ -221,62 +265,80 @@ class Simulation {
     if (host >= 0) this.hosts!.release(host, this.clock.t, this)
   }
 
-  // ---- what the controller observes, and the decision --------------------------------------
+  // ---- the controller's pass -----------------------------------------------------------
 
-  private recordClaim(t: number): void {
-    if (this.claimHead === this.claimTimes.length) {
-      const live = this.claimTimes.subarray(this.claimTail, this.claimHead)
-      const next = live.length * 2 > this.claimTimes.length ? new Float64Array(this.claimTimes.length * 2) : this.claimTimes
-      next.set(live)
-      this.claimTimes = next
-      this.claimHead -= this.claimTail
-      this.claimTail = 0
-    }
-    this.claimTimes[this.claimHead++] = t
-    this.history.recordClaim(this.clock.startMs + t * 1000)
-  }
-
-  private claimRatePerS(t: number): number {
-    const from = t - this.windowS
-    while (this.claimTail < this.claimHead && this.claimTimes[this.claimTail]! <= from) this.claimTail++
-    return (this.claimHead - this.claimTail) / this.windowS
-  }
-
-  private recordStart(s: number): void {
-    const i = this.startCount++ % 50
-    this.startSum += s - this.startRing[i]!
-    this.startRing[i] = s
-  }
-
-  /** One controller pass: observe -> decide (the shared policy) -> create or retire. */
+  /**
+   * One controller pass, as pool/controller.ts does it: observe -> decide (the shared policy)
+   * -> retire sandboxes due for recycling, then surplus -> create within the concurrency cap,
+   * the create budget and the back-off -> wake up when one of those frees a create.
+   */
   reconcile(): void {
     const t = this.clock.t
-    const n = Math.min(this.startCount, 50)
+    const now = this.clock.now()
     const decision = decide(this.spec, {
       ready: this.ready,
       starting: this.warmStarting,
       claimed: this.claimed + this.coldStarting,
-      claimRatePerS: this.claimRatePerS(t),
-      meanStartS: n === 0 ? 1 : this.startSum / n,
+      claimRatePerS: this.rate.ratePerS(now, this.windowS),
+      meanStartS: this.rate.meanStartS(),
       claimHistory: this.history,
-    }, this.clock.now())
+    }, now)
     const target = decision.target
     this.stats.target(target)
+    const pool = this.sc.pool
+    let wakeMs = pool.maxWarmAgeS > 0 ? this.recycle(now, t) : Infinity
     let excess = this.ready + this.warmStarting - target
     while (excess > 0) {
       const id = this.popReady()
       if (id < 0) break
-      const host = this.sbHost[id]!
-      this.freeSandbox(id)
-      if (host >= 0) this.hosts!.release(host, t, this)
+      this.retireSandbox(id, t)
       excess--
     }
-    let want = Math.min(-excess, this.sc.pool.maxConcurrentCreates - this.warmStarting - this.coldStarting)
-    while (want-- > 0) {
+    const plan = planCreates(now, -excess, pool.maxConcurrentCreates - this.warmStarting - this.coldStarting, this.backoff, this.budget)
+    for (let k = 0; k < plan.count; k++) {
       const id = this.newSandbox(-1, 0)
       this.warmStarting++
       this.startCreate(id, t)
     }
+    if (plan.wakeInMs !== undefined) wakeMs = Math.min(wakeMs, plan.wakeInMs)
+    if (wakeMs < Infinity) this.wakeIn(wakeMs)
+  }
+
+  /** Retires the ready sandboxes due for recycling; returns ms until the next may be due. */
+  private recycle(now: number, t: number): number {
+    if (now < this.nextRecycleAt) return this.nextRecycleAt - now
+    const maxAgeS = this.sc.pool.maxWarmAgeS
+    let next = Infinity
+    const kept: number[] = []
+    for (const id of this.readyStack) {
+      if (this.sbState[id] !== READY) continue
+      const created = this.createdAtMs(id)
+      if (dueForRecycle(created, now, maxAgeS)) {
+        this.ready--
+        this.stats.recycled(t)
+        this.retireSandbox(id, t)
+      } else {
+        kept.push(id)
+        next = Math.min(next, recycleAtMs(created, maxAgeS))
+      }
+    }
+    this.readyStack = kept
+    this.nextRecycleAt = next
+    return next - now
+  }
+
+  /** Schedules a pass in `ms` unless one is due sooner (at least 1 ms on: the clock moves). */
+  private wakeIn(ms: number): void {
+    const delayMs = Math.max(1, ms)
+    const at = this.clock.t + delayMs / 1000
+    if (at >= this.wakeAt) return
+    this.wakeAt = at
+    this.clock.setTimer(delayMs, this.wake)
+  }
+
+  private readonly wake = (): void => {
+    if (this.clock.t >= this.wakeAt) this.wakeAt = Infinity
+    this.reconcile()
   }
 
   private sample(): void {

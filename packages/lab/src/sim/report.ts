@@ -16,6 +16,7 @@ export function resultTable(r: SimResult): string {
     ['pool target mean / ready mean', `${f(r.pool.meanTarget, 2)} / ${f(r.pool.meanReady, 2)}`],
     ['interruptions / AZ hosts lost', `${r.interruptions.hostInterruptions} / ${r.interruptions.azHostsLost}`],
     ['sessions moved / lost', `${r.interruptions.sessionsMoved} / ${r.interruptions.sessionsLost}`],
+    ['creates ok / failed / recycled', `${r.creates.ok} / ${r.creates.failed} / ${r.creates.recycled}`],
     ['events', String(r.events)],
     ['wall time (events/s)', `${f(r.perf.wallS, 2)} s (${Math.round(r.perf.eventsPerS).toLocaleString('en-US')}/s)`],
   ]

@@ -114,7 +114,13 @@ export const scenarioSchema = z.object({
     maxConcurrentCreates: z.number().int().min(1).default(1_000_000),
     /** Reconcile at least this often (the live controller's resync). */
     resyncS: pos.default(10),
-  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10 }),
+    /** Warm-pool creates per minute, a token bucket as the gateway's; absent: no budget (the gateway's default is 600). */
+    maxCreatesPerMin: z.number().int().min(1).max(1_000_000).optional(),
+    /** Warm sandboxes older than this are replaced (0: never; the gateway's default is 3600). */
+    maxWarmAgeS: nonneg.default(0),
+    /** Share of creates that fail at the end of their start time, 0 to 1; failures back warm creates off as in the gateway. */
+    createFailureRate: z.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be from 0 to 1 (a share of creates)').max(1, 'must be from 0 to 1 (a share of creates)').default(0),
+  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0 }),
   hosts: hostsSchema.optional(),
   fargate: fargateSchema.optional(),
   azOutage: z.object({ az: z.number().int().min(0), atS: nonneg, durationS: pos }).strict().optional(),

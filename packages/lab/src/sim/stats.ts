@@ -32,6 +32,11 @@ export interface SimResult {
   utilization: { sandbox: number; host: number | null }
   interruptions: { hostInterruptions: number; azHostsLost: number; sessionsMoved: number; sessionsLost: number }
   pool: { meanTarget: number; modeTarget: number; modeTargetShare: number; meanReady: number; hostLaunches: HostCounters['launches'] | null }
+  /**
+   * Sandbox creates that finished (ok or failed), and warm sandboxes replaced for age
+   * (maxWarmAgeS); `claimsFailed` are claims whose cold create failed (also among coldStarts).
+   */
+  creates: { ok: number; failed: number; recycled: number; claimsFailed: number }
   events: number
   /** Charts: time series and the cold-wait histogram (left out of `--json` unless asked). */
   series: { tS: number[]; ready: number[]; starting: number[]; claimed: number[]; target: number[]; arrivalsPerS: number[]; hosts: number[] }
@@ -56,6 +61,7 @@ export class Stats {
   private nCold = 0
   moved = 0
   lost = 0
+  private readonly creates = { ok: 0, failed: 0, recycled: 0, claimsFailed: 0 }
   private arrivalsInSample = 0
   private lastSampleT = 0
   private readonly series: SimResult['series'] = { tS: [], ready: [], starting: [], claimed: [], target: [], arrivalsPerS: [], hosts: [] }
@@ -110,6 +116,20 @@ export class Stats {
     this.coldWaits[this.nCold++] = waitS
   }
 
+  createDone(t: number, ok: boolean): void {
+    if (t < this.warmup) return
+    if (ok) this.creates.ok++
+    else this.creates.failed++
+  }
+
+  recycled(t: number): void {
+    if (t >= this.warmup) this.creates.recycled++
+  }
+
+  claimFailed(claimAt: number): void {
+    if (claimAt >= this.warmup) this.creates.claimsFailed++
+  }
+
   sample(t: number, c: Counts, hosts: number): void {
     const s = this.series
     const dt = t - this.lastSampleT
@@ -159,6 +179,7 @@ export class Stats {
       },
       interruptions: { hostInterruptions: hosts?.counters.interruptions ?? 0, azHostsLost: hosts?.counters.azLost ?? 0, sessionsMoved: this.moved, sessionsLost: this.lost },
       pool: { meanTarget: this.targetArea / statS, modeTarget, modeTargetShare: modeTime / statS, meanReady: this.readyArea / statS, hostLaunches: hosts?.counters.launches ?? null },
+      creates: { ...this.creates },
       events,
       series: this.series,
       waitHistogram: histogram(cold),

@@ -1,3 +1,5 @@
+import type { Backoff } from './backoff.ts'
+
 /**
  * Token bucket for maxCreatesPerMin: holds up to `perMin` tokens, refills continuously at
  * perMin/60 s. Time is passed in, so tests assert exact waits.
@@ -38,4 +40,25 @@ export class TokenBucket {
       this.last = now
     }
   }
+}
+
+export interface CreatePlan {
+  /** Warm-pool creates to start now. */
+  readonly count: number
+  /** Milliseconds until creating may be allowed again, when something other than the target held creates back. */
+  readonly wakeInMs?: number
+}
+
+/**
+ * How many of the `want` refills may start at `now`: none while backing off after failures
+ * (wake when it ends), else up to the free concurrency `slots`, taken from the create budget
+ * (wake when its next token accrues if it held creates back). No budget: concurrency only.
+ */
+export function planCreates(now: number, want: number, slots: number, backoff: Backoff, budget: TokenBucket | undefined): CreatePlan {
+  if (want <= 0) return { count: 0 }
+  if (backoff.active(now)) return { count: 0, wakeInMs: backoff.backoffUntil! - now }
+  const allowed = Math.max(0, Math.min(want, slots))
+  if (!budget) return { count: allowed }
+  const count = budget.take(now, allowed)
+  return count < want && count < slots ? { count, wakeInMs: budget.msUntilNext(now) } : { count }
 }
