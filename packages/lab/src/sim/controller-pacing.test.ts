@@ -79,6 +79,13 @@ describe('the simulated pool paces creates as the controller does', () => {
       expect(r.pool.meanReady).toBeCloseTo(5 - (4 * 5 * 10) / 3590, 6) // each round is 10 s short
     })
 
+    it('claims take the oldest ready sandbox (as the store does), so a pool that turns over faster than maxWarmAgeS recycles nothing', () => {
+      // 40 ready at 1 claim/s: the oldest is about 40 s old when claimed. Newest-first claims
+      // would leave the bottom of the pool to age out (5,571 recycles here).
+      const r = run({ ...base, policy: { kind: 'fixed', size: 40 }, pool: { maxWarmAgeS: 120 } })
+      expect(r.creates.recycled).toBe(0)
+    })
+
     it('under load, with failures and a budget too, ready sandboxes are still counted right', () => {
       // 40 ready at 1 claim/s: each waits about 40 s for a claim, some longer than 45 s.
       const r = run({ ...base, policy: { kind: 'fixed', size: 40 }, pool: { maxWarmAgeS: 45, createFailureRate: 0.05, maxCreatesPerMin: 120 } })

@@ -52,7 +52,9 @@ class Simulation {
   private sbMovedTo = new Int32Array(1024)
   private sbFree: number[] = []
   private sbNext = 0
-  private readyStack: number[] = []
+  /** Ready sandboxes in the order they became ready; [readyHead, length) may still hold some that are not. */
+  private readyQueue: number[] = []
+  private readyHead = 0
   ready = 0
   warmStarting = 0
   coldStarting = 0
@@ -186,7 +188,7 @@ class Simulation {
       this.warmStarting--
       this.ready++
       this.sbState[id] = READY
-      this.readyStack.push(id)
+      this.readyQueue.push(id)
       this.nextRecycleAt = Math.min(this.nextRecycleAt, recycleAtMs(this.createdAtMs(id), this.sc.pool.maxWarmAgeS))
     }
     this.reconcile()
@@ -220,20 +222,37 @@ class Simulation {
     return this.clock.startMs + this.sbStartAt[id]! * 1000
   }
 
-  private popReady(): number {
-    const st = this.readyStack
-    while (st.length > 0) {
-      const id = st.pop()!
+  /** The oldest ready sandbox, for a claim (the store claims the oldest warm one); -1 if none. */
+  private takeOldestReady(): number {
+    const q = this.readyQueue
+    while (this.readyHead < q.length) {
+      const id = q[this.readyHead++]!
+      if (this.sbState[id] === READY) { this.ready--; this.compactReady(); return id }
+    }
+    return -1
+  }
+
+  /** The newest ready sandbox, for retiring surplus (as the controller does); -1 if none. */
+  private takeNewestReady(): number {
+    const q = this.readyQueue
+    while (q.length > this.readyHead) {
+      const id = q.pop()!
       if (this.sbState[id] === READY) { this.ready--; return id }
     }
     return -1
+  }
+
+  private compactReady(): void {
+    if (this.readyHead < 1024 || this.readyHead * 2 < this.readyQueue.length) return
+    this.readyQueue = this.readyQueue.slice(this.readyHead)
+    this.readyHead = 0
   }
 
   private arrival(t: number): void {
     const dur = this.sc.sessionS.kind === 'trace' ? (this.arrivals.durationS ?? 0) : this.sessionLen()
     this.rate.recordClaim(this.clock.now())
     this.history.recordClaim(this.clock.now())
-    const id = this.popReady()
+    const id = this.takeOldestReady()
     if (id >= 0) {
       this.sbState[id] = CLAIMED
       this.claimed++
@@ -289,7 +308,7 @@ class Simulation {
     let wakeMs = pool.maxWarmAgeS > 0 ? this.recycle(now, t) : Infinity
     let excess = this.ready + this.warmStarting - target
     while (excess > 0) {
-      const id = this.popReady()
+      const id = this.takeNewestReady()
       if (id < 0) break
       this.retireSandbox(id, t)
       excess--
@@ -310,7 +329,8 @@ class Simulation {
     const maxAgeS = this.sc.pool.maxWarmAgeS
     let next = Infinity
     const kept: number[] = []
-    for (const id of this.readyStack) {
+    for (let k = this.readyHead; k < this.readyQueue.length; k++) {
+      const id = this.readyQueue[k]!
       if (this.sbState[id] !== READY) continue
       const created = this.createdAtMs(id)
       if (dueForRecycle(created, now, maxAgeS)) {
@@ -322,7 +342,8 @@ class Simulation {
         next = Math.min(next, recycleAtMs(created, maxAgeS))
       }
     }
-    this.readyStack = kept
+    this.readyQueue = kept
+    this.readyHead = 0
     this.nextRecycleAt = next
     return next - now
   }
@@ -353,7 +374,8 @@ class Simulation {
    * another host if there is one, else they are lost.
    */
   loseHost(host: number, t: number): void {
-    this.readyStack = this.readyStack.filter((id) => !(this.sbHost[id] === host && this.sbState[id] === READY))
+    this.readyQueue = this.readyQueue.slice(this.readyHead).filter((id) => !(this.sbHost[id] === host && this.sbState[id] === READY))
+    this.readyHead = 0
     const stranded: number[] = []
     for (let id = 0; id < this.sbNext; id++) {
       if (this.sbHost[id] !== host) continue
@@ -372,7 +394,7 @@ class Simulation {
         this.startCreate(again, t)
         continue
       }
-      const to = this.popReady()
+      const to = this.takeOldestReady()
       if (to >= 0) {
         this.sbState[to] = CLAIMED
         this.sbState[id] = MOVED
