@@ -134,6 +134,68 @@ describe('event bus', () => {
     expect(() => bus.subscribe({ owner: 'key-c', accept: all })).toThrow(/at most 3 event streams/)
   })
 
+  it('reads nothing while nobody listens: writes and polls cost no read of the log', async () => {
+    let reads = 0
+    const listEvents = store.listEvents.bind(store)
+    store.listEvents = async (afterId, limit) => {
+      reads++
+      return listEvents(afterId, limit)
+    }
+    for (let i = 0; i < 5; i++) await append(store)
+    await new Promise((res) => setTimeout(res, WAKE_DELAY_MS * 3))
+    clock.advance(1000)
+    await new Promise((res) => setTimeout(res, 20))
+    expect(reads).toBe(0)
+    expect(bus.lagging).toBe(true)
+    // a listener that wants the log (the webhook worker, while webhooks exist) makes it read again
+    let wanted = true
+    const demanding = new EventBus({ store, clock, demand: () => wanted })
+    await demanding.start()
+    let told = 0
+    demanding.onEvents(() => told++)
+    await append(store)
+    await until(() => told === 1, 'the demanding bus to read')
+    expect(reads).toBeGreaterThan(0)
+    wanted = false
+    const before = reads
+    await append(store)
+    await new Promise((res) => setTimeout(res, WAKE_DELAY_MS * 3))
+    expect(reads).toBe(before)
+    demanding.stop()
+  })
+
+  it('gives a subscriber that arrives after idle reads only what comes after it, losing nothing after that', async () => {
+    for (let i = 0; i < 30; i++) await append(store) // the bus reads none of these
+    await new Promise((res) => setTimeout(res, WAKE_DELAY_MS * 2))
+    expect(bus.lagging).toBe(true)
+    const sub = bus.subscribe({ owner: 'admin', accept: all })
+    const r = drain(sub)
+    await new Promise((res) => setTimeout(res, 20)) // its replay found the log's end
+    const after: number[] = []
+    for (let i = 0; i < 40; i++) {
+      after.push(await append(store))
+      if (i % 9 === 0) await new Promise((res) => setTimeout(res, WAKE_DELAY_MS + 2))
+    }
+    await until(() => r.got.length >= 40, 'the events after it subscribed')
+    await new Promise((res) => setTimeout(res, WAKE_DELAY_MS * 2))
+    expect(r.got).toEqual(after)
+    expect(bus.lagging).toBe(false)
+    sub.close()
+  })
+
+  it('resumes a subscriber from its id on a bus that skipped reads, every event once and in order', async () => {
+    const ids: number[] = []
+    for (let i = 0; i < 250; i++) ids.push(await append(store))
+    await new Promise((res) => setTimeout(res, WAKE_DELAY_MS * 2))
+    expect(bus.lagging).toBe(true)
+    const sub = bus.subscribe({ owner: 'admin', afterId: ids[9]!, accept: all })
+    const r = drain(sub)
+    for (let i = 0; i < 20; i++) ids.push(await append(store))
+    await until(() => r.got.length === 260, 'the events after the id')
+    expect(r.got).toEqual(ids.slice(10))
+    sub.close()
+  })
+
   it('ends every subscription when it stops', async () => {
     const ended: string[] = []
     const sub = bus.subscribe({ owner: 'admin', accept: all, onEnd: (why) => ended.push(why) })

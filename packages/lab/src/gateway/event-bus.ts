@@ -50,6 +50,12 @@ export class EventBus {
   /** Callers of nextRead(), told when the read that follows ends. */
   private readWaiters: (() => void)[] = []
   private pumping = false
+  /**
+   * Reads were skipped (nobody listened), so lastId may be behind the log. The next read moves
+   * it to the log's end without fanning out what it skips: no subscriber was live meanwhile, and
+   * one that subscribed since replays from the store (Subscription.replay).
+   */
+  private behind = false
   private wakeTimer: NodeJS.Timeout | undefined
   private again = false
   private stopped = true
@@ -64,6 +70,11 @@ export class EventBus {
     readonly queueMax?: number
     readonly maxStreams?: number
     readonly maxStreamsPerKey?: number
+    /**
+     * Whether a consumer other than the subscribers wants the log read (the webhook worker, while
+     * webhooks exist). With neither, the bus reads nothing: a write costs no read of the log.
+     */
+    readonly demand?: () => boolean
   }) {}
 
   async start(): Promise<void> {
@@ -113,6 +124,15 @@ export class EventBus {
     return this.subs.size
   }
 
+  /** Whether lastFannedOut may lag the log (reads were skipped): a new subscriber replays to catch up. */
+  get lagging(): boolean {
+    return this.behind
+  }
+
+  private get demanded(): boolean {
+    return this.subs.size > 0 || this.readWaiters.length > 0 || (this.deps.demand?.() ?? false)
+  }
+
   /** A new subscriber; `quota_exceeded` when its owner, or the gateway, holds as many as it may. */
   subscribe(opts: SubscribeOptions): Subscription {
     const perKey = this.deps.maxStreamsPerKey ?? MAX_STREAMS_PER_KEY
@@ -140,6 +160,10 @@ export class EventBus {
    */
   wake(): void {
     if (this.stopped) return
+    if (!this.demanded) {
+      this.behind = true
+      return
+    }
     if (this.pumping) {
       this.again = true
       return
@@ -164,6 +188,15 @@ export class EventBus {
   private async pump(): Promise<void> {
     let found = false
     try {
+      if (this.behind) {
+        this.behind = false
+        const end = await this.deps.store.lastEventId()
+        if (this.stopped) return
+        if (end > this.lastId) {
+          this.lastId = end
+          found = true
+        }
+      }
       do {
         this.again = false
         for (;;) {
@@ -206,8 +239,9 @@ export class Subscription implements AsyncIterable<EventRecord> {
   /** @internal */
   constructor(private readonly bus: EventBus, private readonly store: Store, private readonly opts: SubscribeOptions, private readonly queueMax: number) {
     this.owner = opts.owner
-    this.cursor = opts.afterId ?? bus.lastFannedOut
-    this.live = opts.afterId === undefined
+    // "From now" on a lagging bus: from the log's end, read when iteration starts (replay).
+    this.cursor = opts.afterId ?? (bus.lagging ? Number.MAX_SAFE_INTEGER : bus.lastFannedOut)
+    this.live = opts.afterId === undefined && !bus.lagging
   }
 
   /** Why it ended (undefined while it runs). */

@@ -143,21 +143,22 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   let stopping = false
   const sampler = new PoolStatsSampler(pools, clock)
   sampler.start()
-  const events = new EventBus({ store, clock, logger })
-  await events.start()
-  const poolEvents = new PoolStatusEvents({ pools, store, clock, logger })
-  poolEvents.start()
   const sealer = egress?.sealer ?? await loadSealer(config)
   const lookup = opts.webhookLookup ?? systemLookup
   const webhooks = new WebhookWorker({
     store, clock, logger: logger.child({ component: 'webhooks' }), lookup, allowPrivate: config.allowPrivateWebhooks,
     openSecret: (sealed, id) => sealer.open(sealed, id).toString('utf8'),
   })
+  // The log is read only while someone listens: an event stream, or webhooks to deliver to.
+  const events = new EventBus({ store, clock, logger, demand: () => webhooks.wantsEvents })
+  await events.start()
+  const poolEvents = new PoolStatusEvents({ pools, store, clock, logger })
+  poolEvents.start()
   const stopNudging = events.onEvents(() => webhooks.eventsAppended())
   webhooks.start()
   const app = await buildApp({
     apiKey, store, pools, sessions, networks, metrics, logger, clock, events,
-    webhooks: { sealSecret: (secret, id) => sealer.seal(secret, id), lookup, allowPrivate: config.allowPrivateWebhooks },
+    webhooks: { sealSecret: (secret, id) => sealer.seal(secret, id), lookup, allowPrivate: config.allowPrivateWebhooks, changed: () => webhooks.nudge() },
     maxBodyBytes: config.maxBodyBytes,
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     maxUploadBytes: config.maxUploadBytes,

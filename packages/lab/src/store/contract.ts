@@ -126,6 +126,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.claimWarm('alpha', session('s-2'), 1235))?.sandbox.id).toBe('sb-new')
       })
 
+      it('returns the records as the store then reads them, every field of the session set (warm and a given sandbox)', async () => {
+        await warm(store, 'sb-1', 100)
+        await warm(store, 'sb-2', 200)
+        const full: NewSession = {
+          ...session('s-full', 'alpha', 'grace', 1500), keyId: 'key-1', actor: 'ci', labels: { team: 'a', 'app.kubernetes.io/name': 'x' },
+          network: { egress: 'allow', allow: ['example.com', '10.0.0.0/8'], deny: ['bad.example.com:443'] },
+          sealedCredentials: 'v1.sealed', expiresAt: 99_000, idleTimeoutS: 60, attachToken: { tokenHash: 'h-full', expiresAt: 5000 },
+        }
+        for (const c of [await store.claimWarm('alpha', full, 1600), await store.claimSandbox('sb-2', { ...full, id: 's-cold', attachToken: { tokenHash: 'h-cold', expiresAt: 5000 } }, 1700)]) {
+          expect(c).toBeDefined()
+          expect(c!.session).toStrictEqual(await store.getSession(c!.session.id))
+          expect(c!.sandbox).toStrictEqual(await store.getSandbox(c!.sandbox.id))
+        }
+        expect((await store.getSession('s-full'))).toMatchObject({ sandboxId: 'sb-1', warm: true, hasCredentials: true, keyId: 'key-1', labels: { team: 'a' }, idleTimeoutS: 60 })
+        expect((await store.getSandbox('sb-2'))).toMatchObject({ state: 'claimed', sessionId: 's-cold', claimedAt: 1700, readyAt: 210 })
+      })
+
       it('returns undefined when no sandbox of the pool is warm, and creates no session', async () => {
         await warm(store, 'sb-1', 100, 'beta')
         await store.insertSandbox({ id: 'sb-2', pool: 'alpha', createdAt: 1 })
@@ -305,6 +322,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.appendEvent(event('session.created', 30))).toBeGreaterThan(b)
       })
 
+      it('purges from the oldest event up to the first one still to keep, and keeps ids growing', async () => {
+        const ids = []
+        for (const at of [10, 20, 15, 40, 30, 50]) ids.push(await store.appendEvent(event('pool.status', at)))
+        // kept: from the first event at or after 30 (at 40) on, even one a little older behind it
+        expect(await store.purgeEvents(30)).toBe(3)
+        expect((await store.listEvents(0, 10)).map((e) => e.at)).toEqual([40, 30, 50])
+        expect(await store.purgeEvents(1000)).toBe(3)
+        expect(await store.listEvents(0, 10)).toEqual([])
+        expect(await store.purgeEvents(1000)).toBe(0)
+        expect(await store.appendEvent(event('pool.status', 60))).toBeGreaterThan(ids.at(-1)!)
+      })
+
       it('tells its watchers after every write that appends an event, and not after one that does not', async () => {
         let told = 0
         const stop = store.watchEvents(() => told++)
@@ -369,6 +398,17 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.claimDueDeliveries(10_000_000, 10, 30_000)).toEqual([])
         // done deliveries go with the purge; a pending one stays
         expect(await store.purgeDeliveries(2)).toBe(1)
+      })
+
+      it('says whether any webhook exists', async () => {
+        expect(await store.hasWebhooks()).toBe(false)
+        await store.insertWebhook(hook('wh-a', ['session.ended']))
+        await store.insertWebhook(hook('wh-b', ['session.ended']))
+        expect(await store.hasWebhooks()).toBe(true)
+        await store.deleteWebhook('wh-a')
+        expect(await store.hasWebhooks()).toBe(true)
+        await store.deleteWebhook('wh-b')
+        expect(await store.hasWebhooks()).toBe(false)
       })
 
       it('deletes a webhook with its deliveries; the worker then records nothing', async () => {

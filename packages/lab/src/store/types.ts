@@ -357,6 +357,8 @@ export interface Store {
   /** Adds a webhook; it gets the events appended from now on. */
   insertWebhook(webhook: WebhookRecord): Promise<void>
   listWebhooks(): Promise<WebhookSummary[]>
+  /** Whether any webhook exists (one cheap read: the delivery worker asks it every tick). */
+  hasWebhooks(): Promise<boolean>
   /** Deletes it and its deliveries; false if there is no such webhook. */
   deleteWebhook(id: string): Promise<boolean>
   /**

@@ -59,6 +59,8 @@ export interface WebhookRouteDeps {
   readonly sealSecret: (secret: string, webhookId: string) => string
   readonly lookup: Lookup
   readonly allowPrivate: boolean
+  /** Told after a webhook was created or deleted (the delivery worker looks again at once). */
+  readonly changed?: () => void
 }
 
 /** Webhooks (admin only): create, list, delete. Creates and deletes are audited. */
@@ -92,6 +94,7 @@ export function registerWebhookRoutes(scope: FastifyInstance, deps: WebhookRoute
     const unique = [...new Set(events)]
     await deps.store.insertWebhook({ id, url, events: unique, sealedSecret: deps.sealSecret(secret, id), createdAt: now, createdBy: caller.name })
     await deps.store.appendAudit({ at: now, actor: caller.name, keyId: caller.keyId, action: 'webhook.create', target: id, details: { url, events: unique } })
+    deps.changed?.()
     return reply.code(201).send({ id, url, events: unique, secret, createdAt: new Date(now).toISOString() })
   })
 
@@ -114,6 +117,7 @@ export function registerWebhookRoutes(scope: FastifyInstance, deps: WebhookRoute
     if (!(await deps.store.deleteWebhook(id))) throw new ApiError('webhook_not_found', `no webhook with id ${id}`)
     const caller = principalOf(req)
     await deps.store.appendAudit({ at: deps.clock.now(), actor: caller.name, keyId: caller.keyId, action: 'webhook.delete', target: id, details: {} })
+    deps.changed?.()
     return reply.code(204).send()
   })
 }

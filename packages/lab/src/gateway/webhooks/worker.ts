@@ -58,6 +58,8 @@ export class WebhookWorker {
   private stopped = true
   /** New events may wait to be handed to webhooks (set at start and by the event bus). */
   private eventsWaiting = true
+  /** Whether a webhook existed at the last pass (undefined before the first). */
+  private webhooksSeen: boolean | undefined
 
   constructor(private readonly deps: WebhookWorkerDeps) {}
 
@@ -74,6 +76,15 @@ export class WebhookWorker {
     while (this.running || this.inFlight.size > 0) {
       await Promise.allSettled([...this.inFlight, new Promise((r) => setTimeout(r, 10))])
     }
+  }
+
+  /**
+   * Whether this worker wants to hear of new events at once: only while webhooks exist (as of
+   * its last pass, which runs every DELIVERY_TICK_MS and after a webhook route changed them).
+   * Without webhooks the event bus need not read the log for it.
+   */
+  get wantsEvents(): boolean {
+    return this.webhooksSeen !== false
   }
 
   /** The event bus read new events: hand them to the webhooks now. */
@@ -111,6 +122,10 @@ export class WebhookWorker {
   private async pass(): Promise<void> {
     const { store, clock, logger } = this.deps
     try {
+      // No webhook: nothing to hand out and nothing due (deliveries go with their webhook). The
+      // events stay waiting: a webhook made later gets those after its own creation.
+      this.webhooksSeen = await store.hasWebhooks()
+      if (!this.webhooksSeen) return
       // a tick with no new events only looks for due retries: no write transaction for nothing
       if (this.eventsWaiting) {
         this.eventsWaiting = false

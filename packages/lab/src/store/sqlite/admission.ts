@@ -1,6 +1,10 @@
 import type Database from 'better-sqlite3'
 import { QuotaRefused, type NewSession } from '../types.ts'
 
+/** Open sessions of a user and of a key: each answered from its partial index (migration 5). */
+export const OPEN_BY_USER_SQL = 'SELECT COUNT(*) AS n FROM sessions WHERE user = ? AND ended_at IS NULL'
+export const OPEN_BY_KEY_SQL = 'SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND ended_at IS NULL'
+
 /** How long a caller over a concurrency quota is told to wait: a session has to end first. */
 export const QUOTA_RETRY_AFTER_S = 5
 
@@ -14,8 +18,8 @@ export class SqliteAdmission {
 
   constructor(db: Database.Database) {
     this.q = {
-      openByUser: db.prepare(`SELECT COUNT(*) AS n FROM sessions WHERE user = ? AND state <> 'ended'`),
-      openByKey: db.prepare(`SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND state <> 'ended'`),
+      openByUser: db.prepare(OPEN_BY_USER_SQL),
+      openByKey: db.prepare(OPEN_BY_KEY_SQL),
       bucket: db.prepare('SELECT tokens, updated_at FROM rate_buckets WHERE key_id = ?'),
       putBucket: db.prepare(`INSERT INTO rate_buckets (key_id, tokens, updated_at) VALUES (@key_id, @tokens, @now)
         ON CONFLICT (key_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`),

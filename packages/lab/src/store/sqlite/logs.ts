@@ -14,7 +14,9 @@ export class SqliteLogs {
       listAudit: db.prepare(`SELECT * FROM audit WHERE at >= @since AND id > @after ORDER BY id LIMIT @limit`),
       event: db.prepare(`INSERT INTO events (at, type, pool, user, session_id, data) VALUES (@at, @type, @pool, @user, @session_id, @data)`),
       listEvents: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
-      purgeEvents: db.prepare('DELETE FROM events WHERE at < ?'),
+      // in id order from the oldest: the events before the first one still to keep (no index on time)
+      purgeEvents: db.prepare(`DELETE FROM events WHERE id < COALESCE(
+        (SELECT id FROM events WHERE at >= ? ORDER BY id LIMIT 1), (SELECT MAX(id) + 1 FROM events), 0)`),
       // the sequence, not MAX(id): the last id given out even when the purge took every event
       lastEvent: db.prepare(`SELECT seq AS id FROM sqlite_sequence WHERE name = 'events'`),
     }

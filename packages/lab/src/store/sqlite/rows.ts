@@ -1,6 +1,6 @@
 import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
-import type { EndedReason, SandboxRecord, SandboxState, SessionRecord, SessionState } from '../types.ts'
+import type { EndedReason, NewSession, SandboxRecord, SandboxState, SessionRecord, SessionState } from '../types.ts'
 
 /** Rows as SQLite returns them, and their mapping to the store's records. */
 export interface SandboxRow {
@@ -68,5 +68,29 @@ export function toSession(r: SessionRow): SessionRecord {
     expiresAt: r.expires_at,
     idleTimeoutS: r.idle_timeout_s,
     endedBy: r.ended_by,
+  }
+}
+
+/** The record a claim's insert makes of `s` (what `toSession` of the new row returns). */
+export function newSessionRecord(s: NewSession, sandboxId: string, warm: boolean, networkJson: string | null): SessionRecord {
+  return {
+    id: s.id,
+    user: s.user,
+    pool: s.pool,
+    sandboxId,
+    state: 'starting',
+    warm,
+    createdAt: s.createdAt,
+    endedAt: null,
+    endedReason: null,
+    timings: {},
+    envNames: [...s.envNames],
+    network: networkJson === null ? null : (JSON.parse(networkJson) as NetworkPolicy),
+    hasCredentials: s.sealedCredentials !== undefined,
+    keyId: s.keyId ?? null,
+    labels: { ...s.labels },
+    expiresAt: s.expiresAt ?? null,
+    idleTimeoutS: s.idleTimeoutS ?? null,
+    endedBy: null,
   }
 }

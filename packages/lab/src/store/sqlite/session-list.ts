@@ -11,7 +11,12 @@ export function listSessionRows(db: Database.Database, f: SessionListFilter): Se
   const where: string[] = []
   const args: unknown[] = []
   if (f.user !== undefined) { where.push('user = ?'); args.push(f.user) }
-  if (f.state !== undefined) { where.push('state = ?'); args.push(f.state) }
+  if (f.state !== undefined) {
+    where.push('state = ?')
+    args.push(f.state)
+    // open sessions through their own partial index (migration 5), newest first
+    if (f.state !== 'ended') where.push('ended_at IS NULL')
+  }
   if (f.pool !== undefined) { where.push('pool = ?'); args.push(f.pool) }
   for (const [k, v] of f.labels ?? []) {
     where.push('EXISTS (SELECT 1 FROM session_labels l WHERE l.session_id = sessions.id AND l.key = ? AND l.value = ?)')

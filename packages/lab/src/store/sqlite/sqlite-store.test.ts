@@ -5,8 +5,10 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { build } from 'esbuild'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runStoreContract } from '../contract.ts'
+import { OPEN_BY_KEY_SQL, OPEN_BY_USER_SQL } from './admission.ts'
 import { MIGRATIONS } from './migrations.ts'
 import { SqliteStore } from './sqlite-store.ts'
 
@@ -42,6 +44,31 @@ describe('SqliteStore on a file', () => {
     const b = new SqliteStore(path)
     expect((await b.getSandbox('sb-1'))?.state).toBe('starting')
     await b.close()
+  })
+
+  it('migrates a version 4 database with sessions in it: open counts, lists and purges agree before and after', async () => {
+    const path = tempFile()
+    const old = new Database(path)
+    old.pragma('journal_mode = WAL')
+    for (let v = 0; v < 4; v++) old.exec(MIGRATIONS[v]!)
+    old.pragma('user_version = 4')
+    const insert = old.prepare(`INSERT INTO sessions (id, user, pool, state, warm, created_at, ended_at, ended_reason, key_id)
+      VALUES (?, ?, 'alpha', ?, 1, ?, ?, ?, ?)`)
+    insert.run('s-open', 'ada', 'running', 10, null, null, 'key-1')
+    insert.run('s-start', 'ada', 'starting', 20, null, null, null)
+    insert.run('s-ended', 'ada', 'ended', 5, 30, 'exited', 'key-1')
+    old.close()
+    const store = new SqliteStore(path)
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    expect(await store.countOpenSessions({ user: 'ada' })).toBe(2)
+    expect(await store.countOpenSessions({ keyId: 'key-1' })).toBe(1)
+    expect((await store.listSessions({ state: 'running' })).map((s) => s.id)).toEqual(['s-open'])
+    expect((await store.listSessions({ state: 'ended' })).map((s) => s.id)).toEqual(['s-ended'])
+    await store.endSession('s-open', 'exited', 40)
+    expect(await store.countOpenSessions({ user: 'ada' })).toBe(1)
+    expect(await store.purgeEndedSessions(35)).toBe(1)
+    expect((await store.listSessions()).map((s) => s.id).sort()).toEqual(['s-open', 's-start'])
+    await store.close()
   })
 
   it('refuses a database from a newer build', async () => {
@@ -120,6 +147,28 @@ describe('SqliteStore usage counts', () => {
     expect(openByUser).toMatch(/INDEX sessions_open_user/)
     expect(openInScope).toMatch(/USING (COVERING )?INDEX sessions_/)
     expect(ended).toMatch(/INDEX sessions_ended_at \(ended_at>\? AND ended_at<\?\)/)
+    await store.close()
+  })
+
+  it('counts open sessions for a quota, lists open ones and purges ended ones through partial indexes', async () => {
+    const store = new SqliteStore(':memory:')
+    const seen: string[] = []
+    const prepare = store.db.prepare.bind(store.db)
+    store.db.prepare = ((sql: string) => {
+      seen.push(sql)
+      return prepare(sql)
+    }) as typeof store.db.prepare
+    await store.listSessions({ state: 'running', limit: 10 })
+    store.db.prepare = prepare
+    const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...sql.split('?').slice(1).map(() => 1)) as { detail: string }[])
+      .map((r) => r.detail).join('; ')
+    // the statements as admission.ts, session-list.ts and the purge run them
+    expect(plan(OPEN_BY_USER_SQL)).toMatch(/INDEX sessions_open_user/)
+    expect(plan(OPEN_BY_KEY_SQL)).toMatch(/INDEX sessions_open_key/)
+    expect(seen).toHaveLength(1)
+    expect(plan(seen[0]!)).toMatch(/INDEX sessions_open\b/)
+    expect(plan(seen[0]!)).not.toMatch(/TEMP B-TREE/)
+    expect(plan('DELETE FROM sessions WHERE ended_at < ?')).toMatch(/INDEX sessions_ended_at/)
     await store.close()
   })
 })

@@ -16,7 +16,7 @@ export class SqliteUsage {
   keyUsage(since: number): KeyUsage[] {
     const usage = new Map<string, { openSessions: number; createdSince: number }>()
     const of = (id: string) => usage.get(id) ?? usage.set(id, { openSessions: 0, createdSince: 0 }).get(id)!
-    const open = this.all<{ key_id: string; n: number }>(`SELECT key_id, COUNT(*) AS n FROM sessions WHERE state <> 'ended' AND key_id IS NOT NULL GROUP BY key_id`)
+    const open = this.all<{ key_id: string; n: number }>(`SELECT key_id, COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND key_id IS NOT NULL GROUP BY key_id`)
     for (const r of open) of(r.key_id).openSessions = r.n
     const created = this.all<{ key_id: string; n: number }>(`SELECT key_id, COUNT(*) AS n FROM sessions WHERE created_at >= ? AND key_id IS NOT NULL GROUP BY key_id`, since)
     for (const r of created) of(r.key_id).createdSince = r.n
@@ -26,7 +26,7 @@ export class SqliteUsage {
   topOpenUsers(limit: number, scope?: KeyScope): UserUsage[] {
     const s = scopeConditions(scope)
     if (!s) return []
-    const rows = this.all<{ user: string; n: number }>(`SELECT user, COUNT(*) AS n FROM sessions WHERE state <> 'ended' ${and(s.where)}
+    const rows = this.all<{ user: string; n: number }>(`SELECT user, COUNT(*) AS n FROM sessions WHERE ended_at IS NULL ${and(s.where)}
       GROUP BY user ORDER BY n DESC, user LIMIT ?`, ...s.args, limit)
     return rows.map((r) => ({ user: r.user, openSessions: r.n }))
   }
@@ -35,10 +35,10 @@ export class SqliteUsage {
     const s = scopeConditions(f.scope)
     if (!s) return []
     // better-sqlite3 binds a JS number as REAL: the bucket's division is made an integer one. The
-    // index is named: without statistics SQLite would pick sessions_state, every ended session kept.
+    // index is named: without statistics SQLite could pick another index and scan every session kept.
     const rows = this.all<{ bucket: number; reason: EndedReason; n: number }>(
       `SELECT CAST((ended_at - ?) / ? AS INTEGER) AS bucket, ended_reason AS reason, COUNT(*) AS n FROM sessions INDEXED BY sessions_ended_at
-      WHERE state = 'ended' AND ended_at >= ? AND ended_at < ? ${and(s.where)}
+      WHERE ended_at >= ? AND ended_at < ? ${and(s.where)}
       GROUP BY bucket, reason ORDER BY bucket, reason`,
       f.since, f.bucketMs, f.since, f.since + f.bucketMs * f.buckets, ...s.args,
     )

@@ -85,8 +85,12 @@ export class SqliteWebhooks {
   // and no write transaction is taken (the file's one writer stays free for claims). With no
   // webhook the cursor may lag: a webhook gets only events after its own creation anyway.
   enqueue(limit: number, now: number): number {
-    if ((this.q.anyWebhook.get() as { x: number }).x === 0) return 0
+    if (!this.any()) return 0
     return this.enqueueTx.immediate(limit, now)
+  }
+
+  any(): boolean {
+    return (this.q.anyWebhook.get() as { x: number }).x === 1
   }
 
   claimDue(now: number, limit: number, leaseMs: number): DueDelivery[] {
