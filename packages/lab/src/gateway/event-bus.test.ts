@@ -183,6 +183,25 @@ describe('event bus', () => {
     sub.close()
   })
 
+  it('resumes at the id a closed subscriber saw last, after the bus skipped reads: the events in between arrive', async () => {
+    const first = bus.subscribe({ owner: 'admin', accept: all })
+    const r1 = drain(first)
+    const seen = [await append(store), await append(store)]
+    await until(() => r1.got.length === 2, 'the first events')
+    first.close()
+    await r1.done
+    const missed = [await append(store), await append(store), await append(store)]
+    await new Promise((res) => setTimeout(res, WAKE_DELAY_MS * 2))
+    expect(bus.lagging).toBe(true)
+    const again = bus.subscribe({ owner: 'admin', afterId: seen[1]!, accept: all })
+    const r2 = drain(again)
+    await until(() => r2.got.length === 3, 'the missed events')
+    const live = await append(store)
+    await until(() => r2.got.length === 4, 'the live event')
+    expect(r2.got).toEqual([...missed, live])
+    again.close()
+  })
+
   it('resumes a subscriber from its id on a bus that skipped reads, every event once and in order', async () => {
     const ids: number[] = []
     for (let i = 0; i < 250; i++) ids.push(await append(store))

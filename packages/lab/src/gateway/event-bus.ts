@@ -189,9 +189,10 @@ export class EventBus {
     let found = false
     try {
       if (this.behind) {
-        this.behind = false
         const end = await this.deps.store.lastEventId()
         if (this.stopped) return
+        // with lastId, in the same tick: a subscriber never goes live against a stale lastId
+        this.behind = false
         if (end > this.lastId) {
           this.lastId = end
           found = true
@@ -306,6 +307,12 @@ export class Subscription implements AsyncIterable<EventRecord> {
   private async *replay(): AsyncGenerator<EventRecord> {
     while (!this.ended) {
       const known = this.bus.lastFannedOut
+      if (this.bus.lagging) {
+        // the bus skipped reads: `known` may be behind the log, and live from it would miss
+        // what lies between; its next read moves it to the log's end first
+        await this.bus.nextRead()
+        continue
+      }
       if (this.cursor === known) {
         this.live = true
         return

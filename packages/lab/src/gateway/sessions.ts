@@ -240,6 +240,9 @@ export class SessionService {
       async (ready) => {
         timings.agentReadyMs = round(performance.now() - claimSentAt)
         timings.agentApplyMs = round(ready.applyMs)
+        // After the I/O already waiting (the prompt right behind `ready`, the client's terminal
+        // upgrade): the commit is not on their path.
+        await new Promise<void>((resolve) => setImmediate(resolve))
         await store.markSessionRunning(newSession.id, timings, this.deps.clock.now())
       },
       async (err: unknown) => {
