@@ -123,22 +123,32 @@ describe('SqliteStore on a file', () => {
   })
 })
 
+/** The SQL of every statement the store prepares from now on (the statements built per call). */
+function recordStatements(store: SqliteStore): string[] {
+  const seen: string[] = []
+  const prepare = store.db.prepare.bind(store.db)
+  store.db.prepare = ((sql: string) => {
+    seen.push(sql)
+    return prepare(sql)
+  }) as typeof store.db.prepare
+  return seen
+}
+
+/** SQLite's plan for a statement, every parameter bound to 1 (not recorded by recordStatements). */
+function planOf(store: SqliteStore, sql: string): string {
+  const prepare = Database.prototype.prepare.bind(store.db) as Database.Database['prepare']
+  return (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...sql.split('?').slice(1).map(() => 1)) as { detail: string }[]).map((r) => r.detail).join('; ')
+}
+
 describe('SqliteStore usage counts', () => {
   it('answers every count from an index, never by scanning the sessions table', async () => {
     const store = new SqliteStore(':memory:')
-    const seen: string[] = []
-    const prepare = store.db.prepare.bind(store.db)
-    store.db.prepare = ((sql: string) => {
-      seen.push(sql)
-      return prepare(sql)
-    }) as typeof store.db.prepare
+    const seen = recordStatements(store)
     await store.keyUsage(0)
     await store.topOpenUsers(10)
     await store.topOpenUsers(10, { users: ['team-*'], pools: ['alpha'] })
     await store.endedByReason({ since: 0, bucketMs: 3_600_000, buckets: 24, scope: { users: ['ada'], pools: null } })
-    store.db.prepare = prepare
-    const plans = seen.map((sql) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...sql.split('?').slice(1).map(() => 1)) as { detail: string }[])
-      .map((r) => r.detail).join('; '))
+    const plans = seen.map((sql) => planOf(store, sql))
     expect(plans).toHaveLength(5)
     for (const plan of plans) expect(plan).not.toMatch(/SCAN sessions(?! USING)/)
     const [openByKey, createdByKey, openByUser, openInScope, ended] = plans
@@ -152,16 +162,9 @@ describe('SqliteStore usage counts', () => {
 
   it('counts open sessions for a quota, lists open ones and purges ended ones through partial indexes', async () => {
     const store = new SqliteStore(':memory:')
-    const seen: string[] = []
-    const prepare = store.db.prepare.bind(store.db)
-    store.db.prepare = ((sql: string) => {
-      seen.push(sql)
-      return prepare(sql)
-    }) as typeof store.db.prepare
+    const seen = recordStatements(store)
     await store.listSessions({ state: 'running', limit: 10 })
-    store.db.prepare = prepare
-    const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...sql.split('?').slice(1).map(() => 1)) as { detail: string }[])
-      .map((r) => r.detail).join('; ')
+    const plan = (sql: string) => planOf(store, sql)
     // the statements as admission.ts, session-list.ts and the purge run them
     expect(plan(OPEN_BY_USER_SQL)).toMatch(/INDEX sessions_open_user/)
     expect(plan(OPEN_BY_KEY_SQL)).toMatch(/INDEX sessions_open_key/)
