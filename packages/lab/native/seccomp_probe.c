@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -55,6 +56,12 @@ static long i386_result(long ret) {
 static long attach(int use_i386) {
   pid_t target = fork();
   if (target == 0) {
+    // Where int $0x80 faults (a kernel without the i386 ABI) the probe dies before it kills this
+    // child: it must then neither outlive the probe nor hold the result pipe open (the parent
+    // would wait on it for ever).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(0);
+    for (int fd = 3; fd < 1024; fd++) close(fd);
     pause();
     _exit(0);
   }
