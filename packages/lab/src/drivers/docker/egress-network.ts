@@ -35,6 +35,10 @@ interface NetworkInspect {
   IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] }
 }
 
+/** How often teardown asks the engine to remove the network while it still lists endpoints, and how far apart. */
+const REMOVE_ATTEMPTS = 10
+const REMOVE_RETRY_MS = 300
+
 export class DockerEgressNetwork {
   /** One ensure at a time; each create asks again, so a network removed from outside is made again. */
   private inflight: Promise<EgressNetwork> | undefined
@@ -100,13 +104,32 @@ export class DockerEgressNetwork {
 
   /** Removes the network and its lease (after every container). Idempotent. */
   async remove(): Promise<void> {
-    const res = await this.engine.call('DELETE', `/networks/${encodeURIComponent(this.names.dockerNetwork)}`)
-    if (res.status !== 204 && res.status !== 404) {
-      throw new DriverError('unavailable', `docker network remove ${this.names.dockerNetwork}: docker answered ${res.status} ${res.body.toString('utf8').slice(0, 300)}`)
+    const net = encodeURIComponent(this.names.dockerNetwork)
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.engine.call('DELETE', `/networks/${net}`)
+      if (res.status === 204 || res.status === 404) break
+      const text = res.body.toString('utf8')
+      // The engine can still list an endpoint of a container it has just removed: the network is
+      // this runtime's own, so whatever is attached goes, and the remove is asked again.
+      if (res.status === 403 && /active endpoints/i.test(text) && attempt < REMOVE_ATTEMPTS) {
+        await this.disconnectAll()
+        await new Promise((resolve) => setTimeout(resolve, REMOVE_RETRY_MS))
+        continue
+      }
+      throw new DriverError('unavailable', `docker network remove ${this.names.dockerNetwork}: docker answered ${res.status} ${text.slice(0, 300)}`)
     }
     for (const lease of await this.leases.owned(this.runtimeDir)) {
       if (lease.dockerNetwork !== undefined) await this.leases.release(lease)
     }
+  }
+
+  /** Force-disconnects every endpoint still on the network (best effort). */
+  private async disconnectAll(): Promise<void> {
+    const net = encodeURIComponent(this.names.dockerNetwork)
+    const res = await this.engine.call('GET', `/networks/${net}`)
+    if (res.status !== 200) return
+    const containers = Object.keys((JSON.parse(res.body.toString('utf8')) as { Containers?: Record<string, unknown> }).Containers ?? {})
+    for (const id of containers) await this.engine.call('POST', `/networks/${net}/disconnect`, { Container: id, Force: true })
   }
 
   private async inspect(): Promise<EgressNetwork | undefined> {
