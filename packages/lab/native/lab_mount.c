@@ -218,6 +218,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"spliceRelayStats", NULL, SpliceRelayStats, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spliceRelayClose", NULL, SpliceRelayClose, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spliceRelayCounts", NULL, SpliceRelayCounts, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"tcpCongestion", NULL, TcpCongestion, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -43,6 +43,8 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "splice_relay.h"
@@ -664,5 +666,37 @@ napi_value SpliceRelayCounts(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "max", v);
   napi_create_int32(env, worker_count, &v);
   napi_set_named_property(env, out, "threads", v);
+  return out;
+}
+
+// The kernel's TCP_CA_NAME_MAX (linux/tcp.h, not in glibc's headers).
+#define CA_NAME_MAX 16
+
+// tcpCongestion(fd, name) -> the algorithm the socket has afterwards (a string), or null when the
+// descriptor is not a TCP socket. Sets TCP_CONGESTION when `name` is given and the kernel allows
+// it (net.ipv4.tcp_allowed_congestion_control); a refusal leaves the socket as it was. The proxy
+// uses it for the sandbox's side of a tunnel, a hop inside this host (see SANDBOX_HOP_CONGESTION in egress/tunnel.ts).
+napi_value TcpCongestion(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !get_fd(env, argv[0], &fd)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tcpCongestion needs a socket descriptor");
+    return NULL;
+  }
+  char want[CA_NAME_MAX] = {0};
+  napi_valuetype t = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t);
+  if (t == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, argv[1], want, sizeof want, &len);
+    if (len > 0) setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, want, (socklen_t)len);
+  }
+  char have[CA_NAME_MAX] = {0};
+  socklen_t have_len = sizeof have - 1;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, have, &have_len) != 0) return null_value(env);
+  napi_value out;
+  napi_create_string_utf8(env, have, strnlen(have, sizeof have), &out);
   return out;
 }

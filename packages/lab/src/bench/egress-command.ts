@@ -60,6 +60,7 @@ export interface EgressReport {
     readonly connectRatio: number
     readonly connectTlsRatio: number
     readonly injectedRatio: number
+    readonly congestion?: ThroughputRun['congestion']
   }
 }
 
@@ -156,6 +157,7 @@ export function buildEgressReport(
       connectRatio: round3(medianMibPerS['connect-http'] / medianMibPerS['direct-http']),
       connectTlsRatio: round3(medianMibPerS['connect-tls'] / medianMibPerS['direct-tls']),
       injectedRatio: round3(medianMibPerS['injected-tls'] / medianMibPerS['direct-tls']),
+      ...(transfers.congestion ? { congestion: transfers.congestion } : {}),
     },
   }
 }
@@ -185,6 +187,7 @@ export function renderEgressMarkdown(r: EgressReport): string {
     `## Throughput through the proxy: ${t.mib} MiB, median of ${t.repeats}`,
     '',
     'curl is the client on every path and the upstream runs in its own process, so only the proxy differs. The proxy runs in the benchmark\'s process, as in the gateway.',
+    ...(t.congestion ? ['', `TCP congestion control: the host's default, \`${t.congestion.host}\`, for the upstream and curl; \`${t.congestion.sandboxHop}\` for the proxy's side toward the sandbox (SANDBOX_HOP_CONGESTION in egress/proxy.ts).`] : []),
     '',
     '| path | MiB/s | what |',
     '|---|---|---|',

@@ -1,10 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
-import { EgressProxy, hostsResolver, loadOrCreateCa } from '../egress/index.ts'
+import { EgressProxy, hostsResolver, loadOrCreateCa, SANDBOX_HOP_CONGESTION, spliceRelaySupported } from '../egress/index.ts'
 
 const run = promisify(execFile)
 
@@ -28,6 +28,17 @@ export interface ThroughputRun {
   readonly mib: number
   /** MiB/s per path, in the order taken (the paths interleaved, repeat by repeat). */
   readonly mibPerS: Record<TransferPath, number[]>
+  /** TCP congestion control: the host's default (the upstream's and curl's) and the proxy's side toward the sandbox. */
+  readonly congestion?: { readonly host: string; readonly sandboxHop: string }
+}
+
+/** The host's default TCP congestion control, or "unknown" off Linux. */
+function hostCongestion(): string {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim()
+  } catch {
+    return 'unknown'
+  }
 }
 
 /** The upstream: HTTP on :80 and HTTPS on :443 of UPSTREAM_IP, serving `mib` MiB at /blob; its own process. */
@@ -112,7 +123,8 @@ export async function measureEgressThroughput(o: { mib: number; repeats: number 
       log(`  transfers: repeat ${r + 1}/${o.repeats}: ${TRANSFER_PATHS.map((p) => `${p} ${mibPerS[p].at(-1)!.toFixed(0)}`).join(', ')} MiB/s`)
     }
     if (proxy.denied('bench').length > 0) throw new Error(`the proxy denied a bench transfer: ${JSON.stringify(proxy.denied('bench'))}`)
-    return { mib: o.mib, mibPerS }
+    const host = hostCongestion()
+    return { mib: o.mib, mibPerS, congestion: { host, sandboxHop: spliceRelaySupported() ? SANDBOX_HOP_CONGESTION : host } }
   } finally {
     await proxy?.close()
     upstream?.kill('SIGKILL')

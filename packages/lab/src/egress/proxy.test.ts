@@ -3,6 +3,7 @@
  * its own, so each is its own session), the "internet" is a network namespace with servers on
  * TEST-NET addresses (test/internet.test-util.ts), reached only through the proxy's resolver.
  */
+import { execFile } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { Resolver } from 'node:dns/promises'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,14 +14,17 @@ import { join } from 'node:path'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import dnsPacket from 'dns-packet'
 import { pino } from 'pino'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startInternet, type Internet } from '../../test/internet.test-util.ts'
 import type { Credential, NetworkPolicy } from '../spec/network-policy.ts'
 import { loadOrCreateCa, type EgressCa } from './ca.ts'
-import { EgressProxy, type ListeningPorts, type SessionBinding } from './proxy.ts'
+import { EgressProxy, SANDBOX_HOP_CONGESTION, type ListeningPorts, type SessionBinding } from './proxy.ts'
 import { hostsResolver } from './resolver.ts'
 import { spliceRelayCounts, spliceRelaySupported } from './splice-relay.ts'
 import type { OriginalDst } from './transparent.ts'
+
+const execFileP = promisify(execFile)
 
 const PROXY_HOST = '127.0.0.1'
 let internet: Internet
@@ -537,6 +541,49 @@ describe('pass-through relays', () => {
     // 1 MB through the bucket (both ways), less its 125 KB burst, at 500 kB/s
     expect(performance.now() - started).toBeGreaterThan(1_400)
     t.socket.destroy()
+  })
+})
+
+describe('the sandbox hop', () => {
+  /** The congestion control `ss` shows for the proxy's side of the connection from `client`. */
+  async function proxySideCongestion(client: Socket, proxyPort: number): Promise<string | undefined> {
+    const { stdout } = await execFileP('ss', ['-tinH', 'state', 'established', `( sport = :${proxyPort} and dport = :${client.localPort} )`])
+    return /^\s*(\w+)\s+wscale/m.exec(stdout)?.[1]
+  }
+
+  /** A connection from a bound source (the proxy closes any other at once). */
+  async function connected(port: number, source = session({ egress: 'none' }).source): Promise<Socket> {
+    const socket = netConnect({ host: PROXY_HOST, port, localAddress: source })
+    socket.on('error', () => undefined)
+    await new Promise((resolve) => socket.once('connect', resolve))
+    return socket
+  }
+
+  it.skipIf(!spliceRelaySupported())('accepts sandbox connections on both TCP listeners with SANDBOX_HOP_CONGESTION, or the configured one', async () => {
+    const clients: Socket[] = []
+    try {
+      for (const port of [ports.http, ports.transparent]) {
+        // the transparent port closes a connection without an original destination at once
+        if (port === ports.transparent) nextOriginalDst.push({ address: '198.51.100.200', port: 80 })
+        const c = await connected(port)
+        clients.push(c)
+        expect(await proxySideCongestion(c, port)).toBe(SANDBOX_HOP_CONGESTION)
+      }
+      // another choice is honoured too, so the check above does not pass by the host's default alone
+      const reno = new EgressProxy({ host: PROXY_HOST, resolver: hostsResolver(internet.hostsMap), ca, limits: { maxConnections: 8, bytesPerSec: 0 }, logger: pino({ level: 'silent' }), sandboxHopCongestion: 'reno' })
+      const renoPorts = await reno.listen()
+      try {
+        const source = `127.0.0.${sourceCounter++}`
+        reno.bind(source, { sessionId: 'reno', pool: 'p', policy: { egress: 'none' }, credentials: [] })
+        const c = await connected(renoPorts.http, source)
+        clients.push(c)
+        expect(await proxySideCongestion(c, renoPorts.http)).toBe('reno')
+      } finally {
+        await reno.close()
+      }
+    } finally {
+      for (const c of clients) c.destroy()
+    }
   })
 })
 

@@ -18,11 +18,23 @@ import { createInjector, type Injector } from './inject.ts'
 import type { CompileOptions } from './policy.ts'
 import type { Resolver } from './resolver.ts'
 import { Session, type DeniedEntry, type SessionLimits } from './session.ts'
+import { tcpCongestion } from './splice-relay.ts'
 import { createTransparentProxy, type OriginalDstFn } from './transparent.ts'
 import type { TunnelDeps } from './tunnel.ts'
 
 /** Client connections one listener accepts at once, over all sessions. */
 export const MAX_CLIENT_CONNECTIONS = 10_000
+
+/**
+ * The congestion control of the sandbox's side of every tunnel. That hop is short and the
+ * operator's own (a veth inside this host, or the VPC to an ECS task), so cubic, Linux's default,
+ * which sends as the window allows. Hosts that make BBR their default (many cloud images do)
+ * would otherwise pace every send of this hop with a timer: on a busy 2-core host that held a
+ * pass-through tunnel to about a third of a direct transfer (docs/results/egress.md). The
+ * upstream's side keeps the host's default, made for the internet. Set on the listeners, since
+ * a connection that began with BBR keeps its pacing when changed later.
+ */
+export const SANDBOX_HOP_CONGESTION = 'cubic'
 
 export interface EgressProxyOptions {
   /** The address the listeners bind (the host side of the sandboxes' network, or 127.0.0.1 in tests). */
@@ -50,6 +62,8 @@ export interface EgressProxyOptions {
    * addon's threads where it works (Linux, addon built); false keeps every tunnel in the JS relay.
    */
   readonly spliceRelay?: boolean
+  /** The congestion control of the sandboxes' connections to the proxy; default SANDBOX_HOP_CONGESTION. */
+  readonly sandboxHopCongestion?: string
 }
 
 export interface SessionBinding {
@@ -100,6 +114,8 @@ export class EgressProxy {
       server.once('error', reject)
       server.listen(port, host, () => {
         server.off('error', reject)
+        // best effort: a kernel without it, or not Linux, keeps its default
+        tcpCongestion(server, this.options.sandboxHopCongestion ?? SANDBOX_HOP_CONGESTION)
         server.on('error', (err) => this.options.logger.error({ err: err.message }, 'egress: listener error'))
         const addr = server.address()
         resolve(typeof addr === 'object' && addr ? addr.port : port)

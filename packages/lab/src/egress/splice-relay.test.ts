@@ -4,10 +4,10 @@
  * `u`. So c <-> a ==relay== b <-> u, and the test watches c and u.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { handOffToSplice, spliceRelayCounts, spliceRelaySupported, startSpliceRelay, type SpliceRelay } from './splice-relay.ts'
+import { handOffToSplice, spliceRelayCounts, spliceRelaySupported, startSpliceRelay, tcpCongestion, type SpliceRelay } from './splice-relay.ts'
 
 const supported = spliceRelaySupported()
 
@@ -321,4 +321,42 @@ describe.skipIf(!supported)('the splice relay', () => {
     }
     expect(spliceRelayCounts()!.active).toBe(active)
   }, 60_000)
+})
+
+describe.skipIf(!supported)('tcpCongestion', () => {
+  const hostDefault = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim()
+  const other = hostDefault === 'reno' ? 'cubic' : 'reno'
+
+  it('reads and sets a connection\'s algorithm; a name the kernel does not know changes nothing', async () => {
+    const [c, a] = await front.pair()
+    try {
+      expect(tcpCongestion(c)).toBe(hostDefault)
+      expect(tcpCongestion(c, other)).toBe(other)
+      expect(tcpCongestion(c, 'no-such-algorithm')).toBe(other)
+      expect(tcpCongestion(a)).toBe(hostDefault)
+    } finally {
+      c.destroy()
+      a.destroy()
+    }
+  })
+
+  it('set on a listener, every accepted connection starts with it', async () => {
+    const acceptor = new Acceptor()
+    await acceptor.listen()
+    try {
+      expect(tcpCongestion(acceptor.server, other)).toBe(other)
+      const [c, a] = await acceptor.pair()
+      expect(tcpCongestion(a)).toBe(other)
+      expect(tcpCongestion(c)).toBe(hostDefault)
+      c.destroy()
+      a.destroy()
+    } finally {
+      await acceptor.close()
+    }
+  })
+
+  it('answers undefined for what has no TCP descriptor', () => {
+    const idle = createServer()
+    expect(tcpCongestion(idle)).toBeUndefined()
+  })
 })

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import type { Socket } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -30,6 +30,8 @@ interface SpliceAddon {
   spliceRelayStats(handle: NativeHandle): NativeStats
   spliceRelayClose(handle: NativeHandle): void
   spliceRelayCounts(): SpliceRelayCounts
+  /** Sets TCP_CONGESTION when `name` is given and allowed; the algorithm the socket has afterwards, null for a descriptor that is not TCP. Newer builds only. */
+  tcpCongestion?(fd: number, name?: string): string | null
 }
 
 export interface SpliceRelayCounts {
@@ -90,11 +92,25 @@ export function spliceRelayCounts(): SpliceRelayCounts | undefined {
 }
 
 /** The descriptor of a plain TCP socket's libuv handle; undefined for anything else (a TLS socket, a closed one). */
-function fdOf(socket: Socket): number | undefined {
+function fdOf(socket: Socket | Server): number | undefined {
   if ((socket as { encrypted?: boolean }).encrypted) return undefined
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle
   const fd = handle?.fd
   return typeof fd === 'number' && fd >= 0 ? fd : undefined
+}
+
+/**
+ * Sets the congestion control of a TCP socket or listener to `name` where the kernel allows it
+ * (net.ipv4.tcp_allowed_congestion_control; a refusal changes nothing) and returns the algorithm
+ * it has afterwards: undefined without the addon or a descriptor (not Linux, not listening, a
+ * TLS socket). Set on a listener, it is what every accepted connection starts with; changed on a
+ * connection, a socket that began with BBR keeps BBR's pacing (the kernel never turns it off).
+ */
+export function tcpCongestion(socket: Socket | Server, name?: string): string | undefined {
+  const fd = fdOf(socket)
+  const set = addon()?.tcpCongestion
+  if (fd === undefined || set === undefined) return undefined
+  return set(fd, name) ?? undefined
 }
 
 /**
