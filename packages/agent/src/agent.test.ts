@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PROTOCOL_VERSION, encodeFrame, FrameKind, type Claim } from '@infra-lab/protocol'
+import { MAX_GATEWAY_CONNECTIONS } from '@infra-lab/protocol/ops-limits'
 import { TestClient, ensureBundle, startAgent, type AgentProcess } from './agent-harness.test-util.ts'
+import { STALLED_CONNECTION_MS } from './server.ts'
 
 const SECRET = 'sk-live-SECRET-do-not-leak-7f3a'
 let agents: AgentProcess[] = []
@@ -109,7 +111,7 @@ describe('agent process', () => {
     expect((await client.outputMatching(/[\r\n](\d+ \d+)\r?\n/, from))[1]).toBe('43 132')
   })
 
-  it('replaces the connection on reconnect and replays the scrollback', async () => {
+  it('keeps a second connection beside the first: a reconnect sees the claim and replays the scrollback', async () => {
     const { agent, client } = await started()
     await claimed(client, claimFor('sess-1'))
     client.input('echo marker-$((6*7))\r')
@@ -119,7 +121,6 @@ describe('agent process', () => {
     clients.push(second)
     const hello = await second.message('hello')
     expect(hello).toMatchObject({ state: 'claimed', sessionId: 'sess-1' })
-    await client.waitFor('the old connection to close', () => (client.closed ? true : undefined))
 
     second.send({ type: 'snapshot', requestId: 9 })
     const snap = await second.waitFor('snapshot 9', () => second.snapshots.get(9))
@@ -128,7 +129,94 @@ describe('agent process', () => {
 
     second.send({ type: 'ping', id: 5 })
     expect(await second.message('pong')).toMatchObject({ id: 5 })
+    // the answers went to the connection that asked
+    expect(client.snapshots.has(9)).toBe(false)
+    expect(client.messages.some((m) => m.type === 'pong')).toBe(false)
+    expect(client.closed).toBe(false)
   })
+
+  it('sends output to every connection and takes input from any (replicas)', async () => {
+    const { agent, client } = await started()
+    await claimed(client, claimFor('sess-1'))
+    const second = await TestClient.connect(agent.socketPath)
+    clients.push(second)
+    await second.message('hello')
+    const from1 = client.output.length
+    const from2 = second.output.length
+    second.input('echo from-$((2*21))-second\r')
+    await client.outputMatching(/from-42-second/, from1)
+    await second.outputMatching(/from-42-second/, from2)
+    client.input('echo from-$((3*3))-first\r')
+    await second.outputMatching(/from-9-first/, from2)
+    expect(client.closed).toBe(false)
+  })
+
+  it('applies a claim once: the same session again gets ready, another session is refused', async () => {
+    const { agent, client } = await started()
+    const claim = claimFor('sess-1')
+    const second = await TestClient.connect(agent.socketPath)
+    clients.push(second)
+    await second.message('hello')
+    // both replicas send the claim at once
+    client.send({ type: 'claim', ...claim })
+    second.send({ type: 'claim', ...claim })
+    const [a, b] = await Promise.all([client.message('ready'), second.message('ready')])
+    expect(a).toMatchObject({ sessionId: 'sess-1' })
+    expect(b).toMatchObject({ sessionId: 'sess-1', applyMs: a.applyMs })
+    await client.outputMatching(/alice@sandbox:.*[$#] $/)
+    expect(agent.stderr.match(/"claimed"/g)).toHaveLength(1)
+    second.send({ type: 'claim', ...claimFor('sess-2') })
+    expect(await second.message('error')).toMatchObject({ code: 'already_claimed' })
+  })
+
+  it(`keeps at most ${MAX_GATEWAY_CONNECTIONS} connections: one more closes the oldest`, async () => {
+    const { agent, client } = await started()
+    const more: TestClient[] = []
+    for (let i = 1; i < MAX_GATEWAY_CONNECTIONS; i++) {
+      const c = await TestClient.connect(agent.socketPath)
+      clients.push(c)
+      more.push(c)
+      await c.message('hello')
+    }
+    expect(client.closed).toBe(false)
+    const last = await TestClient.connect(agent.socketPath)
+    clients.push(last)
+    await last.message('hello')
+    await client.waitFor('the oldest connection to close', () => (client.closed ? true : undefined))
+    expect(more.every((c) => !c.closed)).toBe(true)
+  })
+
+  it('runs each connection\'s operations under its own ids, answered only to it', async () => {
+    const { agent, client } = await started()
+    await claimed(client, claimFor('sess-1'))
+    const second = await TestClient.connect(agent.socketPath)
+    clients.push(second)
+    await second.message('hello')
+    const exec = (cmd: string[]) => ({ type: 'exec', opId: 7, cmd, env: {}, stdin: false, timeoutMs: 10_000, background: false, tty: false })
+    client.send(exec(['sh', '-c', 'exit 3']))
+    second.send(exec(['sh', '-c', 'exit 5']))
+    expect(await client.message('exec_exit')).toMatchObject({ opId: 7, exitCode: 3 })
+    expect(await second.message('exec_exit')).toMatchObject({ opId: 7, exitCode: 5 })
+    expect(client.messages.filter((m) => m.type === 'exec_exit')).toHaveLength(1)
+    expect(second.messages.filter((m) => m.type === 'exec_exit')).toHaveLength(1)
+  })
+
+  it(`closes a connection that stops reading for ${STALLED_CONNECTION_MS / 1000} s while another keeps up; the shell goes on`, async () => {
+    const { agent, client } = await started()
+    await claimed(client, claimFor('sess-1'))
+    const stuck = await TestClient.connect(agent.socketPath)
+    clients.push(stuck)
+    await stuck.message('hello')
+    stuck.socket.pause() // reads nothing more: its socket fills
+    const from = client.output.length
+    // far more than the sockets' buffers hold, then a marker
+    client.input('head -c 3000000 /dev/zero | tr "\\0" x; echo; echo after-$((40+2))\r')
+    await client.waitFor('the stalled connection to be closed', () => (agent.stderr.includes('"connection_stalled"') ? true : undefined), STALLED_CONNECTION_MS + 10_000)
+    await client.waitFor('the rest of the output', () => (client.output.subarray(Math.max(from, client.output.length - 200)).includes('after-42') ? true : undefined), 20_000)
+    stuck.socket.resume() // what it had not read, then the end
+    await stuck.waitFor('the stalled connection to see its close', () => (stuck.closed ? true : undefined), 20_000)
+    expect(client.closed).toBe(false)
+  }, STALLED_CONNECTION_MS + 30_000)
 
   it('reports exit 3 as exited, stays up, and repeats the exit after hello on reconnect', async () => {
     const { agent, client } = await started()

@@ -61,7 +61,7 @@ describe.skipIf(skip !== undefined)(`agent --workspaces-root as root: the claim 
     rmSync(base, { recursive: true, force: true })
   })
 
-  async function startAgent(sandboxId: string): Promise<{ client: TestClient; pid: number }> {
+  async function startAgent(sandboxId: string): Promise<{ client: TestClient; pid: number; socketPath: string }> {
     const dir = mkdtempSync(join(tmpdir(), 'agent-root-claim-it-'))
     const child = spawn(process.execPath, [bundlePath, '--socket', join(dir, 'agent.sock'), '--sandbox-id', sandboxId, '--state-dir', join(dir, 'state'), '--workspaces-root', shared], {
       cwd: '/', env: { ...SANDBOX_ENV, ...TASK_ENV }, stdio: ['ignore', 'ignore', 'ignore'], detached: true,
@@ -76,7 +76,7 @@ describe.skipIf(skip !== undefined)(`agent --workspaces-root as root: the claim 
     })
     const client = await TestClient.connect(join(dir, 'agent.sock'))
     const hello = await client.message('hello')
-    return { client, pid: hello.pid }
+    return { client, pid: hello.pid, socketPath: join(dir, 'agent.sock') }
   }
 
   async function run(client: TestClient, cmd: string, marker: string): Promise<string> {
@@ -160,5 +160,27 @@ describe.skipIf(skip !== undefined)(`agent --workspaces-root as root: the claim 
     client.send({ type: 'claim', sessionId: 'ses-ok', user: 'eve', home: '/ignored', env: { LD_LIBRARY_PATH: '/opt/lib' }, secrets: {} })
     await client.message('ready')
     expect(await run(client, 'echo "llp=$LD_LIBRARY_PATH"', 'p1')).toContain('llp=/opt/lib')
+  }, 30_000)
+
+  it("relays every connection's operations through the one user worker, each under its own ids", async () => {
+    const { client, socketPath } = await startAgent('sbx-replicas')
+    client.send({ type: 'claim', sessionId: 'ses-replicas', user: 'rita', home: '/ignored', env: {}, secrets: {} })
+    await client.message('ready')
+    const second = await TestClient.connect(socketPath)
+    await second.message('hello')
+    const exec = (opId: number, cmd: string) => ({ type: 'exec', opId, cmd: ['sh', '-c', cmd], env: {}, stdin: false, timeoutMs: 20_000, background: false, tty: false })
+    // the same id on both connections at once
+    client.send(exec(7, 'exit 3'))
+    second.send(exec(7, 'exit $(id -u | cut -c1)'))
+    expect(await client.message('exec_exit')).toMatchObject({ opId: 7, exitCode: 3 })
+    const uid = preferredUid('rita')
+    expect(await second.message('exec_exit')).toMatchObject({ opId: 7, exitCode: Number(String(uid)[0]) })
+    // a connection that goes away takes its operations with it; the other's go on
+    client.send(exec(9, 'sleep 20'))
+    await client.message('started')
+    client.close()
+    second.send(exec(9, 'exit 4'))
+    expect(await second.message('exec_exit', second.messages.findIndex((m) => m.type === 'exec_exit') + 1)).toMatchObject({ opId: 9, exitCode: 4 })
+    second.close()
   }, 30_000)
 })

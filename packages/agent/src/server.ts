@@ -5,10 +5,11 @@ import { performance } from 'node:perf_hooks'
 import type { AgentError, AgentMessage, Claim, Exit, GatewayMessage } from '@infra-lab/protocol'
 import { FrameDecoder, FrameKind, encodeControl, encodeFrame, encodeSnapshot } from '@infra-lab/protocol/frame'
 import { parseGatewayMessage } from '@infra-lab/protocol/lite'
+import { MAX_GATEWAY_CONNECTIONS } from '@infra-lab/protocol/ops-limits'
 import { PROTOCOL_VERSION } from '@infra-lab/protocol/version'
 import { log } from './log.ts'
 import type { ClaimContext } from './ops/exec-env.ts'
-import type { OpsEndpoint } from './ops/ops-endpoint.ts'
+import type { OpsChannel, OpsEndpoint } from './ops/ops-endpoint.ts'
 import { ClaimError, type PtySession } from './pty-session.ts'
 import type { Scrollback } from './scrollback.ts'
 import { dropToUserLine, prepareUserWorkspace } from './user-workspace.ts'
@@ -24,15 +25,38 @@ export interface AgentServerConfig {
 }
 
 /**
- * Serves one gateway connection at a time on a unix socket: hello first, then control and
- * terminal frames. A new connection replaces the old one. Output goes to the scrollback and
- * to the connection in the same step, so a snapshot holds exactly the output sent before it.
+ * How long a connection may hold the shell's output back (its socket full) while another
+ * connection keeps up, before it is closed: one slow replica must not stall the shell for the
+ * others. With one connection the shell simply waits for it, as a terminal does.
+ */
+export const STALLED_CONNECTION_MS = 10_000
+
+/** One gateway connection and whether it is holding the shell's output back. */
+interface GatewayConn {
+  readonly socket: Socket
+  readonly ops: OpsChannel
+  /** Since when its socket has been full (undefined: it keeps up). */
+  fullSince: number | undefined
+}
+
+/**
+ * Serves gateway connections on a unix socket: hello first, then control and terminal frames.
+ * Several gateways may be connected at once (replicas: each keeps a connection to every agent):
+ * output goes to all, input is taken from any, the claim is applied once (a second claim for the
+ * same session waits for it and gets the same answer), and each connection's operations are its
+ * own. Past MAX_GATEWAY_CONNECTIONS the oldest connection is closed. Output goes to the
+ * scrollback and to the connections in the same step, so a snapshot holds exactly the output
+ * sent before it.
  */
 export class AgentServer {
   private readonly server: Server
-  private conn: Socket | undefined
+  /** Oldest first. */
+  private readonly conns = new Map<Socket, GatewayConn>()
   private sessionId: string | undefined
+  /** The claim being applied or applied: what every claim for its session is answered. */
+  private claimOutcome: Promise<{ ok: true; applyMs: number } | { ok: false; message: string }> | undefined
   private exit: Exit | undefined
+  private stallTimer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly config: AgentServerConfig,
@@ -50,6 +74,11 @@ export class AgentServer {
     return this.exit ? 'exited' : this.sessionId !== undefined ? 'claimed' : 'warm'
   }
 
+  /** Gateway connections open now. */
+  get connections(): number {
+    return this.conns.size
+  }
+
   listen(): Promise<void> {
     rmSync(this.config.socketPath, { force: true })
     return new Promise((resolve, reject) => {
@@ -63,17 +92,21 @@ export class AgentServer {
   }
 
   close(): void {
-    this.conn?.destroy()
+    clearTimeout(this.stallTimer)
+    for (const socket of this.conns.keys()) socket.destroy()
     this.server.close()
     rmSync(this.config.socketPath, { force: true })
   }
 
   private accept(socket: Socket): void {
-    if (this.conn) {
-      log('connection_replaced')
-      this.dropConnection(this.conn)
+    if (this.conns.size >= MAX_GATEWAY_CONNECTIONS) {
+      const oldest = this.conns.keys().next().value!
+      log('connection_evicted', { connections: this.conns.size })
+      this.forget(oldest)
+      oldest.destroy()
     }
-    this.conn = socket
+    const conn: GatewayConn = { socket, ops: this.ops.connect({ write: (frame) => void (socket.destroyed || socket.write(frame)) }), fullSince: undefined }
+    this.conns.set(socket, conn)
     const decoder = new FrameDecoder()
     socket.on('data', (chunk: Buffer) => {
       let frames
@@ -87,23 +120,19 @@ export class AgentServer {
       }
       for (const frame of frames) {
         try {
-          this.onFrame(socket, frame.kind, frame.payload)
+          this.onFrame(conn, frame.kind, frame.payload)
         } catch (err) {
           log('internal_error', { message: err instanceof Error ? err.message : 'unknown' })
           this.sendError(socket, 'internal', 'the agent failed to handle a frame')
         }
       }
     })
-    socket.on('drain', () => this.session.resume())
-    socket.on('error', (err) => log('connection_error', { code: (err as NodeJS.ErrnoException).code }))
-    socket.on('close', () => {
-      if (this.conn === socket) {
-        this.conn = undefined
-        this.session.resume()
-        this.ops.disconnect()
-      }
+    socket.on('drain', () => {
+      conn.fullSince = undefined
+      this.resumeIfAllKeepUp()
     })
-    this.ops.connect({ write: (frame) => void (socket.destroyed || socket.write(frame)) })
+    socket.on('error', (err) => log('connection_error', { code: (err as NodeJS.ErrnoException).code }))
+    socket.on('close', () => this.forget(socket))
     const hello: AgentMessage = {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -116,16 +145,28 @@ export class AgentServer {
     }
     socket.write(encodeControl(hello))
     if (this.exit) socket.write(encodeControl(this.exit))
+    // The shell may be waiting for a connection that stopped reading: this one keeps up.
+    if ([...this.conns.values()].some((c) => c.fullSince !== undefined)) this.holdBack()
   }
 
-  private dropConnection(socket: Socket): void {
-    socket.destroy()
+  /** A connection is gone: its operations go quiet, and the shell no longer waits for it. */
+  private forget(socket: Socket): void {
+    const conn = this.conns.get(socket)
+    if (!conn) return
+    this.conns.delete(socket)
+    conn.ops.close()
+    this.resumeIfAllKeepUp()
+  }
+
+  private resumeIfAllKeepUp(): void {
+    for (const c of this.conns.values()) if (c.fullSince !== undefined) return
     this.session.resume()
   }
 
-  private onFrame(socket: Socket, kind: number, payload: Buffer): void {
+  private onFrame(conn: GatewayConn, kind: number, payload: Buffer): void {
+    const { socket } = conn
     if (kind === FrameKind.DATA) return this.session.write(payload)
-    if (kind === FrameKind.STREAM || kind === FrameKind.CREDIT) return this.ops.frame(kind, payload)
+    if (kind === FrameKind.STREAM || kind === FrameKind.CREDIT) return conn.ops.frame(kind, payload)
     if (kind !== FrameKind.CONTROL) return this.sendError(socket, 'bad_message', 'the agent accepts only control, data, stream and credit frames')
     let json: unknown
     try {
@@ -136,10 +177,11 @@ export class AgentServer {
     const parsed = parseGatewayMessage(json)
     // The error names the field, never its value.
     if (!parsed.ok) return this.sendError(socket, 'bad_message', `invalid message: ${parsed.error}`)
-    this.onMessage(socket, parsed.message)
+    this.onMessage(conn, parsed.message)
   }
 
-  private onMessage(socket: Socket, message: GatewayMessage): void {
+  private onMessage(conn: GatewayConn, message: GatewayMessage): void {
+    const { socket } = conn
     switch (message.type) {
       case 'claim':
         return void this.claim(socket, message)
@@ -156,15 +198,39 @@ export class AgentServer {
         else this.session.terminate()
         return
       default:
-        return this.ops.request(message)
+        return conn.ops.request(message)
     }
   }
 
+  /**
+   * Applies a claim once. The same session's claim again (another replica, or a retry) waits for
+   * the first and gets its answer; another session's is refused.
+   */
   private async claim(socket: Socket, claim: Claim): Promise<void> {
-    const started = performance.now()
-    if (this.sessionId !== undefined) return this.sendError(socket, 'already_claimed', `sandbox already claimed by session ${this.sessionId}`)
+    if (this.sessionId !== undefined && this.sessionId !== claim.sessionId) {
+      return this.sendError(socket, 'already_claimed', `sandbox already claimed by session ${this.sessionId}`)
+    }
+    if (this.claimOutcome) return this.answerClaim(socket, claim.sessionId, await this.claimOutcome)
     if (this.exit) return this.sendError(socket, 'claim_failed', 'the shell has exited')
     this.sessionId = claim.sessionId
+    let settle!: (outcome: { ok: true; applyMs: number } | { ok: false; message: string }) => void
+    this.claimOutcome = new Promise((resolve) => (settle = resolve))
+    const outcome = await this.applyClaim(claim)
+    settle(outcome)
+    this.answerClaim(socket, claim.sessionId, outcome)
+  }
+
+  /** To the connection that asked or, if it is gone, to every connection (a gateway that reconnected meanwhile waits for it). */
+  private answerClaim(socket: Socket, sessionId: string, outcome: { ok: true; applyMs: number } | { ok: false; message: string }): void {
+    const to = !socket.destroyed ? [socket] : [...this.conns.keys()]
+    for (const s of to) {
+      if (outcome.ok) s.write(encodeControl({ type: 'ready', sessionId, applyMs: outcome.applyMs }))
+      else this.sendError(s, 'claim_failed', outcome.message)
+    }
+  }
+
+  private async applyClaim(claim: Claim): Promise<{ ok: true; applyMs: number } | { ok: false; message: string }> {
+    const started = performance.now()
     this.scrollback.clear()
     // Operations that arrive meanwhile wait for this; the claim's details stay in memory only.
     let applied!: (context: (ClaimContext & { uid?: number }) | undefined) => void
@@ -189,26 +255,63 @@ export class AgentServer {
       applied(undefined)
       const message = err instanceof ClaimError ? err.message : 'internal error applying the claim'
       log('claim_failed', { sessionId: claim.sessionId, message })
-      return this.sendError(this.conn ?? socket, 'claim_failed', message)
+      return { ok: false, message }
     }
     const applyMs = Math.round((performance.now() - started) * 1000) / 1000
     log('claimed', {
       sessionId: claim.sessionId, user: claim.user, envCount: Object.keys(claim.env).length,
       secretCount: Object.keys(claim.secrets).length, applyMs,
     })
-    this.conn?.write(encodeControl({ type: 'ready', sessionId: claim.sessionId, applyMs }))
     applied(context)
+    return { ok: true, applyMs }
   }
 
   private onOutput(data: Buffer): void {
     this.scrollback.append(data)
-    if (this.conn && !this.conn.write(encodeFrame(FrameKind.DATA, data))) this.session.pause()
+    if (this.conns.size === 0) return
+    const frame = encodeFrame(FrameKind.DATA, data)
+    let full = false
+    for (const conn of this.conns.values()) {
+      if (conn.socket.write(frame)) continue
+      conn.fullSince ??= performance.now()
+      full = true
+    }
+    if (full) this.holdBack()
+  }
+
+  /**
+   * Some connection's socket is full: the shell waits for it, unless another connection keeps up
+   * and it has been full for STALLED_CONNECTION_MS; then it is closed and the shell goes on.
+   */
+  private holdBack(): void {
+    const now = performance.now()
+    const conns = [...this.conns.values()]
+    if (conns.some((c) => c.fullSince === undefined)) {
+      for (const c of conns) {
+        if (c.fullSince === undefined || now - c.fullSince < STALLED_CONNECTION_MS) continue
+        log('connection_stalled', { ms: Math.round(now - c.fullSince) })
+        this.forget(c.socket)
+        c.socket.destroy()
+      }
+    }
+    const full = [...this.conns.values()].filter((c) => c.fullSince !== undefined)
+    if (full.length === 0) return this.session.resume()
+    this.session.pause()
+    // The shell is paused, so no output comes to look again: a timer does.
+    if (this.stallTimer === undefined && full.length < this.conns.size) {
+      const due = Math.min(...full.map((c) => c.fullSince!)) + STALLED_CONNECTION_MS - now
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = undefined
+        if ([...this.conns.values()].some((c) => c.fullSince !== undefined)) this.holdBack()
+      }, Math.max(1, due))
+      this.stallTimer.unref()
+    }
   }
 
   private onExit(exit: Exit): void {
     this.exit = exit
     log('shell_exit', { code: exit.code, signal: exit.signal, reason: exit.reason })
-    this.conn?.write(encodeControl(exit))
+    for (const socket of this.conns.keys()) socket.write(encodeControl(exit))
   }
 
   private sendError(socket: Socket, code: AgentError['code'], message: string): void {

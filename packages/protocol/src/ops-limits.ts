@@ -10,6 +10,11 @@ export const MAX_STREAM_CHUNK_BYTES = 64 * 1024
 export const MAX_OP_ID = 0xffff_ffff
 /** Operations one gateway connection may have open at once (each holds at most a window per fd). */
 export const MAX_OPEN_OPS = 256
+/**
+ * Gateway connections an agent keeps at once (replicas each hold one to every agent); one more
+ * closes the oldest, so a gateway that restarted always gets in.
+ */
+export const MAX_GATEWAY_CONNECTIONS = 8
 
 /** File descriptors a STREAM or CREDIT frame names. */
 export const StreamFd = { STDIN: 0, STDOUT: 1, STDERR: 2 } as const

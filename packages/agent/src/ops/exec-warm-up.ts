@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { parseGatewayMessage } from '@infra-lab/protocol/lite'
 import { log } from '../log.ts'
 import type { ExecSettings } from './exec-op.ts'
-import { OpsServer } from './ops-server.ts'
+import { OpsServer, type OpsConnection } from './ops-server.ts'
 
 /** Longer than a `true` ever takes; a warm-up never holds the hello back more than this. */
 const WARM_UP_DEADLINE_MS = 2000
@@ -22,9 +22,10 @@ export async function warmUpExecPath(settings: ExecSettings): Promise<void> {
   const decoder = new FrameDecoder()
   const startedAt = performance.now()
   let timer: NodeJS.Timeout | undefined
+  let conn: OpsConnection | undefined
   const outcome = await new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), WARM_UP_DEADLINE_MS)
-    server.connect({
+    conn = server.connect({
       write: (frame) => {
         for (const f of decoder.push(frame)) {
           if (f.kind !== FrameKind.CONTROL) continue
@@ -36,11 +37,11 @@ export async function warmUpExecPath(settings: ExecSettings): Promise<void> {
     })
     const sample = { type: 'exec', opId: 1, cmd: ['true'], env: {}, stdin: false, timeoutMs: 10_000, background: false, tty: false }
     const parsed = parseGatewayMessage(JSON.parse(JSON.stringify(sample)))
-    if (parsed.ok && parsed.message.type === 'exec') server.request(parsed.message)
+    if (parsed.ok && parsed.message.type === 'exec') conn.request(parsed.message)
     else resolve('invalid')
   })
   clearTimeout(timer)
   log('exec_warmed', { outcome, ms: Math.round((performance.now() - startedAt) * 1000) / 1000 })
   // Its operations go quiet; a `true` still running past the deadline ends on its own.
-  server.disconnect()
+  conn?.close()
 }

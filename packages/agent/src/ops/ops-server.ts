@@ -10,19 +10,31 @@ import { followOutput, listProcesses, signalProcess, writeStdin } from './proces
 import { ProcessTable } from './process-table.ts'
 
 /**
+ * The operations of one gateway connection: their ids are the connection's own (two gateways
+ * may use the same id at once), and its answers go only to it.
+ */
+export interface OpsConnection {
+  request(m: OpRequest): void
+  stream(opId: number, fd: number, data: Buffer): void
+  credit(opId: number, fd: number, bytes: number): void
+  /** The connection is gone: its operations are cancelled and go quiet (their processes run on, in the table). */
+  close(): void
+}
+
+/**
  * Runs the gateway's operations in this process, as its uid: commands through the exec helper,
- * files with the file system calls. Operations belong to one gateway connection; a new one
- * cancels the old one's (their processes run on, in the table). Before a claim every operation
- * fails with `not_claimed`; during one, it waits for it.
+ * files with the file system calls. Operations belong to the gateway connection that asked
+ * (several gateways may be connected: replicas); when it closes they are cancelled and their
+ * processes run on, in the table, for any gateway to follow. Before a claim every operation fails
+ * with `not_claimed`; during one, it waits for it.
  */
 export class OpsServer {
   readonly table = new ProcessTable()
   private readonly exec: ExecOps
-  private link: OpLink | undefined
-  private ops = new Map<number, OpContext>()
   private claim: Promise<ClaimContext | undefined> | undefined
 
-  constructor(settings: ExecSettings) {
+  /** `maxOpenOps`: per connection (a worker serving several gateways through one pipe takes their sum). */
+  constructor(settings: ExecSettings, private readonly maxOpenOps = MAX_OPEN_OPS) {
     this.exec = new ExecOps(this.table, settings)
   }
 
@@ -31,42 +43,34 @@ export class OpsServer {
     this.claim = claim
   }
 
-  /** A new gateway connection: the previous one's operations are cancelled and go quiet. */
-  connect(sink: OpsSink): void {
-    this.disconnect()
-    this.link = new OpLink(sink)
-  }
-
-  disconnect(): void {
-    this.link?.kill()
-    this.link = undefined
-    const ops = [...this.ops.values()]
-    this.ops = new Map()
-    for (const op of ops) op.cancel()
-  }
-
-  request(m: OpRequest): void {
-    const link = this.link
-    if (!link) return
-    if (m.type === 'cancel') return this.ops.get(m.opId)?.cancel()
-    // A gateway never reuses an open id; answering would reach the operation that holds it.
-    if (this.ops.has(m.opId)) return log('op_id_reused', { opId: m.opId })
-    const ops = this.ops
-    const ctx = new OpContext(link, m.opId, (c) => ops.get(c.opId) === c && ops.delete(c.opId))
-    if (ops.size >= MAX_OPEN_OPS) return ctx.error('internal', `more than ${MAX_OPEN_OPS} operations open`)
-    ops.set(m.opId, ctx)
-    this.run(ctx, m).catch((err: unknown) => {
-      log('op_failed', { type: m.type, message: err instanceof Error ? err.message : 'unknown' })
-      ctx.error('internal', 'the agent failed to run the operation')
-    })
-  }
-
-  stream(opId: number, fd: number, data: Buffer): void {
-    this.ops.get(opId)?.stream(fd, data)
-  }
-
-  credit(opId: number, fd: number, bytes: number): void {
-    this.ops.get(opId)?.credit(fd, bytes)
+  /** A gateway connection's operations, answered through `sink`. */
+  connect(sink: OpsSink): OpsConnection {
+    const link = new OpLink(sink)
+    let ops = new Map<number, OpContext>()
+    return {
+      request: (m) => {
+        if (!link.alive) return
+        if (m.type === 'cancel') return ops.get(m.opId)?.cancel()
+        // A gateway never reuses an open id; answering would reach the operation that holds it.
+        if (ops.has(m.opId)) return log('op_id_reused', { opId: m.opId })
+        const mine = ops
+        const ctx = new OpContext(link, m.opId, (c) => mine.get(c.opId) === c && mine.delete(c.opId))
+        if (mine.size >= this.maxOpenOps) return ctx.error('internal', `more than ${this.maxOpenOps} operations open`)
+        mine.set(m.opId, ctx)
+        this.run(ctx, m).catch((err: unknown) => {
+          log('op_failed', { type: m.type, message: err instanceof Error ? err.message : 'unknown' })
+          ctx.error('internal', 'the agent failed to run the operation')
+        })
+      },
+      stream: (opId, fd, data) => ops.get(opId)?.stream(fd, data),
+      credit: (opId, fd, bytes) => ops.get(opId)?.credit(fd, bytes),
+      close: () => {
+        link.kill()
+        const open = [...ops.values()]
+        ops = new Map()
+        for (const op of open) op.cancel()
+      },
+    }
   }
 
   private async run(ctx: OpContext, m: Exclude<OpRequest, { type: 'cancel' }>): Promise<void> {

@@ -1,11 +1,12 @@
 import { Socket } from 'node:net'
-import { FrameDecoder, FrameKind, encodeControl } from '@infra-lab/protocol/frame'
+import { FrameDecoder, FrameKind } from '@infra-lab/protocol/frame'
 import type { OpRequest } from '@infra-lab/protocol'
 import { isOpRequestType, parseGatewayMessage } from '@infra-lab/protocol/lite'
+import { MAX_GATEWAY_CONNECTIONS, MAX_OPEN_OPS } from '@infra-lab/protocol/ops-limits'
 import { log } from '../log.ts'
 import type { ClaimContext } from './exec-env.ts'
 import { deliverFrame } from './ops-endpoint.ts'
-import { OpsServer } from './ops-server.ts'
+import { OpsServer, type OpsConnection } from './ops-server.ts'
 
 /** The first message a worker reads: the claim, and the environment commands start from. */
 export interface WorkerClaim {
@@ -19,8 +20,8 @@ export interface WorkerClaim {
  * drop to the user's uid as the shell, it runs the operations as the user and speaks the
  * operations' part of the protocol with the root agent on stdin/stdout. First it reads the
  * claim (over the pipe: nothing of it is ever in a root process's argv or environment), then
- * requests and frames; `worker_reset` (a new gateway connection) cancels every operation, and
- * `worker_reset_done` tells the agent nothing of the old ones follows. It exits when stdin ends.
+ * requests and frames of every gateway connection, under operation ids the agent gave them (unique
+ * over the connections: user-worker.ts maps them back). It exits when stdin ends.
  */
 export function runOpsWorker(settings: { helperPath: string; shellPath: string }): void {
   // Sockets on the pipes: libuv writes them without blocking (process.stdout would, on a pipe).
@@ -29,25 +30,23 @@ export function runOpsWorker(settings: { helperPath: string; shellPath: string }
   output.on('error', () => process.exit(0))
   const sink = { write: (frame: Buffer) => void output.write(frame) }
   const decoder = new FrameDecoder()
-  let server: OpsServer | undefined
+  let conn: OpsConnection | undefined
   input.on('data', (chunk: Buffer) => {
     for (const { kind, payload } of decoder.push(chunk)) {
       if (kind !== FrameKind.CONTROL) {
-        if (server) deliverFrame(server, kind, payload)
+        if (conn) deliverFrame(conn, kind, payload)
         continue
       }
       const message = JSON.parse(payload.toString('utf8')) as { type: string }
-      if (message.type === 'worker_claim' && !server) {
+      if (message.type === 'worker_claim' && !conn) {
         const { claim, baseEnv } = message as WorkerClaim
-        server = new OpsServer({ ...settings, baseEnv })
+        // One pipe carries every gateway connection's operations: their caps together.
+        const server = new OpsServer({ ...settings, baseEnv }, MAX_OPEN_OPS * MAX_GATEWAY_CONNECTIONS)
         server.setClaim(Promise.resolve(claim))
-        server.connect(sink)
-      } else if (message.type === 'worker_reset' && server) {
-        server.connect(sink)
-        sink.write(encodeControl({ type: 'worker_reset_done' }))
-      } else if (server) {
+        conn = server.connect(sink)
+      } else if (conn) {
         const parsed = parseGatewayMessage(message)
-        if (parsed.ok && isOpRequestType(parsed.message.type)) server.request(parsed.message as OpRequest)
+        if (parsed.ok && isOpRequestType(parsed.message.type)) conn.request(parsed.message as OpRequest)
         else log('worker_bad_message', {})
       }
     }
