@@ -14,7 +14,7 @@ export class CapacityExhausted extends PoolError {
   }
 }
 
-/** No sandbox reached a waiting claim within claimTimeoutMs; one that arrives later stays warm for the next claim. */
+/** No sandbox reached a waiting claim within claimTimeoutMs; one that arrives later is an ordinary warm sandbox. */
 export class ClaimTimeout extends PoolError {
   override readonly name = 'ClaimTimeout'
   constructor(readonly pool: string, readonly timeoutMs: number) {
