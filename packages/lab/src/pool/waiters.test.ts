@@ -5,7 +5,7 @@ import type { Store } from '../store/types.ts'
 import { ClaimWaiters } from './waiters.ts'
 import { session } from './test-fixture.ts'
 
-const handle = (id: string) => ({ id, pool: 'alpha', driver: 'fake' as const, createdAt: 0, address: { kind: 'unix' as const, path: `/tmp/${id}` } })
+const handle = (id: string) => ({ id, pool: 'alpha', driver: 'fake' as const, createdAt: 0, address: { kind: 'unix' as const, path: `/tmp/${id}` }, meta: {} })
 
 describe('ClaimWaiters', () => {
   let store: SqliteStore
