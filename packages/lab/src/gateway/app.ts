@@ -16,7 +16,7 @@ import type { SessionNetworks } from './session-network.ts'
 import { OpenApiDocument } from './openapi.ts'
 import { registerRawBodyScope } from './raw-body.ts'
 import { closeLingeringOnShutdown } from './shutdown.ts'
-import type { PoolRuntime } from './pools.ts'
+import type { PoolRuntime } from '../pool/runtime.ts'
 import { requireRouteAuth } from './route-auth.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
@@ -133,7 +133,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       preValidation: async (req) => requireJsonBody(req),
     }, async (req, reply) => {
-      const created = await deps.sessions.create(req.body, principalOf(req))
+      // A claim waiting for a sandbox is withdrawn when its caller goes away (the sandbox goes to the next claim).
+      const gone = new AbortController()
+      reply.raw.on('close', () => reply.raw.writableFinished || gone.abort())
+      const created = await deps.sessions.create(req.body, principalOf(req), gone.signal)
       return reply.code(201).send(created)
     })
 

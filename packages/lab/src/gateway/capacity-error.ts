@@ -1,6 +1,6 @@
 import { CapacityExhausted, ClaimTimeout } from '../pool/errors.ts'
 import { ApiError } from './errors.ts'
-import type { PoolRuntime } from './pools.ts'
+import type { PoolRuntime } from '../pool/runtime.ts'
 
 /** Maps why a cold start could not happen to the API's 503 errors (with Retry-After). */
 export function toCapacityError(err: unknown, pool: PoolRuntime): ApiError {

@@ -6,14 +6,13 @@ import { systemClock, type Clock } from '../clock/clock.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
 import { LabMetrics } from '../observability/metrics.ts'
-import { PoolController } from '../pool/controller.ts'
 import { reconcileOnStart } from '../pool/reconcile.ts'
+import { PoolRuntime } from '../pool/runtime.ts'
 import type { DriverName } from '../spec/pool-spec.ts'
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
 import type { Store } from '../store/types.ts'
 import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
-import type { PoolRuntime } from './pools.ts'
 import type { EgressOptions } from '../drivers/host/egress-net.ts'
 import { loadSealer, startEgress, usesHostProxy, type GatewayEgress } from './egress-setup.ts'
 import { EventBus } from './event-bus.ts'
@@ -118,8 +117,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
         drivers.set(spec.driver, driver)
       }
       await store.upsertPool(spec, clock.now())
-      const controller = new PoolController({ spec, driver, store, clock, metrics, logger })
-      pools.set(spec.name, { spec, driver, controller })
+      pools.set(spec.name, new PoolRuntime({ spec, driver, store, clock, metrics, logger }))
     }
   } catch (err) {
     await egress?.stop()

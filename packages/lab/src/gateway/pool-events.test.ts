@@ -3,7 +3,7 @@ import { ManualClock } from '../clock/manual-clock.ts'
 import type { PoolStatus } from '../pool/controller.ts'
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
 import { POOL_STATUS_EVERY_MS, PoolStatusEvents } from './pool-events.ts'
-import type { PoolRuntime } from './pools.ts'
+import type { PoolRuntime } from '../pool/runtime.ts'
 
 describe('pool.status events', () => {
   let store: SqliteStore

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock/clock.ts'
 import type { Store } from '../store/types.ts'
-import type { PoolRuntime } from './pools.ts'
+import type { PoolRuntime } from '../pool/runtime.ts'
 
 /** A pool's `pool.status` event is appended at most this often, and only when its counts changed. */
 export const POOL_STATUS_EVERY_MS = 1000

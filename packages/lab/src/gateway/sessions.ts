@@ -7,7 +7,6 @@ import type { AgentOps } from '../drivers/agent-ops.ts'
 import { ChannelProtocolError, type AgentChannel } from '../drivers/channel.ts'
 import { DriverError, type SandboxHandle } from '../drivers/types.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
-import { CapacityExhausted } from '../pool/errors.ts'
 import { toCapacityError } from './capacity-error.ts'
 import { toView, type Attach, type SessionView } from './session-view.ts'
 export { toView, type Attach, type SessionView }
@@ -17,7 +16,7 @@ import { admissionFor, requireCovers, type Principal } from './principal.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE, type ErrorDetail } from './errors.ts'
 import { newId } from './ids.ts'
-import type { PoolRuntime } from './pools.ts'
+import type { PoolRuntime } from '../pool/runtime.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
 import type { CreateSessionBody } from './schemas.ts'
 import type { PreparedNetwork, SessionNetworks } from './session-network.ts'
@@ -110,6 +109,7 @@ export class SessionService {
    */
   private async claimOnce(
     pool: PoolRuntime, body: CreateSessionBody, caller: Principal, network: PreparedNetwork, lap: (name: string, since: number) => number, since: number,
+    signal: AbortSignal | undefined,
   ): Promise<ClaimAttempt> {
     const { store, clock, metrics, logger } = this.deps
     const poolName = pool.spec.name
@@ -140,33 +140,23 @@ export class SessionService {
       admission: admissionFor(caller, this.deps.limits.maxSessionsPerUser),
     }
 
-    let claimed = await store.claimWarm(poolName, newSession, clock.now())
-    let t = lap('storeClaimMs', since)
-    const warm = claimed !== undefined
-    if (!claimed) {
-      try {
-        // A refused create starts nothing: the quotas are asked before a cold start (and again by its claim).
-        await store.checkAdmission(newSession, clock.now())
-        claimed = await this.coldOrWait(pool, newSession)
-      } catch (err) {
-        metrics.claims.inc({ pool: poolName, result: 'rejected' })
-        throw err instanceof QuotaRefused ? quotaError(err) : toCapacityError(err, pool)
-      }
-      t = lap('coldStartMs', t)
-      if (!claimed) {
-        metrics.claims.inc({ pool: poolName, result: 'rejected' })
-        throw new ApiError('pool_unavailable', 'the cold-started sandbox was lost before the claim', undefined, 1)
-      }
+    // The pool decides: a warm sandbox (one store transaction), a cold start, or a wait for a start on its way.
+    let poolClaim
+    try {
+      poolClaim = await pool.claim(newSession, signal)
+    } catch (err) {
+      metrics.claims.inc({ pool: poolName, result: 'rejected' })
+      throw err instanceof QuotaRefused ? quotaError(err) : toCapacityError(err, pool)
     }
+    const { claimed, warm } = poolClaim
+    let t = lap(warm ? 'storeClaimMs' : 'coldStartMs', since)
     const sandbox = claimed.sandbox
     const handle = sandbox.handle
-    pool.controller.recordClaim(clock.now())
-    pool.controller.nudge()
 
-    let channel: AgentChannel | undefined
+    let channel: AgentChannel | undefined = poolClaim.channel
     try {
       if (!handle) throw new Error(`sandbox ${sandbox.id} has no handle`)
-      const ch: AgentChannel = pool.controller.takeWarm(sandbox.id) ?? (await pool.driver.connect(handle))
+      const ch: AgentChannel = channel ?? (await pool.driver.connect(handle))
       channel = ch
       // The hub listens before the claim is sent, so it mirrors every byte of the session.
       const hub = new TerminalHub(ch, clock.now(), () => clock.now(), { seenAllOutput: true })
@@ -188,7 +178,7 @@ export class SessionService {
       channel?.close()
       this.deps.networks.unbind(newSession.id)
       await store.endSession(newSession.id, 'claim_failed', clock.now())
-      await this.destroySandbox(pool, sandbox.id)
+      await pool.retire(sandbox.id, 'claim_failed')
       throw new SandboxClaimFailed(new ApiError('claim_failed', `could not start the session's shell: ${errMessage(err)}`))
     }
   }
@@ -198,7 +188,7 @@ export class SessionService {
    * sandbox that fails its claim before the answer is destroyed and the claim tried once more,
    * on another sandbox (warm or cold), so the caller does not pay for a broken sandbox.
    */
-  async create(body: CreateSessionBody, caller: Principal): Promise<SessionView & { attach: Attach }> {
+  async create(body: CreateSessionBody, caller: Principal, signal?: AbortSignal): Promise<SessionView & { attach: Attach }> {
     const { store, metrics, logger } = this.deps
     const t0 = performance.now()
     const timings: Record<string, number> = {}
@@ -216,14 +206,12 @@ export class SessionService {
 
     let attempt: ClaimAttempt
     try {
-      attempt = await this.claimOnce(pool, body, caller, network, lap, t0)
+      attempt = await this.claimOnce(pool, body, caller, network, lap, t0, signal)
     } catch (err) {
-      if (err instanceof QuotaRefused) throw quotaError(err)
       if (!(err instanceof SandboxClaimFailed)) throw err
       try {
-        attempt = await this.claimOnce(pool, body, caller, network, lap, lap('failedClaimMs', t0))
+        attempt = await this.claimOnce(pool, body, caller, network, lap, lap('failedClaimMs', t0), signal)
       } catch (again) {
-        if (again instanceof QuotaRefused) throw quotaError(again)
         if (!(again instanceof SandboxClaimFailed)) throw again
         metrics.claims.inc({ pool: poolName, result: 'rejected' })
         throw again.apiError
@@ -269,31 +257,6 @@ export class SessionService {
       .filter((f) => (body[f] ?? 0) > max)
       .map((field) => ({ field, message: `must be at most ${max} (the gateway's maxSessionTimeoutS)` }))
     if (details.length > 0) throw timeoutError(details)
-  }
-
-  /**
-   * No warm sandbox: start one for this claim. When the pool is at maxSize only because
-   * refills are in flight, wait for one of them instead of refusing (within claimTimeoutMs).
-   */
-  private async coldOrWait(pool: PoolRuntime, session: NewSession): Promise<Claimed | undefined> {
-    const { store, clock } = this.deps
-    const deadline = clock.now() + pool.spec.claimTimeoutMs
-    for (;;) {
-      try {
-        const rec = await pool.controller.createForClaim(Math.max(1, deadline - clock.now()))
-        // Another claim may take the new sandbox first; then any other warm one will do.
-        return (await store.claimSandbox(rec.id, session, clock.now())) ?? (await store.claimWarm(pool.spec.name, session, clock.now()))
-      } catch (err) {
-        if (!(err instanceof CapacityExhausted) || pool.controller.status().starting === 0) throw err
-      }
-      while (clock.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 5))
-        const got = await store.claimWarm(pool.spec.name, session, clock.now())
-        if (got) return got
-        if (pool.controller.status().starting === 0) break
-      }
-      if (clock.now() >= deadline) throw new CapacityExhausted(pool.spec.name, pool.spec.maxSize)
-    }
   }
 
   /** A session as the API shows it, with when it goes idle if it is live here. */
@@ -395,8 +358,7 @@ export class SessionService {
     metrics.sessionsActive.dec({ pool: live.pool })
     live.hub.closeAll(WS_CLOSE.normal, controlFrame({ type: 'exit', code: exitCode, reason }))
     live.hub.channel.close()
-    const pool = this.deps.pools.get(live.pool)
-    if (pool) await this.destroySandbox(pool, live.sandboxId)
+    await this.deps.pools.get(live.pool)?.retire(live.sandboxId, 'session_ended')
   }
 
   /**
@@ -425,7 +387,7 @@ export class SessionService {
       if (err instanceof DriverError && err.reason === 'protocol_error') this.countProtocolError(pool, sandbox.id, err.message)
       else logger.warn({ session: s.id, err: errMessage(err) }, 'cannot reach the shell of a running session; ending it')
       await store.endSession(s.id, 'sandbox_lost', clock.now())
-      await this.destroySandbox(pool, sandbox.id)
+      await pool.retire(sandbox.id, 'resume_failed')
       return 'ended'
     }
     const now = await store.getSession(s.id)
@@ -434,7 +396,7 @@ export class SessionService {
       if (this.stopped && now?.state !== 'ended') return 'resumed' // the next start resumes it
       const reason = channel.hello.state === 'exited' ? 'exited' : channel.hello.state === 'warm' ? 'claim_failed' : 'sandbox_lost'
       await store.endSession(s.id, reason, clock.now())
-      await this.destroySandbox(pool, sandbox.id)
+      await pool.retire(sandbox.id, 'resume_failed')
       return 'ended'
     }
     if (now.state === 'starting') await store.markSessionRunning(s.id, now.timings, this.deps.clock.now())
@@ -564,17 +526,6 @@ export class SessionService {
 
   private logEndError(sessionId: string, err: unknown): void {
     this.deps.logger.error({ session: sessionId, err: errMessage(err) }, 'failed to end session')
-  }
-
-  private async destroySandbox(pool: PoolRuntime, sandboxId: string): Promise<void> {
-    try {
-      await this.deps.store.markSandboxDestroying(sandboxId)
-      await pool.driver.destroy(sandboxId)
-      await this.deps.store.deleteSandbox(sandboxId)
-    } catch (err) {
-      this.deps.logger.error({ sandbox: sandboxId, err: errMessage(err) }, 'failed to destroy sandbox; reconcile will retry')
-    }
-    pool.controller.nudge()
   }
 }
 

@@ -9,17 +9,17 @@ import { ClaimHistory, decide } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import type { SandboxRecord, Store } from '../store/types.ts'
-import { CapacityExhausted, ClaimTimeout, PoolStopped } from './errors.ts'
+import { CapacityExhausted, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
+import { SandboxTeardown, type TeardownReason } from './teardown.ts'
+import { ClaimWaiters } from './waiters.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
 
 export const DEFAULT_HELLO_TIMEOUT_MS = 30_000
 /** Longest a reconcile sleeps with nothing to wait for (claim-rate windows still slide). */
 export const RESYNC_MS = 10_000
-/** A cold-path sandbox not claimed within this long becomes an ordinary warm one. */
-const RESERVATION_TTL_MS = 30_000
 
 export interface PoolControllerOptions {
   readonly spec: PoolSpec
@@ -45,16 +45,19 @@ export interface PoolStatus {
 /**
  * Keeps one pool at its policy's warm target. Each pass: read (store) -> decide (policy) ->
  * act idempotently (create up to the concurrency and rate budget, retire surplus and old
- * warm sandboxes) -> write status if it changed -> return the next wake-up. It holds an open
- * AgentChannel to every warm sandbox so a claim needs no new connection.
+ * warm sandboxes, serve claims still waiting) -> write status if it changed -> return the next
+ * wake-up. It holds an open AgentChannel to every warm sandbox so a claim needs no new
+ * connection, and hands every sandbox it finishes starting to the oldest waiting claim.
  */
 export class PoolController {
   readonly spec: PoolSpec
+  /** Claims waiting for a sandbox on its way; each create that finishes serves the oldest. */
+  readonly waiters: ClaimWaiters
+  /** How this pool's sandboxes are torn down (the controller's and its sessions'). */
+  readonly teardown: SandboxTeardown
   private readonly o: PoolControllerOptions
   private readonly expectations = new Expectations()
   private readonly channels = new Map<string, AgentChannel>()
-  /** Cold-path sandboxes waiting for their own claim: never counted as ready, never retired. */
-  private readonly reserved = new Map<string, number>()
   private readonly adopting = new Set<string>()
   private readonly tasks = new Set<Promise<unknown>>()
   private readonly bucket: TokenBucket
@@ -77,6 +80,8 @@ export class PoolController {
     this.spec = options.spec
     this.bucket = new TokenBucket(options.spec.maxCreatesPerMin, options.clock.now())
     this.backoff = new Backoff(options.backoff)
+    this.waiters = new ClaimWaiters({ pool: options.spec.name, store: options.store, clock: options.clock })
+    this.teardown = new SandboxTeardown({ store: options.store, driver: options.driver, logger: options.logger })
   }
 
   start(): void {
@@ -84,13 +89,19 @@ export class PoolController {
     this.schedule(0)
   }
 
-  /** Starts nothing new, waits for in-flight work, closes the warm channels (the sandboxes stay). */
+  /**
+   * Starts nothing new, waits for in-flight work, closes the warm channels (the sandboxes stay).
+   * Claims waiting for a start still in flight get it, unless `destroyInFlight`; then, or once
+   * nothing is in flight, PoolStopped.
+   */
   async stop(options: { destroyInFlight?: boolean } = {}): Promise<void> {
     this.stopping = true
     this.destroyInFlight = options.destroyInFlight ?? false
     this.cancelTimer?.()
+    if (this.destroyInFlight) this.waiters.failAll(new PoolStopped(this.spec.name))
     await this.pass?.catch(() => undefined)
     await this.settled()
+    this.waiters.failAll(new PoolStopped(this.spec.name))
     for (const [id, ch] of this.channels) {
       this.channels.delete(id)
       ch.close()
@@ -113,7 +124,7 @@ export class PoolController {
    */
   async sandboxCounts(): Promise<PoolSandboxCounts> {
     const rows = await this.o.store.listSandboxes({ pool: this.spec.name })
-    return countSandboxes(rows, { isColdCreate: (id) => this.expectations.isForClaim(id), isReserved: (id) => this.reserved.has(id) })
+    return countSandboxes(rows, (id) => this.expectations.isForClaim(id))
   }
 
   recordClaim(now: number): void {
@@ -125,7 +136,6 @@ export class PoolController {
   takeWarm(sandboxId: string): AgentChannel | undefined {
     const ch = this.channels.get(sandboxId)
     this.channels.delete(sandboxId)
-    this.reserved.delete(sandboxId)
     return ch && !ch.isClosed ? ch : undefined
   }
 
@@ -134,31 +144,24 @@ export class PoolController {
     while (this.tasks.size > 0) await Promise.allSettled([...this.tasks])
   }
 
+  /** Creates this controller started and has not seen finish (refills and cold starts). */
+  get inFlight(): number {
+    return this.expectations.size
+  }
+
+  /** Stopping: starts nothing new, and claims cannot wait. */
+  get isStopping(): boolean {
+    return this.stopping
+  }
+
   /**
-   * The cold path: starts one sandbox now, outside the warm target but inside maxSize, and
-   * resolves with it warm (and reserved for the caller's claimSandbox).
+   * The cold path: starts one sandbox now for a claim that registered as a waiter, outside the
+   * warm target (the caller checked maxSize). It goes to the oldest waiter when it is warm.
    */
-  async createForClaim(timeoutMs: number): Promise<SandboxRecord> {
+  startForClaim(): void {
     if (this.stopping) throw new PoolStopped(this.spec.name)
-    const counts = await this.o.store.countSandboxes(this.spec.name)
-    if (counts.warm + counts.claimed + this.expectations.size >= this.spec.maxSize) {
-      throw new CapacityExhausted(this.spec.name, this.spec.maxSize)
-    }
-    const id = this.newId()
-    const created = this.launch(id, true)
-    return new Promise((resolve, reject) => {
-      let done = false
-      const cancel = this.o.clock.setTimer(timeoutMs, () => {
-        if (done) return
-        done = true
-        reject(new ClaimTimeout(this.spec.name, timeoutMs))
-        this.track(created.then(() => this.retire(id, 'cold start arrived after its claim timed out'), () => false))
-      })
-      created.then(
-        (rec) => { if (!done) { done = true; cancel(); resolve(rec) } },
-        (err: unknown) => { if (!done) { done = true; cancel(); reject(err) } },
-      )
-    })
+    // Failures are handled inside (metrics, back-off, the waiter told); nobody awaits this.
+    this.launch(this.newId(), true).catch(() => undefined)
   }
 
   /** One pass; returns the milliseconds until the next one is due. Passes never overlap. */
@@ -178,18 +181,16 @@ export class PoolController {
     if (this.stopping) return RESYNC_MS
     const warm = await store.listSandboxes({ pool: spec.name, state: 'warm' })
     const counts = await store.countSandboxes(spec.name)
-    const warmIds = new Set(warm.map((s) => s.id))
-    for (const [id, at] of this.reserved) {
-      if ((!warmIds.has(id) && !this.expectations.has(id)) || now - at >= RESERVATION_TTL_MS) this.reserved.delete(id)
-    }
-    const ready = warm.filter((s) => !this.reserved.has(s.id) && !this.expectations.has(s.id))
+    let ready = warm.filter((s) => !this.expectations.has(s.id))
+    ready = await this.serveWaiters(ready, counts)
     for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)
 
     const inflight = this.expectations.warmCount
     const decision = decide(spec, {
       ready: ready.length,
       starting: inflight,
-      claimed: counts.claimed + this.reserved.size,
+      // Cold starts in flight are already their claims' (they count against maxSize as claimed).
+      claimed: counts.claimed + this.expectations.size - inflight,
       claimRatePerS: this.rate.ratePerS(now, windowSOf(spec.policy)),
       meanStartS: this.rate.meanStartS(),
       claimHistory: this.history,
@@ -202,8 +203,8 @@ export class PoolController {
     const surplus = excess > 0 ? [...keep].sort((a, b) => b.createdAt - a.createdAt || (b.id < a.id ? -1 : 1)).slice(0, excess) : []
     keep = keep.filter((s) => !surplus.includes(s))
     let retired = 0
-    for (const s of expired) if (await this.retire(s.id, `older than maxWarmAgeS ${spec.maxWarmAgeS}`)) retired++
-    for (const s of surplus) if (await this.retire(s.id, `above target ${decision.target}`)) retired++
+    for (const s of expired) if (await this.retire(s.id, 'recycled', `older than maxWarmAgeS ${spec.maxWarmAgeS}`)) retired++
+    for (const s of surplus) if (await this.retire(s.id, 'surplus', `above target ${decision.target}`)) retired++
 
     // Create: up to the target, the concurrency cap and the rate budget; none while backing off.
     const want = decision.target - (keep.length + inflight)
@@ -222,6 +223,28 @@ export class PoolController {
     return Math.max(0, next)
   }
 
+  /**
+   * Claims still waiting take ready sandboxes first (one left warm while a claim was deciding to
+   * wait). Waiters that no create in flight will serve (another claim took the sandbox meant for
+   * them) get a cold start of their own while maxSize allows, and CapacityExhausted beyond it.
+   * Returns the ready sandboxes no waiter took.
+   */
+  private async serveWaiters(ready: SandboxRecord[], counts: { warm: number; claimed: number }): Promise<SandboxRecord[]> {
+    if (this.waiters.size === 0) return ready
+    const left: SandboxRecord[] = []
+    for (const s of ready) {
+      if (this.waiters.size === 0 || !(await this.waiters.handOff(s.id))) left.push(s)
+    }
+    const unserved = this.waiters.size - this.expectations.size
+    if (unserved <= 0 || this.stopping) return left
+    const room = Math.max(0, this.spec.maxSize - (counts.warm + counts.claimed + this.expectations.size))
+    for (let i = 0; i < unserved; i++) {
+      if (i < room) this.startForClaim()
+      else this.waiters.failNewest(new CapacityExhausted(this.spec.name, this.spec.maxSize))
+    }
+    return left
+  }
+
   private writeStatus(s: { ready: number; starting: number; claimed: number; target: number }): void {
     const backoffUntil = this.backoff.backoffUntil
     const next: PoolStatus = { ...s, ...(this.lastError ? { lastError: this.lastError } : {}), ...(backoffUntil ? { backoffUntil } : {}) }
@@ -237,18 +260,19 @@ export class PoolController {
     poolTarget.set({ pool }, next.target)
   }
 
-  /** Starts one create in the background; it settles when the sandbox is warm or cleaned up. */
-  private launch(id: string, forClaim: boolean): Promise<SandboxRecord> {
-    const now = this.o.clock.now()
-    this.expectations.add(id, now, forClaim)
-    if (forClaim) this.reserved.set(id, now)
+  /**
+   * Starts one create in the background; it settles when the sandbox is warm (and handed to the
+   * oldest waiting claim, if any) or cleaned up.
+   */
+  private launch(id: string, forClaim: boolean): Promise<void> {
+    this.expectations.add(id, this.o.clock.now(), forClaim)
     return this.track(this.createOne(id).finally(() => {
       this.expectations.done(id)
       this.nudge()
     }))
   }
 
-  private async createOne(id: string): Promise<SandboxRecord> {
+  private async createOne(id: string): Promise<void> {
     const { spec, store, driver, clock } = this.o
     const t0 = clock.now()
     try {
@@ -270,13 +294,15 @@ export class PoolController {
       this.o.metrics.sandboxStartDuration.observe({ driver: driver.name }, startMs / 1000)
       this.backoff.success()
       this.lastError = undefined
-      return (await store.getSandbox(id))!
     } catch (err) {
       if (!(err instanceof PoolStopped)) this.createFailed(id, err)
-      this.reserved.delete(id)
-      await this.cleanup(id)
+      // The oldest waiter would have had this sandbox: it hears why, unless another start is on its way for it.
+      if (this.waiters.size > this.expectations.size - 1) this.waiters.failOldest(err)
+      await this.teardown.destroy(id, 'create_failed')
       throw err
     }
+    // Still counted in flight until handed over, so no reconcile counts it as ready meanwhile.
+    await this.waiters.handOff(id)
   }
 
   private createFailed(id: string, err: unknown): void {
@@ -323,45 +349,26 @@ export class PoolController {
   }
 
   private async lost(id: string, reason: 'exited_early' | 'protocol_error'): Promise<void> {
-    this.reserved.delete(id)
-    if (!(await this.o.store.retireWarmSandbox(id))) return // claimed meanwhile: the session owns it
+    const retiring = await this.teardown.retireWarm(id, 'lost')
+    if (!retiring) return // claimed meanwhile: the session owns it
     this.o.metrics.sandboxFailures.inc({ driver: this.o.driver.name, reason })
     this.o.logger.warn({ pool: this.spec.name, sandbox: id, reason }, reason === 'protocol_error'
       ? 'warm sandbox broke the agent protocol; destroying it as compromised'
       : 'warm sandbox lost; replacing it')
-    await this.destroyAndDelete(id)
+    await retiring.destroyed
     this.nudge()
   }
 
-  /** warm -> destroying -> gone; false if a claim took the sandbox first. */
-  private async retire(id: string, why: string): Promise<boolean> {
-    this.reserved.delete(id)
-    if (!(await this.o.store.retireWarmSandbox(id))) return false
+  /** warm -> destroying -> gone (in the background); false if a claim took the sandbox first. */
+  private async retire(id: string, reason: TeardownReason, why: string): Promise<boolean> {
+    const retiring = await this.teardown.retireWarm(id, reason)
+    if (!retiring) return false
     const ch = this.channels.get(id)
     this.channels.delete(id)
     ch?.close()
     this.o.logger.info({ pool: this.spec.name, sandbox: id, why }, 'retiring warm sandbox')
-    this.track(this.destroyAndDelete(id))
+    this.track(retiring.destroyed)
     return true
-  }
-
-  /** After a failed create: whatever exists of the sandbox goes. */
-  private async cleanup(id: string): Promise<void> {
-    try {
-      await this.o.store.markSandboxDestroying(id)
-    } catch (err) {
-      this.o.logger.error({ pool: this.spec.name, sandbox: id, err: String(err) }, 'cannot mark sandbox destroying')
-    }
-    await this.destroyAndDelete(id)
-  }
-
-  private async destroyAndDelete(id: string): Promise<void> {
-    try {
-      await this.o.driver.destroy(id)
-      await this.o.store.deleteSandbox(id)
-    } catch (err) {
-      this.o.logger.error({ pool: this.spec.name, sandbox: id, err: String(err) }, 'destroy failed; reconcileOnStart will retry')
-    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

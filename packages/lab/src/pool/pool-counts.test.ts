@@ -8,8 +8,7 @@ describe('countSandboxes', () => {
       { id: 'a', state: 'starting' }, { id: 'b', state: 'starting' }, { id: 'c', state: 'warm' }, { id: 'd', state: 'warm' },
       { id: 'e', state: 'claimed' }, { id: 'f', state: 'destroying' },
     ] as const
-    const cold = { isColdCreate: (id: string) => id === 'b', isReserved: (id: string) => id === 'd' }
-    expect(countSandboxes(rows, cold)).toEqual({ ready: 1, starting: 1, coldStarting: 2, claimed: 1, destroying: 1, total: 6 })
+    expect(countSandboxes(rows, (id) => id === 'b' || id === 'd')).toEqual({ ready: 1, starting: 1, coldStarting: 2, claimed: 1, destroying: 1, total: 6 })
   })
 })
 
@@ -22,13 +21,10 @@ describe('PoolController.sandboxCounts', () => {
   it('counts a cold start for a claim apart from refills, from its create until the claim takes it', async () => {
     pool = makePool({ policy: { kind: 'fixed', size: 1 }, maxSize: 4 }, { startDelayMs: 50 })
     await pool.controller.reconcile() // one refill starting
-    const cold = pool.controller.createForClaim(5000)
+    const cold = pool.runtime.claim(session('s-1'))
     await expect.poll(() => pool.controller.sandboxCounts()).toMatchObject({ starting: 1, coldStarting: 1, ready: 0, total: 2 })
-    const rec = await cold
+    ;(await cold).channel?.close()
     await pool.controller.settled()
-    expect(await pool.controller.sandboxCounts()).toMatchObject({ ready: 1, starting: 0, coldStarting: 1, claimed: 0, total: 2 })
-    await pool.store.claimSandbox(rec.id, session('s-1'), 0)
-    pool.controller.takeWarm(rec.id)?.close()
     expect(await pool.controller.sandboxCounts()).toEqual({ ready: 1, starting: 0, coldStarting: 0, claimed: 1, destroying: 0, total: 2 })
   })
 })

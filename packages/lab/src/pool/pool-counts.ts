@@ -20,16 +20,12 @@ export interface PoolSandboxCounts {
   readonly total: number
 }
 
-/** What the controller knows that the store rows do not: which creates serve a waiting claim. */
-export interface ColdClaims {
-  /** A create in flight that was started for a claim. */
-  isColdCreate(id: string): boolean
-  /** A started sandbox held for the claim that started it. */
-  isReserved(id: string): boolean
-}
-
-/** Classifies one snapshot of the pool's store rows; each row is counted exactly once. */
-export function countSandboxes(rows: readonly { readonly id: string; readonly state: SandboxState }[], cold: ColdClaims): PoolSandboxCounts {
+/**
+ * Classifies one snapshot of the pool's store rows; each row is counted exactly once.
+ * `isColdStart` is what the controller knows and the rows do not: which starts serve a waiting
+ * claim (from the create until the claim takes the sandbox).
+ */
+export function countSandboxes(rows: readonly { readonly id: string; readonly state: SandboxState }[], isColdStart: (id: string) => boolean): PoolSandboxCounts {
   let ready = 0
   let starting = 0
   let coldStarting = 0
@@ -38,11 +34,11 @@ export function countSandboxes(rows: readonly { readonly id: string; readonly st
   for (const r of rows) {
     switch (r.state) {
       case 'starting':
-        if (cold.isColdCreate(r.id)) coldStarting++
+        if (isColdStart(r.id)) coldStarting++
         else starting++
         break
       case 'warm':
-        if (cold.isReserved(r.id)) coldStarting++
+        if (isColdStart(r.id)) coldStarting++
         else ready++
         break
       case 'claimed':

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../clock/clock.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
 import type { SandboxRecord, Store } from '../store/types.ts'
+import { SandboxTeardown } from './teardown.ts'
 
 export interface ReconcileReport {
   /** Sandboxes the driver runs that the store did not know, or knew only as starting/destroying. */
@@ -23,6 +24,10 @@ export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Sto
   const { driver, store, logger } = opts
   const now = (opts.clock ?? systemClock).now()
   const report: ReconcileReport = { orphansDestroyed: [], recordsDeleted: [], sessionsEnded: [], kept: [] }
+  const teardown = new SandboxTeardown({ store, driver, logger })
+  const destroy = async (id: string) => {
+    if (!(await teardown.destroy(id, 'orphan'))) throw new Error(`cannot destroy orphan sandbox ${id} (see the log)`)
+  }
 
   const poolDrivers = new Map((await store.listPools()).map((p) => [p.name, p.driver]))
   const owned = (pool: string, r?: SandboxRecord) => (r?.handle?.driver ?? poolDrivers.get(pool) ?? driver.name) === driver.name
@@ -40,11 +45,8 @@ export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Sto
       continue
     }
     logger.warn({ sandbox: h.id, state: rec?.state ?? 'unknown' }, 'destroying orphan sandbox')
-    await driver.destroy(h.id)
-    if (rec) {
-      await endLost(rec.sessionId)
-      await store.deleteSandbox(h.id)
-    }
+    if (rec) await endLost(rec.sessionId)
+    await destroy(h.id)
     report.orphansDestroyed.push(h.id)
   }
 
@@ -53,8 +55,8 @@ export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Sto
     logger.warn({ sandbox: rec.id, state: rec.state, session: rec.sessionId }, 'sandbox vanished; deleting its record')
     await endLost(rec.sessionId)
     // A record left starting or destroying may still have pieces on the host: destroy is idempotent.
-    if (rec.state === 'starting' || rec.state === 'destroying') await driver.destroy(rec.id)
-    await store.deleteSandbox(rec.id)
+    if (rec.state === 'starting' || rec.state === 'destroying') await destroy(rec.id)
+    else await teardown.forget(rec.id)
     report.recordsDeleted.push(rec.id)
   }
 

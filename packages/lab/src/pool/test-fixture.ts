@@ -1,31 +1,46 @@
 import { pino } from 'pino'
+import type { Clock } from '../clock/clock.ts'
 import { ManualClock } from '../clock/manual-clock.ts'
 import { FakeDriver, type FakeDriverOptions } from '../drivers/fake/fake-driver.ts'
 import { LabMetrics } from '../observability/metrics.ts'
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
-import { PoolController } from './controller.ts'
+import type { Store } from '../store/types.ts'
+import type { PoolController } from './controller.ts'
+import { PoolRuntime } from './runtime.ts'
 import { poolSpecSchema, type PoolSpecInput } from '../spec/pool-spec.ts'
 
-/** A pool controller over FakeDriver + SqliteStore(':memory:') + ManualClock(0), for tests. */
-export function makePool(spec: Partial<PoolSpecInput> = {}, driverOptions: FakeDriverOptions = {}) {
+export interface PoolFixtureOptions {
+  /** Wraps the store the pool uses (the fixture's `store` stays the unwrapped one). */
+  readonly wrapStore?: (store: Store) => Store
+  /** A driver of the test's own instead of `new FakeDriver(driverOptions)`. */
+  readonly driver?: FakeDriver
+  /** The pool's clock instead of the fixture's ManualClock (e.g. the system clock). */
+  readonly clock?: Clock
+}
+
+/** A pool (runtime and controller) over FakeDriver + SqliteStore(':memory:') + ManualClock(0), for tests. */
+export function makePool(spec: Partial<PoolSpecInput> = {}, driverOptions: FakeDriverOptions = {}, opts: PoolFixtureOptions = {}) {
   const clock = new ManualClock(0)
   const store = new SqliteStore(':memory:')
-  const driver = new FakeDriver(driverOptions)
+  /** What the pool uses: the store itself, or a wrapper of it (e.g. one that counts calls). */
+  const poolStore = opts.wrapStore?.(store) ?? store
+  const driver = opts.driver ?? new FakeDriver(driverOptions)
   const metrics = new LabMetrics()
   const logger = pino({ level: 'silent' })
   const poolSpec = poolSpecSchema.parse({ name: 'alpha', driver: 'fake', ...spec })
   let n = 0
   const others: PoolController[] = []
   /** Another controller on the same store, driver and clock (as after a gateway restart). */
-  const controllerWith = (override: Partial<PoolSpecInput> = {}) => new PoolController({
-    spec: poolSpecSchema.parse({ ...poolSpec, ...override }), driver, store, clock, metrics, logger, helloTimeoutMs: 2000,
+  const runtimeWith = (override: Partial<PoolSpecInput> = {}) => new PoolRuntime({
+    spec: poolSpecSchema.parse({ ...poolSpec, ...override }), driver, store: poolStore, clock: opts.clock ?? clock, metrics, logger, helloTimeoutMs: 2000,
     backoff: { random: () => 0 }, newId: () => `sb-${String(++n).padStart(3, '0')}`,
   })
-  const controller = controllerWith()
+  const runtime = runtimeWith()
+  const controller = runtime.controller
   return {
-    clock, store, driver, metrics, logger, controller, spec: poolSpec,
+    clock, store, driver, metrics, logger, runtime, controller, spec: poolSpec,
     restarted(override: Partial<PoolSpecInput> = {}): PoolController {
-      const c = controllerWith(override)
+      const c = runtimeWith(override).controller
       others.push(c)
       return c
     },

@@ -25,6 +25,11 @@ export const poolSpecSchema = z.object({
   policy: policySchema.default({ kind: 'fixed', size: 4 }),
   /** How long a claim may wait for a cold start before it fails with 503. */
   claimTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+  /**
+   * Most claims that wait at once for a sandbox on its way (a cold start or a refill); one more
+   * is refused with 503 capacity_exhausted.
+   */
+  maxClaimWaiters: z.number().int().min(1).max(10_000).default(64),
   /** A session with no terminal input or output for this long ends (0: never). */
   idleTimeoutS: z.number().int().min(0).max(7 * 86_400).default(1800),
   /** A session ends this long after it started (0: never). */

@@ -1,8 +1,9 @@
-import { destination, pino } from 'pino'
+import { destination, pino, type Logger } from 'pino'
 import { loadGatewayConfig, type GatewayFlags } from '../../config/load.ts'
 import { formatSizeBytes } from '../../config/size.ts'
 import { startGateway } from '../../gateway/gateway.ts'
 import { egressOptionsForTeardown, teardownEgress } from '../../gateway/egress-setup.ts'
+import { SandboxTeardown } from '../../pool/teardown.ts'
 import { SqliteStore } from '../../store/sqlite/sqlite-store.ts'
 import { driverFactory } from '../drivers.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
@@ -25,7 +26,7 @@ export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, sign
   for (const w of warnings) logger.warn(w)
   const makeDriver = driverFactory(config, logger)
 
-  if (flags.teardown) return teardown(config, makeDriver, io)
+  if (flags.teardown) return teardown(config, makeDriver, io, logger)
 
   let gw
   try {
@@ -57,7 +58,7 @@ export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, sign
   return 0
 }
 
-async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver: ReturnType<typeof driverFactory>, io: CliIo): Promise<ExitCode> {
+async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver: ReturnType<typeof driverFactory>, io: CliIo, logger: Logger): Promise<ExitCode> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   const store = new SqliteStore(join(config.dataDir, 'state.db'))
   try {
@@ -68,14 +69,20 @@ async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver:
     }
     // The names of network sandboxes' links and Docker network come from the gateway's egress tag.
     const egress = egressOptionsForTeardown(config.dataDir)
+    const poolDriver = new Map(config.pools.map((p) => [p.name, p.driver]))
+    const rows = await store.listSandboxes()
     for (const name of names) {
       const driver = await makeDriver(name, egress ? { egress } : {})
-      const found = (await driver.list()).length
+      const sandboxes = new SandboxTeardown({ store, driver, logger })
+      const found = await driver.list()
+      // Every sandbox the driver runs, and every row of its pools (a sandbox it no longer lists is destroyed idempotently).
+      const mine = rows.filter((r) => (r.handle?.driver ?? poolDriver.get(r.pool)) === name).map((r) => r.id)
+      for (const id of new Set([...found.map((h) => h.id), ...mine])) await sandboxes.destroy(id, 'gateway_teardown')
+      // What no single sandbox's destroy removes: the runtime's mounts and directories.
       await driver.teardown()
-      io.stdout.write(`infra-lab gateway --teardown: driver ${name}: removed ${found} sandbox(es) and every mount and directory it made\n`)
+      io.stdout.write(`infra-lab gateway --teardown: driver ${name}: removed ${found.length} sandbox(es) and every mount and directory it made\n`)
     }
     await teardownEgress(config.dataDir)
-    for (const sb of await store.listSandboxes()) await store.deleteSandbox(sb.id)
     io.stdout.write(`infra-lab gateway --teardown: ended ${ended} session(s)\n`)
     return 0
   } catch (err) {
