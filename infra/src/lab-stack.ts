@@ -28,7 +28,7 @@ export class LabStack extends Stack {
     super(scope, id, props)
     const s = props.settings
     const image = s.useAiShellImage ? s.aiShellImage : s.sandboxImage
-    this.network = new Network(this, 'Network', { interfaceEndpoints: s.interfaceEndpoints })
+    this.network = new Network(this, 'Network', { interfaceEndpoints: s.interfaceEndpoints, natGateways: s.natGateways })
     const vpc = this.network.vpc
     this.dnsFirewall = s.dnsFirewall
       ? new DnsFirewall(this, 'DnsFirewall', { vpc, infrastructureDomains: [...AWS_DOMAINS, ...registryDomains([image, s.gatewayImage])], allowDomains: s.dnsAllow })

@@ -21,6 +21,8 @@ export interface LabSettings {
   readonly goldenAmiParameter: string
   readonly fargate: boolean
   readonly interfaceEndpoints: boolean
+  /** NAT gateways, one per AZ up to the VPC's AZs; 1 is cheapest, but losing its AZ cuts every private subnet's way out. */
+  readonly natGateways: number
   readonly targetCapacityPercent: number
   readonly certificateArn?: string
   /** Gateway tasks, spread over the AZs, sharing one PostgreSQL; 2 or more put the egress proxy behind an internal NLB. */
@@ -52,12 +54,12 @@ export const DEFAULT_SETTINGS: LabSettings = {
   taskCpu: 512, taskMemoryMiB: 1024,
   sandboxImage: 'public.ecr.aws/infra-lab/sandbox:latest', gatewayImage: 'public.ecr.aws/infra-lab/gateway:latest',
   useAiShellImage: false, aiShellImage: 'public.ecr.aws/infra-lab/ai-shell:latest',
-  useGoldenAmi: false, goldenAmiParameter: '/infra-lab/golden-ami', fargate: true, interfaceEndpoints: true, targetCapacityPercent: 100,
+  useGoldenAmi: false, goldenAmiParameter: '/infra-lab/golden-ami', fargate: true, interfaceEndpoints: true, natGateways: 1, targetCapacityPercent: 100,
   gatewayReplicas: 2, dnsFirewall: true, dnsAllow: [],
   databaseMinCapacityAcu: 0.5, databaseMaxCapacityAcu: 4, databaseReaders: 1, databaseDeletionProtection: true, databaseBackupRetentionDays: 7,
 }
 
-const NUMBERS = ['asgMin', 'asgMax', 'warmPoolSize', 'taskCpu', 'taskMemoryMiB', 'targetCapacityPercent', 'gatewayReplicas', 'databaseReaders', 'databaseBackupRetentionDays'] as const
+const NUMBERS = ['asgMin', 'asgMax', 'warmPoolSize', 'taskCpu', 'taskMemoryMiB', 'targetCapacityPercent', 'natGateways', 'gatewayReplicas', 'databaseReaders', 'databaseBackupRetentionDays'] as const
 /** Non-negative numbers in steps of 0.5. */
 const HALVES = ['databaseMinCapacityAcu', 'databaseMaxCapacityAcu'] as const
 const BOOLEANS = ['useAiShellImage', 'useGoldenAmi', 'fargate', 'interfaceEndpoints', 'dnsFirewall', 'databaseDeletionProtection'] as const
@@ -108,6 +110,7 @@ export function settingsFromContext(get: (key: string) => unknown): LabSettings 
   if (s.asgMin > s.asgMax) errors.push(`asgMin ${s.asgMin} exceeds asgMax ${s.asgMax}`)
   if (s.warmPoolSize > s.asgMax) errors.push(`warmPoolSize ${s.warmPoolSize} exceeds asgMax ${s.asgMax}`)
   if (s.gatewayReplicas < 1) errors.push('gatewayReplicas must be at least 1')
+  if (s.natGateways < 1 || s.natGateways > 3) errors.push('natGateways must be 1..3')
   // 0 ACU would let the cluster pause, which it never does while gateways hold their connections.
   if (s.databaseMinCapacityAcu < 0.5) errors.push('databaseMinCapacityAcu must be at least 0.5')
   if (s.databaseMaxCapacityAcu > 256) errors.push('databaseMaxCapacityAcu must be at most 256')

@@ -143,12 +143,17 @@ describe('gateway replicas on Aurora PostgreSQL (default settings)', () => {
 })
 
 describe('gateway replicas: the database settings', () => {
-  it('replicas, capacity, readers, backups, a verified TLS CA and deletion protection off come from the settings; cdk-nag still passes', () => {
-    const { stack, resources } = synth({
-      gatewayReplicas: 3, databaseMinCapacityAcu: 1, databaseMaxCapacityAcu: 8.5, databaseReaders: 2, databaseBackupRetentionDays: 14,
+  it('replicas, NAT gateways, capacity, readers, backups, a verified TLS CA and deletion protection off come from the settings; cdk-nag still passes', () => {
+    const { stack, t, resources } = synth({
+      gatewayReplicas: 3, natGateways: 2, databaseMinCapacityAcu: 1, databaseMaxCapacityAcu: 8.5, databaseReaders: 2, databaseBackupRetentionDays: 14,
       databaseDeletionProtection: false, databaseCaFile: '/etc/ssl/certs/rds-global-bundle.pem',
     })
     expect(props(resources, logicalId(resources, 'AWS::ECS::Service', 'GatewayService')).DesiredCount).toBe(3)
+    // One NAT gateway per AZ: each private subnet's default route stays in its own AZ.
+    t.resourceCountIs('AWS::EC2::NatGateway', 2)
+    const natRoutes = subnetsOf(resources, 'private').map((s) => routingOf(resources, [s]).routes.map((r) => target(r.NatGatewayId)))
+    expect(natRoutes.flat()).toHaveLength(2)
+    expect(new Set(natRoutes.flat()).size).toBe(2)
     const cluster = props(resources, logicalId(resources, 'AWS::RDS::DBCluster', 'DatabaseCluster'))
     expect(cluster).toMatchObject({ ServerlessV2ScalingConfiguration: { MinCapacity: 1, MaxCapacity: 8.5 }, BackupRetentionPeriod: 14, DeletionProtection: false })
     const instances = idsOf(resources, 'AWS::RDS::DBInstance').map((id) => props(resources, id))
@@ -169,6 +174,8 @@ describe('gateway replicas: the database settings', () => {
     const ctx = (c: Record<string, unknown>) => settingsFromContext((k) => c[k])
     expect(ctx({})).toMatchObject({ gatewayReplicas: 2, databaseMinCapacityAcu: 0.5, databaseMaxCapacityAcu: 4, databaseReaders: 1, databaseDeletionProtection: true, databaseBackupRetentionDays: 7 })
     expect(ctx({}).databaseCaFile).toBeUndefined()
+    expect(ctx({}).natGateways).toBe(1)
+    expect(() => ctx({ natGateways: '4' })).toThrow(/natGateways must be 1\.\.3/)
     expect(ctx({ databaseMinCapacityAcu: '1.5', databaseMaxCapacityAcu: '16', databaseReaders: '0', databaseDeletionProtection: 'false', databaseCaFile: '/etc/rds.pem' }))
       .toMatchObject({ databaseMinCapacityAcu: 1.5, databaseMaxCapacityAcu: 16, databaseReaders: 0, databaseDeletionProtection: false, databaseCaFile: '/etc/rds.pem' })
     expect(() => ctx({ databaseMinCapacityAcu: '0.7' })).toThrow(/databaseMinCapacityAcu must be a non-negative multiple of 0\.5/)
