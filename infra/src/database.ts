@@ -87,7 +87,7 @@ export class Database extends Construct {
       ])),
     })
 
-    const rotation = 'not rotated: a gateway reads its URL at start, so a rotation would break new connections until every task is replaced (docs/aws.md, credentials)'
+    const rotation = 'not rotated: a gateway reads its URL at start, so a rotation would break new connections until every task is replaced (docs/aws.md, How the credentials flow)'
     acknowledge(this,
       { id: 'AwsSolutions-SMG4', reason: rotation },
       { id: 'AwsSolutions-RDS6', reason: 'the gateways read one URL with the generated password (INFRA_LAB_DATABASE_URL); IAM tokens expire after 15 minutes and would have to be minted for every new connection' },
