@@ -1,7 +1,6 @@
-import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib'
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import * as ecs from 'aws-cdk-lib/aws-ecs'
-import * as efs from 'aws-cdk-lib/aws-efs'
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import * as logs from 'aws-cdk-lib/aws-logs'
@@ -19,20 +18,21 @@ export interface GatewayProps {
   readonly image: string
   readonly sandboxTask: ecs.TaskDefinition
   readonly sandboxSecurityGroup: ec2.ISecurityGroup
-  readonly fileSystem: efs.IFileSystem
-  readonly accessPoint: efs.IAccessPoint
+  /** The store's `postgres://` URL (Database.url), given to every task as INFRA_LAB_DATABASE_URL. */
+  readonly databaseUrl: secretsmanager.ISecret
   /** `name:weight:base` items for the ECS driver. */
   readonly capacityProviders: string
   /** HTTPS with this ACM certificate; HTTP then only redirects. */
   readonly certificateArn?: string
-  /** Gateway tasks (default 1); 2 or more put the egress proxy behind an internal NLB. */
+  /** Gateway tasks (default 2), spread over the AZs; 2 or more put the egress proxy behind an internal NLB. */
   readonly replicas?: number
 }
 
 /**
- * The gateway: one Fargate task behind an ALB (WebSocket-friendly idle timeout). One task,
- * because its SQLite file lives on its own EFS access point until a shared store exists.
- * It also runs the sandboxes' egress proxy (EgressProxy): the only place sandbox tasks can send to.
+ * The gateway: a Fargate service of replicas behind an ALB (WebSocket-friendly idle timeout),
+ * all sharing one PostgreSQL store, so any task serves any request and a deployment replaces
+ * tasks one by one while the others serve. Each task also runs the sandboxes' egress proxy
+ * (EgressProxy): the only place sandbox tasks can send to.
  */
 export class Gateway extends Construct {
   readonly service: ecs.FargateService
@@ -44,10 +44,7 @@ export class Gateway extends Construct {
   constructor(scope: Construct, id: string, props: GatewayProps) {
     super(scope, id)
     const stack = Stack.of(this)
-    const replicas = props.replicas ?? 1
-    if (replicas > 1) {
-      Annotations.of(this).addWarningV2('infra-lab:gateway-replicas', `gatewayReplicas ${replicas}: every replica would open the same SQLite file on EFS; deploy replicas only once the gateway has a shared store`)
-    }
+    const replicas = props.replicas ?? 2
     this.apiKey = new secretsmanager.Secret(this, 'ApiKey', { generateSecretString: { excludePunctuation: true, passwordLength: 48 } })
     this.agentKey = new secretsmanager.Secret(this, 'AgentKey', {
       description: 'derives the per-task TLS-PSK keys of sandbox tasks',
@@ -58,17 +55,9 @@ export class Gateway extends Construct {
     }
 
     const task = new ecs.FargateTaskDefinition(this, 'Task', { cpu: 512, memoryLimitMiB: 1024 })
-    task.addVolume({
-      name: 'data',
-      efsVolumeConfiguration: {
-        fileSystemId: props.fileSystem.fileSystemId, transitEncryption: 'ENABLED',
-        authorizationConfig: { accessPointId: props.accessPoint.accessPointId, iam: 'ENABLED' },
-      },
-    })
-    task.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'], resources: [props.fileSystem.fileSystemArn],
-      conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': props.accessPoint.accessPointArn } },
-    }))
+    // The data directory is the task's own scratch space (Fargate ephemeral storage; the root file
+    // system is read-only): everything shared between replicas is in the store.
+    task.addVolume({ name: 'data' })
     // ECS: run the sandbox task definition on this cluster only; manage tasks on this cluster only.
     const clusterCondition = { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } }
     const family = props.sandboxTask.family
@@ -115,19 +104,22 @@ export class Gateway extends Construct {
       secrets: {
         INFRA_LAB_API_KEY: ecs.Secret.fromSecretsManager(this.apiKey),
         INFRA_LAB_ECS_AGENT_KEY: ecs.Secret.fromSecretsManager(this.agentKey),
+        INFRA_LAB_DATABASE_URL: ecs.Secret.fromSecretsManager(props.databaseUrl),
       },
     })
     container.addMountPoints({ sourceVolume: 'data', containerPath: '/data', readOnly: false })
 
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: props.cluster, taskDefinition: task, desiredCount: replicas,
-      // Never two gateways on one SQLite file: stop the old task before starting the new one.
-      minHealthyPercent: 0, maxHealthyPercent: 100,
-      // Private subnets with NAT: the egress proxy fetches what sandboxes are allowed to reach.
-      assignPublicIp: false, vpcSubnets: PRIVATE_SUBNETS,
+      // A deployment starts each new task before it stops an old one: the replicas never drop below desired.
+      minHealthyPercent: 100, maxHealthyPercent: 200,
+      // Private subnets with NAT, one per AZ: ECS spreads Fargate tasks over them, and moves
+      // tasks back into an AZ that recovers. The egress proxy fetches through the NAT.
+      assignPublicIp: false, vpcSubnets: PRIVATE_SUBNETS, availabilityZoneRebalancing: ecs.AvailabilityZoneRebalancing.ENABLED,
       circuitBreaker: { rollback: true },
+      // A new task migrates the store before it serves: failed health checks in its first minute do not count.
+      healthCheckGracePeriod: Duration.seconds(60),
     })
-    props.fileSystem.connections.allowDefaultPortFrom(this.service, 'NFS from the gateway')
     // The agent's TLS port on sandbox tasks is reachable from the gateway only.
     props.sandboxSecurityGroup.connections.allowFrom(this.service, ec2.Port.tcp(7100), 'agent TLS from the gateway')
     this.egressProxy = new EgressProxy(this, 'EgressProxy', {
@@ -144,7 +136,10 @@ export class Gateway extends Construct {
     acknowledge(this.loadBalancer, { id: 'AwsSolutions-ELB2', reason: 'access logs need an S3 bucket with its own policy; enable per deployment (docs/aws.md)' },
       { id: 'AwsSolutions-EC23', reason: 'the public API: reachable from anywhere, guarded by the API key and attach tokens' },)
     const apiTarget = this.service.loadBalancerTarget({ containerName: container.containerName, containerPort: GATEWAY_PORT })
-    const target = { port: GATEWAY_PORT, targets: [apiTarget], healthCheck: { path: '/healthz' }, deregistrationDelay: Duration.seconds(10) }
+    // /healthz answers 200 on every serving replica, lease holder or not. Two failed checks 10 s
+    // apart take a task out; its WebSockets then re-attach through another replica.
+    const healthCheck = { path: '/healthz', interval: Duration.seconds(10), timeout: Duration.seconds(5), healthyThresholdCount: 2, unhealthyThresholdCount: 2 }
+    const target = { port: GATEWAY_PORT, targets: [apiTarget], healthCheck, deregistrationDelay: Duration.seconds(10) }
     if (props.certificateArn) {
       this.loadBalancer.addListener('Https', {
         port: 443, certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn)], sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,

@@ -1,6 +1,7 @@
 import { Stack, type StackProps } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
 import { Construct } from 'constructs'
+import { Database } from './database.ts'
 import { AWS_DOMAINS, DnsFirewall, registryDomains } from './dns-firewall.ts'
 import { Gateway } from './gateway.ts'
 import { Network } from './network.ts'
@@ -13,12 +14,13 @@ export interface LabStackProps extends StackProps {
   readonly settings: LabSettings
 }
 
-/** The whole lab: network and its DNS Firewall, shell cluster with warm pool, workspaces, sandbox task, gateway. */
+/** The whole lab: network and its DNS Firewall, shell cluster with warm pool, workspaces, sandbox task, the gateways and their database. */
 export class LabStack extends Stack {
   readonly network: Network
   readonly shells: ShellCluster
   readonly workspaces: Workspaces
   readonly sandbox: SandboxTask
+  readonly database: Database
   readonly gateway: Gateway
   readonly dnsFirewall: DnsFirewall | undefined
 
@@ -26,7 +28,7 @@ export class LabStack extends Stack {
     super(scope, id, props)
     const s = props.settings
     const image = s.useAiShellImage ? s.aiShellImage : s.sandboxImage
-    this.network = new Network(this, 'Network', { interfaceEndpoints: s.interfaceEndpoints })
+    this.network = new Network(this, 'Network', { interfaceEndpoints: s.interfaceEndpoints, natGateways: s.natGateways })
     const vpc = this.network.vpc
     this.dnsFirewall = s.dnsFirewall
       ? new DnsFirewall(this, 'DnsFirewall', { vpc, infrastructureDomains: [...AWS_DOMAINS, ...registryDomains([image, s.gatewayImage])], allowDomains: s.dnsAllow })
@@ -46,10 +48,18 @@ export class LabStack extends Stack {
     const sandboxSg = new ec2.SecurityGroup(this, 'SandboxSg', { vpc, description: 'sandbox task ENIs: agent TLS from the gateway only', allowAllOutbound: false })
     this.workspaces.allowFrom(sandboxSg)
     const providers = [`${clusterName}-ec2:1:0`, ...(s.fargate ? [] : [])].join(',')
+    this.database = new Database(this, 'Database', {
+      vpc, minCapacityAcu: s.databaseMinCapacityAcu, maxCapacityAcu: s.databaseMaxCapacityAcu, readers: s.databaseReaders,
+      deletionProtection: s.databaseDeletionProtection, backupRetentionDays: s.databaseBackupRetentionDays,
+      ...(s.databaseCaFile ? { caFile: s.databaseCaFile } : {}),
+    })
     this.gateway = new Gateway(this, 'Gateway', {
       vpc, cluster: this.shells.cluster, image: s.gatewayImage, sandboxTask: this.sandbox.taskDefinition, sandboxSecurityGroup: sandboxSg,
-      fileSystem: this.workspaces.fileSystem, accessPoint: this.workspaces.gatewayAccessPoint, capacityProviders: providers,
+      databaseUrl: this.database.url, capacityProviders: providers,
       replicas: s.gatewayReplicas, ...(s.certificateArn ? { certificateArn: s.certificateArn } : {}),
     })
+    this.database.allowFrom(this.gateway.service, 'PostgreSQL from gateway tasks')
+    // A gateway migrates the store at start: its first tasks wait for the writer and readers to exist.
+    this.gateway.service.node.addDependency(this.database.cluster)
   }
 }

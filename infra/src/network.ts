@@ -15,11 +15,14 @@ export interface NetworkProps {
 export const SANDBOX_SUBNETS: ec2.SubnetSelection = { subnetGroupName: 'sandbox' }
 /** Where the gateway, the shell instances, EFS and the endpoints go: out through NAT. */
 export const PRIVATE_SUBNETS: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }
+/** Where the gateways' PostgreSQL goes: no route out of the VPC, and apart from the sandboxes' subnets. */
+export const DATABASE_SUBNETS: ec2.SubnetSelection = { subnetGroupName: 'database' }
 
 /**
  * VPC: public subnets for the load balancer and NAT only, private subnets (NAT egress) for the
- * gateway, instances and EFS, and isolated subnets for sandbox tasks, whose only way out is the
- * gateway's egress proxy (docs/aws.md, Network policy on ECS).
+ * gateway, instances and EFS, isolated subnets for sandbox tasks, whose only way out is the
+ * gateway's egress proxy (docs/aws.md, Network policy on ECS), and isolated subnets for the
+ * gateways' database.
  */
 export class Network extends Construct {
   readonly vpc: ec2.Vpc
@@ -37,6 +40,8 @@ export class Network extends Construct {
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
         { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
         { name: 'sandbox', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 20 },
+        // Last, so the groups above keep the CIDR blocks they had before it existed.
+        { name: 'database', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
       ],
       flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.REJECT } },
       restrictDefaultSecurityGroup: true,

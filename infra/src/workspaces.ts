@@ -18,8 +18,6 @@ export interface WorkspacesProps {
 export class Workspaces extends Construct {
   readonly fileSystem: efs.FileSystem
   readonly sharedAccessPoint: efs.AccessPoint
-  /** The gateway's own directory (its SQLite file) until a shared store exists. */
-  readonly gatewayAccessPoint: efs.AccessPoint
 
   constructor(scope: Construct, id: string, props: WorkspacesProps) {
     super(scope, id)
@@ -33,9 +31,6 @@ export class Workspaces extends Construct {
     })
     this.sharedAccessPoint = this.fileSystem.addAccessPoint('Shared', {
       path: '/workspaces', createAcl: { ownerUid: '0', ownerGid: '0', permissions: '0711' },
-    })
-    this.gatewayAccessPoint = this.fileSystem.addAccessPoint('Gateway', {
-      path: '/gateway', createAcl: { ownerUid: '1000', ownerGid: '1000', permissions: '0700' }, posixUser: { uid: '1000', gid: '1000' },
     })
   }
 
