@@ -415,6 +415,13 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .addHelpText('after', REPLAY_HELP)
     .action(async (file: string, o) => done(await (await import('../bench/replay-command.ts')).replayCommand(file, o, io, signal)))
 
+  program.command('fidelity')
+    .description('how well the simulator predicts the live gateway: three traces x the fixed and erlang policies, each replayed through a gateway it starts, then predicted with sim --starts-from; writes fidelity.md/.json/.svg')
+    .option('--quick', 'a few dozen arrivals per trace: checks that the pipeline runs, not figures to publish')
+    .addOption(new Option('--driver <name>', 'sandbox driver of the gateway it starts').choices(['local', 'fake']).default('local'))
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .action(async (o) => done(await (await import('../bench/fidelity-command.ts')).fidelityCommand(o, io, signal)))
+
   program.command('sim')
     .description('capacity simulator: what a warm pool costs and buys (scenario file, --sweep, --results)')
     .argument('[scenario]', 'scenario JSON file (format below)')
