@@ -37,9 +37,9 @@ export interface FidelityPlan {
 const SESSION_MEAN_S = 60
 
 /**
- * The full run: three traces of about 2,100 arrivals at 0.6/s (trace time) replayed at speed
+ * The full run: three traces of about 2,050 arrivals at 0.6/s (trace time) replayed at speed
  * 10, i.e. 6 sessions a second of about 6 s each for ~350 s per replay; 3 traces x 2 policies
- * is ~38 minutes on a 2-core machine. The quick run is the same shape at 1/50 of the arrivals.
+ * is about 40 minutes on a 2-core machine (plannedS). The quick run is the same shape at 1/50 of the arrivals.
  */
 export function fidelityPlan(quick: boolean): FidelityPlan {
   const durationS = quick ? 70 : 3500
@@ -55,7 +55,7 @@ export function fidelityPlan(quick: boolean): FidelityPlan {
       { name: 'bursty', durationS, shape: { kind: 'bursty', ratePerS: 0.4, burstRatePerS: 2, burstEveryS: quick ? 35 : 600, burstS: quick ? 4 : 60, burstOffsetS: quick ? 10 : 120 } },
     ],
     policies: {
-      // About the Erlang B size of 6 claims/s x ~1 s local starts for a 10 % miss rate.
+      // 6 claims/s x ~1 s local starts is an offered load of 6: Erlang B misses about 12 % with 8.
       fixed: { kind: 'fixed', size: 8 },
       erlang: { kind: 'erlang', targetMissRate: 0.05, windowS: 30 },
     },
