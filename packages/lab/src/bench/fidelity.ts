@@ -1,7 +1,7 @@
 import { LabClient } from '../client/client.ts'
 import type { PolicyInput } from '../spec/policy-schema.ts'
 import { simulate } from '../sim/model.ts'
-import { startsFromScenario, type ReplayFile } from '../sim/starts-from.ts'
+import { replayFileSchema, startsFromScenario } from '../sim/starts-from.ts'
 import type { Trace } from '../sim/trace.ts'
 import { decorate, generateArrivals, type TraceShape } from '../sim/trace-gen.ts'
 import { compare, measuredSide, predictedSide, type Comparison } from './fidelity-compare.ts'
@@ -117,7 +117,8 @@ export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: Fid
   } finally {
     await gw.stop()
   }
-  const asFile = replay as unknown as ReplayFile
+  // Read back as sim --starts-from reads a replay's file: the same check of the same shape.
+  const asFile = replayFileSchema.parse(JSON.parse(JSON.stringify(replay)))
   const predicted = Array.from({ length: plan.sims }, (_, k) => {
     const { scenario, trace: compressed } = startsFromScenario(asFile, trace, { speed: plan.speed, seed: plan.seed + k })
     return predictedSide(simulate(scenario, { trace: compressed, logClaims: true }), scenario.warmupS)
