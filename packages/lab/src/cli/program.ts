@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { CliIo, ExitCode } from '../io.ts'
-import { SIM_HELP, TRACE_HELP } from '../sim/help.ts'
+import { REPLAY_HELP, SIM_HELP, TRACE_HELP } from '../sim/help.ts'
 import { commaList } from './table.ts'
 
 function int(name: string, min: number, max: number) {
@@ -403,6 +403,25 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--json', 'print JSON')
     .action(async (file: string, o) => done(await (await import('../sim/trace-command.ts')).traceInfoCommand(file, o, io)))
 
+  program.command('replay')
+    .description("drive a live gateway with a trace, time-compressed: each arrival creates a session, keeps its terminal open for its duration, ends it; prints the sim's JSON shape, measured")
+    .argument('<trace>', 'trace CSV with a durationS column (infra-lab trace gen)')
+    .option('--url <url>', 'gateway URL (env INFRA_LAB_URL)')
+    .option('--key <key>', 'API key (env INFRA_LAB_API_KEY)')
+    .option('--pool <name>', 'pool to create the sessions in', 'default')
+    .option('--speed <x>', "divide the trace's times and durations by x (sandbox starts take what they take)", num('--speed', 0, true), 10)
+    .option('--sample-ms <ms>', 'read the pool and /metrics this often', int('--sample-ms', 20, 60_000), 250)
+    .option('--out <file>', 'write the JSON here instead of stdout (input of sim --starts-from)')
+    .addHelpText('after', REPLAY_HELP)
+    .action(async (file: string, o) => done(await (await import('../bench/replay-command.ts')).replayCommand(file, o, io, signal)))
+
+  program.command('fidelity')
+    .description('how well the simulator predicts the live gateway: three traces x the fixed and erlang policies, each replayed through a gateway it starts, then predicted with sim --starts-from; writes fidelity.md/.json/.svg')
+    .option('--quick', 'a few dozen arrivals per trace: checks that the pipeline runs, not figures to publish')
+    .addOption(new Option('--driver <name>', 'sandbox driver of the gateway it starts').choices(['local', 'fake']).default('local'))
+    .option('--out <dir>', 'results directory', 'docs/results')
+    .action(async (o) => done(await (await import('../bench/fidelity-command.ts')).fidelityCommand(o, io, signal)))
+
   program.command('sim')
     .description('capacity simulator: what a warm pool costs and buys (scenario file, --sweep, --results)')
     .argument('[scenario]', 'scenario JSON file (format below)')
@@ -415,6 +434,9 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--target-p99-s <s>', 'with --sweep: recommend the cheapest point with p99 wait <= s', (v) => Number(v))
     .option('--workers <n>', 'worker threads for sweeps (default: cores)', int('--workers', 0, 64))
     .option('--results <dir>', 'run scenarios/ and the benchmark, write capacity.md/.json/.svg to dir')
+    .option('--starts-from <replay.json>', "predict a replay (infra-lab replay --out): its pool's spec, its measured create times; needs --trace")
+    .option('--trace <file>', 'with --starts-from: the trace that was replayed')
+    .option('--speed <x>', "with --starts-from: divide the trace's times and durations by x (default: the replay's speed)", num('--speed', 0, true))
     .addOption(new Option('--worker').hideHelp())
     .addHelpText('after', SIM_HELP)
     .action(async (file: string | undefined, o) => done(await (await import('../sim/command.ts')).simCommand(file, o, io, signal)))

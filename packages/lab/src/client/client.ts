@@ -56,6 +56,18 @@ export class LabClient {
     return this.request('GET', `/v1/pools/${encodeURIComponent(name)}`)
   }
 
+  /** GET /metrics (Prometheus text; needs no key). */
+  async metricsText(): Promise<string> {
+    let res: { status: number; text: string }
+    try {
+      res = await this.send('GET', '/metrics', {}, undefined)
+    } catch (err) {
+      throw new ApiRequestError(0, 'unreachable', `cannot reach the gateway at ${this.baseUrl}: ${(err as Error).message}`)
+    }
+    if (res.status !== 200) throw new ApiRequestError(res.status, 'http_error', `GET /metrics answered ${res.status}`)
+    return res.text
+  }
+
   /** Closes every kept-alive connection of every client (the next request opens a new one). */
   static closeIdleConnections(): void {
     httpAgent.destroy()

@@ -6,6 +6,7 @@ import { resultHtml, resultJson, resultTable } from './report.ts'
 import { parseScenario } from './scenario.ts'
 import { grid, paramsLabel, paretoFrontier, parseAxis, parseSet, recommend, setPath, type SweepPoint } from './sweep.ts'
 import { defaultWorkers, runJobs, workerLoop } from './sweep-runner.ts'
+import { readReplayFile, startsFromScenario } from './starts-from.ts'
 import { readTraceFile, type Trace } from './trace.ts'
 
 export interface SimFlags {
@@ -19,6 +20,10 @@ export interface SimFlags {
   readonly workers?: number
   readonly results?: string
   readonly worker?: boolean
+  /** With startsFrom: the replayed trace, and its compression (default: the replay's). */
+  readonly trace?: string
+  readonly speed?: number
+  readonly startsFrom?: string
 }
 
 /** `infra-lab sim FILE`: one run (table, --json, --report) or a --sweep over parameters. */
@@ -28,6 +33,7 @@ export async function simCommand(file: string | undefined, flags: SimFlags, io: 
     const { writeResults } = await import('./results.ts')
     return writeResults(resolve(io.cwd, flags.results), io, { workers: flags.workers ?? defaultWorkers(), workerScript: process.argv[1] })
   }
+  if (flags.startsFrom || flags.trace) return predictReplay(file, flags, io)
   if (!file) {
     io.stderr.write('infra-lab sim: give a scenario file (see --help)\n')
     return 2
@@ -63,6 +69,27 @@ export async function simCommand(file: string | undefined, flags: SimFlags, io: 
     await writeFile(resolve(io.cwd, flags.report), await resultHtml(r, parsed.scenario.name ?? file))
     if (!flags.json) io.stdout.write(`report: ${flags.report}\n`)
   }
+  return 0
+}
+
+/** `infra-lab sim --trace T --speed S --starts-from REPLAY.json`: predicts what the replay measured. */
+async function predictReplay(file: string | undefined, flags: SimFlags, io: CliIo): Promise<ExitCode> {
+  const fail = (m: string): ExitCode => { io.stderr.write(`infra-lab sim: ${m}\n`); return 2 }
+  if (file) return fail('give a scenario file or --starts-from, not both (the replay gives the pool, the trace the arrivals)')
+  if (!flags.startsFrom || !flags.trace) return fail('--starts-from REPLAY.json and --trace TRACE go together (see --help)')
+  if (flags.sweep?.length) return fail('--sweep does not combine with --starts-from')
+  let r
+  try {
+    const replay = await readReplayFile(resolve(io.cwd, flags.startsFrom))
+    const trace = await readTraceFile(resolve(io.cwd, flags.trace), Date.parse(replay.replay.startedAt))
+    r = startsFromScenario(replay, trace, { speed: flags.speed ?? replay.replay.speed, seed: flags.seed ?? 1 })
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err))
+  }
+  const result = simulate(r.scenario, { trace: r.trace })
+  if (flags.json) io.stdout.write(`${JSON.stringify(resultJson(result, flags.series))}\n`)
+  else io.stdout.write(resultTable(result))
+  if (flags.report) await writeFile(resolve(io.cwd, flags.report), await resultHtml(result, r.scenario.name ?? 'prediction'))
   return 0
 }
 

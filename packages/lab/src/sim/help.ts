@@ -12,7 +12,8 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
              | trace {file: CSV with t (s) or time (ISO), optional durationS, user;
              made by infra-lab trace gen / import-azure, see infra-lab trace --help}
   sessionS   constant {valueS} | exponential {meanS} | lognormal {meanS, sigma} |
-             uniform {minS, maxS} | trace (durations from the trace)
+             uniform {minS, maxS} | empirical {valuesS: [...], drawn with replacement} |
+             trace (durations from the trace)
   sandbox    startS (refill time B, a duration as above), claimS (warm claim latency),
              usdPerHour (cost when there is no hosts/fargate section)
   policy     the pool-spec policy: fixed {size} | erlang {targetMissRate, windowS} |
@@ -27,6 +28,10 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
   fargate    spot, startS, vcpu, memoryGb, interruptionsPerHour, noticeS, azs
   azOutage   {az, atS, durationS}      costs  overrides of the default price table
   also       warmupS, startAt (ISO), samples, name, description
+
+Predicting a replay (infra-lab replay --out R.json): --trace T --starts-from R.json [--speed S]
+simulates T compressed by S (default: the replay's), the pool's spec as the gateway ran it and
+sandbox creates drawn from the durations the replay measured ("empirical" startS, not compressed).
 
 Examples:
   infra-lab sim scenarios/task-prewarm-pool.json --report out.html
@@ -54,4 +59,19 @@ Examples:
   infra-lab trace gen bursty --rate 1 --burst-rate 20 --burst-every 600 --burst-duration 30 --out bursty.csv
   infra-lab trace import-azure invocations_per_function_md.anon.d01.csv --top 10 --minutes 481-600 --scale 0.05 --out azure.csv
   infra-lab trace info poisson.csv
+`
+
+/** `infra-lab replay --help` (docs/sim.md, "Replay and fidelity", has all of it). */
+export const REPLAY_HELP = `
+Each arrival at t creates a session at t / speed after the start (the pool full first), opens
+its terminal WebSocket and keeps it open for durationS / speed from the create's answer, then
+ends it. Recorded: each arrival's path (warm, cold, failed) and the gateway's claim time, the
+pool's counts every --sample-ms, and each sandbox create's duration (from the gateway's
+lab_sandbox_start_duration_seconds). The JSON has the fields of sim --json, measured, and under
+"replay" what they were measured from; sim --starts-from predicts the same run from it.
+
+Examples:
+  infra-lab trace gen poisson --rate 0.5 --duration 4000 --session exponential:60 --out p.csv
+  infra-lab replay p.csv --url http://127.0.0.1:8080 --key $KEY --speed 10 --out replay.json
+  infra-lab sim --trace p.csv --speed 10 --starts-from replay.json
 `

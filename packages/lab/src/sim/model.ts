@@ -22,6 +22,8 @@ export interface SimOptions {
   readonly trace?: Trace
   /** The future-event list (the benchmark swaps in the naive baseline). */
   readonly queue?: () => EventQueue
+  /** Keep every claim's time, path and wait in the result (`claims`), e.g. to compare blocks of a run. */
+  readonly logClaims?: boolean
 }
 
 /** Runs one scenario to its end. Deterministic: same scenario and seed, same result (outside perf). */
@@ -74,7 +76,7 @@ class Simulation {
     this.q = (options.queue ?? (() => new HeapQueue()))()
     const startMs = Date.parse(sc.startAt)
     this.clock = new SimClock(this.q, TIMER, startMs)
-    this.stats = new Stats(sc)
+    this.stats = new Stats(sc, options.logClaims ?? false)
     this.spec = { minSize: sc.pool.minSize, maxSize: sc.pool.maxSize, policy: sc.policy }
     this.windowS = windowSOf(sc.policy)
     this.arrivals = arrivalProcess(sc.arrivals, startMs, stream(sc.seed, 1), options.trace)

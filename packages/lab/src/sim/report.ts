@@ -10,6 +10,7 @@ export function resultTable(r: SimResult): string {
     ['warm hit rate', `${f(r.warmHitRate * 100, 2)}%`],
     ['wait p50 / p95 / p99 / max', `${f(r.wait.p50S)} / ${f(r.wait.p95S)} / ${f(r.wait.p99S)} / ${f(r.wait.maxS)} s`],
     ['wait mean', `${f(r.wait.meanS)} s`],
+    ['sandbox-seconds', f(r.sandboxS, 1)],
     ['cost total / per hour', `$${f(r.cost.total, 2)} / $${f(r.cost.perHour, 4)}`],
     ['cost per 1000 sessions', `$${f(r.cost.per1000Sessions, 4)}`],
     ['utilization sandbox / host', `${f(r.utilization.sandbox * 100, 1)}% / ${r.utilization.host === null ? '-' : `${f(r.utilization.host * 100, 1)}%`}`],
@@ -25,9 +26,9 @@ export function resultTable(r: SimResult): string {
 }
 
 /** What `--json` prints: everything but the chart series (unless asked). */
-export function resultJson(r: SimResult, withSeries = false): Omit<SimResult, 'series' | 'waitHistogram'> & Partial<SimResult> {
+export function resultJson(r: SimResult, withSeries = false): Omit<SimResult, 'series' | 'waitHistogram' | 'claims'> & Partial<SimResult> {
   if (withSeries) return r
-  const { series: _s, waitHistogram: _w, ...rest } = r
+  const { series: _s, waitHistogram: _w, claims: _c, ...rest } = r
   return rest
 }
 

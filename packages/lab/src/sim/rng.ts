@@ -20,6 +20,8 @@ export type DurationSpec =
   | { readonly kind: 'exponential'; readonly meanS: number }
   | { readonly kind: 'lognormal'; readonly meanS: number; readonly sigma: number }
   | { readonly kind: 'uniform'; readonly minS: number; readonly maxS: number }
+  /** Measured values, drawn uniformly with replacement (e.g. the create times a replay measured). */
+  | { readonly kind: 'empirical'; readonly valuesS: readonly number[] }
 
 /** A sampler of durations in seconds; `mean` is the distribution's exact mean. */
 export function durationSampler(spec: DurationSpec, rng: Rng): () => number {
@@ -28,6 +30,7 @@ export function durationSampler(spec: DurationSpec, rng: Rng): () => number {
     case 'exponential': return randomExponential.source(rng)(1 / spec.meanS)
     case 'lognormal': return randomLogNormal.source(rng)(Math.log(spec.meanS) - (spec.sigma * spec.sigma) / 2, spec.sigma)
     case 'uniform': { const a = spec.minS; const w = spec.maxS - spec.minS; return () => a + w * rng() }
+    case 'empirical': { const v = spec.valuesS; const n = v.length; return () => v[Math.floor(rng() * n)]! }
   }
 }
 
@@ -36,5 +39,6 @@ export function meanOf(spec: DurationSpec): number {
     case 'constant': return spec.valueS
     case 'exponential': case 'lognormal': return spec.meanS
     case 'uniform': return (spec.minS + spec.maxS) / 2
+    case 'empirical': return spec.valuesS.reduce((a, b) => a + b, 0) / spec.valuesS.length
   }
 }

@@ -10,6 +10,8 @@ export const durationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('exponential'), meanS: pos }).strict(),
   z.object({ kind: z.literal('lognormal'), meanS: pos, sigma: z.number().positive().max(5) }).strict(),
   z.object({ kind: z.literal('uniform'), minS: nonneg, maxS: nonneg }).strict(),
+  /** Measured values, drawn uniformly with replacement (`sim --starts-from` fills it from a replay). */
+  z.object({ kind: z.literal('empirical'), valuesS: z.array(nonneg).min(1).max(1_000_000) }).strict(),
 ])
 
 const poissonSchema = z.object({ kind: z.literal('poisson'), ratePerS: nonneg }).strict()

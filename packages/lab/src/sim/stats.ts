@@ -28,6 +28,8 @@ export interface SimResult {
   warmHitRate: number
   wait: WaitSummary
   cost: { total: number; perHour: number; per1000Sessions: number; breakdown: Record<string, number> }
+  /** Sandbox-seconds: the time integral of sandboxes alive (ready, starting or claimed), from warmupS on. */
+  sandboxS: number
   /** sandbox: claimed share of sandbox-time; host: sandbox-time share of host slot-time. */
   utilization: { sandbox: number; host: number | null }
   interruptions: { hostInterruptions: number; azHostsLost: number; sessionsMoved: number; sessionsLost: number }
@@ -41,8 +43,12 @@ export interface SimResult {
   /** Charts: time series and the cold-wait histogram (left out of `--json` unless asked). */
   series: { tS: number[]; ready: number[]; starting: number[]; claimed: number[]; target: number[]; arrivalsPerS: number[]; hosts: number[] }
   waitHistogram: { edgesS: number[]; counts: number[] }
+  /** Every claim from warmupS on, in the order its wait became known (with `logClaims`): claim time, warm or cold, wait. */
+  claims?: ClaimLog
   perf: { wallS: number; eventsPerS: number }
 }
+
+export interface ClaimLog { tS: number[]; warm: boolean[]; waitS: number[] }
 
 /** Collects what a run reports. Waits and time integrals count from warmupS on. */
 export class Stats {
@@ -66,8 +72,19 @@ export class Stats {
   private lastSampleT = 0
   private readonly series: SimResult['series'] = { tS: [], ready: [], starting: [], claimed: [], target: [], arrivalsPerS: [], hosts: [] }
 
-  constructor(private readonly sc: Scenario) {
+  private readonly claimLog: ClaimLog | undefined
+
+  constructor(private readonly sc: Scenario, logClaims = false) {
     this.warmup = sc.warmupS
+    if (logClaims) this.claimLog = { tS: [], warm: [], waitS: [] }
+  }
+
+  private logClaim(t: number, warm: boolean, waitS: number): void {
+    const log = this.claimLog
+    if (!log) return
+    log.tS.push(t)
+    log.warm.push(warm)
+    log.waitS.push(waitS)
   }
 
   advance(t: number, c: Counts): void {
@@ -98,7 +115,10 @@ export class Stats {
 
   warmHit(t: number): void {
     this.arrivalsInSample++
-    if (t >= this.warmup) this.warmHits++
+    if (t >= this.warmup) {
+      this.warmHits++
+      this.logClaim(t, true, this.sc.sandbox.claimS)
+    }
   }
 
   coldStart(t: number): void {
@@ -108,6 +128,7 @@ export class Stats {
 
   coldWait(claimAt: number, waitS: number): void {
     if (claimAt < this.warmup) return
+    this.logClaim(claimAt, false, waitS)
     if (this.nCold === this.coldWaits.length) {
       const b = new Float64Array(this.nCold * 2)
       b.set(this.coldWaits)
@@ -172,6 +193,7 @@ export class Stats {
       coldStarts: this.coldStarts,
       warmHitRate: sessions === 0 ? 0 : this.warmHits / sessions,
       wait: { p50S: q(0.5), p95S: q(0.95), p99S: q(0.99), maxS: n === 0 ? 0 : cold.length ? cold[cold.length - 1]! : claimS, meanS: n === 0 ? 0 : sum / n, waitedShare: n === 0 ? 0 : countAbove(cold, claimS) / n },
+      sandboxS: this.aliveArea,
       cost: { total, perHour: total / (sc.durationS / 3600), per1000Sessions: sessions === 0 ? 0 : (total / sessions) * 1000, breakdown },
       utilization: {
         sandbox: this.aliveArea === 0 ? 0 : this.claimedArea / this.aliveArea,
@@ -183,6 +205,7 @@ export class Stats {
       events,
       series: this.series,
       waitHistogram: histogram(cold),
+      ...(this.claimLog ? { claims: this.claimLog } : {}),
       perf: { wallS, eventsPerS: wallS > 0 ? events / wallS : 0 },
     }
   }

@@ -1,0 +1,71 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterAll, describe, expect, it } from 'vitest'
+import { compare, halfWidth95, type Side } from './fidelity-compare.ts'
+import { fidelityCommand } from './fidelity-command.ts'
+import { fidelityPlan, makeTrace, plannedS } from './fidelity.ts'
+
+function io(cwd: string) {
+  const out = new PassThrough(), err = new PassThrough()
+  let stdout = '', stderr = ''
+  out.on('data', (d) => { stdout += String(d) })
+  err.on('data', (d) => { stderr += String(d) })
+  return { io: { cwd, env: process.env, stdout: out, stderr: err }, get stdout() { return stdout }, get stderr() { return stderr } }
+}
+
+const side = (claims: [number, boolean, number][], alive: number): Side => ({
+  claims: claims.map(([tS, warm, waitS]) => ({ tS, warm, waitS })), tS: [0], alive: [alive],
+})
+
+describe('fidelity comparison', () => {
+  it('takes differences over the whole run and intervals over blocks of arrivals', () => {
+    const measured = side([[0, true, 0.001], [1, false, 1], [2, true, 0.001], [3, false, 2]], 2)
+    const predicted = side([[0, true, 0.001], [1, true, 0.001], [2, true, 0.001], [3, false, 2.4]], 3)
+    const c = compare(measured, [predicted], 4, 2)
+    expect(c.warmHitPp.value).toBeCloseTo(25, 9) // 75 % predicted, 50 % measured
+    expect(c.warmHitPp.halfWidth).toBeCloseTo(12.706 * 25, 6) // blocks: +50 and +0 points, sd 25·√2
+    expect(c.coldP95Pct!.value).toBeCloseTo(20, 9) // 2.4 s against 2 s
+    expect(c.coldP95Pct!.halfWidth).toBeUndefined() // only the second block has cold claims on both sides
+    expect(c.sandboxSPct.value).toBeCloseTo(50, 9)
+  })
+
+  it('has no interval from one value', () => {
+    expect(halfWidth95([3])).toBeUndefined()
+    expect(halfWidth95([1, 3])).toBeCloseTo(12.706, 3)
+  })
+})
+
+describe('the fidelity plan', () => {
+  it('replays at least 2,000 arrivals per trace in the full run, within 60 minutes', () => {
+    const plan = fidelityPlan(false)
+    const traces = plan.traces.map((t) => makeTrace(plan, t))
+    for (const t of traces) expect(t.t.length).toBeGreaterThanOrEqual(2000)
+    expect(plannedS(plan, traces)).toBeLessThan(50 * 60)
+  })
+})
+
+describe('infra-lab fidelity --quick --driver fake', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fidelity-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('replays every trace x policy through a gateway of its own and writes the report', async () => {
+    const c = io(dir)
+    const code = await fidelityCommand({ quick: true, driver: 'fake', out: 'out' }, c.io, new AbortController().signal)
+    expect(code, c.stderr).toBe(0)
+    expect(c.stderr).toMatch(/planned \d+\.\d min/)
+    const md = readFileSync(join(dir, 'out/fidelity.md'), 'utf8')
+    for (const t of ['poisson', 'diurnal', 'bursty']) for (const p of ['fixed', 'erlang']) expect(md).toMatch(new RegExp(`\\| ${t} \\| ${p} \\| \\d+ \\| [\\d.]+ % \\| [\\d.]+ % \\|`))
+    expect(md).toContain('## Verdict')
+    expect(existsSync(join(dir, 'out/fidelity.svg'))).toBe(true)
+    const json = JSON.parse(readFileSync(join(dir, 'out/fidelity.json'), 'utf8')) as { cells: { arrivals: number; comparison: { measured: { claims: number } }; replay: { sessions: number; createsS: number[] } }[] }
+    expect(json.cells).toHaveLength(6)
+    for (const cell of json.cells) {
+      // Every arrival was claimed and measured, and the gateway's creates were read from /metrics.
+      expect(cell.replay.sessions).toBe(cell.arrivals)
+      expect(cell.comparison.measured.claims).toBe(cell.arrivals)
+      expect(cell.replay.createsS.length).toBeGreaterThan(0)
+    }
+  }, 300_000)
+})
