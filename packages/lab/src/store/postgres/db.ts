@@ -1,9 +1,35 @@
+import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { StoreUnavailableError } from '../errors.ts'
 
+/** A statement each connection parses and plans once, then runs by name. */
+export interface Prepared {
+  readonly name: string
+  readonly text: string
+}
+
+/**
+ * `text` as a prepared statement, named after its text. For the fixed texts of the frequent calls
+ * only (claims, session changes, the logs): every connection keeps each one it ran, so a text
+ * built from a caller's input (a filter's labels, a scope's users) stays a plain string.
+ */
+export function prepared(text: string): Prepared {
+  let p = PREPARED.get(text)
+  if (!p) {
+    p = { name: `lab_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text }
+    PREPARED.set(text, p)
+  }
+  return p
+}
+const PREPARED = new Map<string, Prepared>()
+
 /** What a query runs on: the pool (each statement its own transaction) or a transaction's connection. */
 export interface Sql {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | Prepared, values?: unknown[]): Promise<pg.QueryResult<R>>
+}
+
+function config(text: string | Prepared, values: unknown[] | undefined): pg.QueryConfig<unknown[]> {
+  return { ...(typeof text === 'string' ? { text } : text), ...(values ? { values } : {}) }
 }
 
 export interface PgConnectOptions {
@@ -81,9 +107,9 @@ export class PgDb implements Sql {
     this.pool.on('error', onIdleError)
   }
 
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | Prepared, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values)
+      return await this.pool.query<R>(config(text, values))
     } catch (err) {
       throw translate(err)
     }
@@ -102,7 +128,7 @@ export class PgDb implements Sql {
     }
     try {
       await client.query('BEGIN')
-      const result = await body(client)
+      const result = await body({ query: (text, values) => client.query(config(text, values)) })
       await client.query('COMMIT')
       client.release()
       return result

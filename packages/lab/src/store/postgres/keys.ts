@@ -1,6 +1,10 @@
 import { toKey, type KeyRow } from '../key-rows.ts'
 import type { KeyRecord, NewKey } from '../types.ts'
-import type { Sql } from './db.ts'
+import { KEY_COLUMNS } from './columns.ts'
+import { prepared, type Prepared, type Sql } from './db.ts'
+
+/** Every authenticated request of a scoped key reads it. */
+const BY_HASH = prepared(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1`)
 
 /** Scoped API keys: only the sha256 of a secret is kept. */
 export class PgKeys {
@@ -15,15 +19,15 @@ export class PgKeys {
   }
 
   async get(id: string): Promise<KeyRecord | undefined> {
-    return this.one('SELECT * FROM api_keys WHERE id = $1', id)
+    return this.one(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = $1`, id)
   }
 
   async bySecretHash(hash: string): Promise<KeyRecord | undefined> {
-    return this.one('SELECT * FROM api_keys WHERE secret_hash = $1', hash)
+    return this.one(BY_HASH, hash)
   }
 
   async list(): Promise<KeyRecord[]> {
-    return (await this.sql.query<KeyRow>('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toKey)
+    return (await this.sql.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`)).rows.map(toKey)
   }
 
   async revoke(id: string, now: number): Promise<boolean> {
@@ -34,7 +38,7 @@ export class PgKeys {
     return (await this.sql.query('UPDATE api_keys SET secret_hash = $2, rotated_at = $3 WHERE id = $1 AND revoked_at IS NULL', [id, hash, now])).rowCount === 1
   }
 
-  private async one(text: string, arg: string): Promise<KeyRecord | undefined> {
+  private async one(text: string | Prepared, arg: string): Promise<KeyRecord | undefined> {
     const row = (await this.sql.query<KeyRow>(text, [arg])).rows[0]
     return row ? toKey(row) : undefined
   }

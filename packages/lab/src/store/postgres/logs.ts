@@ -1,6 +1,6 @@
 import { toAudit, toEvent, type AuditRow, type EventRow } from '../log-rows.ts'
 import type { AuditEntry, EventRecord, NewAuditEntry, NewEvent } from '../types.ts'
-import type { Sql } from './db.ts'
+import { prepared, type Sql } from './db.ts'
 import { EVENTS_CHANNEL } from './listener.ts'
 
 /**
@@ -17,15 +17,15 @@ export async function appendLogs(sql: Sql, e: { audit?: NewAuditEntry; event?: N
   const audit = (a: NewAuditEntry) => `INSERT INTO audit (at, actor, key_id, action, target, details)
     SELECT ${$(a.at)}::bigint, ${$(a.actor)}, ${$(a.keyId)}, ${$(a.action)}, ${$(a.target)}, ${$(JSON.stringify(a.details))}::jsonb FROM n`
   if (!e.event) {
-    if (e.audit) await sql.query(`WITH n AS (SELECT last_event_id FROM log_sequence WHERE id = 1 FOR UPDATE) ${audit(e.audit)}`, args)
+    if (e.audit) await sql.query(prepared(`WITH n AS (SELECT last_event_id FROM log_sequence WHERE id = 1 FOR UPDATE) ${audit(e.audit)}`), args)
     return undefined
   }
   const v = e.event
-  const { rows } = await sql.query<{ id: number }>(`WITH n AS (UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 RETURNING last_event_id),
+  const { rows } = await sql.query<{ id: number }>(prepared(`WITH n AS (UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 RETURNING last_event_id),
     ${e.audit ? `a AS (${audit(e.audit)}),` : ''}
     e AS (INSERT INTO events (id, at, type, pool, "user", session_id, data)
       SELECT last_event_id, ${$(v.at)}::bigint, ${$(v.type)}, ${$(v.pool)}, ${$(v.user)}, ${$(v.sessionId)}, ${$(JSON.stringify(v.data))}::jsonb FROM n RETURNING id)
-    SELECT id, pg_notify('${EVENTS_CHANNEL}', ${$(writer)}) FROM e`, args)
+    SELECT id, pg_notify('${EVENTS_CHANNEL}', ${$(writer)}) FROM e`), args)
   return rows[0]!.id
 }
 

@@ -8,7 +8,8 @@ import { clientConfig, translate, type PgConnectOptions } from './db.ts'
  * Rolling upgrades: replicas of the previous release keep running against the schema this
  * release migrates to, until they are replaced. So a migration only adds (tables, columns that
  * are nullable or have a default, indexes, rows) and changes nothing the previous release reads
- * or writes; it keeps `compatibleFrom` at the version before it. Dropping or renaming what older
+ * or writes; it keeps `compatibleFrom` at the version before it. (The store's queries name their
+ * columns, columns.ts, so a column added under a running replica's prepared statements is harmless.) Dropping or renaming what older
  * code uses waits for a later release in which no code uses it any more, and that migration sets
  * `compatibleFrom` to its own version: a build older than that then refuses the database at
  * start instead of failing on its first query.

@@ -155,6 +155,25 @@ describe.skipIf(skip !== undefined)(`PostgresStore on a throwaway server${skip ?
       await server.psql('lab', `UPDATE ${schema}.schema_migrations SET compatible_from = ${next} WHERE version = ${next}`)
       await expect(openStore(schema)).rejects.toThrow(/needs code of schema .* upgrade infra-lab/)
     })
+    it("keeps working while a newer replica's migration adds columns under its prepared statements", async () => {
+      const schema = await newSchema()
+      const store = await openStore(schema)
+      await fillWarm(store, 2)
+      await store.insertKey({ id: 'key-1', name: 'ci', secretHash: 'h1', users: null, pools: null, maxSessions: null, createsPerMin: null, expiresAt: null, createdAt: 1 })
+      const calls = async (i: number) => {
+        const c = await store.claimWarm('alpha', session(`s-${i}`, { attachToken: { tokenHash: `t-${i}`, expiresAt: 9 } }), 5)
+        expect(c).toBeDefined()
+        expect(await store.getSession(`s-${i}`)).toEqual(c!.session)
+        expect(await store.getSandbox(c!.sandbox.id)).toEqual(c!.sandbox)
+        expect((await store.getKeyBySecretHash('h1'))?.id).toBe('key-1')
+        expect((await store.getAttachToken(`t-${i}`))?.sessionId).toBe(`s-${i}`)
+      }
+      await calls(1) // every statement prepared on the pool's connections
+      for (const table of ['sessions', 'sandboxes', 'api_keys', 'attach_tokens']) {
+        await server.psql('lab', `ALTER TABLE ${schema}.${table} ADD COLUMN added_later TEXT`)
+      }
+      await calls(2)
+    })
   })
 
   describe('outage', () => {

@@ -12,7 +12,8 @@ import type {
 } from '../types.ts'
 import { checkAdmission, countOpen } from './admission.ts'
 import { claimIn, pickOldestWarm, pickWarmById } from './claim.ts'
-import { clientConfig, PgDb, type PgConnectOptions } from './db.ts'
+import { SANDBOX_COLUMNS, SESSION_COLUMNS } from './columns.ts'
+import { clientConfig, PgDb, prepared, type PgConnectOptions } from './db.ts'
 import { PgKeys } from './keys.ts'
 import { EventsListener } from './listener.ts'
 import { appendLogs, lastEventId, listAudit, listEvents, purgeEvents } from './logs.ts'
@@ -35,6 +36,21 @@ export interface PostgresStoreOptions {
 }
 
 export const DEFAULT_POOL_SIZE = 10
+
+/** The statements of the frequent calls (the claim path's own are in claim.ts, admission.ts and logs.ts). */
+const Q = {
+  insertSandbox: prepared(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES ($1, $2, 'starting', $3)`),
+  markWarm: prepared(`UPDATE sandboxes SET state = 'warm', handle = $2, ready_at = $3 WHERE id = $1 AND state = 'starting'`),
+  getSandbox: prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = $1`),
+  getSession: prepared(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = $1`),
+  markRunning: prepared(`UPDATE sessions SET state = 'running', timings = $2 WHERE id = $1 AND state = 'starting' RETURNING pool, "user"`),
+  // An ended session's credentials are dropped at once: nothing can use them any more.
+  endSession: prepared(`UPDATE sessions SET state = 'ended', ended_at = $2, ended_reason = $3, ended_by = $4, credentials = NULL
+    WHERE id = $1 AND state <> 'ended' RETURNING pool, "user"`),
+  putToken: prepared(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)
+    ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`),
+  getToken: prepared('SELECT token_hash, session_id, expires_at FROM attach_tokens WHERE token_hash = $1'),
+}
 
 /**
  * The store for replicas: any number of gateways share one PostgreSQL database. Claims lock the
@@ -89,11 +105,11 @@ export class PostgresStore implements Store {
   }
 
   async insertSandbox(record: { id: string; pool: string; createdAt: number }): Promise<void> {
-    await this.db.query(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES ($1, $2, 'starting', $3)`, [record.id, record.pool, record.createdAt])
+    await this.db.query(Q.insertSandbox, [record.id, record.pool, record.createdAt])
   }
 
   async markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void> {
-    const r = await this.db.query(`UPDATE sandboxes SET state = 'warm', handle = $2, ready_at = $3 WHERE id = $1 AND state = 'starting'`, [id, JSON.stringify(handle), readyAt])
+    const r = await this.db.query(Q.markWarm, [id, JSON.stringify(handle), readyAt])
     if (r.rowCount !== 1) throw new StoreConflictError(`sandbox ${id} is not starting; cannot mark it warm`)
   }
 
@@ -110,12 +126,12 @@ export class PostgresStore implements Store {
   }
 
   async getSandbox(id: string): Promise<SandboxRecord | undefined> {
-    const row = (await this.db.query<SandboxRow>('SELECT * FROM sandboxes WHERE id = $1', [id])).rows[0]
+    const row = (await this.db.query<SandboxRow>(Q.getSandbox, [id])).rows[0]
     return row ? toSandbox(row) : undefined
   }
 
   async listSandboxes(filter: { pool?: string; state?: SandboxState } = {}): Promise<SandboxRecord[]> {
-    const { rows } = await this.db.query<SandboxRow>(`SELECT * FROM sandboxes WHERE ($1::text IS NULL OR pool = $1) AND ($2::text IS NULL OR state = $2)
+    const { rows } = await this.db.query<SandboxRow>(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE ($1::text IS NULL OR pool = $1) AND ($2::text IS NULL OR state = $2)
       ORDER BY created_at, id`, [filter.pool ?? null, filter.state ?? null])
     return rows.map(toSandbox)
   }
@@ -141,7 +157,7 @@ export class PostgresStore implements Store {
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
-    const row = (await this.db.query<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id])).rows[0]
+    const row = (await this.db.query<SessionRow>(Q.getSession, [id])).rows[0]
     return row ? toSession(row) : undefined
   }
 
@@ -159,8 +175,7 @@ export class PostgresStore implements Store {
 
   async markSessionRunning(id: string, timings: Record<string, number>, now: number): Promise<void> {
     const ran = await this.db.tx(async (sql) => {
-      const { rows: [s] } = await sql.query<{ pool: string; user: string }>(
-        `UPDATE sessions SET state = 'running', timings = $2 WHERE id = $1 AND state = 'starting' RETURNING pool, "user"`, [id, JSON.stringify(timings)])
+      const { rows: [s] } = await sql.query<{ pool: string; user: string }>(Q.markRunning, [id, JSON.stringify(timings)])
       if (!s) return false
       await appendLogs(sql, { event: { at: now, type: 'session.running', pool: s.pool, user: s.user, sessionId: id, data: {} } }, this.writer)
       return true
@@ -192,10 +207,7 @@ export class PostgresStore implements Store {
   async endSession(id: string, reason: EndedReason, now: number, by?: { readonly actor: string; readonly keyId: string | null }): Promise<boolean> {
     const who = by ?? { actor: 'system', keyId: null }
     const ended = await this.db.tx(async (sql) => {
-      // An ended session's credentials are dropped at once: nothing can use them any more.
-      const { rows: [s] } = await sql.query<{ pool: string; user: string }>(`UPDATE sessions
-        SET state = 'ended', ended_at = $2, ended_reason = $3, ended_by = $4, credentials = NULL
-        WHERE id = $1 AND state <> 'ended' RETURNING pool, "user"`, [id, now, reason, who.actor])
+      const { rows: [s] } = await sql.query<{ pool: string; user: string }>(Q.endSession, [id, now, reason, who.actor])
       if (!s) return false
       await appendLogs(sql, {
         audit: { at: now, actor: who.actor, keyId: who.keyId, action: 'session.end', target: id, details: { reason } },
@@ -330,12 +342,11 @@ export class PostgresStore implements Store {
   }
 
   async putAttachToken(token: AttachTokenRecord): Promise<void> {
-    await this.db.query(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)
-      ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`, [token.tokenHash, token.sessionId, token.expiresAt])
+    await this.db.query(Q.putToken, [token.tokenHash, token.sessionId, token.expiresAt])
   }
 
   async getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined> {
-    const row = (await this.db.query<{ token_hash: string; session_id: string; expires_at: number }>('SELECT * FROM attach_tokens WHERE token_hash = $1', [tokenHash])).rows[0]
+    const row = (await this.db.query<{ token_hash: string; session_id: string; expires_at: number }>(Q.getToken, [tokenHash])).rows[0]
     return row ? { tokenHash: row.token_hash, sessionId: row.session_id, expiresAt: row.expires_at } : undefined
   }
 

@@ -1,5 +1,6 @@
 import type { SessionRow } from '../rows.ts'
 import type { SessionListFilter } from '../types.ts'
+import { SESSION_COLUMNS } from './columns.ts'
 import type { Sql } from './db.ts'
 import { scopeConditions } from './scope-sql.ts'
 
@@ -25,7 +26,7 @@ export async function listSessionRows(sql: Sql, f: SessionListFilter): Promise<S
   if (!scope) return []
   where.push(...scope)
   if (f.cursor) where.push(`(created_at, id) < (${$(f.cursor.createdAt)}::bigint, ${$(f.cursor.id)}::text)`)
-  const { rows } = await sql.query<SessionRow>(`SELECT * FROM sessions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+  const { rows } = await sql.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM sessions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY created_at DESC, id DESC LIMIT ${$(f.limit ?? null)}`, args)
   return rows
 }
