@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { postgresSkipReason, startPostgres, type PgServer } from '../../../test/postgres.test-util.ts'
+import { poolSpecSchema } from '../../spec/pool-spec.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import { runStoreContract } from '../contract.ts'
 import { StoreUnavailableError } from '../errors.ts'
 import { QuotaRefused, type NewSession, type Store } from '../types.ts'
+import { openStore as openChosenStore } from '../open.ts'
 import { MIGRATIONS } from './migrations.ts'
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts'
 
@@ -50,6 +52,15 @@ describe.skipIf(skip !== undefined)(`PostgresStore on a throwaway server${skip ?
   })
 
   runStoreContract('postgres', () => openStore())
+
+  it('is what store/open.ts opens for a postgres:// URL (the gateway\'s choice), with the pool size asked for', async () => {
+    const store = await openChosenStore('/nonexistent-data-dir', { url: server.url('lab', await newSchema()), poolSize: 3 })
+    opened.push(store)
+    expect(store).toBeInstanceOf(PostgresStore)
+    expect((store as PostgresStore).db.pool.options.max).toBe(3)
+    await store.upsertPool(poolSpecSchema.parse({ name: 'alpha', driver: 'fake' }), 1)
+    expect((await store.listPools()).map((p) => p.name)).toEqual(['alpha'])
+  })
 
   it('never hands one sandbox to two claims: 200 claims from 20 callers over two stores (two pools, like two replicas)', async () => {
     const schema = await newSchema()
