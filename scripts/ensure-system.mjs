@@ -3,10 +3,10 @@
 // `npm test` work on a fresh Debian/Ubuntu machine. Needs root and apt-get; otherwise it says
 // what to install and carries on (the gateway then refuses with the same advice).
 //   node scripts/ensure-system.mjs start   -> bubblewrap, util-linux, e2fsprogs, mount, libseccomp-dev, nftables, iproute2 (the sandbox drivers)
-//   node scripts/ensure-system.mjs test    -> the same, procps, fio, chromium, docker.io
+//   node scripts/ensure-system.mjs test    -> the same, procps, fio, chromium, docker.io, curl, postgresql
 // scripts/test.mjs (`npm test`) imports ensureSystem instead of running this file.
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SECCOMP_HEADER, buildSeccompFilter } from './build-seccomp.mjs'
@@ -22,14 +22,26 @@ const NEEDS = {
   start: SANDBOX,
   // ps: tests look for leftover processes; fio: the filesystem benchmark's reference; chromium:
   // the browser tests (never a downloaded browser); dockerd and docker: the Docker driver's tests
-  // and `docker import` of the locally built sandbox image.
-  test: [...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io'], ['curl', 'curl']],
+  // and `docker import` of the locally built sandbox image; initdb: the PostgreSQL store's tests
+  // start a throwaway server of their own (packages/lab/test/postgres.test-util.ts).
+  test: [
+    ...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io'], ['curl', 'curl'],
+    ['initdb', 'postgresql'],
+  ],
 }
 
 // The sbin directories too: dockerd, mkfs.ext4 and losetup live there, and a user's PATH often
 // lacks them although the packages are installed.
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin']
-const which = (bin) => [...(process.env.PATH ?? '').split(':'), ...SBIN].some((d) => d && existsSync(join(d, bin)))
+// Debian keeps the PostgreSQL server's programs (initdb, pg_ctl) off PATH, one directory per version.
+const postgresBinDirs = () => {
+  try {
+    return readdirSync('/usr/lib/postgresql').map((v) => join('/usr/lib/postgresql', v, 'bin'))
+  } catch {
+    return []
+  }
+}
+const which = (bin) => [...(process.env.PATH ?? '').split(':'), ...SBIN, ...postgresBinDirs()].some((d) => d && existsSync(join(d, bin)))
 const present = (what) => (isAbsolute(what) ? existsSync(what) : which(what))
 
 /** The Debian packages `purpose` needs that are not installed here (each once). */

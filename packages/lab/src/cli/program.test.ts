@@ -23,7 +23,7 @@ describe('infra-lab argv parsing', () => {
 
   it('documents the gateway flags', async () => {
     const r = await run(['gateway', '--help'])
-    for (const f of ['--driver', '--port', '--host', '--pool-size', '--data-dir', '--workspaces', '--config', '--teardown']) expect(r.stdout).toContain(f)
+    for (const f of ['--driver', '--port', '--host', '--pool-size', '--data-dir', '--workspaces', '--store', '--config', '--teardown']) expect(r.stdout).toContain(f)
   })
 
   it('rejects a bad --pool-size and an unknown driver with a clear message', async () => {

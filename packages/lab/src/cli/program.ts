@@ -59,6 +59,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--max-session-timeout <duration>', "the most a create's timeoutS or idleTimeoutS may ask for, e.g. 12h or 7d (default 7d)")
     .option('--retain-ended <duration>', 'how long ended sessions keep their record before they are purged, e.g. 7d, 12h or seconds (env INFRA_LAB_RETAIN_ENDED; default 7d)')
     .option('--allow-private-webhooks', 'let webhooks be delivered to loopback, link-local and private addresses (refused by default)')
+    .option('--store <url>', 'keep state in PostgreSQL, shared by gateway replicas: postgres://user@host:port/database (env INFRA_LAB_DATABASE_URL; default: SQLite in the data dir)')
     .option('--config <file>', 'JSON config file (flags override it, env overrides it too)')
     .option('--teardown', 'remove every sandbox, mount and directory the gateway made, then exit')
     .option('--cluster <name>', 'ecs: cluster of the sandbox tasks (env INFRA_LAB_ECS_CLUSTER)')

@@ -108,6 +108,30 @@ describe('loadGatewayConfig', () => {
     }
   })
 
+  it('keeps state in SQLite by default, in PostgreSQL given --store or INFRA_LAB_DATABASE_URL (flag first), with the pool size from the file', () => {
+    expect(loadGatewayConfig({}, {}, dir)).toMatchObject({ ok: true, config: { store: { poolSize: 10 } } })
+    const def = loadGatewayConfig({}, {}, dir)
+    expect(def.ok && def.config.store.url).toBeUndefined()
+    const cfg = file('store.json', { store: { poolSize: 25 } })
+    expect(loadGatewayConfig({ config: cfg }, { INFRA_LAB_DATABASE_URL: 'postgres://lab@db/lab' }, dir))
+      .toMatchObject({ ok: true, config: { store: { url: 'postgres://lab@db/lab', poolSize: 25 } } })
+    expect(loadGatewayConfig({ store: 'postgresql://a@b/c' }, { INFRA_LAB_DATABASE_URL: 'postgres://lab@db/lab' }, dir))
+      .toMatchObject({ ok: true, config: { store: { url: 'postgresql://a@b/c', poolSize: 10 } } })
+    const fromFile = loadGatewayConfig({ config: file('store-url.json', { store: { url: 'postgres://f@db/lab' } }) }, {}, dir)
+    expect(fromFile.ok && fromFile.config.store.url).toBe('postgres://f@db/lab')
+  })
+
+  it('refuses a store URL that is not PostgreSQL, and a bad pool size, without repeating the URL', () => {
+    const r = loadGatewayConfig({ store: 'mysql://u:hunter2@db/lab', config: file('pool0.json', { store: { poolSize: 0 } }) }, {}, dir)
+    expect(r.ok).toBe(false)
+    const all = !r.ok ? r.errors.join('\n') : ''
+    expect(all).toMatch(/store\.url: must be a postgres:\/\/ or postgresql:\/\/ URL/)
+    expect(all).toMatch(/store\.poolSize/)
+    expect(all).not.toContain('hunter2')
+    const unknown = loadGatewayConfig({ config: file('store-x.json', { store: { size: 3 } }) }, {}, dir)
+    expect(!unknown.ok && unknown.errors.join('\n')).toMatch(/store: unknown option\(s\) size/)
+  })
+
   it('has the same quota default and minimum as the drivers', () => {
     expect(DEFAULT_WORKSPACE_QUOTA_BYTES).toBe(DRIVER_DEFAULT_QUOTA)
     expect(MIN_WORKSPACE_QUOTA_BYTES).toBe(DRIVER_MIN_QUOTA)

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { poolSpecSchema, type PoolSpec } from '../spec/pool-spec.ts'
 import { ecsFromEnv, ecsFromFlags, missingEcsFields, type EcsConfig, type EcsFlags } from './ecs.ts'
 import { egressConfigSchema, gatewayConfigSchema, type GatewayConfigInput } from './schema.ts'
+import type { StoreConfig } from './store.ts'
 
 export interface GatewayConfig {
   readonly host: string
@@ -28,6 +29,8 @@ export interface GatewayConfig {
   readonly maxSessionTimeoutS: number
   readonly retainEndedS: number
   readonly allowPrivateWebhooks: boolean
+  /** No url: SQLite in the data dir. */
+  readonly store: StoreConfig
 }
 
 /** Flags as the CLI parsed them (undefined: not given). */
@@ -48,6 +51,8 @@ export interface GatewayFlags extends EcsFlags {
   readonly retainEnded?: string
   readonly maxSessionTimeout?: string
   readonly allowPrivateWebhooks?: boolean
+  /** A PostgreSQL URL (`--store`). */
+  readonly store?: string
 }
 
 export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; errors: string[] }
@@ -109,7 +114,13 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
   if (flags.maxSessionTimeout !== undefined) fromFlags.maxSessionTimeoutS = flags.maxSessionTimeout
   if (flags.allowPrivateWebhooks !== undefined) fromFlags.allowPrivateWebhooks = flags.allowPrivateWebhooks
 
-  // The ecs section merges field by field, with the same precedence.
+  // The store and ecs sections merge field by field, with the same precedence.
+  const storeUrl = flags.store ?? (env.INFRA_LAB_DATABASE_URL || undefined)
+  if (storeUrl !== undefined) {
+    const fileStore = file.store
+    fromFlags.store = fileStore && typeof fileStore === 'object' && !Array.isArray(fileStore) ? { ...fileStore, url: storeUrl } : fileStore ?? { url: storeUrl }
+  }
+
   const ecs = { ...ecsFromEnv(env), ...ecsFromFlags(flags) }
   if (Object.keys(ecs).length > 0) {
     const fileEcs = file.ecs
@@ -166,6 +177,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     maxSessionTimeoutS: c.maxSessionTimeoutS,
     retainEndedS: c.retainEndedS,
     allowPrivateWebhooks: c.allowPrivateWebhooks,
+    store: c.store,
     pools,
     ecs: c.ecs,
     egress: {

@@ -3,6 +3,7 @@ import { DRIVER_NAMES, poolSpecSchema } from '../spec/pool-spec.ts'
 import { ecsConfigSchema } from './ecs.ts'
 import { durationSSchema } from './duration.ts'
 import { sizeBytesSchema } from './size.ts'
+import { DEFAULT_STORE_POOL_SIZE, storeConfigSchema } from './store.ts'
 
 /** Per-user workspace quota; the drivers' default is the same (drivers/host/resources.ts). */
 export const DEFAULT_WORKSPACE_QUOTA_BYTES = 1024 ** 3
@@ -60,6 +61,8 @@ export const gatewayConfigSchema = z.object({
   retainEndedS: durationSSchema(0, 3650 * 86_400).default(7 * 86_400),
   /** Webhook URLs to loopback, link-local and private addresses are refused unless this is set. */
   allowPrivateWebhooks: z.boolean().default(false),
+  /** SQLite in the data dir (default), or a PostgreSQL database shared by replicas; see config/store.ts. */
+  store: storeConfigSchema.default({ poolSize: DEFAULT_STORE_POOL_SIZE }),
   /** What `--driver ecs` needs (cluster, task definition, subnets, …); see config/ecs.ts. */
   ecs: ecsConfigSchema.optional(),
 }).strict()

@@ -5,8 +5,9 @@ import { z } from 'zod'
 import { systemClock, type Clock } from '../clock/clock.ts'
 import type { LabMetrics } from '../observability/metrics.ts'
 import { POOL_SANDBOX_STATES } from '../pool/pool-counts.ts'
+import { StoreUnavailableError } from '../store/errors.ts'
 import type { Store } from '../store/types.ts'
-import { ApiError } from './errors.ts'
+import { ApiError, storeUnavailable } from './errors.ts'
 import { registerExecRoutes, registerStdinRoute, type ExecRouteDeps } from './exec-routes.ts'
 import { registerFileReadRoutes, registerFileWriteRoute } from './file-routes.ts'
 import { IdempotencyCache } from './idempotency.ts'
@@ -75,7 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // never let a request id or body reach the logs with secrets: we log explicitly
   })
 
-  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => sendError(err, req, reply, deps.logger))
+  app.setErrorHandler((err: FastifyError | ApiError | StoreUnavailableError, req, reply) => sendError(err, req, reply, deps.logger))
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON())
   })
@@ -257,9 +258,13 @@ async function poolView(p: PoolRuntime) {
   }
 }
 
-function sendError(err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply, logger: Logger): void {
+function sendError(err: FastifyError | ApiError | StoreUnavailableError, req: FastifyRequest, reply: FastifyReply, logger: Logger): void {
   let api: ApiError
   if (err instanceof ApiError) api = err
+  else if (err instanceof StoreUnavailableError) {
+    logger.warn({ err: err.message, url: req.url.split('?')[0] }, 'store unavailable')
+    api = storeUnavailable(err)
+  }
   else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') api = new ApiError('body_too_large', 'the body is larger than the gateway accepts')
   else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') api = new ApiError('unsupported_media_type', `send the body as ${req.routeOptions.schema?.consumes ?? 'application/json'}`)
   else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') api = new ApiError('invalid_json', 'the body is empty but the content type says JSON')

@@ -1,9 +1,11 @@
 import { CapacityExhausted, ClaimTimeout } from '../pool/errors.ts'
-import { ApiError } from './errors.ts'
+import { StoreUnavailableError } from '../store/errors.ts'
+import { ApiError, storeUnavailable } from './errors.ts'
 import type { PoolRuntime } from '../pool/runtime.ts'
 
 /** Maps why a cold start could not happen to the API's 503 errors (with Retry-After). */
 export function toCapacityError(err: unknown, pool: PoolRuntime): ApiError {
+  if (err instanceof StoreUnavailableError) return storeUnavailable(err)
   if (err instanceof CapacityExhausted) {
     return new ApiError('capacity_exhausted', `pool "${pool.spec.name}" has no ready sandbox and is at maxSize ${pool.spec.maxSize}`, undefined, 5)
   }

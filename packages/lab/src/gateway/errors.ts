@@ -1,3 +1,5 @@
+import type { StoreUnavailableError } from '../store/errors.ts'
+
 /**
  * The closed catalogue of API errors: code -> HTTP status and meaning. docs/api.md lists every
  * code (a test checks it), and the WebSocket close codes live beside them.
@@ -32,6 +34,7 @@ export const ERROR_CODES = {
   claim_timeout: { status: 503, meaning: 'No warm sandbox and the cold start took longer than `claimTimeoutMs`; retry after `Retry-After`.' },
   pool_unavailable: { status: 503, meaning: 'The pool cannot start sandboxes right now (driver failing, backing off); retry after `Retry-After`.' },
   session_unavailable: { status: 503, meaning: 'The gateway restarted and has not reconnected to this session yet; retry after `Retry-After`.' },
+  store_unavailable: { status: 503, meaning: 'The gateway cannot reach its database (PostgreSQL down, restarting or unreachable, or a statement timed out); retry after `Retry-After`.' },
   claim_failed: { status: 500, meaning: 'Binding the workspace or applying the claim in the sandbox failed; the sandbox was destroyed.' },
   internal: { status: 500, meaning: 'Unexpected error; the gateway logged it.' },
 } as const satisfies Record<string, { status: number; meaning: string }>
@@ -62,6 +65,11 @@ export class ApiError extends Error {
   toJSON(): { error: { code: ErrorCode; message: string; details?: readonly ErrorDetail[] } } {
     return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } }
   }
+}
+
+/** A call the store could not complete because the database is out of reach: 503 with Retry-After. */
+export function storeUnavailable(err: StoreUnavailableError): ApiError {
+  return new ApiError('store_unavailable', 'the gateway cannot reach its database; retry later', undefined, err.retryAfterS)
 }
 
 /** WebSocket close codes of the terminal endpoint. */

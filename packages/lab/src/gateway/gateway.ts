@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../clock/clock.ts'
@@ -9,7 +8,7 @@ import { LabMetrics } from '../observability/metrics.ts'
 import { reconcileOnStart } from '../pool/reconcile.ts'
 import { PoolRuntime } from '../pool/runtime.ts'
 import type { DriverName } from '../spec/pool-spec.ts'
-import { SqliteStore } from '../store/sqlite/sqlite-store.ts'
+import { openStore } from '../store/open.ts'
 import type { Store } from '../store/types.ts'
 import { resolveApiKey } from './api-key.ts'
 import { buildApp } from './app.ts'
@@ -98,7 +97,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   mkdirSync(config.workspacesDir, { recursive: true, mode: 0o711 })
   const { key: apiKey, source: apiKeySource } = resolveApiKey(config.dataDir, config.apiKey)
-  const store = new SqliteStore(join(config.dataDir, 'state.db'))
+  const store = await openStore(config.dataDir, config.store, (err) => logger.warn({ err: err.message }, 'store: a database connection was lost; it reconnects'))
   const metrics = new LabMetrics({ defaultMetrics: true })
 
   const drivers = new Map<DriverName, SandboxDriver>()

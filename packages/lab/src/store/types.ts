@@ -349,8 +349,10 @@ export interface Store {
   /** The id of the newest event (0: none yet). */
   lastEventId(): Promise<number>
   /**
-   * Calls `listener` after this store committed events (an event bus then reads them at once);
-   * events other processes append are seen by reading again. Returns the unsubscribe.
+   * Calls `listener` after this store committed events (an event bus then reads them at once).
+   * SQLite: events other processes append are seen by reading again; Postgres: also after other
+   * stores' commits on the same database (LISTEN/NOTIFY), soon after they happen. Returns the
+   * unsubscribe.
    */
   watchEvents(listener: () => void): () => void
 

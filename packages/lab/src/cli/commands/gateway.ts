@@ -4,7 +4,7 @@ import { formatSizeBytes } from '../../config/size.ts'
 import { startGateway } from '../../gateway/gateway.ts'
 import { egressOptionsForTeardown, teardownEgress } from '../../gateway/egress-setup.ts'
 import { SandboxTeardown } from '../../pool/teardown.ts'
-import { SqliteStore } from '../../store/sqlite/sqlite-store.ts'
+import { describeStore, openStore } from '../../store/open.ts'
 import { driverFactory } from '../drivers.ts'
 import type { CliIo, ExitCode } from '../../io.ts'
 import { join } from 'node:path'
@@ -43,6 +43,7 @@ export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, sign
     `  browser: ${gw.url}/  (sign in with the API key)`,
     `  API key: ${keyLine}`,
     ...poolLines,
+    `  store: ${describeStore(config.dataDir, config.store)}`,
     `  workspaces: ${config.workspacesDir} (${config.workspaceQuotaBytes > 0 ? `quota ${formatSizeBytes(config.workspaceQuotaBytes)} per user` : 'no quota'})`,
     `  try:     npx infra-lab shell --user alice --url ${gw.url}`,
     '',
@@ -60,8 +61,9 @@ export async function gatewayCommand(flags: GatewayCommandFlags, io: CliIo, sign
 
 async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver: ReturnType<typeof driverFactory>, io: CliIo, logger: Logger): Promise<ExitCode> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
-  const store = new SqliteStore(join(config.dataDir, 'state.db'))
+  let store
   try {
+    store = await openStore(config.dataDir, config.store)
     const names = [...new Set(config.pools.map((p) => p.driver))]
     let ended = 0
     for (const s of await store.listSessions()) {
@@ -89,7 +91,7 @@ async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver:
     io.stderr.write(`infra-lab gateway --teardown: ${(err as Error).message}\n`)
     return 1
   } finally {
-    await store.close()
+    await store?.close()
   }
 }
 

@@ -1,12 +1,10 @@
 import type Database from 'better-sqlite3'
-import { QuotaRefused, type NewSession } from '../types.ts'
+import { bucketTokens, checkKeyQuota, checkUserQuota } from '../admission.ts'
+import type { NewSession } from '../types.ts'
 
 /** Open sessions of a user and of a key: each answered from its partial index (migration 5). */
 export const OPEN_BY_USER_SQL = 'SELECT COUNT(*) AS n FROM sessions WHERE user = ? AND ended_at IS NULL'
 export const OPEN_BY_KEY_SQL = 'SELECT COUNT(*) AS n FROM sessions WHERE key_id = ? AND ended_at IS NULL'
-
-/** How long a caller over a concurrency quota is told to wait: a session has to end first. */
-export const QUOTA_RETRY_AFTER_S = 5
 
 /**
  * A create's quotas, checked inside the claim's own transaction (BEGIN IMMEDIATE): the counts
@@ -36,18 +34,11 @@ export class SqliteAdmission {
   check(s: NewSession, now: number, consume: boolean): void {
     const a = s.admission
     if (!a) return
-    if (a.maxSessionsPerUser !== undefined && this.countOpen({ user: s.user }) >= a.maxSessionsPerUser) {
-      throw new QuotaRefused('quota_exceeded', 'maxSessionsPerUser', a.maxSessionsPerUser, QUOTA_RETRY_AFTER_S)
-    }
+    if (a.maxSessionsPerUser !== undefined) checkUserQuota(a, this.countOpen({ user: s.user }))
     if (s.keyId === undefined) return
-    if (a.maxSessions !== undefined && this.countOpen({ keyId: s.keyId }) >= a.maxSessions) {
-      throw new QuotaRefused('quota_exceeded', 'maxSessions', a.maxSessions, QUOTA_RETRY_AFTER_S)
-    }
+    if (a.maxSessions !== undefined) checkKeyQuota(a, this.countOpen({ keyId: s.keyId }))
     if (a.createsPerMin === undefined) return
-    const perMs = a.createsPerMin / 60_000
-    const row = this.q.bucket.get(s.keyId) as { tokens: number; updated_at: number } | undefined
-    const tokens = row ? Math.min(a.createsPerMin, row.tokens + Math.max(0, now - row.updated_at) * perMs) : a.createsPerMin
-    if (tokens < 1) throw new QuotaRefused('rate_limited', 'createsPerMin', a.createsPerMin, Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)))
+    const tokens = bucketTokens(a.createsPerMin, this.q.bucket.get(s.keyId) as { tokens: number; updated_at: number } | undefined, now)
     if (consume) this.q.putBucket.run({ key_id: s.keyId, tokens: tokens - 1, now })
   }
 }

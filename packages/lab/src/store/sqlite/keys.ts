@@ -1,34 +1,6 @@
 import type Database from 'better-sqlite3'
+import { toKey, type KeyRow } from '../key-rows.ts'
 import type { KeyRecord, NewKey } from '../types.ts'
-
-interface KeyRow {
-  id: string
-  name: string
-  secret_hash: string
-  users: string | null
-  pools: string | null
-  max_sessions: number | null
-  creates_per_min: number | null
-  expires_at: number | null
-  created_at: number
-  revoked_at: number | null
-  rotated_at: number | null
-}
-
-function toKey(r: KeyRow): KeyRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    users: r.users === null ? null : (JSON.parse(r.users) as string[]),
-    pools: r.pools === null ? null : (JSON.parse(r.pools) as string[]),
-    maxSessions: r.max_sessions,
-    createsPerMin: r.creates_per_min,
-    expiresAt: r.expires_at,
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-    rotatedAt: r.rotated_at,
-  }
-}
 
 /** Scoped API keys: only the sha256 of a secret is kept. */
 export class SqliteKeys {

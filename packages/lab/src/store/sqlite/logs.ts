@@ -1,8 +1,6 @@
 import type Database from 'better-sqlite3'
-import type { AuditAction, AuditEntry, EventRecord, EventType, NewAuditEntry, NewEvent } from '../types.ts'
-
-interface AuditRow { id: number; at: number; actor: string; key_id: string | null; action: AuditAction; target: string; details: string }
-export interface EventRow { id: number; at: number; type: EventType; pool: string | null; user: string | null; session_id: string | null; data: string }
+import { toAudit, toEvent, type AuditRow, type EventRow } from '../log-rows.ts'
+import type { AuditEntry, EventRecord, NewAuditEntry, NewEvent } from '../types.ts'
 
 /** The audit log and the event log: append-only tables whose ids only grow (AUTOINCREMENT). */
 export class SqliteLogs {
@@ -28,7 +26,7 @@ export class SqliteLogs {
 
   listAudit(f: { since?: number; afterId?: number; limit: number }): AuditEntry[] {
     const rows = this.q.listAudit.all({ since: f.since ?? 0, after: f.afterId ?? 0, limit: f.limit }) as AuditRow[]
-    return rows.map((r) => ({ id: r.id, at: r.at, actor: r.actor, keyId: r.key_id, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }))
+    return rows.map(toAudit)
   }
 
   event(e: NewEvent): number {
@@ -49,6 +47,3 @@ export class SqliteLogs {
   }
 }
 
-export function toEvent(r: EventRow): EventRecord {
-  return { id: r.id, at: r.at, type: r.type, pool: r.pool, user: r.user, sessionId: r.session_id, data: JSON.parse(r.data) as Record<string, unknown> }
-}

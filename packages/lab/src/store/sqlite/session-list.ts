@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3'
 import type { SessionListFilter } from '../types.ts'
-import type { SessionRow } from './rows.ts'
+import type { SessionRow } from '../rows.ts'
 import { scopeConditions } from './scope-sql.ts'
 
 /**

@@ -13,7 +13,8 @@ import { WalCheckpointer } from './checkpointer.ts'
 import { SqliteKeys } from './keys.ts'
 import { SqliteLogs } from './logs.ts'
 import { migrate } from './migrations.ts'
-import { newSessionRecord, toSandbox, toSession, type SandboxRow, type SessionRow } from './rows.ts'
+import { newSessionRecord, toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
+import { StoreConflictError } from '../errors.ts'
 import { listSessionRows } from './session-list.ts'
 import { SqliteUsage } from './usage.ts'
 import { SqliteWebhooks } from './webhooks.ts'
@@ -23,11 +24,6 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number
   /** Checkpoint the WAL from a worker thread (default) instead of inside commits. */
   checkpointInWorker?: boolean
-}
-
-/** A state change the store refuses (e.g. marking a sandbox warm that is not starting). */
-export class StoreConflictError extends Error {
-  override readonly name = 'StoreConflictError'
 }
 
 /**

@@ -1,14 +1,6 @@
 import type Database from 'better-sqlite3'
-import type { DeliveryAttempt, DueDelivery, EventType, WebhookRecord, WebhookSummary } from '../types.ts'
-import { toEvent, type EventRow } from './logs.ts'
-
-interface WebhookRow {
-  id: string; url: string; events: string; secret: string; created_at: number; created_by: string
-  last_attempt_at: number | null; last_status: number | null; last_error: string | null; pending: number
-}
-type DueRow = {
-  id: string; webhook_id: string; url: string; secret: string; attempts: number; event_at: number; event_id: number
-} & { [K in keyof EventRow as `e_${K}`]: EventRow[K] | null }
+import type { DeliveryAttempt, DueDelivery, WebhookRecord, WebhookSummary } from '../types.ts'
+import { toDue, toWebhookSummary, type DueRow, type WebhookRow } from '../webhook-rows.ts'
 
 /**
  * Webhooks and their deliveries. Deliveries are rows with their own retry state; the cursor row
@@ -71,10 +63,7 @@ export class SqliteWebhooks {
   }
 
   list(): WebhookSummary[] {
-    return (this.q.list.all() as WebhookRow[]).map((r) => ({
-      id: r.id, url: r.url, events: JSON.parse(r.events) as EventType[], sealedSecret: r.secret, createdAt: r.created_at, createdBy: r.created_by,
-      lastAttemptAt: r.last_attempt_at, lastStatus: r.last_status, lastError: r.last_error, pending: r.pending,
-    }))
+    return (this.q.list.all() as WebhookRow[]).map(toWebhookSummary)
   }
 
   delete(id: string): boolean {
@@ -107,8 +96,3 @@ export class SqliteWebhooks {
   }
 }
 
-function toDue(r: DueRow): DueDelivery {
-  const event = r.e_id === null ? undefined
-    : toEvent({ id: r.e_id, at: r.e_at!, type: r.e_type!, pool: r.e_pool, user: r.e_user, session_id: r.e_session_id, data: r.e_data! })
-  return { id: r.id, webhookId: r.webhook_id, url: r.url, sealedSecret: r.secret, attempts: r.attempts, eventAt: r.event_at, event }
-}

@@ -1,8 +1,12 @@
-import type { NetworkPolicy } from '../../spec/network-policy.ts'
-import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
-import type { EndedReason, NewSession, SandboxRecord, SandboxState, SessionRecord, SessionState } from '../types.ts'
+import type { NetworkPolicy } from '../spec/network-policy.ts'
+import type { SandboxHandle } from '../spec/sandbox-handle.ts'
+import type { EndedReason, NewSession, SandboxRecord, SandboxState, SessionRecord, SessionState } from './types.ts'
 
-/** Rows as SQLite returns them, and their mapping to the store's records. */
+/**
+ * Rows as the SQL stores return them, and their mapping to the store's records: times are integers
+ * (ms), JSON columns come as their text (the Postgres store reads jsonb as text too), so SQLite and
+ * Postgres share these mappers.
+ */
 export interface SandboxRow {
   id: string
   pool: string
@@ -20,7 +24,8 @@ export interface SessionRow {
   pool: string
   sandbox_id: string | null
   state: SessionState
-  warm: number
+  /** SQLite: 0 or 1; Postgres: a boolean. */
+  warm: number | boolean
   created_at: number
   ended_at: number | null
   ended_reason: EndedReason | null
@@ -55,7 +60,7 @@ export function toSession(r: SessionRow): SessionRecord {
     pool: r.pool,
     sandboxId: r.sandbox_id,
     state: r.state,
-    warm: r.warm === 1,
+    warm: r.warm === 1 || r.warm === true,
     createdAt: r.created_at,
     endedAt: r.ended_at,
     endedReason: r.ended_reason,
