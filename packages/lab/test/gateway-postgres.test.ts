@@ -49,4 +49,51 @@ describe.skipIf(skip !== undefined)(`the gateway on PostgreSQL${skip ? ` (skippe
       await gw.cleanup()
     }
   })
+
+  it('runs the pool on exactly one of two replicas (the lease), claims warm through either, and hands the pool over when its runner stops', async () => {
+    const url = await server.createDatabase('replicas')
+    const driver = new FakeDriver()
+    const config = (replicaId: string) => ({
+      store: { url, poolSize: 3 }, replicaId, leaseRenewMs: 200, pools: [{ name: 'default', policy: { kind: 'fixed', size: 3 }, maxSize: 8 }],
+    })
+    const a = await startTestGateway(driver, config('replica-a'))
+    const b = await startTestGateway(driver, config('replica-b'))
+    const gws = [a, b]
+    try {
+      const health = async (gw: typeof a) => (await gw.app.inject('/healthz')).json() as { ok: boolean; replica: string; leases: string[] }
+      await waitFor(async () => (await health(a)).leases.length + (await health(b)).leases.length === 1, 10_000, 'one replica to hold the lease')
+      const runner = (await health(a)).leases.length === 1 ? a : b
+      const other = runner === a ? b : a
+      expect(await health(runner)).toEqual({ status: 'ok', ok: true, replica: runner.replicaId, leases: ['pool:default'] })
+      expect(await health(other)).toEqual({ status: 'ok', ok: true, replica: other.replicaId, leases: [] })
+      expect((await server.psql('replicas', `SELECT holder FROM leases WHERE name = 'pool:default'`)).trim()).toBe(runner.replicaId)
+      const warmCount = async () => (await other.store.listSandboxes({ pool: 'default', state: 'warm' })).length
+      await waitFor(async () => (await warmCount()) === 3, 10_000, 'pool to fill')
+
+      // Claims through the replica that does not run the pool: warm, and the runner refills.
+      for (const user of ['ada', 'bob']) {
+        const res = await other.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: { user } })
+        expect(res.statusCode).toBe(201)
+        expect(res.json().warm).toBe(true)
+      }
+      await waitFor(async () => (await warmCount()) === 3, 10_000, 'the runner to refill')
+      // Only the runner created: 3 + 2 sandboxes, never a second fill by the other replica.
+      await new Promise((r) => setTimeout(r, 600))
+      expect(await driver.list()).toHaveLength(5)
+
+      // The runner stops: it gives the lease up, and the other replica runs the pool.
+      await runner.stop()
+      gws.splice(gws.indexOf(runner), 1)
+      await waitFor(async () => (await health(other)).leases.length === 1, 5000, 'the other replica to take the lease')
+      expect((await server.psql('replicas', `SELECT holder FROM leases WHERE name = 'pool:default'`)).trim()).toBe(other.replicaId)
+      const res = await other.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: { user: 'cy' } })
+      expect(res.statusCode).toBe(201)
+      await waitFor(async () => (await warmCount()) === 3, 10_000, 'the new runner to refill')
+      // Its reconcile on taking the lease kept every live sandbox and session.
+      expect((await other.store.listSessions({})).filter((s) => s.state !== 'ended')).toHaveLength(3)
+    } finally {
+      for (const gw of gws) await gw.stop()
+      await driver.teardown()
+    }
+  })
 })
