@@ -111,6 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
 
   const drivers = new Map<DriverName, SandboxDriver>()
   const pools = new Map<string, PoolRuntime>()
+  const followerSyncMs = Math.min(DEFAULT_FOLLOWER_SYNC_MS, config.leaseRenewMs)
   const byLease = new Map(config.pools.map((p) => [poolLeaseName(p.name), p.name]))
   const leaseKeeper = replicated
     ? new LeaseKeeper({
@@ -142,7 +143,6 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       }
       await store.upsertPool(spec, clock.now())
       const lease = leaseKeeper?.lease(poolLeaseName(spec.name)) ?? ALWAYS_HELD
-      const followerSyncMs = Math.min(DEFAULT_FOLLOWER_SYNC_MS, config.leaseRenewMs)
       pools.set(spec.name, new PoolRuntime({ spec, driver, store, clock, metrics, logger, lease, followerSyncMs }))
     }
   } catch (err) {
@@ -161,6 +161,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   const sessions = new SessionService({
     store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks,
     limits: { maxSessionsPerUser: config.maxSessionsPerUser, maxSessionTimeoutS: config.maxSessionTimeoutS },
+    ...(replicated ? { replicated: { syncMs: followerSyncMs } } : {}),
   })
   for (const p of pools.values()) p.controller.start()
   leaseKeeper?.start()
@@ -217,7 +218,10 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
 
   await app.listen({ host: config.host, port: config.port })
   // After the port is open: a slow or hostile agent delays only its own session, never start-up.
-  const resuming = sessions.resume().then(
+  // Replicas connect to every open session without ending any (another replica may be claiming
+  // one right now); one gateway alone resumes its sessions and ends those that are gone.
+  if (replicated) sessions.startSync()
+  const resuming = (replicated ? Promise.resolve({ resumed: 0, ended: 0 }) : sessions.resume()).then(
     (r) => { if (r.resumed + r.ended > 0) logger.info(r, 'resumed running sessions') },
     (err: unknown) => logger.error({ err: String(err) }, 'resuming sessions failed'),
   )
