@@ -9,7 +9,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness (no key) */
+        /** Liveness, and the pool leases this replica holds (no key) */
         get: {
             parameters: {
                 query?: never;

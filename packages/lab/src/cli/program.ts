@@ -60,6 +60,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--retain-ended <duration>', 'how long ended sessions keep their record before they are purged, e.g. 7d, 12h or seconds (env INFRA_LAB_RETAIN_ENDED; default 7d)')
     .option('--allow-private-webhooks', 'let webhooks be delivered to loopback, link-local and private addresses (refused by default)')
     .option('--store <url>', 'keep state in PostgreSQL, shared by gateway replicas: postgres://user@host:port/database (env INFRA_LAB_DATABASE_URL; default: SQLite in the data dir)')
+    .option('--replica-id <id>', "this gateway's name among replicas: metrics' replica label, lease holder (env INFRA_LAB_REPLICA_ID; default host-pid-random)")
     .option('--config <file>', 'JSON config file (flags override it, env overrides it too)')
     .option('--teardown', 'remove every sandbox, mount and directory the gateway made, then exit')
     .option('--cluster <name>', 'ecs: cluster of the sandbox tasks (env INFRA_LAB_ECS_CLUSTER)')

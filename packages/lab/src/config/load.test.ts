@@ -14,6 +14,24 @@ const file = (name: string, content: unknown) => {
 }
 
 describe('loadGatewayConfig', () => {
+  it('names the replica: --replica-id > INFRA_LAB_REPLICA_ID > file > host-pid-random, and renews leases every 2 s unless told', () => {
+    const cfg = file('replica.json', { replicaId: 'from-file', leaseRenewMs: 500 })
+    const pick = (flags: Record<string, string>, env: Record<string, string>) => {
+      const r = loadGatewayConfig({ config: cfg, ...flags }, env, dir)
+      return r.ok ? [r.config.replicaId, r.config.leaseRenewMs] : r.errors
+    }
+    expect(pick({ replicaId: 'gw-1' }, { INFRA_LAB_REPLICA_ID: 'gw-env' })).toEqual(['gw-1', 500])
+    expect(pick({}, { INFRA_LAB_REPLICA_ID: 'gw-env' })).toEqual(['gw-env', 500])
+    expect(pick({}, {})).toEqual(['from-file', 500])
+    const d = loadGatewayConfig({}, {}, dir)
+    expect(d.ok && d.config.leaseRenewMs).toBe(2000)
+    expect(d.ok && d.config.replicaId).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{6}$`))
+    const again = loadGatewayConfig({}, {}, dir)
+    expect(again.ok && d.ok && again.config.replicaId !== d.config.replicaId).toBe(true)
+    const bad = loadGatewayConfig({ replicaId: 'a b/c' }, {}, dir)
+    expect(bad.ok ? [] : bad.errors).toEqual([expect.stringMatching(/^replicaId: must be 1 to 128 letters/)])
+  })
+
   it('has sane defaults: 127.0.0.1:8080, data dir in cwd, one default pool', () => {
     const r = loadGatewayConfig({}, {}, '/srv/x')
     expect(r.ok).toBe(true)

@@ -5,6 +5,7 @@ import { poolSpecSchema, type PoolSpec } from '../spec/pool-spec.ts'
 import { ecsFromEnv, ecsFromFlags, missingEcsFields, type EcsConfig, type EcsFlags } from './ecs.ts'
 import { egressConfigSchema, gatewayConfigSchema, type GatewayConfigInput } from './schema.ts'
 import type { StoreConfig } from './store.ts'
+import { defaultReplicaId } from './replica.ts'
 
 export interface GatewayConfig {
   readonly host: string
@@ -31,6 +32,9 @@ export interface GatewayConfig {
   readonly allowPrivateWebhooks: boolean
   /** No url: SQLite in the data dir. */
   readonly store: StoreConfig
+  /** This gateway's name among replicas. */
+  readonly replicaId: string
+  readonly leaseRenewMs: number
 }
 
 /** Flags as the CLI parsed them (undefined: not given). */
@@ -53,6 +57,7 @@ export interface GatewayFlags extends EcsFlags {
   readonly allowPrivateWebhooks?: boolean
   /** A PostgreSQL URL (`--store`). */
   readonly store?: string
+  readonly replicaId?: string
 }
 
 export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; errors: string[] }
@@ -67,6 +72,7 @@ const ENV_KEYS = {
   INFRA_LAB_WORKSPACE_QUOTA: 'workspaceQuotaBytes',
   INFRA_LAB_MAX_UPLOAD_BYTES: 'maxUploadBytes',
   INFRA_LAB_RETAIN_ENDED: 'retainEndedS',
+  INFRA_LAB_REPLICA_ID: 'replicaId',
 } as const
 
 function formatIssues(prefix: string, error: z.ZodError): string[] {
@@ -113,6 +119,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
   if (flags.retainEnded !== undefined) fromFlags.retainEndedS = flags.retainEnded
   if (flags.maxSessionTimeout !== undefined) fromFlags.maxSessionTimeoutS = flags.maxSessionTimeout
   if (flags.allowPrivateWebhooks !== undefined) fromFlags.allowPrivateWebhooks = flags.allowPrivateWebhooks
+  if (flags.replicaId !== undefined) fromFlags.replicaId = flags.replicaId
 
   // The store and ecs sections merge field by field, with the same precedence.
   const storeUrl = flags.store ?? (env.INFRA_LAB_DATABASE_URL || undefined)
@@ -178,6 +185,8 @@ export function loadGatewayConfig(flags: GatewayFlags, env: Readonly<Record<stri
     retainEndedS: c.retainEndedS,
     allowPrivateWebhooks: c.allowPrivateWebhooks,
     store: c.store,
+    replicaId: c.replicaId ?? defaultReplicaId(),
+    leaseRenewMs: c.leaseRenewMs,
     pools,
     ecs: c.ecs,
     egress: {

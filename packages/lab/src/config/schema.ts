@@ -4,6 +4,7 @@ import { ecsConfigSchema } from './ecs.ts'
 import { durationSSchema } from './duration.ts'
 import { sizeBytesSchema } from './size.ts'
 import { DEFAULT_STORE_POOL_SIZE, storeConfigSchema } from './store.ts'
+import { DEFAULT_LEASE_RENEW_MS, replicaIdSchema } from './replica.ts'
 
 /** Per-user workspace quota; the drivers' default is the same (drivers/host/resources.ts). */
 export const DEFAULT_WORKSPACE_QUOTA_BYTES = 1024 ** 3
@@ -63,6 +64,14 @@ export const gatewayConfigSchema = z.object({
   allowPrivateWebhooks: z.boolean().default(false),
   /** SQLite in the data dir (default), or a PostgreSQL database shared by replicas; see config/store.ts. */
   store: storeConfigSchema.default({ poolSize: DEFAULT_STORE_POOL_SIZE }),
+  /** This gateway's name among replicas (metrics' `replica` label, lease holder); default host-pid-random. */
+  replicaId: replicaIdSchema.optional(),
+  /**
+   * With a shared (PostgreSQL) store: how often this replica renews the leases of the pools whose
+   * controller it runs; a lease lapses after 3 periods without renewal, and a replica that could
+   * not renew stops creating after 2.
+   */
+  leaseRenewMs: z.number().int().min(50).max(60_000).default(DEFAULT_LEASE_RENEW_MS),
   /** What `--driver ecs` needs (cluster, task definition, subnets, …); see config/ecs.ts. */
   ecs: ecsConfigSchema.optional(),
 }).strict()

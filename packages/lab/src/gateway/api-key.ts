@@ -8,13 +8,25 @@ export const API_KEY_FILE = 'api-key'
 export function resolveApiKey(dataDir: string, configured: string | undefined): { key: string; source: 'config' | 'file' | 'generated' } {
   if (configured) return { key: configured, source: 'config' }
   const file = join(dataDir, API_KEY_FILE)
-  if (existsSync(file)) {
-    const key = readFileSync(file, 'utf8').trim()
-    if (key.length >= 16) return { key, source: 'file' }
+  const stored = () => {
+    const key = existsSync(file) ? readFileSync(file, 'utf8').trim() : ''
+    return key.length >= 16 ? key : undefined
   }
+  const found = stored()
+  if (found) return { key: found, source: 'file' }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const key = `il_${newSecretToken(24)}`
-  writeFileSync(file, `${key}\n`, { mode: 0o600 })
+  const fresh = !existsSync(file)
+  try {
+    // A new file is made exclusively: of two gateways starting at once on one data dir, the
+    // second reads the first's key. A file too short to be a key is replaced, as it always was.
+    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: fresh ? 'wx' : 'w' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    const theirs = stored()
+    if (theirs) return { key: theirs, source: 'file' }
+    writeFileSync(file, `${key}\n`, { mode: 0o600 })
+  }
   return { key, source: 'generated' }
 }
 

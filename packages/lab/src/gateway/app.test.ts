@@ -25,10 +25,14 @@ describe('gateway HTTP API (fake driver)', () => {
     gw.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: typeof body === 'string' ? body : JSON.stringify(body) })
 
   it('serves /healthz, /metrics and /openapi.json without a key', async () => {
-    expect((await gw.app.inject('/healthz')).json()).toEqual({ status: 'ok' })
+    // One process on SQLite: it holds every pool's lease, as it always runs every controller.
+    expect((await gw.app.inject('/healthz')).json()).toEqual({ status: 'ok', ok: true, replica: gw.replicaId, leases: ['pool:default'] })
+    expect(gw.replicaId).toMatch(/^[A-Za-z0-9.-]+-\d+-[0-9a-f]{6}$/)
     const metrics = await gw.app.inject('/metrics')
-    expect(metrics.body).toContain('lab_pool_sandboxes{pool="default",state="ready"} 2')
-    expect(metrics.body).toContain('lab_pool_target{pool="default"} 2')
+    expect(metrics.body).toContain(`lab_pool_sandboxes{pool="default",state="ready",replica="${gw.replicaId}"} 2`)
+    expect(metrics.body).toContain(`lab_pool_target{pool="default",replica="${gw.replicaId}"} 2`)
+    // Every series carries the replica, the process's own too.
+    expect(metrics.body).toMatch(new RegExp(`process_cpu_user_seconds_total\\{replica="${gw.replicaId}"\\} `))
     const spec = (await gw.app.inject('/openapi.json')).json()
     expect(Object.keys(spec.paths)).toContain('/v1/sessions/{id}/terminal')
   })

@@ -54,6 +54,8 @@ export interface AppDeps {
   readonly maxUploadBytes: number
   /** Called by /healthz; false makes it answer 503. */
   readonly isHealthy?: () => boolean
+  /** This replica's id and the pool leases it holds now, as /healthz reports them. */
+  readonly replica?: { readonly id: string; readonly leases: () => string[] }
   /** Pool history and session activity for GET /v1/stats. */
   readonly stats?: Pick<StatsDeps, 'clock' | 'sampler' | 'lastActivityMs'>
   /** Directory of the built web dashboard (packages/web/dist by default); false: none. */
@@ -101,9 +103,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const streams = closeLingeringOnShutdown(app)
 
   // ---- no key -------------------------------------------------------------------------
-  app.get('/healthz', { schema: { summary: 'Liveness (no key)', responses: { 200: { description: 'OK' }, 503: { description: 'Shutting down' } } } }, async (_req, reply) => {
+  app.get('/healthz', { schema: { summary: 'Liveness, and the pool leases this replica holds (no key)', responses: { 200: { description: 'OK' }, 503: { description: 'Shutting down' } } } }, async (_req, reply) => {
     const ok = deps.isHealthy?.() ?? true
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' })
+    const replica = deps.replica ? { replica: deps.replica.id, leases: deps.replica.leases() } : {}
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', ok, ...replica })
   })
   app.get('/metrics', { schema: { summary: 'Prometheus metrics (no key)', responses: { 200: { description: 'Prometheus text format', media: 'text/plain' } } } }, async (_req, reply) => {
     for (const p of deps.pools.values()) {

@@ -50,7 +50,7 @@ describe('a claim whose sandbox fails before the answer', () => {
     expect(res.statusCode).toBe(500)
     expect(res.json().error.code).toBe('claim_failed')
     expect(driver.bindCalls).toBe(2)
-    expect((await g.app.inject('/metrics')).body).toContain('lab_claims_total{pool="default",result="rejected"} 1')
+    expect((await g.app.inject('/metrics')).body).toContain(`lab_claims_total{pool="default",result="rejected",replica="${g.replicaId}"} 1`)
     expect(await g.store.listSessions({ state: 'starting' })).toEqual([])
   })
 })

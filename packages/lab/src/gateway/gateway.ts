@@ -5,6 +5,8 @@ import { systemClock, type Clock } from '../clock/clock.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
 import { LabMetrics } from '../observability/metrics.ts'
+import { DEFAULT_FOLLOWER_SYNC_MS, DEFAULT_HELLO_TIMEOUT_MS } from '../pool/controller.ts'
+import { ALWAYS_HELD, LeaseKeeper, poolLeaseName } from '../pool/lease.ts'
 import { reconcileOnStart } from '../pool/reconcile.ts'
 import { PoolRuntime } from '../pool/runtime.ts'
 import type { DriverName } from '../spec/pool-spec.ts'
@@ -86,6 +88,10 @@ export interface StartedGateway {
   readonly pools: ReadonlyMap<string, PoolRuntime>
   readonly metrics: LabMetrics
   readonly events: EventBus
+  /** This gateway's name among replicas. */
+  readonly replicaId: string
+  /** The pool leases this replica holds now (`pool:<name>`); every pool's when the store is its own. */
+  leases(): string[]
   /** Closes the API and the channels; sandboxes and shells keep running (restart resumes them). */
   stop(): Promise<void>
 }
@@ -98,10 +104,28 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   mkdirSync(config.workspacesDir, { recursive: true, mode: 0o711 })
   const { key: apiKey, source: apiKeySource } = resolveApiKey(config.dataDir, config.apiKey)
   const store = await openStore(config.dataDir, config.store, (err) => logger.warn({ err: err.message }, 'store: a database connection was lost; it reconnects'))
-  const metrics = new LabMetrics({ defaultMetrics: true })
+  const metrics = new LabMetrics({ defaultMetrics: true, replica: config.replicaId })
+  // A shared database means replicas: each pool's controller runs where its lease is held, and
+  // the pool is reconciled when the lease is taken rather than at start.
+  const replicated = config.store.url !== undefined
 
   const drivers = new Map<DriverName, SandboxDriver>()
   const pools = new Map<string, PoolRuntime>()
+  const followerSyncMs = Math.min(DEFAULT_FOLLOWER_SYNC_MS, config.leaseRenewMs)
+  const byLease = new Map(config.pools.map((p) => [poolLeaseName(p.name), p.name]))
+  const leaseKeeper = replicated
+    ? new LeaseKeeper({
+      store, clock, logger, holder: config.replicaId, renewMs: config.leaseRenewMs, names: [...byLease.keys()],
+      onAcquired: async (name) => {
+        const pool = pools.get(byLease.get(name)!)
+        if (!pool) throw new Error(`pool of lease ${name} is not running yet`)
+        // Another replica's create may be under way: records and sandboxes younger than any create are spared.
+        const report = await reconcileOnStart({ driver: pool.driver, store, logger, clock, pool: pool.spec.name, spareRecentMs: 2 * DEFAULT_HELLO_TIMEOUT_MS })
+        logger.info({ pool: pool.spec.name, ...report }, 'reconciled the pool on taking its lease')
+      },
+      onReady: (name) => pools.get(byLease.get(name)!)?.controller.nudge(),
+    })
+    : undefined
   let egress: GatewayEgress | undefined
   try {
     // Before the drivers: their network sandboxes need the proxy's rules in place.
@@ -111,12 +135,15 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       if (!driver) {
         driver = await opts.makeDriver(spec.driver, egress?.host ? { egress: egress.host.driver } : {})
         await driver.init()
-        const report = await reconcileOnStart({ driver, store, logger })
-        logger.info({ driver: spec.driver, ...report }, 'reconciled sandboxes after start')
+        if (!replicated) {
+          const report = await reconcileOnStart({ driver, store, logger })
+          logger.info({ driver: spec.driver, ...report }, 'reconciled sandboxes after start')
+        }
         drivers.set(spec.driver, driver)
       }
       await store.upsertPool(spec, clock.now())
-      pools.set(spec.name, new PoolRuntime({ spec, driver, store, clock, metrics, logger }))
+      const lease = leaseKeeper?.lease(poolLeaseName(spec.name)) ?? ALWAYS_HELD
+      pools.set(spec.name, new PoolRuntime({ spec, driver, store, clock, metrics, logger, lease, followerSyncMs }))
     }
   } catch (err) {
     await egress?.stop()
@@ -134,8 +161,17 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   const sessions = new SessionService({
     store, pools, clock, metrics, logger, attachTokenTtlS: config.attachTokenTtlS, networks,
     limits: { maxSessionsPerUser: config.maxSessionsPerUser, maxSessionTimeoutS: config.maxSessionTimeoutS },
+    ...(replicated ? { replicated: { syncMs: followerSyncMs } } : {}),
   })
   for (const p of pools.values()) p.controller.start()
+  leaseKeeper?.start()
+  // Claims and ends on other replicas are events here (LISTEN/NOTIFY): the pool's runner refills at once.
+  const stopWatchingPools = leaseKeeper
+    ? store.watchEvents(() => {
+      for (const p of pools.values()) if (leaseKeeper.isHeld(poolLeaseName(p.spec.name))) p.controller.nudge()
+    })
+    : () => undefined
+  const heldLeases = (): string[] => leaseKeeper?.heldNames() ?? [...pools.keys()].map(poolLeaseName)
 
   let stopping = false
   const sampler = new PoolStatsSampler(pools, clock)
@@ -160,6 +196,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
     wsMaxFrameBytes: config.wsMaxFrameBytes,
     maxUploadBytes: config.maxUploadBytes,
     isHealthy: () => !stopping,
+    replica: { id: config.replicaId, leases: heldLeases },
     stats: { clock, sampler, lastActivityMs: (id) => sessions.lastActivityMs(id) },
   })
   // On the gateway's clock, a sweep after the last one finished: a slow store never stacks them up.
@@ -181,7 +218,10 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
 
   await app.listen({ host: config.host, port: config.port })
   // After the port is open: a slow or hostile agent delays only its own session, never start-up.
-  const resuming = sessions.resume().then(
+  // Replicas connect to every open session without ending any (another replica may be claiming
+  // one right now); one gateway alone resumes its sessions and ends those that are gone.
+  if (replicated) sessions.startSync()
+  const resuming = (replicated ? Promise.resolve({ resumed: 0, ended: 0 }) : sessions.resume()).then(
     (r) => { if (r.resumed + r.ended > 0) logger.info(r, 'resumed running sessions') },
     (err: unknown) => logger.error({ err: String(err) }, 'resuming sessions failed'),
   )
@@ -191,7 +231,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   const url = `http://${host}:${port}`
 
   return {
-    app, url, apiKey, apiKeySource, store, sessions, pools, metrics, events,
+    app, url, apiKey, apiKeySource, store, sessions, pools, metrics, events, replicaId: config.replicaId, leases: heldLeases,
     async stop() {
       if (stopping) return
       stopping = true
@@ -203,7 +243,10 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       stopNudging()
       events.stop()
       await webhooks.stop()
+      stopWatchingPools()
       for (const p of pools.values()) await p.controller.stop()
+      // Given up at once, so another replica runs the pools without waiting for the leases to lapse.
+      await leaseKeeper?.stop()
       sessions.detachAll()
       await resuming
       await closeWithin(app, STOP_GRACE_MS, logger)

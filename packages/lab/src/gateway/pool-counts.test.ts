@@ -24,7 +24,7 @@ describe('GET /v1/pools counts every sandbox the pool owns (fake driver)', () =>
     expect(sample.host).toBe(3)
     const metrics = (await gw.app.inject('/metrics')).body
     for (const [state, n] of [['ready', 2], ['starting', 0], ['cold_starting', 0], ['claimed', 1], ['destroying', 0]] as const) {
-      expect(metrics).toContain(`lab_pool_sandboxes{pool="default",state="${state}"} ${n}`)
+      expect(metrics).toContain(`lab_pool_sandboxes{pool="default",state="${state}",replica="${gw.replicaId}"} ${n}`)
     }
   })
 

@@ -54,7 +54,17 @@ export interface SessionServiceDeps {
   /** Binds network policies and credentials to sandboxes at claim time (and after a restart). */
   readonly networks: SessionNetworks
   readonly limits: SessionLimits
+  /**
+   * Replicas share the store: any of them may be asked for any session, so each connects to the
+   * open sessions another replica created (every `syncMs`, and on demand), a lost connection of
+   * its own is tried again before the session is given up, and only the replica whose end wins in
+   * the store destroys the sandbox.
+   */
+  readonly replicated?: { readonly syncMs: number }
 }
+
+/** Sessions one replica connects to at once when it catches up with the others'. */
+const ADOPT_CONCURRENCY = 16
 
 export interface SessionLimits {
   /** Sessions not ended one user may have, whichever key created them. */
@@ -81,6 +91,9 @@ export class SessionService {
   private readonly resumer: SessionResumer
   private sweeping: Promise<void> = Promise.resolve()
   private stopped = false
+  private readonly adopting = new Map<string, Promise<boolean>>()
+  private cancelSync: (() => void) | undefined
+  private syncing: Promise<void> = Promise.resolve()
 
   constructor(private readonly deps: SessionServiceDeps) {
     this.resumer = new SessionResumer((s) => this.resumeOne(s), deps.logger)
@@ -299,6 +312,7 @@ export class SessionService {
     if (!(await this.resumer.wait(sessionId, RESUME_WAIT_MS))) {
       throw new ApiError('session_unavailable', `session ${sessionId} is still being reconnected after a gateway restart`, undefined, 1)
     }
+    if (this.deps.replicated) await this.adopt(sessionId)
     return this.get(sessionId)
   }
 
@@ -314,6 +328,7 @@ export class SessionService {
     const ended = (s: SessionRecord) => new ApiError('session_ended', `session ${sessionId} ended (${s.endedReason ?? 'claim_failed'})`)
     let s = await this.get(sessionId)
     if (s.state === 'ended') throw ended(s)
+    if (this.deps.replicated) await this.adopt(sessionId)
     const live = this.live.get(sessionId)
     // a claim that failed ends its session: the call sees it ended, as a later one would
     const ok = live ? await live.applied.then(() => !live.ending, () => false) : false
@@ -345,6 +360,8 @@ export class SessionService {
     // Right after a restart: let the session be reconnected first, so ending it also destroys its
     // sandbox. If that takes too long, the resume finds the session ended and destroys it then.
     if (this.resumer.isPending(sessionId)) await this.resumer.wait(sessionId, RESUME_WAIT_MS)
+    // Another replica's session: connected first, so its viewers here hear the end too.
+    if (this.deps.replicated && !this.live.has(sessionId) && reason !== 'sandbox_lost') await this.adopt(sessionId)
     const live = this.live.get(sessionId)
     if (live) {
       if (live.ending) return
@@ -353,12 +370,77 @@ export class SessionService {
     const ended = await store.endSession(sessionId, reason, clock.now(), by)
     if (ended) logger.info({ session: sessionId, reason }, 'session ended')
     this.deps.networks.unbind(sessionId)
-    if (!live) return
+    if (!live) {
+      // Replicas: a session this one could not connect to still loses its sandbox with its end.
+      if (ended && this.deps.replicated) await this.retireSandboxOf(sessionId)
+      return
+    }
     this.live.delete(sessionId)
     metrics.sessionsActive.dec({ pool: live.pool })
     live.hub.closeAll(WS_CLOSE.normal, controlFrame({ type: 'exit', code: exitCode, reason }))
     live.hub.channel.close()
-    await this.deps.pools.get(live.pool)?.retire(live.sandboxId, 'session_ended')
+    // Replicas: every one of them hears the shell exit; the one whose end won destroys the sandbox.
+    if (!this.deps.replicated || ended) await this.deps.pools.get(live.pool)?.retire(live.sandboxId, 'session_ended')
+  }
+
+  private async retireSandboxOf(sessionId: string): Promise<void> {
+    const s = await this.deps.store.getSession(sessionId)
+    if (s?.sandboxId) await this.deps.pools.get(s.pool)?.retire(s.sandboxId, 'session_ended')
+  }
+
+  /**
+   * Replicas: connects this replica to an open session another one created, once its agent has
+   * applied the claim (the hello names the session); true when the session is live here. Never
+   * ends or destroys anything: a session it cannot reach is its creator's, or the sweep's, to end.
+   */
+  adopt(sessionId: string): Promise<boolean> {
+    if (this.live.has(sessionId)) return Promise.resolve(true)
+    let p = this.adopting.get(sessionId)
+    if (!p) {
+      p = this.adoptOnce(sessionId).catch((err: unknown) => {
+        this.deps.logger.debug({ session: sessionId, err: errMessage(err) }, 'cannot connect to another replica\'s session')
+        return false
+      }).finally(() => this.adopting.delete(sessionId))
+      this.adopting.set(sessionId, p)
+    }
+    return p
+  }
+
+  private async adoptOnce(sessionId: string): Promise<boolean> {
+    const { store, clock } = this.deps
+    const s = await store.getSession(sessionId)
+    if (this.stopped || !s || s.state === 'ended' || !s.sandboxId) return false
+    const pool = this.deps.pools.get(s.pool)
+    const sandbox = await store.getSandbox(s.sandboxId)
+    if (!pool || sandbox?.state !== 'claimed' || !sandbox.handle) return false
+    const channel = await connectWithin(pool.driver, sandbox.handle, RESUME_AGENT_TIMEOUT_MS)
+    if (this.stopped || this.live.has(s.id) || channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
+      channel.close()
+      return this.live.has(s.id)
+    }
+    await this.deps.networks.rebind(s, sandbox.handle)
+    this.track(s, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
+    this.deps.metrics.sessionsActive.inc({ pool: s.pool })
+    return true
+  }
+
+  /** Replicas: connects to every open session not live here, now and every `syncMs`. */
+  startSync(): void {
+    const syncMs = this.deps.replicated?.syncMs
+    if (syncMs === undefined || this.stopped) return
+    this.syncing = this.syncOnce().catch((err: unknown) => this.deps.logger.warn({ err: errMessage(err) }, 'replica sync of sessions failed'))
+      .then(() => {
+        if (!this.stopped) this.cancelSync = this.deps.clock.setTimer(syncMs, () => this.startSync())
+      })
+  }
+
+  private async syncOnce(): Promise<void> {
+    const open = [...(await this.deps.store.listSessions({ state: 'running' })), ...(await this.deps.store.listSessions({ state: 'starting' }))]
+    const queue = open.filter((s) => !this.live.has(s.id) && this.deps.pools.has(s.pool))
+    const worker = async () => {
+      for (let s = queue.shift(); s && !this.stopped; s = queue.shift()) await this.adopt(s.id)
+    }
+    await Promise.all(Array.from({ length: Math.min(ADOPT_CONCURRENCY, queue.length) }, worker))
   }
 
   /**
@@ -482,6 +564,7 @@ export class SessionService {
   /** Gateway shutdown: close viewers and channels; shells keep running for the next start. */
   detachAll(): void {
     this.stopped = true
+    this.cancelSync?.()
     for (const live of this.live.values()) {
       live.ending = true
       live.hub.goAway()
@@ -504,6 +587,18 @@ export class SessionService {
     const onClose = (err: Error | undefined) => {
       if (live.ending) return
       const runtime = this.deps.pools.get(pool)
+      if (this.deps.replicated && !(err instanceof ChannelProtocolError) && !this.stopped) {
+        // Perhaps only this replica's connection was lost (the agent closes one that stalls):
+        // the shell may well be alive. Viewers here reconnect; the session ends only if it is gone.
+        this.live.delete(sessionId)
+        this.deps.metrics.sessionsActive.dec({ pool })
+        live.ending = true
+        live.hub.goAway()
+        void this.adopt(sessionId)
+          .then((back) => (back ? undefined : this.end(sessionId, 'sandbox_lost')))
+          .catch((e: unknown) => this.logEndError(sessionId, e))
+        return
+      }
       if (err instanceof ChannelProtocolError && runtime) {
         this.countProtocolError(runtime, handle.id, err.message)
         void this.end(sessionId, 'sandbox_lost').catch((e) => this.logEndError(sessionId, e))

@@ -18,7 +18,9 @@ export class LabMetrics {
   readonly egressDenied = new Counter({ name: 'lab_egress_denied_total', help: 'Connections and DNS questions the egress proxy denied, by pool', labelNames: ['pool'] as const, registers: [this.registry] })
   readonly sessionsActive = new Gauge({ name: 'lab_sessions_active', help: 'Sessions not yet ended', labelNames: ['pool'] as const, registers: [this.registry] })
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  /** `replica`: this gateway's id, a label on every metric (replicas' series stay apart). */
+  constructor(options: { defaultMetrics?: boolean; replica?: string } = {}) {
+    if (options.replica !== undefined) this.registry.setDefaultLabels({ replica: options.replica })
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry })
   }
 }

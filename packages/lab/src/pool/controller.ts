@@ -13,6 +13,7 @@ import { CapacityExhausted, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
+import { ALWAYS_HELD, type PoolLease } from './lease.ts'
 import { SandboxTeardown, type TeardownReason } from './teardown.ts'
 import { ClaimWaiters } from './waiters.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
@@ -31,7 +32,17 @@ export interface PoolControllerOptions {
   readonly helloTimeoutMs?: number
   readonly backoff?: BackoffOptions
   readonly newId?: () => string
+  /**
+   * Whether this replica runs the pool now (refills, recycling, retiring surplus and lost warm
+   * sandboxes); default always (one gateway on its own store). Without it the controller still
+   * keeps channels to the pool's warm sandboxes, serves its own claims' waiters and cold starts.
+   */
+  readonly lease?: PoolLease
+  /** Without the lease: how often the pool's warm sandboxes are read back from the store (default 1000). */
+  readonly followerSyncMs?: number
 }
+
+export const DEFAULT_FOLLOWER_SYNC_MS = 1000
 
 export interface PoolStatus {
   readonly ready: number
@@ -43,7 +54,7 @@ export interface PoolStatus {
 }
 
 /**
- * Keeps one pool at its policy's warm target. Each pass: read (store) -> decide (policy) ->
+ * Keeps one pool at its policy's warm target, while this replica holds the pool's lease. Each pass: read (store) -> decide (policy) ->
  * act idempotently (create up to the concurrency and rate budget, retire surplus and old
  * warm sandboxes, serve claims still waiting) -> write status if it changed -> return the next
  * wake-up. It holds an open AgentChannel to every warm sandbox so a claim needs no new
@@ -56,6 +67,7 @@ export class PoolController {
   /** How this pool's sandboxes are torn down (the controller's and its sessions'). */
   readonly teardown: SandboxTeardown
   private readonly o: PoolControllerOptions
+  private readonly lease: PoolLease
   private readonly expectations = new Expectations()
   private readonly channels = new Map<string, AgentChannel>()
   private readonly adopting = new Set<string>()
@@ -78,6 +90,7 @@ export class PoolController {
   constructor(options: PoolControllerOptions) {
     this.o = options
     this.spec = options.spec
+    this.lease = options.lease ?? ALWAYS_HELD
     this.bucket = new TokenBucket(options.spec.maxCreatesPerMin, options.clock.now())
     this.backoff = new Backoff(options.backoff)
     this.waiters = new ClaimWaiters({ pool: options.spec.name, store: options.store, clock: options.clock })
@@ -186,6 +199,7 @@ export class PoolController {
     for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)
 
     const inflight = this.expectations.warmCount
+    const leader = this.lease.held()
     const decision = decide(spec, {
       ready: ready.length,
       starting: inflight,
@@ -195,6 +209,11 @@ export class PoolController {
       meanStartS: this.rate.meanStartS(),
       claimHistory: this.history,
     }, now)
+    if (!leader) {
+      // Another replica runs the pool: this one only keeps its channels and serves its own waiters.
+      this.writeStatus({ ready: ready.length, starting: inflight, claimed: counts.claimed, target: decision.target })
+      return this.o.followerSyncMs ?? DEFAULT_FOLLOWER_SYNC_MS
+    }
 
     // Retire: old warm sandboxes (recycle), then the newest above the target.
     const expired = ready.filter((s) => dueForRecycle(s.createdAt, now, spec.maxWarmAgeS))
@@ -349,6 +368,9 @@ export class PoolController {
   }
 
   private async lost(id: string, reason: 'exited_early' | 'protocol_error'): Promise<void> {
+    // A channel of this replica's closed, perhaps only this one: the replica that runs the pool
+    // sees a sandbox that is really gone. A broken protocol is a compromised sandbox whoever sees it.
+    if (reason === 'exited_early' && !this.lease.held()) return
     const retiring = await this.teardown.retireWarm(id, 'lost')
     if (!retiring) return // claimed meanwhile: the session owns it
     this.o.metrics.sandboxFailures.inc({ driver: this.o.driver.name, reason })

@@ -74,4 +74,37 @@ describe('reconcileOnStart', () => {
     expect(report).toEqual({ orphansDestroyed: [], recordsDeleted: [], sessionsEnded: [], kept: [] })
     expect((await store.getSandbox('sb-local'))?.state).toBe('starting')
   })
+
+  it("under a pool's lease: touches only that pool, and spares another replica's create under way", async () => {
+    store = new SqliteStore(':memory:')
+    const clock = new ManualClock(100_000)
+    const make = async (id: string, pool: string) => driver.create({ ...spec(id), pool })
+    // Another pool's orphan: not this lease's to remove.
+    await make('sb-beta-orphan', 'beta')
+    // This pool's old orphan (a starting record from long ago): removed.
+    await store.insertSandbox({ id: 'sb-old', pool: 'alpha', createdAt: 1 })
+    await make('sb-old', 'alpha')
+    // Another replica's cold start, just begun (its record, no sandbox listed yet) and just ready.
+    await store.insertSandbox({ id: 'sb-new', pool: 'alpha', createdAt: 99_000 })
+    await store.insertSandbox({ id: 'sb-new-live', pool: 'alpha', createdAt: 99_500 })
+    await make('sb-new-live', 'alpha')
+    // A session just claimed on a sandbox whose record another replica wrote after the listing.
+    await store.insertSandbox({ id: 'sb-just', pool: 'alpha', createdAt: 99_900 })
+    await store.markSandboxWarm('sb-just', { ...(await make('sb-tmp', 'gamma')), id: 'sb-just', pool: 'alpha' }, 99_950)
+    await store.claimSandbox('sb-just', { ...session('s-just'), createdAt: 99_960 }, 99_960)
+
+    const report = await reconcileOnStart({ driver, store, logger: pino({ level: 'silent' }), clock, pool: 'alpha', spareRecentMs: 60_000 })
+
+    expect(report.orphansDestroyed).toEqual(['sb-old'])
+    expect(report.recordsDeleted).toEqual([])
+    expect(report.sessionsEnded).toEqual([])
+    expect((await driver.list()).map((h) => h.id).sort()).toEqual(['sb-beta-orphan', 'sb-new-live', 'sb-tmp'])
+    expect((await store.listSandboxes()).map((s) => `${s.id}:${s.state}`).sort()).toEqual(['sb-just:claimed', 'sb-new-live:starting', 'sb-new:starting'])
+    expect((await store.getSession('s-just'))?.state).toBe('starting')
+    // Without the grace (one gateway alone, at start) the same records count as left over.
+    const alone = await reconcileOnStart({ driver, store, logger: pino({ level: 'silent' }), clock, pool: 'alpha' })
+    expect(alone.orphansDestroyed).toEqual(['sb-new-live'])
+    expect(alone.recordsDeleted.sort()).toEqual(['sb-just', 'sb-new'])
+    expect(alone.sessionsEnded).toEqual(['s-just'])
+  })
 })

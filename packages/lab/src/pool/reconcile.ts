@@ -15,14 +15,36 @@ export interface ReconcileReport {
   readonly kept: string[]
 }
 
+export interface ReconcileOptions {
+  readonly driver: SandboxDriver
+  readonly store: Store
+  readonly logger: Logger
+  readonly clock?: Clock
+  /**
+   * Only this pool's sandboxes, records and sessions (a replica that just took the pool's lease);
+   * default every pool of the driver (one gateway alone on its store, at start).
+   */
+  readonly pool?: string
+  /**
+   * Records and sandboxes created less than this long ago are left alone: with replicas sharing
+   * the store, another replica's create (a cold start for its claim) may be under way. Default 0.
+   */
+  readonly spareRecentMs?: number
+}
+
 /**
- * Makes the store and one driver agree after a gateway restart. Claimed sandboxes that are
- * alive are left alone: their shells survive a restart. Store records of other drivers are
- * not touched (a record's driver is its handle's, else its pool spec's).
+ * Makes the store and one driver agree after a gateway restart, or when a replica takes a
+ * pool's lease. Claimed sandboxes that are alive are left alone: their shells survive a restart.
+ * Store records of other drivers are not touched (a record's driver is its handle's, else its
+ * pool spec's). The driver is listed before the store is read, so a sandbox the driver shows has
+ * its record in the read (a create inserts the record first).
  */
-export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Store; logger: Logger; clock?: Clock }): Promise<ReconcileReport> {
+export async function reconcileOnStart(opts: ReconcileOptions): Promise<ReconcileReport> {
   const { driver, store, logger } = opts
   const now = (opts.clock ?? systemClock).now()
+  const inScope = (pool: string) => opts.pool === undefined || pool === opts.pool
+  const spareAfter = (opts.spareRecentMs ?? 0) > 0 ? now - opts.spareRecentMs! : Infinity
+  const spared = new Set<string>()
   const report: ReconcileReport = { orphansDestroyed: [], recordsDeleted: [], sessionsEnded: [], kept: [] }
   const teardown = new SandboxTeardown({ store, driver, logger })
   const destroy = async (id: string) => {
@@ -36,9 +58,12 @@ export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Sto
   }
 
   const alive = new Set<string>()
-  const records = new Map((await store.listSandboxes()).map((r) => [r.id, r]))
-  for (const h of await driver.list()) {
+  const listed = (await driver.list()).filter((h) => inScope(h.pool))
+  const records = new Map((await store.listSandboxes(opts.pool === undefined ? {} : { pool: opts.pool })).map((r) => [r.id, r]))
+  for (const r of records.values()) if (r.createdAt > spareAfter) spared.add(r.id)
+  for (const h of listed) {
     const rec = records.get(h.id)
+    if (rec && spared.has(rec.id)) continue
     if (rec && (rec.state === 'warm' || rec.state === 'claimed')) {
       alive.add(h.id)
       report.kept.push(h.id)
@@ -51,7 +76,7 @@ export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Sto
   }
 
   for (const rec of records.values()) {
-    if (alive.has(rec.id) || report.orphansDestroyed.includes(rec.id) || !owned(rec.pool, rec)) continue
+    if (alive.has(rec.id) || spared.has(rec.id) || report.orphansDestroyed.includes(rec.id) || !owned(rec.pool, rec)) continue
     logger.warn({ sandbox: rec.id, state: rec.state, session: rec.sessionId }, 'sandbox vanished; deleting its record')
     await endLost(rec.sessionId)
     // A record left starting or destroying may still have pieces on the host: destroy is idempotent.
@@ -62,8 +87,9 @@ export async function reconcileOnStart(opts: { driver: SandboxDriver; store: Sto
 
   // Open sessions whose sandbox record is gone altogether.
   for (const state of ['starting', 'running'] as const) {
-    for (const s of await store.listSessions({ state })) {
-      if (s.sandboxId !== null && alive.has(s.sandboxId)) continue
+    for (const s of await store.listSessions({ state, ...(opts.pool === undefined ? {} : { pool: opts.pool }) })) {
+      if (s.sandboxId !== null && (alive.has(s.sandboxId) || spared.has(s.sandboxId))) continue
+      if (s.createdAt > spareAfter) continue
       if (!owned(s.pool, s.sandboxId === null ? undefined : records.get(s.sandboxId))) continue
       logger.warn({ session: s.id, sandbox: s.sandboxId }, 'session lost its sandbox')
       await endLost(s.id)

@@ -265,6 +265,48 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       })
     })
 
+    describe('leases', () => {
+      it('gives a free lease to one holder and refuses another while it runs', async () => {
+        expect(await store.getLease('pool:alpha')).toBeUndefined()
+        expect(await store.acquireLease('pool:alpha', 'r1', 1000, 600)).toBe(true)
+        expect(await store.acquireLease('pool:alpha', 'r2', 1599, 600)).toBe(false)
+        expect(await store.getLease('pool:alpha')).toEqual({ name: 'pool:alpha', holder: 'r1', expiresAt: 1600, acquiredAt: 1000 })
+        // Leases are independent by name.
+        expect(await store.acquireLease('pool:beta', 'r2', 1000, 600)).toBe(true)
+        expect((await store.getLease('pool:beta'))?.holder).toBe('r2')
+      })
+
+      it('renews for its holder, keeping when it was taken, and passes to another once lapsed', async () => {
+        expect(await store.acquireLease('pool:alpha', 'r1', 1000, 600)).toBe(true)
+        expect(await store.acquireLease('pool:alpha', 'r1', 1200, 600)).toBe(true)
+        expect(await store.getLease('pool:alpha')).toEqual({ name: 'pool:alpha', holder: 'r1', expiresAt: 1800, acquiredAt: 1000 })
+        expect(await store.acquireLease('pool:alpha', 'r2', 1799, 600)).toBe(false)
+        expect(await store.acquireLease('pool:alpha', 'r2', 1800, 600)).toBe(true)
+        expect(await store.getLease('pool:alpha')).toEqual({ name: 'pool:alpha', holder: 'r2', expiresAt: 2400, acquiredAt: 1800 })
+        // The former holder, late, cannot renew what it lost.
+        expect(await store.acquireLease('pool:alpha', 'r1', 1900, 600)).toBe(false)
+        expect((await store.getLease('pool:alpha'))?.holder).toBe('r2')
+      })
+
+      it('is released only by its holder, and is then free at once', async () => {
+        expect(await store.acquireLease('pool:alpha', 'r1', 1000, 600)).toBe(true)
+        expect(await store.releaseLease('pool:alpha', 'r2')).toBe(false)
+        expect((await store.getLease('pool:alpha'))?.holder).toBe('r1')
+        expect(await store.releaseLease('pool:alpha', 'r1')).toBe(true)
+        expect(await store.getLease('pool:alpha')).toBeUndefined()
+        expect(await store.releaseLease('pool:alpha', 'r1')).toBe(false)
+        expect(await store.acquireLease('pool:alpha', 'r2', 1001, 600)).toBe(true)
+        expect(await store.getLease('pool:alpha')).toEqual({ name: 'pool:alpha', holder: 'r2', expiresAt: 1601, acquiredAt: 1001 })
+      })
+
+      it('goes to exactly one of many holders asking at once', async () => {
+        const holders = Array.from({ length: 12 }, (_, i) => `r${i}`)
+        const got = await Promise.all(holders.map((h) => store.acquireLease('pool:alpha', h, 1000, 600)))
+        expect(got.filter(Boolean)).toHaveLength(1)
+        expect((await store.getLease('pool:alpha'))?.holder).toBe(holders[got.indexOf(true)])
+      })
+    })
+
     describe('attach tokens', () => {
       it('puts, gets and deletes expired tokens', async () => {
         await warm(store, 'sb-1', 1)

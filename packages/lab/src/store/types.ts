@@ -253,6 +253,16 @@ export interface PoolCounts {
   readonly destroying: number
 }
 
+/** A named lease (e.g. `pool:default`): who holds it, and until when unless renewed. */
+export interface LeaseRecord {
+  readonly name: string
+  readonly holder: string
+  /** When it lapses unless renewed (ms, the holder's clock). */
+  readonly expiresAt: number
+  /** When the current holder took it (a renewal keeps it). */
+  readonly acquiredAt: number
+}
+
 export interface AttachTokenRecord {
   /** sha256 of the token, hex: the token itself is never stored. */
   readonly tokenHash: string
@@ -384,6 +394,17 @@ export interface Store {
   putAttachToken(token: AttachTokenRecord): Promise<void>
   getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined>
   deleteExpiredAttachTokens(now: number): Promise<number>
+
+  /**
+   * Takes the lease `name` for `holder` until now + ttlMs when it is free or has lapsed
+   * (expiresAt <= now), or renews it when `holder` already holds it; false when another holder's
+   * lease is still running. Atomic: of two concurrent calls for a free lease one gets it. Times
+   * are the callers' clocks, so replicas' clocks must agree to well within the TTL.
+   */
+  acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean>
+  /** Gives the lease up if `holder` holds it (lapsed or not); false otherwise. */
+  releaseLease(name: string, holder: string): Promise<boolean>
+  getLease(name: string): Promise<LeaseRecord | undefined>
 
   close(): Promise<void>
 }

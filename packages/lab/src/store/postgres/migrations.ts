@@ -164,6 +164,18 @@ export const MIGRATIONS: readonly Migration[] = [
     INSERT INTO webhook_cursor (id, last_event_id) VALUES (1, 0);
     `,
   },
+  {
+    // Leases: which replica runs each pool's controller (pool:<name>), renewed by its holder. Only adds.
+    compatibleFrom: 1,
+    sql: `
+    CREATE TABLE leases (
+      name TEXT COLLATE "C" PRIMARY KEY,
+      holder TEXT NOT NULL,
+      expires_at BIGINT NOT NULL,
+      acquired_at BIGINT NOT NULL
+    );
+    `,
+  },
 ]
 
 /** The advisory lock migrations run under (one key per database: "infralab" in ASCII). */

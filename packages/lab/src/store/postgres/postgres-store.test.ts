@@ -185,6 +185,16 @@ describe.skipIf(skip !== undefined)(`PostgresStore on a throwaway server${skip ?
       }
       await calls(2)
     })
+    it("reads back a pool spec a newer replica wrote with a field this build does not know, without the field", async () => {
+      const schema = await newSchema()
+      const store = await openStore(schema)
+      const spec = poolSpecSchema.parse({ name: 'alpha', driver: 'fake', maxSize: 8 })
+      await store.upsertPool(spec, 1)
+      await server.psql('lab', `UPDATE ${schema}.pools SET spec = spec || '{"addedLater": 1}'::jsonb || jsonb_build_object('limits', (spec->'limits') || '{"gpus": 2}'::jsonb)`)
+      expect(await server.psql('lab', `SELECT spec->>'addedLater' FROM ${schema}.pools`)).toContain('1')
+      expect(await store.getPool('alpha')).toEqual(spec)
+      expect(await store.listPools()).toEqual([spec])
+    })
   })
 
   describe('outage', () => {

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
-import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
+import type { PoolSpec } from '../../spec/pool-spec.ts'
+import { parseStoredPoolSpec } from '../../spec/stored-pool-spec.ts'
 import type { KeyScope } from '../../spec/key-scope.ts'
 import { StoreConflictError } from '../errors.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
 import type {
-  AttachTokenRecord, AuditEntry, Claimed, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
+  AttachTokenRecord, AuditEntry, Claimed, LeaseRecord, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
   NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage, WebhookRecord,
   WebhookSummary,
 } from '../types.ts'
@@ -15,6 +16,7 @@ import { claimIn, pickOldestWarm, pickWarmById } from './claim.ts'
 import { SANDBOX_COLUMNS, SESSION_COLUMNS } from './columns.ts'
 import { clientConfig, PgDb, prepared, type PgConnectOptions } from './db.ts'
 import { PgKeys } from './keys.ts'
+import { PgLeases } from './leases.ts'
 import { EventsListener } from './listener.ts'
 import { appendLogs, lastEventId, listAudit, listEvents, purgeEvents } from './logs.ts'
 import { migrate, type MigrationResult } from './migrations.ts'
@@ -64,6 +66,7 @@ export class PostgresStore implements Store {
   /** Carried by this store's notifications, so its listener skips its own. */
   private readonly writer = randomUUID()
   private readonly keys: PgKeys
+  private readonly leases: PgLeases
   private readonly usage: PgUsage
   private readonly webhooks: PgWebhooks
   private readonly eventWatchers = new Set<() => void>()
@@ -72,6 +75,7 @@ export class PostgresStore implements Store {
 
   private constructor(readonly db: PgDb, readonly migration: MigrationResult, private readonly onConnectionError: (err: Error) => void) {
     this.keys = new PgKeys(db)
+    this.leases = new PgLeases(db)
     this.usage = new PgUsage(db)
     this.webhooks = new PgWebhooks(db)
   }
@@ -93,11 +97,11 @@ export class PostgresStore implements Store {
 
   async getPool(name: string): Promise<PoolSpec | undefined> {
     const row = (await this.db.query<{ spec: string }>('SELECT spec FROM pools WHERE name = $1', [name])).rows[0]
-    return row ? poolSpecSchema.parse(JSON.parse(row.spec)) : undefined
+    return row ? parseStoredPoolSpec(JSON.parse(row.spec)) : undefined
   }
 
   async listPools(): Promise<PoolSpec[]> {
-    return (await this.db.query<{ spec: string }>('SELECT spec FROM pools ORDER BY name')).rows.map((r) => poolSpecSchema.parse(JSON.parse(r.spec)))
+    return (await this.db.query<{ spec: string }>('SELECT spec FROM pools ORDER BY name')).rows.map((r) => parseStoredPoolSpec(JSON.parse(r.spec)))
   }
 
   async deletePool(name: string): Promise<void> {
@@ -352,6 +356,18 @@ export class PostgresStore implements Store {
 
   async deleteExpiredAttachTokens(now: number): Promise<number> {
     return (await this.db.query('DELETE FROM attach_tokens WHERE expires_at <= $1', [now])).rowCount ?? 0
+  }
+
+  async acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.leases.acquire(name, holder, now, ttlMs)
+  }
+
+  async releaseLease(name: string, holder: string): Promise<boolean> {
+    return this.leases.release(name, holder)
+  }
+
+  async getLease(name: string): Promise<LeaseRecord | undefined> {
+    return this.leases.get(name)
   }
 
   async close(): Promise<void> {

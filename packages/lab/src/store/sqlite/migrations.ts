@@ -162,6 +162,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX sessions_open_key ON sessions (key_id) WHERE ended_at IS NULL AND key_id IS NOT NULL;
   CREATE INDEX sessions_ended_at ON sessions (ended_at) WHERE ended_at IS NOT NULL;
   `,
+  // Leases: which replica runs each pool's controller (pool:<name>), renewed by its holder.
+  `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    acquired_at INTEGER NOT NULL
+  );
+  `,
 ]
 
 /** Brings the database up to the latest schema in one transaction; returns the new version. */

@@ -11,6 +11,7 @@ import { runStoreContract } from '../contract.ts'
 import { OPEN_BY_KEY_SQL, OPEN_BY_USER_SQL } from './admission.ts'
 import { MIGRATIONS } from './migrations.ts'
 import { SqliteStore } from './sqlite-store.ts'
+import { poolSpecSchema } from '../../spec/pool-spec.ts'
 
 runStoreContract('sqlite :memory:', async () => new SqliteStore(':memory:'))
 
@@ -68,6 +69,17 @@ describe('SqliteStore on a file', () => {
     expect(await store.countOpenSessions({ user: 'ada' })).toBe(1)
     expect(await store.purgeEndedSessions(35)).toBe(1)
     expect((await store.listSessions()).map((s) => s.id).sort()).toEqual(['s-open', 's-start'])
+    await store.close()
+  })
+
+  it('reads back a pool spec a newer build wrote with a field this build does not know, without the field', async () => {
+    const store = new SqliteStore(tempFile())
+    const spec = poolSpecSchema.parse({ name: 'alpha', driver: 'fake', maxSize: 8 })
+    await store.upsertPool(spec, 1)
+    store.db.prepare(`UPDATE pools SET spec = json_set(spec, '$.addedLater', 1, '$.limits.gpus', 2)`).run()
+    expect(JSON.parse((store.db.prepare('SELECT spec FROM pools').get() as { spec: string }).spec).addedLater).toBe(1)
+    expect(await store.getPool('alpha')).toEqual(spec)
+    expect(await store.listPools()).toEqual([spec])
     await store.close()
   })
 

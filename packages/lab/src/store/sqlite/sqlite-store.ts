@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3'
 import type { NetworkPolicy } from '../../spec/network-policy.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
-import { poolSpecSchema, type PoolSpec } from '../../spec/pool-spec.ts'
+import type { PoolSpec } from '../../spec/pool-spec.ts'
+import { parseStoredPoolSpec } from '../../spec/stored-pool-spec.ts'
 import type {
-  AttachTokenRecord, AuditEntry, Claimed, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
+  AttachTokenRecord, AuditEntry, Claimed, LeaseRecord, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
   NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage, WebhookRecord,
   WebhookSummary,
 } from '../types.ts'
@@ -11,6 +12,7 @@ import type { KeyScope } from '../../spec/key-scope.ts'
 import { SqliteAdmission } from './admission.ts'
 import { WalCheckpointer } from './checkpointer.ts'
 import { SqliteKeys } from './keys.ts'
+import { SqliteLeases } from './leases.ts'
 import { SqliteLogs } from './logs.ts'
 import { migrate } from './migrations.ts'
 import { newSessionRecord, toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
@@ -45,6 +47,7 @@ export class SqliteStore implements Store {
   private readonly checkpointer: WalCheckpointer | undefined
   private readonly admission: SqliteAdmission
   private readonly keys: SqliteKeys
+  private readonly leases: SqliteLeases
   private readonly logs: SqliteLogs
   private readonly usage: SqliteUsage
   private readonly webhooks: SqliteWebhooks
@@ -67,6 +70,7 @@ export class SqliteStore implements Store {
     this.q = prepare(this.db)
     this.admission = new SqliteAdmission(this.db)
     this.keys = new SqliteKeys(this.db)
+    this.leases = new SqliteLeases(this.db)
     this.logs = new SqliteLogs(this.db)
     this.usage = new SqliteUsage(this.db)
     this.webhooks = new SqliteWebhooks(this.db)
@@ -86,11 +90,11 @@ export class SqliteStore implements Store {
 
   async getPool(name: string): Promise<PoolSpec | undefined> {
     const row = this.q.getPool.get(name) as { spec: string } | undefined
-    return row ? poolSpecSchema.parse(JSON.parse(row.spec)) : undefined
+    return row ? parseStoredPoolSpec(JSON.parse(row.spec)) : undefined
   }
 
   async listPools(): Promise<PoolSpec[]> {
-    return (this.q.listPools.all() as { spec: string }[]).map((r) => poolSpecSchema.parse(JSON.parse(r.spec)))
+    return (this.q.listPools.all() as { spec: string }[]).map((r) => parseStoredPoolSpec(JSON.parse(r.spec)))
   }
 
   async deletePool(name: string): Promise<void> {
@@ -363,6 +367,18 @@ export class SqliteStore implements Store {
 
   async deleteExpiredAttachTokens(now: number): Promise<number> {
     return this.q.deleteExpiredTokens.run(now).changes
+  }
+
+  async acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.leases.acquire(name, holder, now, ttlMs)
+  }
+
+  async releaseLease(name: string, holder: string): Promise<boolean> {
+    return this.leases.release(name, holder)
+  }
+
+  async getLease(name: string): Promise<LeaseRecord | undefined> {
+    return this.leases.get(name)
   }
 
   /** What the checkpoint worker last did (undefined: nothing yet, or no worker). */
