@@ -52,7 +52,7 @@ describe('LeaseKeeper (two replicas on one store, manual clock)', () => {
     expect(a.heldNames()).toEqual(['pool:alpha'])
     expect(b.heldNames()).toEqual([])
     expect(acquired).toEqual(['a:pool:alpha'])
-    expect(await store.getLease('pool:alpha')).toMatchObject({ holder: 'a', expiresAt: 10_000 + 3 * RENEW_MS })
+    expect(await store.getLease('pool:alpha')).toMatchObject({ holder: 'a', expiresAt: 10_000 + 1.5 * RENEW_MS })
 
     // a renews while alive; b keeps asking and is refused.
     for (let i = 0; i < 3; i++) {
@@ -66,20 +66,20 @@ describe('LeaseKeeper (two replicas on one store, manual clock)', () => {
     // a dies without a word (kill -9): nothing renews its lease, nothing releases it.
     const diedAt = clock.now()
     let tookOverAt: number | undefined
-    for (let t = 0; t <= 4 * RENEW_MS && tookOverAt === undefined; t += 100) {
+    for (let t = 0; t <= 4 * RENEW_MS && tookOverAt === undefined; t += 50) {
       clock.advance(100)
       await settle()
       if (b.isHeld('pool:alpha')) tookOverAt = clock.now()
     }
-    // a renewed just before it died; its lease lasts 3 periods, and b, asking every period,
-    // holds it at the first renewal after that, never before.
+    // a renewed just before it died; its lease lasts 1.5 periods, and b, asking 4 times a
+    // period while it misses it, holds it at its first request after that, never before.
     expect(tookOverAt).toBeDefined()
-    expect(tookOverAt! - diedAt).toBe(3 * RENEW_MS)
+    expect(tookOverAt! - diedAt).toBe(1.5 * RENEW_MS)
     expect(acquired).toEqual(['a:pool:alpha', 'b:pool:alpha'])
     expect((await store.getLease('pool:alpha'))?.holder).toBe('b')
   })
 
-  it('stops trusting a lease it cannot renew two periods after the last renewal, before anyone else may take it', async () => {
+  it('stops trusting a lease it cannot renew 1.25 periods after the last renewal, before anyone else may take it', async () => {
     const { clock, store, keeper } = setup()
     let failing = false
     const flaky = new Proxy(store, {
@@ -98,14 +98,14 @@ describe('LeaseKeeper (two replicas on one store, manual clock)', () => {
     clock.advance(RENEW_MS) // this renewal fails
     await settle()
     expect(a.isHeld('pool:alpha')).toBe(true)
-    clock.advance(RENEW_MS - 1)
+    clock.advance(RENEW_MS / 4 - 1)
     await settle()
     expect(a.isHeld('pool:alpha')).toBe(true)
-    clock.advance(1) // two periods after the last renewal that went through
+    clock.advance(1) // 1.25 periods after the last renewal that went through
     expect(a.isHeld('pool:alpha')).toBe(false)
-    // The lease in the store runs one more period: nobody else can act on the pool meanwhile.
-    expect(await store.acquireLease('pool:alpha', 'b', clock.now(), 3 * RENEW_MS)).toBe(false)
-    expect((await store.getLease('pool:alpha'))?.expiresAt).toBe(lastRenewal + 3 * RENEW_MS)
+    // The lease in the store runs a quarter period more: nobody else can act on the pool meanwhile.
+    expect(await store.acquireLease('pool:alpha', 'b', clock.now(), 1.5 * RENEW_MS)).toBe(false)
+    expect((await store.getLease('pool:alpha'))?.expiresAt).toBe(lastRenewal + 1.5 * RENEW_MS)
   })
 
   it('runs the acquisition work again after a gap in which another replica may have held the lease', async () => {

@@ -11,9 +11,15 @@ export interface PoolLease {
 export const ALWAYS_HELD: PoolLease = { held: () => true }
 
 /** A lease lasts this many renewal periods in the store. */
-export const LEASE_TTL_RENEWALS = 3
+export const LEASE_TTL_RENEWALS = 1.5
 /** A replica stops acting on a lease this many periods after the renewal that last succeeded was sent. */
-export const LEASE_TRUST_RENEWALS = 2
+export const LEASE_TRUST_RENEWALS = 1.25
+/**
+ * A replica missing a lease asks for it this many times per period, so it takes over a lapsed
+ * lease within LEASE_TTL_RENEWALS + 1 / LEASE_POLLS_PER_PERIOD (1.75) periods of the holder's
+ * last renewal: within two periods of a holder's death.
+ */
+export const LEASE_POLLS_PER_PERIOD = 4
 
 /** The store's name of a pool's lease. */
 export function poolLeaseName(pool: string): string {
@@ -50,10 +56,12 @@ export interface LeaseKeeperOptions {
 
 /**
  * Keeps this replica's leases among replicas sharing a store: every `renewMs` it asks for each
- * one (acquireLease takes a free or lapsed lease and renews its own), with a time to live of 3
- * periods. It trusts a lease for 2 periods from the send time of the last renewal that
- * succeeded, so a replica whose renewals fail or hang stops acting one period after the renewal
- * that did not come, a full period before another replica can take the lease. A renewal that
+ * one (acquireLease takes a free or lapsed lease and renews its own), with a time to live of 1.5
+ * periods; while it misses one it asks 4 times a period. It trusts a lease for 1.25 periods from
+ * the send time of the last renewal that succeeded, so a replica whose renewals fail or hang
+ * stops acting a quarter period after the renewal that did not come, a quarter period before
+ * another replica can take the lease (the replicas' clocks must agree to better than that: NTP).
+ * A holder killed at once is replaced within 1.75 periods of its last renewal. A renewal that
  * succeeds after trust ran out counts as a new acquisition (another replica may have held the
  * lease meanwhile), and runs `onAcquired` again.
  */
@@ -111,7 +119,10 @@ export class LeaseKeeper {
   private tick(): void {
     if (this.stopped) return
     void this.renewNow().finally(() => {
-      if (!this.stopped) this.cancelTimer = this.o.clock.setTimer(this.o.renewMs, () => this.tick())
+      if (this.stopped) return
+      const missing = [...this.state.keys()].some((n) => !this.isHeld(n))
+      const period = missing ? Math.max(1, Math.round(this.o.renewMs / LEASE_POLLS_PER_PERIOD)) : this.o.renewMs
+      this.cancelTimer = this.o.clock.setTimer(period, () => this.tick())
     })
   }
 
