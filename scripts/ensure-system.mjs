@@ -23,7 +23,7 @@ const NEEDS = {
   // ps: tests look for leftover processes; fio: the filesystem benchmark's reference; chromium:
   // the browser tests (never a downloaded browser); dockerd and docker: the Docker driver's tests
   // and `docker import` of the locally built sandbox image; initdb: the PostgreSQL store's tests
-  // start a throwaway server of their own (packages/lab/test/postgres.test-util.ts).
+  // start a throwaway server of their own (packages/lab/src/bench/postgres-server.ts).
   test: [
     ...SANDBOX, ['ps', 'procps'], ['fio', 'fio'], ['chromium', 'chromium'], ['dockerd', 'docker.io'], ['docker', 'docker.io'], ['curl', 'curl'],
     ['initdb', 'postgresql'],

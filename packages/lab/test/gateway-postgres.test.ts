@@ -3,7 +3,7 @@ import WebSocket from 'ws'
 import { FakeDriver } from '../src/drivers/fake/fake-driver.ts'
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts'
 import { auth, startTestGateway, waitFor } from '../src/gateway/test-gateway.test-util.ts'
-import { postgresSkipReason, startPostgres, type PgServer } from './postgres.test-util.ts'
+import { postgresSkipReason, startPostgres, type PgServer } from '../src/bench/postgres-server.ts'
 
 const skip = postgresSkipReason()
 const headers = { ...auth, 'content-type': 'application/json' }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../src/drivers/fake/fake-driver.ts'
 import { auth, startTestGateway, waitFor } from '../src/gateway/test-gateway.test-util.ts'
-import { postgresSkipReason, startPostgres, type PgServer } from './postgres.test-util.ts'
+import { postgresSkipReason, startPostgres, type PgServer } from '../src/bench/postgres-server.ts'
 
 const skip = postgresSkipReason()
 const headers = { ...auth, 'content-type': 'application/json' }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { postgresSkipReason, startPostgres, type PgServer } from '../../../test/postgres.test-util.ts'
+import { postgresSkipReason, startPostgres, type PgServer } from '../../bench/postgres-server.ts'
 import { poolSpecSchema } from '../../spec/pool-spec.ts'
 import type { SandboxHandle } from '../../spec/sandbox-handle.ts'
 import { runStoreContract } from '../contract.ts'

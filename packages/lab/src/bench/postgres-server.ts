@@ -1,6 +1,7 @@
-// Test-only: a throwaway PostgreSQL server from the host's Debian packages (`postgresql`, which
-// `npm test` installs), in a temporary directory, listening only on a unix socket there. initdb and
-// the server refuse to run as root, so as root they run as the `postgres` user (runuser).
+// A throwaway PostgreSQL server for tests and benchmarks, from the host's Debian packages
+// (`postgresql`, which `npm test` installs), in a temporary directory, listening only on a unix
+// socket there. initdb and the server refuse to run as root, so as root they run as the
+// `postgres` user (runuser).
 import { execFile, execFileSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -36,7 +37,7 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-/** Why the PostgreSQL tests cannot run here (undefined: they can). */
+/** Why a throwaway PostgreSQL server cannot run here (undefined: it can). */
 export function postgresSkipReason(): string | undefined {
   if (!postgresBinDir()) return 'PostgreSQL is not installed (apt-get install postgresql; `npm test` as root installs it)'
   if (isRoot && !postgresUser()) return 'running as root and there is no `postgres` user to run the server as'

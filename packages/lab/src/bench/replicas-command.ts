@@ -1,0 +1,107 @@
+import { loadavg } from 'node:os'
+import { resolve } from 'node:path'
+import type { CliIo, ExitCode } from '../io.ts'
+import { machineInfo } from './machine.ts'
+import { postgresSkipReason, startPostgres, type PgServer } from './postgres-server.ts'
+import { writeResult } from './report.ts'
+import { REPLICA_SETUPS, runReplicasBench, type ReplicasPlan, type ReplicasRun } from './replicas.ts'
+import { buildReplicasReport, renderReplicasMarkdown, type ReplicasReport } from './replicas-report.ts'
+
+export interface BenchReplicasFlags {
+  readonly rounds?: number
+  readonly claims?: number
+  readonly concurrency?: number
+  readonly warmStarts?: number
+  readonly poolSize?: number
+  readonly leaseRenewMs?: number
+  /** Small sizes everywhere: a check that the benchmark runs, not a measurement to publish. */
+  readonly quick?: boolean
+  readonly note?: string
+  readonly out: string
+  readonly json?: boolean
+}
+
+export interface ReplicasOutcome {
+  readonly code: ExitCode
+  readonly report?: ReplicasReport
+  readonly skipped?: string
+  readonly files?: readonly string[]
+}
+
+const FULL = { rounds: 6, claims: 300, concurrency: 8, warmStarts: 100, leaseRenewMs: 1000 }
+const QUICK = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, leaseRenewMs: 500 }
+
+/**
+ * What one segment (a setup's gateways started on a fresh store, filled, measured, stopped) costs
+ * beyond its claims, in seconds, and per sandbox of its fill: measured on a 2-core machine, for
+ * the duration printed up front.
+ */
+const SEGMENT_S = 3
+const FILL_S_PER_SANDBOX = 0.01
+const WARM_START_S = 0.01
+
+/** The duration of a plan, roughly: printed before the run so its length is no surprise. */
+export function expectedDurationS(plan: ReplicasPlan): number {
+  const segments = plan.rounds * REPLICA_SETUPS.length
+  const fills = segments * 2 * plan.poolSize * FILL_S_PER_SANDBOX
+  const settles = plan.rounds * REPLICA_SETUPS.filter((s) => s.replicas > 1).length * 2 * Math.min(plan.leaseRenewMs, 1000) / 1000
+  const warm = plan.rounds * 2 * plan.warmStarts * WARM_START_S
+  return Math.ceil(segments * SEGMENT_S + fills + settles + warm)
+}
+
+/** `infra-lab bench replicas`: claims per second of 1, 2 and 3 replicas on one PostgreSQL database and of SQLite's single process, and warm start on each store. */
+export async function benchReplicasCommand(flags: BenchReplicasFlags, io: CliIo, signal: AbortSignal): Promise<ExitCode> {
+  return (await runBenchReplicas(flags, io, signal)).code
+}
+
+export async function runBenchReplicas(flags: BenchReplicasFlags, io: CliIo, signal: AbortSignal): Promise<ReplicasOutcome> {
+  const log = (s: string) => io.stderr.write(`${s}\n`)
+  const why = postgresSkipReason()
+  if (why) {
+    log(`infra-lab bench replicas: skipped: ${why}`)
+    return { code: 0, skipped: why }
+  }
+  const base = flags.quick ? QUICK : FULL
+  const claims = flags.claims ?? base.claims
+  const concurrency = flags.concurrency ?? base.concurrency
+  const plan: ReplicasPlan = {
+    rounds: flags.rounds ?? base.rounds, claims, concurrency, warmStarts: flags.warmStarts ?? base.warmStarts,
+    // Room for every claim of a burst, and the burst's clients, warm.
+    poolSize: flags.poolSize ?? claims + concurrency, leaseRenewMs: flags.leaseRenewMs ?? base.leaseRenewMs,
+  }
+  if (plan.poolSize < plan.claims) {
+    log(`infra-lab bench replicas: --pool-size ${plan.poolSize} is below --claims ${plan.claims}: the burst's last claims would be cold`)
+    return { code: 2 }
+  }
+  const command = [
+    'npx infra-lab bench replicas', `--rounds ${plan.rounds}`, `--claims ${plan.claims}`, `--concurrency ${plan.concurrency}`,
+    `--warm-starts ${plan.warmStarts}`, `--pool-size ${plan.poolSize}`, `--lease-renew-ms ${plan.leaseRenewMs}`, `--out ${flags.out}`,
+    ...(flags.note ? [`--note ${JSON.stringify(flags.note)}`] : []),
+  ].join(' ')
+  const loadAtStart = loadavg()[0]!
+  log(`infra-lab bench replicas: ${plan.rounds} round(s) of ${REPLICA_SETUPS.map((s) => s.name).join(', ')}: ${plan.claims} claims from ${plan.concurrency} clients, pool of ${plan.poolSize}, ${plan.warmStarts} warm starts on sqlite and postgres-1; expected duration about ${expectedDurationS(plan)} s`)
+  let pg: PgServer | undefined
+  let run: ReplicasRun = { bursts: [], warmStarts: [] }
+  try {
+    pg = await startPostgres()
+    run = await runReplicasBench(plan, pg, (line) => log(`  ${line}`), signal)
+  } catch (err) {
+    log(`infra-lab bench replicas: ${(err as Error).message}`)
+    return { code: signal.aborted ? 130 : 1 }
+  } finally {
+    await pg?.remove()
+  }
+  const machine = machineInfo()
+  const report = buildReplicasReport(run, {
+    machine, date: new Date().toISOString(), command, plan, partial: signal.aborted,
+    load: { cores: machine.cores, atStart: round2(loadAtStart), atEnd: round2(loadavg()[0]!) },
+    ...(flags.note ? { note: flags.note } : {}),
+  })
+  const md = renderReplicasMarkdown(report)
+  const files = Object.values(writeResult(resolve(io.cwd, flags.out), 'replicas', md, report))
+  if (flags.json) io.stdout.write(`${JSON.stringify(report)}\n`)
+  else io.stdout.write(`${md}\nwritten: ${files.join(', ')}\n`)
+  return { code: signal.aborted ? 130 : 0, report, files }
+}
+
+const round2 = (v: number) => Math.round(v * 100) / 100

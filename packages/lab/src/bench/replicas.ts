@@ -1,0 +1,196 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { pino } from 'pino'
+import { LabClient } from '../client/client.ts'
+import { loadGatewayConfig } from '../config/load.ts'
+import { FakeDriver } from '../drivers/fake/fake-driver.ts'
+import { startGateway, type StartedGateway } from '../gateway/gateway.ts'
+import { newSecretToken } from '../gateway/auth.ts'
+import type { PgServer } from './postgres-server.ts'
+
+/** One control plane under test: SQLite's single process, or N replicas on one PostgreSQL database. */
+export interface ReplicasSetup {
+  readonly name: string
+  readonly store: 'sqlite' | 'postgres'
+  readonly replicas: number
+}
+
+export const REPLICA_SETUPS: readonly ReplicasSetup[] = [
+  { name: 'sqlite', store: 'sqlite', replicas: 1 },
+  { name: 'postgres-1', store: 'postgres', replicas: 1 },
+  { name: 'postgres-2', store: 'postgres', replicas: 2 },
+  { name: 'postgres-3', store: 'postgres', replicas: 3 },
+]
+
+export interface ReplicasPlan {
+  /** Rounds; each runs every setup once, in an order rotated by one per round. */
+  readonly rounds: number
+  /** Claims per burst, spread round-robin over the replicas. */
+  readonly claims: number
+  /** Clients claiming at once during a burst. */
+  readonly concurrency: number
+  /** Sequential warm starts per round on sqlite and postgres-1 (0: none). */
+  readonly warmStarts: number
+  /** The pool's fixed size: at least `claims`, so every claim of a burst finds a warm sandbox. */
+  readonly poolSize: number
+  readonly leaseRenewMs: number
+}
+
+/** One burst of claims on one setup. */
+export interface ClaimBurst {
+  readonly setup: string
+  readonly round: number
+  readonly claims: number
+  readonly warm: number
+  readonly failed: number
+  readonly elapsedMs: number
+  readonly claimsPerS: number
+  /** Client-seen POST /v1/sessions answers, ms. */
+  readonly latencyMs: readonly number[]
+}
+
+/** One sequential warm start: the client-seen POST /v1/sessions round trip and the gateway's claimMs. */
+export interface WarmStart {
+  readonly setup: string
+  readonly round: number
+  readonly postMs: number
+  readonly claimMs: number
+  readonly warm: boolean
+}
+
+export interface ReplicasRun {
+  readonly bursts: ClaimBurst[]
+  readonly warmStarts: WarmStart[]
+}
+
+/** The setups in round `round`'s order: rotated by one per round, so none always runs first. */
+export function setupOrder(round: number, setups: readonly ReplicasSetup[] = REPLICA_SETUPS): ReplicasSetup[] {
+  const k = round % setups.length
+  return [...setups.slice(k), ...setups.slice(0, k)]
+}
+
+/** Every setup, `plan.rounds` times, interleaved; each segment starts its gateways on a fresh store and stops them. */
+export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progress: (line: string) => void, signal: AbortSignal): Promise<ReplicasRun> {
+  const run: ReplicasRun = { bursts: [], warmStarts: [] }
+  let seq = 0
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const setup of setupOrder(round)) {
+      if (signal.aborted) return run
+      const segment = await startSegment(setup, plan, pg, `replicas_${process.pid}_${seq++}`)
+      try {
+        await segment.filled()
+        const burst = await claimBurst(segment.clients, plan)
+        run.bursts.push({ setup: setup.name, round, ...burst })
+        await segment.endAll(burst.ids)
+        if (plan.warmStarts > 0 && setup.replicas === 1) {
+          await segment.filled()
+          for (let i = 0; i < plan.warmStarts && !signal.aborted; i++) run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(segment.clients[0]!)) })
+        }
+        progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed)`)
+      } finally {
+        await segment.stop()
+      }
+    }
+  }
+  return run
+}
+
+interface Segment {
+  readonly clients: LabClient[]
+  /** Waits until the store holds the pool's size warm and every replica serves them (its channels open). */
+  filled(): Promise<void>
+  endAll(ids: readonly string[]): Promise<void>
+  stop(): Promise<void>
+}
+
+async function startSegment(setup: ReplicasSetup, plan: ReplicasPlan, pg: PgServer, database: string): Promise<Segment> {
+  const driver = new FakeDriver()
+  const url = setup.store === 'postgres' ? await pg.createDatabase(database) : undefined
+  const apiKey = `bench_${newSecretToken(18)}`
+  const gateways: (StartedGateway & { dataDir: string })[] = []
+  try {
+    for (let i = 0; i < setup.replicas; i++) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'infra-lab-bench-replicas-'))
+      const configFile = join(dataDir, 'config.json')
+      writeFileSync(configFile, JSON.stringify({
+        driver: 'fake', replicaId: `${setup.name}-r${i + 1}`, leaseRenewMs: plan.leaseRenewMs,
+        ...(url ? { store: { url, poolSize: 8 } } : {}),
+        pools: [{
+          name: 'default', policy: { kind: 'fixed', size: plan.poolSize }, maxSize: plan.poolSize + plan.concurrency,
+          maxConcurrentCreates: 16, maxCreatesPerMin: 100_000,
+        }],
+      }))
+      const loaded = loadGatewayConfig({ config: configFile, dataDir, port: 0 }, { INFRA_LAB_API_KEY: apiKey }, dataDir)
+      if (!loaded.ok) throw new Error(loaded.errors.join('; '))
+      const gw = await startGateway({ config: loaded.config, logger: pino({ level: 'silent' }), makeDriver: async () => driver })
+      gateways.push(Object.assign(gw, { dataDir }))
+    }
+  } catch (err) {
+    await stopAll(gateways, driver)
+    throw err
+  }
+  const clients = gateways.map((g) => new LabClient(g.url, apiKey))
+  return {
+    clients,
+    async filled() {
+      const deadline = Date.now() + 120_000
+      const ready = () => gateways.every((g) => g.pools.get('default')!.controller.status().ready >= plan.poolSize)
+      while (!ready() || (await gateways[0]!.store.countSandboxes('default')).warm < plan.poolSize) {
+        if (Date.now() > deadline) throw new Error(`${setup.name}: the pool did not fill to ${plan.poolSize} within 120 s`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      // A follower opens its channels to the warm sandboxes after it counts them: let those settle.
+      if (setup.replicas > 1) await new Promise((r) => setTimeout(r, 2 * Math.min(plan.leaseRenewMs, 1000)))
+    },
+    async endAll(ids) {
+      let next = 0
+      const worker = async () => {
+        for (let i = next++; i < ids.length; i = next++) await clients[i % clients.length]!.deleteSession(ids[i]!).catch(() => undefined)
+      }
+      await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker))
+    },
+    stop: () => stopAll(gateways, driver),
+  }
+}
+
+async function stopAll(gateways: readonly (StartedGateway & { dataDir: string })[], driver: FakeDriver): Promise<void> {
+  for (const g of gateways) await g.stop().catch(() => undefined)
+  await driver.teardown()
+  for (const g of gateways) rmSync(g.dataDir, { recursive: true, force: true })
+}
+
+/** `plan.claims` creates from `plan.concurrency` clients, round-robin over the replicas, timed from the first to the last answer. */
+async function claimBurst(clients: readonly LabClient[], plan: ReplicasPlan): Promise<Omit<ClaimBurst, 'setup' | 'round'> & { ids: string[] }> {
+  const ids: string[] = []
+  const latencyMs: number[] = []
+  let warm = 0
+  let failed = 0
+  let next = 0
+  const worker = async (c: number) => {
+    for (let i = next++; i < plan.claims; i = next++) {
+      const t = performance.now()
+      try {
+        const s = await clients[i % clients.length]!.createSession({ user: `bench-${c}`, pool: 'default' })
+        latencyMs.push(performance.now() - t)
+        ids.push(s.id)
+        if (s.warm) warm++
+      } catch {
+        failed++
+      }
+    }
+  }
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: plan.concurrency }, (_, c) => worker(c)))
+  const elapsedMs = performance.now() - t0
+  return { claims: plan.claims, warm, failed, elapsedMs, claimsPerS: ids.length / (elapsedMs / 1000), latencyMs, ids }
+}
+
+async function warmStart(client: LabClient): Promise<Omit<WarmStart, 'setup' | 'round'>> {
+  const t = performance.now()
+  const s = await client.createSession({ user: 'bench-warm', pool: 'default' })
+  const postMs = performance.now() - t
+  await client.deleteSession(s.id)
+  return { postMs, claimMs: s.timings.claimMs ?? Number.NaN, warm: s.warm }
+}

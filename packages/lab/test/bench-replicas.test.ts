@@ -1,0 +1,60 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { postgresSkipReason } from '../src/bench/postgres-server.ts'
+import { expectedDurationS } from '../src/bench/replicas-command.ts'
+import { setupOrder, type ReplicasPlan } from '../src/bench/replicas.ts'
+import type { ReplicasReport } from '../src/bench/replicas-report.ts'
+import { runCli } from '../src/cli/run-cli.test-util.ts'
+
+let base: string
+beforeEach(() => { base = mkdtempSync(join(tmpdir(), 'bench-replicas-test-')) })
+afterEach(() => rmSync(base, { recursive: true, force: true }))
+
+describe('bench replicas: plan', () => {
+  it('rotates the setups by one per round, so every setup runs first once in four rounds', () => {
+    const firsts = [0, 1, 2, 3].map((r) => setupOrder(r)[0]!.name)
+    expect(new Set(firsts).size).toBe(4)
+    expect(setupOrder(1).map((s) => s.name)).toEqual(['postgres-1', 'postgres-2', 'postgres-3', 'sqlite'])
+  })
+
+  it('expects a longer run for more rounds and bigger pools', () => {
+    const plan: ReplicasPlan = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, poolSize: 24, leaseRenewMs: 500 }
+    expect(expectedDurationS({ ...plan, rounds: 6 })).toBeGreaterThan(expectedDurationS(plan))
+    expect(expectedDurationS({ ...plan, poolSize: 300 })).toBeGreaterThan(expectedDurationS(plan))
+  })
+
+  it('refuses a pool smaller than a burst (its last claims would be cold)', async () => {
+    const r = await runCli(['bench', 'replicas', '--claims', '50', '--pool-size', '10', '--out', base], { cwd: base })
+    if (postgresSkipReason()) return expect(r.stderr).toContain('skipped')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--pool-size 10 is below --claims 50')
+  })
+})
+
+const skip = postgresSkipReason()
+describe.skipIf(skip !== undefined)(`bench replicas --quick end to end${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('runs SQLite and 1, 2 and 3 replicas on a throwaway PostgreSQL, every claim warm, and writes replicas.md and replicas.json with both ratios', async () => {
+    const r = await runCli(['bench', 'replicas', '--quick', '--out', 'out'], { cwd: base })
+    expect(r.stderr).toMatch(/expected duration about \d+ s/)
+    expect(r.code).toBe(0)
+    const report = JSON.parse(readFileSync(join(base, 'out/replicas.json'), 'utf8')) as ReplicasReport
+    expect(report.setups.map((s) => [s.setup, s.replicas])).toEqual([['sqlite', 1], ['postgres-1', 1], ['postgres-2', 2], ['postgres-3', 3]])
+    for (const s of report.setups) {
+      expect(s.failed).toBe(0)
+      expect(s.warmShare).toBe(1)
+      expect(s.claimsPerS).toHaveLength(1)
+      expect(s.medianClaimsPerS).toBeGreaterThan(0)
+    }
+    expect(report.run.bursts.every((b) => b.latencyMs.length === 20)).toBe(true)
+    expect(report.warm.map((w) => [w.setup, w.n, w.warmShare])).toEqual([['sqlite', 5, 1], ['postgres-1', 5, 1]])
+    expect(report.scale!.ratio).toBeCloseTo(report.setups[3]!.medianClaimsPerS / report.setups[1]!.medianClaimsPerS, 6)
+    expect(report.warmRatio!.ratio).toBeCloseTo(report.warm[1]!.postP50Ms / report.warm[0]!.postP50Ms, 6)
+    expect(report.command).toContain('npx infra-lab bench replicas --rounds 1 --claims 20')
+    const md = readFileSync(join(base, 'out/replicas.md'), 'utf8')
+    expect(md).toContain('3 replicas vs 1 on PostgreSQL')
+    expect(md).toContain('| postgres-3 | 3 |')
+    expect(md).toMatch(/- Load: the 1-minute load average was [\d.]+ at the start/)
+  }, 180_000)
+})
