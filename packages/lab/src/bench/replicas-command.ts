@@ -33,12 +33,14 @@ const QUICK = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, leaseRenew
 
 /**
  * What one segment (a setup's gateways started on a fresh store, filled, measured, stopped) costs
- * beyond its claims, in seconds, and per sandbox of its fill: measured on a 2-core machine, for
- * the duration printed up front.
+ * beyond its claims, in seconds, and per sandbox of its fills: from runs on a loaded 2-core
+ * machine, for the duration printed up front.
  */
 const SEGMENT_S = 3
 const FILL_S_PER_SANDBOX = 0.01
 const WARM_START_S = 0.01
+/** initdb and the server's start. */
+const POSTGRES_START_S = 5
 
 /** The duration of a plan, roughly: printed before the run so its length is no surprise. */
 export function expectedDurationS(plan: ReplicasPlan): number {
@@ -46,7 +48,7 @@ export function expectedDurationS(plan: ReplicasPlan): number {
   const fills = segments * 2 * plan.poolSize * FILL_S_PER_SANDBOX
   const settles = plan.rounds * REPLICA_SETUPS.filter((s) => s.replicas > 1).length * 2 * Math.min(plan.leaseRenewMs, 1000) / 1000
   const warm = plan.rounds * 2 * plan.warmStarts * WARM_START_S
-  return Math.ceil(segments * SEGMENT_S + fills + settles + warm)
+  return Math.ceil(POSTGRES_START_S + segments * SEGMENT_S + fills + settles + warm)
 }
 
 /** `infra-lab bench replicas`: claims per second of 1, 2 and 3 replicas on one PostgreSQL database and of SQLite's single process, and warm start on each store. */

@@ -45,6 +45,8 @@ export interface ClaimBurst {
   readonly claims: number
   readonly warm: number
   readonly failed: number
+  /** The first failed create's message, if any failed. */
+  readonly firstError?: string
   readonly elapsedMs: number
   readonly claimsPerS: number
   /** Client-seen POST /v1/sessions answers, ms. */
@@ -82,13 +84,14 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
       try {
         await segment.filled()
         const burst = await claimBurst(segment.clients, plan)
-        run.bursts.push({ setup: setup.name, round, ...burst })
-        await segment.endAll(burst.ids)
+        const { ids, ...measured } = burst
+        run.bursts.push({ setup: setup.name, round, ...measured })
+        await segment.endAll(ids)
         if (plan.warmStarts > 0 && setup.replicas === 1) {
           await segment.filled()
           for (let i = 0; i < plan.warmStarts && !signal.aborted; i++) run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(segment.clients[0]!)) })
         }
-        progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed)`)
+        progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed${burst.firstError ? `: ${burst.firstError}` : ''})`)
       } finally {
         await segment.stop()
       }
@@ -167,24 +170,27 @@ async function claimBurst(clients: readonly LabClient[], plan: ReplicasPlan): Pr
   const latencyMs: number[] = []
   let warm = 0
   let failed = 0
+  let firstError: string | undefined
   let next = 0
-  const worker = async (c: number) => {
+  // A user per claim: the per-user session limit never shapes the burst.
+  const worker = async () => {
     for (let i = next++; i < plan.claims; i = next++) {
       const t = performance.now()
       try {
-        const s = await clients[i % clients.length]!.createSession({ user: `bench-${c}`, pool: 'default' })
+        const s = await clients[i % clients.length]!.createSession({ user: `bench-${i}`, pool: 'default' })
         latencyMs.push(performance.now() - t)
         ids.push(s.id)
         if (s.warm) warm++
-      } catch {
+      } catch (err) {
         failed++
+        firstError ??= (err as Error).message
       }
     }
   }
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: plan.concurrency }, (_, c) => worker(c)))
+  await Promise.all(Array.from({ length: plan.concurrency }, worker))
   const elapsedMs = performance.now() - t0
-  return { claims: plan.claims, warm, failed, elapsedMs, claimsPerS: ids.length / (elapsedMs / 1000), latencyMs, ids }
+  return { claims: plan.claims, warm, failed, ...(firstError ? { firstError } : {}), elapsedMs, claimsPerS: ids.length / (elapsedMs / 1000), latencyMs, ids }
 }
 
 async function warmStart(client: LabClient): Promise<Omit<WarmStart, 'setup' | 'round'>> {
