@@ -126,13 +126,20 @@ export class PgDb implements Sql {
     } catch (err) {
       throw translate(err)
     }
+    // The pool listens for errors only on idle connections: while this one is checked out, a
+    // server that ends it between two statements (a restart) would emit an error nobody hears,
+    // and that ends the process. The error fails the next statement instead.
+    const lost = () => undefined
+    client.on('error', lost)
     try {
       await client.query('BEGIN')
       const result = await body({ query: (text, values) => client.query(config(text, values)) })
       await client.query('COMMIT')
+      client.off('error', lost)
       client.release()
       return result
     } catch (err) {
+      client.off('error', lost)
       if (isUnavailable(err)) {
         client.release(err as Error)
       } else {
