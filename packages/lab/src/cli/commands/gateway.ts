@@ -3,6 +3,7 @@ import { loadGatewayConfig, type GatewayFlags } from '../../config/load.ts'
 import { formatSizeBytes } from '../../config/size.ts'
 import { startGateway } from '../../gateway/gateway.ts'
 import { egressOptionsForTeardown, teardownEgress } from '../../gateway/egress-setup.ts'
+import { LEASE_TTL_RENEWALS, poolLeaseName } from '../../pool/lease.ts'
 import { SandboxTeardown } from '../../pool/teardown.ts'
 import { describeStore, openStore } from '../../store/open.ts'
 import { driverFactory } from '../drivers.ts'
@@ -64,6 +65,20 @@ async function teardown(config: Parameters<typeof driverFactory>[0], makeDriver:
   let store
   try {
     store = await openStore(config.dataDir, config.store)
+    // On a shared store a teardown would end every replica's sessions and destroy their
+    // sandboxes: while any replica holds a pool's lease (it is running), refuse.
+    if (config.store.url !== undefined) {
+      const now = Date.now()
+      for (const p of config.pools) {
+        const lease = await store.getLease(poolLeaseName(p.name))
+        if (lease && lease.expiresAt > now) {
+          io.stderr.write(`infra-lab gateway --teardown: refused: replica ${lease.holder} holds lease ${lease.name} on this shared store, so it is running; `
+            + 'a teardown would end every replica\'s sessions and destroy their sandboxes. Stop every replica first '
+            + `(a replica that died keeps its lease for ${LEASE_TTL_RENEWALS} renewal periods, ${Math.ceil(LEASE_TTL_RENEWALS * config.leaseRenewMs)} ms here; then try again)\n`)
+          return 1
+        }
+      }
+    }
     const names = [...new Set(config.pools.map((p) => p.driver))]
     let ended = 0
     for (const s of await store.listSessions()) {
