@@ -86,12 +86,14 @@ describe.skipIf(skip !== undefined)(`a database restart under load, three replic
       await server.stop()
       const downAt = Date.now()
       await new Promise((r) => setTimeout(r, DOWN_MS))
+      // The server accepts connections before pg_ctl start returns: the outage ends when it is called.
+      const upAt = Date.now()
       await server.start()
       restartedAt = Date.now()
       await load
 
       // While it was down: every call that began and ended inside the outage was refused as 503 store_unavailable with Retry-After.
-      const inside = answers.filter((a) => a.startedAt > downAt + 200 && a.endedAt < restartedAt)
+      const inside = answers.filter((a) => a.startedAt > downAt && a.endedAt < upAt)
       expect(inside.length).toBeGreaterThan(CLIENTS)
       for (const a of inside) expect(a).toMatchObject({ status: 503, code: 'store_unavailable', retryAfter: '2' })
       // Nothing but successes and 503s, ever: no 500 from a call cut by the outage.
@@ -115,4 +117,33 @@ describe.skipIf(skip !== undefined)(`a database restart under load, three replic
       await driver.teardown()
     }
   }, 120_000)
+
+  it('an end whose write the database refused is recorded when retried (regression: the retry was acknowledged and never written)', async () => {
+    const url = await server.createDatabase('retried_end')
+    const driver = new FakeDriver()
+    const config = (replicaId: string) => ({ store: { url, poolSize: 2 }, replicaId, leaseRenewMs: 200, pools: [{ name: 'default', policy: { kind: 'fixed', size: 1 }, maxSize: 4 }] })
+    const gws = [await startTestGateway(driver, config('r1')), await startTestGateway(driver, config('r2'))]
+    try {
+      await waitFor(async () => (await gws[0]!.store.listSandboxes({ pool: 'default', state: 'warm' })).length === 1, 10_000, 'pool to fill')
+      const created = await gws[0]!.app.inject({ method: 'POST', url: '/v1/sessions', headers, payload: { user: 'ada' } })
+      expect(created.statusCode).toBe(201)
+      const id = (created.json() as { id: string }).id
+      await waitFor(async () => (await gws[0]!.store.getSession(id))?.state === 'running', 5000, 'running')
+      // The database refuses the end's write alone (as a server shutting down does, 57P03), after
+      // the route has read the session: the end fails half-way, with the session live here.
+      await server.psql('retried_end', `
+        CREATE FUNCTION refuse_end() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P03'; END $$;
+        CREATE TRIGGER refuse_end BEFORE UPDATE ON sessions FOR EACH ROW WHEN (NEW.state = 'ended') EXECUTE FUNCTION refuse_end();`)
+      const refused = await gws[0]!.app.inject({ method: 'DELETE', url: `/v1/sessions/${id}`, headers: auth })
+      expect(refused.statusCode).toBe(503)
+      expect((refused.json() as { error: { code: string } }).error.code).toBe('store_unavailable')
+      await server.psql('retried_end', 'DROP TRIGGER refuse_end ON sessions')
+      const retried = await gws[0]!.app.inject({ method: 'DELETE', url: `/v1/sessions/${id}`, headers: auth })
+      expect(retried.statusCode).toBeLessThan(300)
+      expect(await gws[1]!.store.getSession(id)).toMatchObject({ state: 'ended', endedReason: 'terminated' })
+    } finally {
+      for (const gw of gws) await gw.stop()
+      await driver.teardown()
+    }
+  }, 60_000)
 })

@@ -14,11 +14,13 @@ import { Term, exited, runCli, runGateway, type RunningGateway } from './gateway
 const skip = postgresSkipReason() ?? localDriverSkipReason()
 const RENEW_MS = 200
 /**
- * The documented bound is two renewal periods from the death. The test's own view adds the time
- * between the kill and the process's end, and between the takeover and the next /healthz poll
- * answering, on a 2-core machine shared with other work: half a period of margin for those.
+ * The documented bound is two renewal periods from the death (the lease lasts 1.5 periods from
+ * the last renewal, and survivors ask for it four times a period). The takeover is read from the
+ * store (the lease's acquired_at, stamped by the new holder), so the test's own /healthz polling
+ * adds nothing; one period of margin covers timers firing late on a 2-core machine shared with
+ * other work, and still fails a takeover as slow as before leases were tightened (up to four).
  */
-const TAKEOVER_BOUND_MS = 2 * RENEW_MS + RENEW_MS / 2
+const TAKEOVER_BOUND_MS = 3 * RENEW_MS
 
 interface Health { replica: string; leases: string[] }
 const health = async (gw: RunningGateway): Promise<Health> => (await fetch(`${gw.url}/healthz`)).json() as Promise<Health>
@@ -51,7 +53,7 @@ describe.skipIf(skip !== undefined)(`kill -9 of the replica holding the lease, a
     rmSync(dataDir, { recursive: true, force: true })
   })
 
-  it('another replica holds the lease within two renewal periods and refills the pool; the session re-attaches through it with its scrollback', async () => {
+  it('another replica holds the lease within two renewal periods (plus one of scheduling margin) and refills the pool; the session re-attaches through it with its scrollback', async () => {
     const url = await pg.createDatabase('kill')
     const config = {
       driver: 'local', store: { url, poolSize: 4 }, leaseRenewMs: RENEW_MS,
@@ -77,13 +79,15 @@ describe.skipIf(skip !== undefined)(`kill -9 of the replica holding the lease, a
     const killedAt = Date.now()
     await exited(holder!.child)
     gws.splice(gws.indexOf(holder!), 1)
-    const { next, tookMs } = await until(async () => {
+    const next = await until(async () => {
       const hs = await Promise.all(survivors.map(health))
       const i = hs.findIndex((h) => h.leases.includes('pool:default'))
-      return i >= 0 ? { next: survivors[i]!, tookMs: Date.now() - killedAt } : undefined
-    }, 'a survivor to take the lease', 10_000, 10)
-    expect(tookMs).toBeLessThanOrEqual(TAKEOVER_BOUND_MS)
-    expect((await pg.psql('kill', `SELECT holder FROM leases WHERE name = 'pool:default'`)).trim()).toBe((await health(next)).replica)
+      return i >= 0 ? survivors[i]! : undefined
+    }, 'a survivor to take the lease', 10_000, 20)
+    const [holderId, acquiredAt] = (await pg.psql('kill', `SELECT holder, acquired_at FROM leases WHERE name = 'pool:default'`)).trim().split('|')
+    expect(holderId).toBe((await health(next)).replica)
+    expect(Number(acquiredAt) - killedAt).toBeGreaterThan(0)
+    expect(Number(acquiredAt) - killedAt).toBeLessThanOrEqual(TAKEOVER_BOUND_MS)
 
     // Creates resume: the new holder refills what the claim took, and a claim through the other survivor is served.
     const other = survivors.find((g) => g !== next)!

@@ -92,6 +92,8 @@ export class SessionService {
   private sweeping: Promise<void> = Promise.resolve()
   private stopped = false
   private readonly adopting = new Map<string, Promise<boolean>>()
+  /** Ends under way: a second caller shares the first one's outcome, failure included. */
+  private readonly ending = new Map<string, Promise<void>>()
   private cancelSync: (() => void) | undefined
   private syncing: Promise<void> = Promise.resolve()
 
@@ -355,7 +357,16 @@ export class SessionService {
   }
 
   /** Ends a session (idempotent): tells viewers, stops the shell, destroys the sandbox. */
-  async end(sessionId: string, reason: EndedReason, exitCode: number | null = null, by?: EndedBy): Promise<void> {
+  end(sessionId: string, reason: EndedReason, exitCode: number | null = null, by?: EndedBy): Promise<void> {
+    let p = this.ending.get(sessionId)
+    if (!p) {
+      p = this.endOnce(sessionId, reason, exitCode, by).finally(() => this.ending.delete(sessionId))
+      this.ending.set(sessionId, p)
+    }
+    return p
+  }
+
+  private async endOnce(sessionId: string, reason: EndedReason, exitCode: number | null, by: EndedBy | undefined): Promise<void> {
     const { store, clock, metrics, logger } = this.deps
     // Right after a restart: let the session be reconnected first, so ending it also destroys its
     // sandbox. If that takes too long, the resume finds the session ended and destroys it then.
@@ -367,7 +378,14 @@ export class SessionService {
       if (live.ending) return
       live.ending = true
     }
-    const ended = await store.endSession(sessionId, reason, clock.now(), by)
+    let ended: boolean
+    try {
+      ended = await store.endSession(sessionId, reason, clock.now(), by)
+    } catch (err) {
+      // Not recorded (the store is down): the session stays live, so a retried end writes it.
+      if (live) live.ending = false
+      throw err
+    }
     if (ended) logger.info({ session: sessionId, reason }, 'session ended')
     this.deps.networks.unbind(sessionId)
     if (!live) {

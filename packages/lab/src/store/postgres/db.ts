@@ -105,6 +105,13 @@ export class PgDb implements Sql {
     // An idle connection the server closed (a restart): the pool drops it; without a listener the
     // error would end the process.
     this.pool.on('error', onIdleError)
+    // The pool listens for a connection's errors only while it is idle or running one
+    // pool.query, and then once; but a connection the server ends (a restart) can report it
+    // more than once (the server's FATAL, then a write to the closed socket), or between two
+    // statements of a transaction. Unheard, such an error ends the process: every connection
+    // gets a listener of its own. The statement in flight or the next one fails instead (and is
+    // translated to StoreUnavailableError), and the failed connection leaves the pool.
+    this.pool.on('connect', (client) => client.on('error', () => undefined))
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | Prepared, values?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -126,20 +133,13 @@ export class PgDb implements Sql {
     } catch (err) {
       throw translate(err)
     }
-    // The pool listens for errors only on idle connections: while this one is checked out, a
-    // server that ends it between two statements (a restart) would emit an error nobody hears,
-    // and that ends the process. The error fails the next statement instead.
-    const lost = () => undefined
-    client.on('error', lost)
     try {
       await client.query('BEGIN')
       const result = await body({ query: (text, values) => client.query(config(text, values)) })
       await client.query('COMMIT')
-      client.off('error', lost)
       client.release()
       return result
     } catch (err) {
-      client.off('error', lost)
       if (isUnavailable(err)) {
         client.release(err as Error)
       } else {
