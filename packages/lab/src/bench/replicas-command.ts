@@ -36,8 +36,8 @@ const QUICK = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, leaseRenew
  * beyond its claims, in seconds, and per sandbox of its fills: from runs on a loaded 2-core
  * machine, for the duration printed up front.
  */
-const SEGMENT_S = 3
-const FILL_S_PER_SANDBOX = 0.01
+const SEGMENT_S = 2
+const FILL_S_PER_SANDBOX = 0.005
 const WARM_START_S = 0.01
 /** initdb and the server's start. */
 const POSTGRES_START_S = 5
@@ -48,7 +48,9 @@ export function expectedDurationS(plan: ReplicasPlan): number {
   const fills = segments * 2 * plan.poolSize * FILL_S_PER_SANDBOX
   const settles = plan.rounds * REPLICA_SETUPS.filter((s) => s.replicas > 1).length * 2 * Math.min(plan.leaseRenewMs, 1000) / 1000
   const warm = plan.rounds * 2 * plan.warmStarts * WARM_START_S
-  return Math.ceil(POSTGRES_START_S + segments * SEGMENT_S + fills + settles + warm)
+  // The wait for the database's statistics after each PostgreSQL burst.
+  const stats = plan.rounds * REPLICA_SETUPS.filter((s) => s.store === 'postgres').length * 1.1
+  return Math.ceil(POSTGRES_START_S + segments * SEGMENT_S + fills + settles + warm + stats)
 }
 
 /** `infra-lab bench replicas`: claims per second of 1, 2 and 3 replicas on one PostgreSQL database and of SQLite's single process, and warm start on each store. */

@@ -18,6 +18,8 @@ export interface SetupSummary {
   readonly failed: number
   readonly latencyP50Ms: number
   readonly latencyP99Ms: number
+  /** Median over rounds of the database's transactions per claim (PostgreSQL setups). */
+  readonly dbTransactionsPerClaim?: number
 }
 
 export interface RatioResult {
@@ -54,6 +56,7 @@ export function buildReplicasReport(run: ReplicasRun, ctx: Omit<ReplicasReport, 
       setup: s.name, replicas: s.replicas, claimsPerS: bursts.map((b) => b.claimsPerS), medianClaimsPerS: median(bursts.map((b) => b.claimsPerS)),
       warmShare: claims > 0 ? bursts.reduce((n, b) => n + b.warm, 0) / claims : Number.NaN,
       failed: bursts.reduce((n, b) => n + b.failed, 0), latencyP50Ms: quantile(latencies, 0.5), latencyP99Ms: quantile(latencies, 0.99),
+      ...(s.store === 'postgres' ? { dbTransactionsPerClaim: median(bursts.flatMap((b) => (b.dbTransactionsPerClaim !== undefined ? [b.dbTransactionsPerClaim] : []))) } : {}),
     }
   }).filter((s) => s.claimsPerS.length > 0)
   const warm = ['sqlite', 'postgres-1'].map((setup) => {
@@ -99,9 +102,13 @@ export function renderReplicasMarkdown(r: ReplicasReport): string {
     '',
     '## Claims per second',
     '',
-    '| setup | replicas | median claims/s | each round | warm | failed | latency p50 ms | p99 ms |',
-    '|---|---|---|---|---|---|---|---|',
-    ...r.setups.map((s) => `| ${s.setup} | ${s.replicas} | ${formatRate(s.medianClaimsPerS)} | ${s.claimsPerS.map((v) => formatRate(v)).join(', ')} | ${pct(s.warmShare)} | ${s.failed} | ${formatMs(s.latencyP50Ms)} | ${formatMs(s.latencyP99Ms)} |`),
+    '| setup | replicas | median claims/s | each round | warm | failed | latency p50 ms | p99 ms | db transactions per claim |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...r.setups.map((s) => `| ${s.setup} | ${s.replicas} | ${formatRate(s.medianClaimsPerS)} | ${s.claimsPerS.map((v) => formatRate(v)).join(', ')} | ${pct(s.warmShare)} | ${s.failed} | ${formatMs(s.latencyP50Ms)} | ${formatMs(s.latencyP99Ms)} | ${s.dbTransactionsPerClaim !== undefined ? s.dbTransactionsPerClaim.toFixed(1) : '–'} |`),
+    '',
+    'Database transactions per claim: what PostgreSQL committed from a burst\'s start until a second after its end',
+    '(`pg_stat_database.xact_commit`, a statement outside a transaction counting one), per claim: the claims\' own work and every',
+    'replica\'s background work in that time (lease renewals, refills, each replica connecting to the new sessions).',
     '',
     '## Warm start',
     '',

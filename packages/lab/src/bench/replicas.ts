@@ -51,6 +51,13 @@ export interface ClaimBurst {
   readonly claimsPerS: number
   /** Client-seen POST /v1/sessions answers, ms. */
   readonly latencyMs: readonly number[]
+  /**
+   * PostgreSQL only: transactions the database committed from the burst's start until a second
+   * after its end (pg_stat_database.xact_commit; every statement outside a transaction counts
+   * one), per successful claim: the claims' own and every replica's background work (leases,
+   * refills, connecting to the new sessions) alike.
+   */
+  readonly dbTransactionsPerClaim?: number
 }
 
 /** One sequential warm start: the client-seen POST /v1/sessions round trip and the gateway's claimMs. */
@@ -83,9 +90,13 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
       const segment = await startSegment(setup, plan, pg, `replicas_${process.pid}_${seq++}`)
       try {
         await segment.filled()
+        const before = await segment.commits()
         const burst = await claimBurst(segment.clients, plan)
+        // Backends report their counts to the statistics at most once a second.
+        const after = before === undefined ? undefined : await new Promise((r) => setTimeout(r, 1100)).then(() => segment.commits())
         const { ids, ...measured } = burst
-        run.bursts.push({ setup: setup.name, round, ...measured })
+        const perClaim = before !== undefined && after !== undefined && ids.length > 0 ? (after - before) / ids.length : undefined
+        run.bursts.push({ setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { dbTransactionsPerClaim: perClaim } : {}) })
         await segment.endAll(ids)
         if (plan.warmStarts > 0 && setup.replicas === 1) {
           await segment.filled()
@@ -105,6 +116,8 @@ interface Segment {
   /** Waits until the store holds the pool's size warm and every replica serves them (its channels open). */
   filled(): Promise<void>
   endAll(ids: readonly string[]): Promise<void>
+  /** PostgreSQL: the database's committed transactions so far. */
+  commits(): Promise<number | undefined>
   stop(): Promise<void>
 }
 
@@ -154,6 +167,7 @@ async function startSegment(setup: ReplicasSetup, plan: ReplicasPlan, pg: PgServ
       }
       await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker))
     },
+    commits: async () => (url ? Number((await pg.psql('postgres', `SELECT xact_commit FROM pg_stat_database WHERE datname = '${database}'`)).trim()) : undefined),
     stop: () => stopAll(gateways, driver),
   }
 }
