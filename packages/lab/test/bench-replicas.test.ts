@@ -20,7 +20,7 @@ describe('bench replicas: plan', () => {
   })
 
   it('expects a longer run for more rounds and bigger pools', () => {
-    const plan: ReplicasPlan = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, poolSize: 24, leaseRenewMs: 500 }
+    const plan: ReplicasPlan = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, poolSize: 24, warmPoolSize: 8, leaseRenewMs: 500 }
     expect(expectedDurationS({ ...plan, rounds: 6 })).toBeGreaterThan(expectedDurationS(plan))
     expect(expectedDurationS({ ...plan, poolSize: 300 })).toBeGreaterThan(expectedDurationS(plan))
   })

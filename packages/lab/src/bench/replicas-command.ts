@@ -39,13 +39,15 @@ const QUICK = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, leaseRenew
 const SEGMENT_S = 2
 const FILL_S_PER_SANDBOX = 0.005
 const WARM_START_S = 0.01
+/** The warm starts' pool: as small as a pool for sequential starts can be and stay warm. */
+const WARM_POOL_SIZE = 8
 /** initdb and the server's start. */
 const POSTGRES_START_S = 5
 
 /** The duration of a plan, roughly: printed before the run so its length is no surprise. */
 export function expectedDurationS(plan: ReplicasPlan): number {
   const segments = plan.rounds * REPLICA_SETUPS.length
-  const fills = segments * 2 * plan.poolSize * FILL_S_PER_SANDBOX
+  const fills = segments * plan.poolSize * FILL_S_PER_SANDBOX + plan.rounds * 2 * (SEGMENT_S + plan.warmPoolSize * FILL_S_PER_SANDBOX)
   const settles = plan.rounds * REPLICA_SETUPS.filter((s) => s.replicas > 1).length * 2 * Math.min(plan.leaseRenewMs, 1000) / 1000
   const warm = plan.rounds * 2 * plan.warmStarts * WARM_START_S
   // The wait for the database's statistics after each PostgreSQL burst.
@@ -71,7 +73,7 @@ export async function runBenchReplicas(flags: BenchReplicasFlags, io: CliIo, sig
   const plan: ReplicasPlan = {
     rounds: flags.rounds ?? base.rounds, claims, concurrency, warmStarts: flags.warmStarts ?? base.warmStarts,
     // Room for every claim of a burst, and the burst's clients, warm.
-    poolSize: flags.poolSize ?? claims + concurrency, leaseRenewMs: flags.leaseRenewMs ?? base.leaseRenewMs,
+    poolSize: flags.poolSize ?? claims + concurrency, warmPoolSize: WARM_POOL_SIZE, leaseRenewMs: flags.leaseRenewMs ?? base.leaseRenewMs,
   }
   if (plan.poolSize < plan.claims) {
     log(`infra-lab bench replicas: --pool-size ${plan.poolSize} is below --claims ${plan.claims}: the burst's last claims would be cold`)

@@ -35,6 +35,8 @@ export interface ReplicasPlan {
   readonly warmStarts: number
   /** The pool's fixed size: at least `claims`, so every claim of a burst finds a warm sandbox. */
   readonly poolSize: number
+  /** The pool's size for the warm starts (sequential, so a few sandboxes stay ahead of them). */
+  readonly warmPoolSize: number
   readonly leaseRenewMs: number
 }
 
@@ -84,27 +86,35 @@ export function setupOrder(round: number, setups: readonly ReplicasSetup[] = REP
 export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progress: (line: string) => void, signal: AbortSignal): Promise<ReplicasRun> {
   const run: ReplicasRun = { bursts: [], warmStarts: [] }
   let seq = 0
+  const segment = async <T>(setup: ReplicasSetup, poolSize: number, body: (s: Segment) => Promise<T>): Promise<T> => {
+    const s = await startSegment(setup, { ...plan, poolSize }, pg, `replicas_${process.pid}_${seq++}`)
+    try {
+      await s.filled()
+      return await body(s)
+    } finally {
+      await s.stop()
+    }
+  }
   for (let round = 0; round < plan.rounds; round++) {
     for (const setup of setupOrder(round)) {
       if (signal.aborted) return run
-      const segment = await startSegment(setup, plan, pg, `replicas_${process.pid}_${seq++}`)
-      try {
-        await segment.filled()
-        const before = await segment.commits()
-        const burst = await claimBurst(segment.clients, plan)
+      const burst = await segment(setup, plan.poolSize, async (s) => {
+        const before = await s.commits()
+        const b = await claimBurst(s.clients, plan)
         // Backends report their counts to the statistics at most once a second.
-        const after = before === undefined ? undefined : await new Promise((r) => setTimeout(r, 1100)).then(() => segment.commits())
-        const { ids, ...measured } = burst
+        const after = before === undefined ? undefined : await new Promise((r) => setTimeout(r, 1100)).then(() => s.commits())
+        const { ids, ...measured } = b
         const perClaim = before !== undefined && after !== undefined && ids.length > 0 ? (after - before) / ids.length : undefined
         run.bursts.push({ setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { dbTransactionsPerClaim: perClaim } : {}) })
-        await segment.endAll(ids)
-        if (plan.warmStarts > 0 && setup.replicas === 1) {
-          await segment.filled()
-          for (let i = 0; i < plan.warmStarts && !signal.aborted; i++) run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(segment.clients[0]!)) })
-        }
-        progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed${burst.firstError ? `: ${burst.firstError}` : ''})`)
-      } finally {
-        await segment.stop()
+        return b
+      })
+      progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed${burst.firstError ? `: ${burst.firstError}` : ''})`)
+      // Warm starts on a pool of the startup benchmark's size, not the burst's: each claim's
+      // refill reads the pool's warm rows, and a pool of hundreds would weigh on every one.
+      if (plan.warmStarts > 0 && setup.replicas === 1 && !signal.aborted) {
+        await segment(setup, plan.warmPoolSize, async (s) => {
+          for (let i = 0; i < plan.warmStarts && !signal.aborted; i++) run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(s.clients[0]!)) })
+        })
       }
     }
   }
