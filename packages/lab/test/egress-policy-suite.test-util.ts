@@ -107,7 +107,7 @@ export function runEgressSuite(opts: EgressSuiteOptions): void {
       expect(denied.every((d) => d.reason === 'egress_none')).toBe(true)
       // counted per pool in /metrics
       const metrics = await (await fetch(`${gw.url}/metrics`)).text()
-      const counted = /^lab_egress_denied_total\{pool="net"\} (\d+)$/m.exec(metrics)
+      const counted = /^lab_egress_denied_total\{pool="net"(?:,replica="[^"]*")?\} (\d+)$/m.exec(metrics)
       expect(Number(counted?.[1])).toBeGreaterThanOrEqual(denied.length)
     }, 60_000)
 

@@ -1,27 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { FakeDriver } from '../drivers/fake/fake-driver.ts'
-import type { SandboxSpec } from '../drivers/types.ts'
+import { GatedDriver } from '../drivers/fake/gated-driver.test-util.ts'
 import type { Store } from '../store/types.ts'
 import { makePool, session } from './test-fixture.ts'
-
-/** A FakeDriver whose creates wait until the test lets them through, one at a time or all. */
-class GatedDriver extends FakeDriver {
-  private readonly gates: (() => void)[] = []
-  override async create(spec: SandboxSpec) {
-    await new Promise<void>((resolve) => this.gates.push(resolve))
-    return super.create(spec)
-  }
-  get waiting(): number {
-    return this.gates.length
-  }
-  /** Lets the oldest create through. */
-  release(): void {
-    this.gates.shift()?.()
-  }
-  releaseAll(): void {
-    while (this.gates.length > 0) this.release()
-  }
-}
 
 /** The store, with how often each method was called since the last reset. */
 function counting(store: Store) {
