@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { GatedDriver } from '../drivers/fake/gated-driver.test-util.ts'
 import type { Store } from '../store/types.ts'
 import { makePool, session } from './test-fixture.ts'
