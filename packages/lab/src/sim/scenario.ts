@@ -106,6 +106,11 @@ export const scenarioSchema = z.object({
     startS: durationSchema,
     /** Latency of a warm claim (the claim path itself). */
     claimS: nonneg.default(0),
+    /**
+     * A cold claim's own time once a sandbox is handed to it (the gateway's store write, agent
+     * connect and workspace bind after the wait), drawn per cold claim; absent: claimS.
+     */
+    coldClaimS: durationSchema.optional(),
     /** Cost of a sandbox-hour when there is no hosts/fargate section. */
     usdPerHour: nonneg.default(0),
   }).strict(),
@@ -122,7 +127,14 @@ export const scenarioSchema = z.object({
     maxWarmAgeS: nonneg.default(0),
     /** Share of creates that fail at the end of their start time, 0 to 1; failures back warm creates off as in the gateway. */
     createFailureRate: z.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be from 0 to 1 (a share of creates)').max(1, 'must be from 0 to 1 (a share of creates)').default(0),
-  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0 }),
+    /**
+     * Which claim a finished create serves. `handOff` (the gateway): the oldest claim waiting,
+     * whichever claim the create was started for; a cold start that finishes with no claim
+     * waiting joins the pool. `own`: a cold claim waits for its own create, and refills only
+     * fill the pool (the M/G/N/N loss system Erlang B describes).
+     */
+    coldClaims: z.enum(['handOff', 'own']).default('handOff'),
+  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0, coldClaims: 'handOff' }),
   hosts: hostsSchema.optional(),
   fargate: fargateSchema.optional(),
   azOutage: z.object({ az: z.number().int().min(0), atS: nonneg, durationS: pos }).strict().optional(),
