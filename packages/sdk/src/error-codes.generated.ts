@@ -30,5 +30,6 @@ export type ApiErrorCode =
   | 'claim_timeout'
   | 'pool_unavailable'
   | 'session_unavailable'
+  | 'store_unavailable'
   | 'claim_failed'
   | 'internal'

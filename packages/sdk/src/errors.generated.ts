@@ -263,6 +263,15 @@ export class SessionUnavailableError extends InfraLabError {
   }
 }
 
+/** `store_unavailable` (HTTP 503): The gateway cannot reach its database (PostgreSQL down, restarting or unreachable, or a statement timed out); retry after `Retry-After`. */
+export class StoreUnavailableError extends InfraLabError {
+  override name = 'StoreUnavailableError'
+  static readonly code = 'store_unavailable'
+  constructor(message: string, init: ErrorInit = {}) {
+    super('store_unavailable', 503, message, init)
+  }
+}
+
 /** `claim_failed` (HTTP 500): Binding the workspace or applying the claim in the sandbox failed; the sandbox was destroyed. */
 export class ClaimFailedError extends InfraLabError {
   override name = 'ClaimFailedError'
@@ -312,6 +321,7 @@ export const ERROR_CATALOGUE = {
   claim_timeout: { status: 503, errorClass: ClaimTimeoutError },
   pool_unavailable: { status: 503, errorClass: PoolUnavailableError },
   session_unavailable: { status: 503, errorClass: SessionUnavailableError },
+  store_unavailable: { status: 503, errorClass: StoreUnavailableError },
   claim_failed: { status: 500, errorClass: ClaimFailedError },
   internal: { status: 500, errorClass: InternalError },
 } as const

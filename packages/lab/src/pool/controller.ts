@@ -13,6 +13,7 @@ import { CapacityExhausted, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
+import { StartLog } from './start-log.ts'
 import { SandboxTeardown, type TeardownReason } from './teardown.ts'
 import { ClaimWaiters } from './waiters.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
@@ -55,6 +56,8 @@ export class PoolController {
   readonly waiters: ClaimWaiters
   /** How this pool's sandboxes are torn down (the controller's and its sessions'). */
   readonly teardown: SandboxTeardown
+  /** The newest creates that finished, each launch to ready (warm, or handed to the claim waiting for it). */
+  readonly starts = new StartLog()
   private readonly o: PoolControllerOptions
   private readonly expectations = new Expectations()
   private readonly channels = new Map<string, AgentChannel>()
@@ -303,6 +306,7 @@ export class PoolController {
     }
     // Still counted in flight until handed over, so no reconcile counts it as ready meanwhile.
     await this.waiters.handOff(id)
+    this.starts.record(t0, clock.now() - t0)
   }
 
   private createFailed(id: string, err: unknown): void {
