@@ -14,7 +14,7 @@ export function reasons(c: FidelityCell): string[] {
   const out: string[] = []
   const failed = r.arrivals.filter((a) => a.path === 'failed').length
   if (failed > 0) out.push(`${failed} creates failed at the gateway (the simulator counts no claim for them)`)
-  if (r.createsS.length > 0 && r.createsMerged / r.createsS.length > 0.2) out.push(`${f((100 * r.createsMerged) / r.createsS.length, 0)} % of the create durations are means of creates that finished between the same two reads of /metrics`)
+  if (r.createsMissed > 0) out.push(`${r.createsMissed} creates finished unseen (more between two looks at the pool than its status lists): their durations are not among those drawn from`)
   const sorted = [...r.createsS].sort((a, b) => a - b)
   const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0
   const p95 = sorted[Math.floor(sorted.length * 0.95)] ?? 0

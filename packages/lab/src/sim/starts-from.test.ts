@@ -17,11 +17,12 @@ function io(cwd: string) {
 }
 
 /** What sim --starts-from reads of a replay's JSON; the rest of the file is ignored. */
-function replayFile(over: { createsS: number[]; size?: number; createFailures?: number }): ReplayFile & Record<string, unknown> {
+function replayFile(over: { createsS: number[]; size?: number; createFailures?: number; coldClaimsS?: number[] }): ReplayFile & Record<string, unknown> {
   return {
     sessions: 0, warmHitRate: 0,
     replay: {
       speed: 10, startedAt: '2027-01-04T09:00:00.000Z', claimS: 0.002, createFailures: over.createFailures ?? 0, createsS: over.createsS,
+      ...(over.coldClaimsS ? { coldClaimsS: over.coldClaimsS } : {}),
       pool: { name: 'default', spec: { policy: { kind: 'fixed', size: over.size ?? 0 }, minSize: 0, maxSize: 64, maxConcurrentCreates: 4, maxCreatesPerMin: 600, maxWarmAgeS: 3600 } },
       arrivals: [],
     },
@@ -51,6 +52,14 @@ describe('sim --trace --starts-from', () => {
     expect(slow.wait.maxS).toBeCloseTo(7.502, 9)
     const mixed = await predict(replayFile({ createsS: [0.25, 3] }))
     expect(new Set([mixed.wait.p50S, mixed.wait.p95S, mixed.wait.maxS].map((x) => x.toFixed(3)))).toEqual(new Set(['0.252', '3.002']))
+  })
+
+  it("adds each cold claim's own time as the replay measured it, not a warm claim", async () => {
+    // The gateway's cold path connects to the agent and binds the workspace after the create: 0.3 s here.
+    const r = await predict(replayFile({ createsS: [7.5], coldClaimsS: [0.3] }))
+    expect(r).toMatchObject({ sessions: 40, coldStarts: 40 })
+    expect(r.wait.p50S).toBeCloseTo(7.8, 9)
+    expect(r.wait.maxS).toBeCloseTo(7.8, 9)
   })
 
   it("runs the gateway's pool spec on the compressed timeline, from a full pool", async () => {

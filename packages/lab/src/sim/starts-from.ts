@@ -6,8 +6,8 @@ import type { Trace } from './trace.ts'
 
 /**
  * What `sim --starts-from` reads of a replay's JSON (`infra-lab replay --out`): the pool's spec
- * as the gateway ran it, the compression, the measured sandbox create durations and the
- * median warm claim. The rest of the file (the sim-shaped figures, arrivals, samples) is not
+ * as the gateway ran it, the compression, the measured sandbox create durations, the median
+ * warm claim and each cold claim's own time after its sandbox was ready. The rest of the file (the sim-shaped figures, arrivals, samples) is not
  * needed here.
  */
 export const replayFileSchema = z.object({
@@ -28,6 +28,8 @@ export const replayFileSchema = z.object({
     createsS: z.array(z.number().min(0)).min(1, 'the replay measured no sandbox create: nothing to draw create times from'),
     createFailures: z.number().int().min(0),
     claimS: z.number().min(0),
+    /** Absent in replays written before cold claims were measured on their own: cold claims then take claimS. */
+    coldClaimsS: z.array(z.number().min(0)).optional(),
   }).loose(),
 }).loose()
 
@@ -83,7 +85,10 @@ export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed:
     startAt: new Date(Date.parse(r.startedAt) - warmupS * 1000).toISOString(),
     arrivals: { kind: 'trace', file: '(the replayed trace)' },
     sessionS: { kind: 'trace' },
-    sandbox: { startS: { kind: 'empirical', valuesS: r.createsS }, claimS: r.claimS },
+    sandbox: {
+      startS: { kind: 'empirical', valuesS: r.createsS }, claimS: r.claimS,
+      ...(r.coldClaimsS?.length ? { coldClaimS: { kind: 'empirical', valuesS: r.coldClaimsS } } : {}),
+    },
     policy: spec.policy,
     pool: {
       minSize: spec.minSize, maxSize: spec.maxSize, maxConcurrentCreates: spec.maxConcurrentCreates, resyncS: GATEWAY_RESYNC_S,
