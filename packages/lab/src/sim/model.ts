@@ -7,12 +7,13 @@ import { DEFAULT_COSTS, HOURS_PER_MONTH, INSTANCE_TYPES } from './costs.ts'
 import { HeapQueue, type EventQueue } from './event-queue.ts'
 import { durationSampler, stream } from './rng.ts'
 import type { Scenario } from './scenario.ts'
+import { SharedStarts } from './shared-starts.ts'
 import { SimClock } from './sim-clock.ts'
 import { Stats, type HostCounters, type SimResult } from './stats.ts'
 import { arrivalProcess, type Trace } from './workload.ts'
 
 // Event kinds (hot path: numbers, no closures).
-const ARRIVAL = 0, CREATE_DONE = 1, SESSION_END = 2, HOST_READY = 3, HOST_NOTICE = 4, HOST_GONE = 5, TIMER = 6, WARM_POOL_BACK = 7
+const ARRIVAL = 0, CREATE_DONE = 1, SESSION_END = 2, HOST_READY = 3, HOST_NOTICE = 4, HOST_GONE = 5, TIMER = 6, WARM_POOL_BACK = 7, SHARED_DONE = 8
 // Sandbox states.
 const FREE = 0, STARTING = 1, READY = 2, CLAIMED = 3, MOVED = 4, DEAD = 5
 // Host states.
@@ -82,6 +83,9 @@ class Simulation {
   private wakeAt = Infinity
   // Hosts (absent: unlimited capacity).
   private readonly hosts: HostModel | undefined
+  /** Creates sharing the machine's processors (sandbox.createCores), and the live SHARED_DONE event's number. */
+  private readonly shared: SharedStarts | undefined
+  private sharedGen = 0
 
   constructor(private readonly sc: Scenario, options: SimOptions) {
     this.q = (options.queue ?? (() => new HeapQueue()))()
@@ -98,6 +102,7 @@ class Simulation {
     this.coldClaim = sc.sandbox.coldClaimS ? durationSampler(sc.sandbox.coldClaimS, stream(sc.seed, 8)) : () => claimS
     this.spotRng = stream(sc.seed, 4)
     if (sc.hosts || sc.fargate) this.hosts = new HostModel(sc, this.q, this.spotRng, stream(sc.seed, 5))
+    else if (sc.sandbox.createCores !== undefined) this.shared = new SharedStarts(sc.sandbox.createCores)
     this.backoff = new Backoff({ random: stream(sc.seed, 6) })
     this.failRate = sc.pool.createFailureRate
     this.handOff = sc.pool.coldClaims === 'handOff'
@@ -129,6 +134,7 @@ class Simulation {
         case CREATE_DONE: this.createDone(q.arg, t); break
         case SESSION_END: this.sessionEnd(q.arg); break
         case TIMER: clock.fire(q.arg); break
+        case SHARED_DONE: this.sharedDone(q.arg, t); break
         default: this.hosts!.event(q.kind, q.arg, t, this)
       }
     }
@@ -169,11 +175,30 @@ class Simulation {
   /** Starts a create: now on a slot, or queued until a host has room. */
   startCreate(id: number, t: number): void {
     this.sbStartAt[id] = t
+    if (this.shared) {
+      this.shared.add(id, this.sandboxStart(), t)
+      this.scheduleShared()
+      return
+    }
     if (!this.hosts) {
       this.q.push(t + this.sandboxStart(), CREATE_DONE, id)
       return
     }
     this.hosts.place(id, t, this)
+  }
+
+  /** (Re)schedules the next end of a shared create; an event of an older number is stale. */
+  private scheduleShared(): void {
+    const at = this.shared!.nextEndAt()
+    this.sharedGen = (this.sharedGen + 1) | 0
+    if (at < Infinity) this.q.push(at, SHARED_DONE, this.sharedGen)
+  }
+
+  private sharedDone(gen: number, t: number): void {
+    if (gen !== this.sharedGen) return
+    const id = this.shared!.pop(t)
+    this.scheduleShared()
+    this.createDone(id, t)
   }
 
   /** Called by the host model once a sandbox has a slot on a running host. */

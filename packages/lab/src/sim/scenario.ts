@@ -111,6 +111,12 @@ export const scenarioSchema = z.object({
      * connect and workspace bind after the wait), drawn per cold claim; absent: claimS.
      */
     coldClaimS: durationSchema.optional(),
+    /**
+     * Creates share this many processors (without hosts or fargate): with n in flight each runs
+     * at min(1, createCores / n) of its speed alone, and startS is its time alone. Absent:
+     * creates do not slow each other.
+     */
+    createCores: pos.optional(),
     /** Cost of a sandbox-hour when there is no hosts/fargate section. */
     usdPerHour: nonneg.default(0),
   }).strict(),
@@ -150,6 +156,7 @@ export const scenarioSchema = z.object({
   samples: z.number().int().min(2).max(10_000).default(288),
 }).strict().superRefine((s, ctx) => {
   if (s.hosts && s.fargate) ctx.addIssue({ code: 'custom', path: ['fargate'], message: 'give either hosts or fargate, not both' })
+  if (s.sandbox.createCores !== undefined && (s.hosts || s.fargate)) ctx.addIssue({ code: 'custom', path: ['sandbox', 'createCores'], message: 'models one machine without hosts or fargate: leave it out with them' })
   if (s.sessionS.kind === 'trace' && s.arrivals.kind !== 'trace') ctx.addIssue({ code: 'custom', path: ['sessionS', 'kind'], message: 'sessionS "trace" needs arrivals of kind "trace"' })
   if (s.warmupS >= s.durationS) ctx.addIssue({ code: 'custom', path: ['warmupS'], message: 'warmupS must be less than durationS' })
   if (s.pool.minSize > s.pool.maxSize) ctx.addIssue({ code: 'custom', path: ['pool', 'minSize'], message: 'minSize exceeds maxSize' })
