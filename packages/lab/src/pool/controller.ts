@@ -5,7 +5,7 @@ import { DriverError, type SandboxDriver, type SandboxFailureReason } from '../d
 import type { LabMetrics } from '../observability/metrics.ts'
 import { Backoff, type BackoffOptions } from '../policy/backoff.ts'
 import { planCreates, TokenBucket } from '../policy/create-budget.ts'
-import { ClaimHistory, decide } from '../policy/index.ts'
+import { claimHistoryFor, decide, type ClaimHistory } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import type { SandboxRecord, Store } from '../store/types.ts'
@@ -66,8 +66,8 @@ export class PoolController {
   private readonly bucket: TokenBucket
   private readonly backoff: Backoff
   private readonly rate = new ClaimRate()
-  /** Hourly claim counts for the `predictive` policy (same hour yesterday / last week). */
-  private readonly history = new ClaimHistory()
+  /** Claim counts for the `predictive` policy (same hour yesterday / last week). */
+  private readonly history: ClaimHistory
   private current: PoolStatus = { ready: 0, starting: 0, claimed: 0, target: 0 }
   private lastError: string | undefined
   private pass: Promise<number> | undefined
@@ -82,6 +82,7 @@ export class PoolController {
     this.o = options
     this.spec = options.spec
     this.bucket = new TokenBucket(options.spec.maxCreatesPerMin, options.clock.now())
+    this.history = claimHistoryFor(options.spec.policy)
     this.backoff = new Backoff(options.backoff)
     this.waiters = new ClaimWaiters({ pool: options.spec.name, store: options.store, clock: options.clock })
     this.teardown = new SandboxTeardown({ store: options.store, driver: options.driver, logger: options.logger })

@@ -1,6 +1,6 @@
 import { Backoff } from '../policy/backoff.ts'
 import { planCreates, TokenBucket } from '../policy/create-budget.ts'
-import { decide, ClaimHistory, type PolicyPoolSpec } from '../policy/index.ts'
+import { claimHistoryFor, decide, type ClaimHistory, type PolicyPoolSpec } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import { DEFAULT_COSTS, HOURS_PER_MONTH, INSTANCE_TYPES } from './costs.ts'
@@ -38,7 +38,7 @@ class Simulation {
   private readonly stats: Stats
   private readonly spec: PolicyPoolSpec
   private readonly windowS: number
-  private readonly history = new ClaimHistory()
+  private readonly history: ClaimHistory
   private readonly nextArrival: (t: number) => number
   private readonly arrivals
   private readonly sessionLen: () => number
@@ -94,6 +94,7 @@ class Simulation {
     this.stats = new Stats(sc, options.logClaims ?? false)
     this.spec = { minSize: sc.pool.minSize, maxSize: sc.pool.maxSize, policy: sc.policy }
     this.windowS = windowSOf(sc.policy)
+    this.history = claimHistoryFor(sc.policy)
     this.arrivals = arrivalProcess(sc.arrivals, startMs, stream(sc.seed, 1), options.trace)
     this.nextArrival = this.arrivals.next
     this.sessionLen = sc.sessionS.kind === 'trace' ? () => 0 : durationSampler(sc.sessionS, stream(sc.seed, 2))
