@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path'
 import type { CliIo, ExitCode } from '../io.ts'
 import { findRepoRoot } from '../paths.ts'
 import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
-import { fidelityPlan, makeTrace, plannedS, runCell, type FidelityCell, type FidelityDriver } from './fidelity.ts'
+import { fidelityPlan, makeTrace, measuredArrivals, plannedS, runCell, type FidelityCell, type FidelityDriver } from './fidelity.ts'
 import { fidelityChart, fidelityMarkdown } from './fidelity-report.ts'
 import { startGatewayProcess } from './gateway-process.ts'
 import { machineInfo } from './machine.ts'
@@ -26,7 +26,7 @@ export async function fidelityCommand(flags: FidelityFlags, io: CliIo, signal: A
   const traces = plan.traces.map((t) => makeTrace(plan, t))
   const policies = Object.keys(plan.policies)
   const planned = plannedS(plan, traces)
-  log(`infra-lab fidelity: ${traces.length} traces (${traces.map((t, k) => `${plan.traces[k]!.name} ${t.t.length}`).join(', ')} arrivals) x ${policies.length} policies (${policies.join(', ')}) on the ${flags.driver} driver at speed ${plan.speed}; planned ${(planned / 60).toFixed(1)} min`)
+  log(`infra-lab fidelity: ${traces.length} traces (${traces.map((t, k) => `${plan.traces[k]!.name} ${measuredArrivals(plan, t)}`).join(', ')} measured arrivals) x ${policies.length} policies (${policies.join(', ')}; ${plan.withHistory.join(', ')} after a compressed day of history) on the ${flags.driver} driver at speed ${plan.speed}; planned ${(planned / 60).toFixed(1)} min`)
   const command = `npx infra-lab fidelity${quick ? ' --quick' : ''} --driver ${flags.driver} --out ${flags.out}`
   const cliPath = join(findRepoRoot(), 'packages/lab/dist/cli.mjs')
   const deps = { startGateway: (config: object) => startGatewayProcess({ cliPath, config }), log, signal }

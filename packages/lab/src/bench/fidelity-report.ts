@@ -48,12 +48,21 @@ Each trace is replayed through a gateway started for it alone (driver **${o.driv
 maxSize 128, 16 concurrent creates), time-compressed by ${plan.speed}: an arrival at t creates a
 session at t / ${plan.speed}, keeps its terminal open for durationS / ${plan.speed}, then ends it. The
 simulator then predicts the same compressed timeline from the replay's own measurements
-(\`sim --starts-from\`): the pool's spec as the gateway ran it, sandbox creates drawn from the
-create durations the replay measured, warm claims taking its median warm claim. ${plan.sims} simulator
-seeds per replay; the prediction is their mean.
+(\`sim --starts-from\`): the pool's spec as the gateway ran it; sandbox creates from each
+create's own duration and launch time (the pool's \`status.starts\`), run as each create's time
+alone on the processors fitted to how they slowed each other down (\`createCores\`); every
+finished create handed to the oldest waiting claim, as the gateway does; each cold claim's own
+time after its sandbox was ready (connect, workspace bind, claim) drawn from those measured;
+warm claims taking the median warm claim. ${plan.sims} simulator seeds per replay; the prediction is their mean.
 
-Traces (trace time; exponential sessions of mean ${plan.sessionMeanS} s; seed ${plan.seed}):
-${plan.traces.map((t) => `- **${t.name}**: \`${JSON.stringify(t.shape)}\` over ${t.durationS} s`).join('\n')}
+Traces (trace time; exponential sessions of mean ${plan.sessionMeanS} s; seed ${plan.seed}): a day
+of history (${plan.historyS} s), then the measured part:
+${plan.traces.map((t) => `- **${t.name}**: \`${JSON.stringify(t.shape)}\` over ${plan.historyS} + ${t.durationS} s`).join('\n')}
+
+${plan.withHistory.map((p) => `**${p}**`).join(', ')} replays the day of history first (the gateway records
+its claims, and so does the simulation of the same replay), then the measured part: its
+forecast reads "yesterday" one compressed day (\`dayS\`) back. The other policies replay the
+measured part alone. Every policy is measured on the same arrivals.
 
 Policies: ${Object.entries(plan.policies).map(([k, v]) => `**${k}** \`${JSON.stringify(v)}\``).join(', ')}.
 
@@ -77,10 +86,6 @@ measured: the pool's \`total - destroying\` every 100 ms) from the first arrival
 ## Verdict
 
 ${missed.length === 0 ? `Every trace x policy meets the goal${o.quick ? ' (quick run: too few arrivals to mean much)' : ''}.` : `${cells.length - missed.length} of ${cells.length} meet the goal. Where it misses, what the replay shows:\n\n${why.join('\n')}`}
-
-Not covered: the **predictive** policy. Its forecast reads the claim history of the same hour
-yesterday and last week; a replay of a few minutes has none, and the gateway has no way to be
-given a history, so it would be sized exactly like \`erlang\` from the observed rate.
 
 ## Provenance
 
