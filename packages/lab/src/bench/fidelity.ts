@@ -71,7 +71,7 @@ export function fidelityPlan(quick: boolean): FidelityPlan {
       { name: 'bursty', durationS, shape: { kind: 'bursty', ratePerS: 0.4, burstRatePerS: 2, burstEveryS: quick ? 35 : 600, burstS: quick ? 4 : 60, burstOffsetS: quick ? 10 : 120 } },
     ],
     policies: {
-      // 7.2 claims/s x ~1 s local starts is an offered load of 7: Erlang B misses about 18 % with 8.
+      // 7.2 claims/s x ~1 s local starts is an offered load of 7: Erlang B misses about 19 % with 8.
       fixed: { kind: 'fixed', size: 8 },
       erlang: { kind: 'erlang', targetMissRate: 0.05, windowS: 30 },
       // Erlang's sizing on the rate forecast from the same moment of the compressed day before.
