@@ -56,7 +56,7 @@ export async function fidelityCommand(flags: FidelityFlags, io: CliIo, signal: A
     generatedBy: command, quick, driver: flags.driver, plan, wallS,
     cells: cells.map((c) => {
       const { series: _s, replay: r, ...figures } = c.replay
-      return { trace: c.trace, policy: c.policy, arrivals: c.arrivals, comparison: c.comparison, replay: { ...figures, createsS: r.createsS, createsAtS: r.createsAtS, createsMissed: r.createsMissed, claimS: r.claimS, coldClaimsS: r.coldClaimsS } }
+      return { trace: c.trace, policy: c.policy, arrivals: c.arrivals, createCores: c.createCores ?? null, comparison: c.comparison, replay: { ...figures, createsS: r.createsS, createsAtS: r.createsAtS, createsMissed: r.createsMissed, claimS: r.claimS, coldClaimsS: r.coldClaimsS } }
     }),
   }
   writeFileSync(join(dir, 'fidelity.json'), `${JSON.stringify(json, null, 2)}\n`)

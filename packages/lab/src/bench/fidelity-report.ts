@@ -18,8 +18,11 @@ export function reasons(c: FidelityCell): string[] {
   const sorted = [...r.createsS].sort((a, b) => a - b)
   const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0
   const p95 = sorted[Math.floor(sorted.length * 0.95)] ?? 0
-  if (p50 > 0 && p95 / p50 > 3) out.push(`create times spread widely (p95 ${ms(p95)} ms against p50 ${ms(p50)} ms): they grow with the creates running at once, which the simulator draws independently of load`)
-  if (cmp.coldP95Pct && cmp.coldP95Pct.value < -GOAL.coldP95Pct) out.push('measured cold claims wait longer than a create: the claim path and the cap on concurrent creates queue them under load')
+  if (p50 > 0 && p95 / p50 > 3) out.push(`create times spread widely (p95 ${ms(p95)} ms against p50 ${ms(p50)} ms)${c.createCores === undefined ? ', and the fit found no sharing of processors to explain it' : `; fitted as creates sharing ${c.createCores} processors, while other load on the machine comes and goes`}`)
+  const late = r.arrivals.map((a) => a.sentS - a.atS).sort((a, b) => a - b)
+  const lateP95 = late[Math.floor(late.length * 0.95)] ?? 0
+  if (lateP95 > 0.1) out.push(`the replay client sent 5 % of the arrivals ${ms(lateP95)} ms or more late (its own event loop was busy)`)
+  if (cmp.coldP95Pct && cmp.coldP95Pct.value < -GOAL.coldP95Pct) out.push('measured cold claims wait longer than predicted: creates slowed by load the fitted processor count does not follow, or the claim path queued behind other work on the gateway\'s event loop')
   if (cmp.warmHitPp.value > GOAL.warmHitPp) out.push('the gateway refilled more slowly than predicted: its controller passes run on an event loop shared with the claims, the model reconciles at once')
   if (cmp.warmHitPp.value < -GOAL.warmHitPp) out.push('the gateway refilled faster than predicted, or its policy saw a different claim rate or refill time')
   return out
@@ -39,7 +42,7 @@ export function fidelityMarkdown(o: {
   const missed = cells.filter((c) => { const g = meetsGoal(c.comparison); return !g.warm || g.coldP95 === false })
   const why = missed.map((c) => {
     const r = reasons(c)
-    return `- **${c.trace} x ${c.policy}**: ${r.length ? r.join('; ') : 'none of the usual causes stands out in the replay (failures, merged durations, spread of create times); compare the pool series in the JSON'}.`
+    return `- **${c.trace} x ${c.policy}**: ${r.length ? r.join('; ') : 'none of the usual causes stands out in the replay (failures, unseen creates, spread of create times, late arrivals); compare the pool series in the JSON'}.`
   })
   return `# Fidelity: the simulator's predictions against the live gateway
 

@@ -136,6 +136,8 @@ export interface FidelityCell {
   readonly arrivals: number
   readonly replay: ReplayResult
   readonly comparison: Comparison
+  /** The processors the creates were fitted as sharing (absent: they did not slow each other). */
+  readonly createCores: number | undefined
 }
 
 export interface FidelityDeps {
@@ -164,13 +166,15 @@ export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: Fid
   }
   // Read back as sim --starts-from reads a replay's file: the same check of the same shape.
   const asFile = replayFileSchema.parse(JSON.parse(JSON.stringify(replay)))
+  let createCores: number | undefined
   const predicted = Array.from({ length: plan.sims }, (_, k) => {
     const { scenario, trace: compressed } = startsFromScenario(asFile, trace, { speed: plan.speed, seed: plan.seed + k })
+    createCores = scenario.sandbox.createCores
     return predictedSide(simulate(scenario, { trace: compressed, logClaims: true }), scenario.warmupS)
   })
   const fromS = measureFromS / plan.speed
   return {
-    trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, replay,
+    trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, replay, createCores,
     comparison: compare(measuredSide(replay), predicted, { fromS, toS: replay.replay.endS }, plan.blocks),
   }
 }
