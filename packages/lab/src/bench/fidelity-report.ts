@@ -8,10 +8,11 @@ const diff = (x: Difference | undefined, unit: string) => (x === undefined ? 'n/
 const ms = (s: number) => f(s * 1000, s < 0.1 ? 2 : 0)
 
 /** Why a cell may miss, from what its replay measured (not a proof: what to look at first). */
-export function reasons(c: FidelityCell): string[] {
+export function reasons(c: FidelityCell, cores: number): string[] {
   const r = c.replay.replay
   const cmp = c.comparison
   const out: string[] = []
+  if (c.loadAverage > 1.5 * cores) out.push(`the machine was busy with other work (load average ${f(c.loadAverage, 1)} on ${cores} cores when the replay ended): creates slowed by load that came and went`)
   const failed = r.arrivals.filter((a) => a.path === 'failed').length
   if (failed > 0) out.push(`${failed} creates failed at the gateway (the simulator counts no claim for them)`)
   if (r.createsMissed > 0) out.push(`${r.createsMissed} creates finished unseen (more between two looks at the pool than its status lists): their durations are not among those drawn from`)
@@ -41,7 +42,7 @@ export function fidelityMarkdown(o: {
   }
   const missed = cells.filter((c) => { const g = meetsGoal(c.comparison); return !g.warm || g.coldP95 === false })
   const why = missed.map((c) => {
-    const r = reasons(c)
+    const r = reasons(c, o.machine.cores)
     return `- **${c.trace} x ${c.policy}**: ${r.length ? r.join('; ') : 'none of the usual causes stands out in the replay (failures, unseen creates, spread of create times, late arrivals); compare the pool series in the JSON'}.`
   })
   return `# Fidelity: the simulator's predictions against the live gateway
@@ -92,7 +93,7 @@ ${missed.length === 0 ? `Every trace x policy meets the goal${o.quick ? ' (quick
 
 ## Provenance
 
-- Machine: ${machineLine(o.machine)}
+- Machine: ${machineLine(o.machine)}; 1-minute load average at the end of each replay: ${cells.map((c) => f(c.loadAverage, 1)).join(', ')} (other work on the machine competes with the gateway and its sandboxes)
 - Date: ${o.date}
 - Wall time: ${f(o.wallS / 60, 1)} min
 - Command: \`${o.command}\`

@@ -56,6 +56,14 @@ describe('the fidelity plan', () => {
     expect(plannedS(plan, traces)).toBeLessThan(58 * 60)
   })
 
+  it('takes another speed: the same arrivals, a longer plan at a lower speed, the predictive day compressed alike', () => {
+    const at11 = fidelityPlan(false), at8 = fidelityPlan(false, 8)
+    const traces = at8.traces.map((t) => makeTrace(at8, t))
+    expect(traces.map((t) => t.t.length)).toEqual(at11.traces.map((t) => makeTrace(at11, t).t.length))
+    expect(plannedS(at8, traces)).toBeGreaterThan(plannedS(at11, traces) * 1.3)
+    expect(at8.policies.predictive).toMatchObject({ dayS: at8.historyS / 8 })
+  })
+
   it('replays the history first for predictive only, and measures the same arrivals for every policy', () => {
     const plan = fidelityPlan(true)
     const full = makeTrace(plan, plan.traces[0]!)
@@ -85,13 +93,16 @@ describe('infra-lab fidelity --quick --driver fake', () => {
     for (const t of ['poisson', 'diurnal', 'bursty']) for (const p of ['fixed', 'erlang', 'predictive']) expect(md).toMatch(new RegExp(`\\| ${t} \\| ${p} \\| \\d+ \\| [\\d.]+ % \\| [\\d.]+ % \\|`))
     expect(md).toContain('## Verdict')
     expect(existsSync(join(dir, 'out/fidelity.svg'))).toBe(true)
-    const json = JSON.parse(readFileSync(join(dir, 'out/fidelity.json'), 'utf8')) as { cells: { arrivals: number; comparison: { measured: { claims: number } }; replay: { sessions: number; createsS: number[] } }[] }
+    const json = JSON.parse(readFileSync(join(dir, 'out/fidelity.json'), 'utf8')) as { cells: { policy: string; arrivals: number; comparison: { measured: { claims: number } }; replay: { sessions: number; createsS: number[]; createsAtS: number[] } }[] }
     expect(json.cells).toHaveLength(9)
     for (const cell of json.cells) {
-      // Every arrival was claimed and measured, and the gateway's creates were read from /metrics.
-      expect(cell.replay.sessions).toBe(cell.arrivals)
+      // Every arrival was claimed and the measured ones compared; predictive replayed its history first.
+      if (cell.policy === 'predictive') expect(cell.replay.sessions).toBeGreaterThan(cell.arrivals)
+      else expect(cell.replay.sessions).toBe(cell.arrivals)
       expect(cell.comparison.measured.claims).toBe(cell.arrivals)
+      // Each create was read from the pool's status, with its launch time.
       expect(cell.replay.createsS.length).toBeGreaterThan(0)
+      expect(cell.replay.createsAtS).toHaveLength(cell.replay.createsS.length)
     }
   }, 300_000)
 })

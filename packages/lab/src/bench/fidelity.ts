@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os'
 import { LabClient } from '../client/client.ts'
 import type { PolicyInput } from '../spec/policy-schema.ts'
 import { simulate } from '../sim/model.ts'
@@ -54,11 +55,10 @@ const SESSION_MEAN_S = 30
  * to what two cores can start, which is why the speed is no higher. The quick run is the same
  * shape at 1/50 of the arrivals.
  */
-export function fidelityPlan(quick: boolean): FidelityPlan {
+export function fidelityPlan(quick: boolean, speed = 11): FidelityPlan {
   const durationS = quick ? 70 : 3500
   // Four compressed days over the measured part; the history is the day before it.
   const dayS = durationS / 4
-  const speed = 11
   const rate = 0.6
   return {
     speed,
@@ -138,6 +138,8 @@ export interface FidelityCell {
   readonly comparison: Comparison
   /** The processors the creates were fitted as sharing (absent: they did not slow each other). */
   readonly createCores: number | undefined
+  /** The machine's 1-minute load average when the replay ended: other work competes with the gateway. */
+  readonly loadAverage: number
 }
 
 export interface FidelityDeps {
@@ -164,6 +166,7 @@ export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: Fid
   } finally {
     await gw.stop()
   }
+  const loadAverage = loadavg()[0]!
   // Read back as sim --starts-from reads a replay's file: the same check of the same shape.
   const asFile = replayFileSchema.parse(JSON.parse(JSON.stringify(replay)))
   let createCores: number | undefined
@@ -174,7 +177,7 @@ export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: Fid
   })
   const fromS = measureFromS / plan.speed
   return {
-    trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, replay, createCores,
+    trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, replay, createCores, loadAverage,
     comparison: compare(measuredSide(replay), predicted, { fromS, toS: replay.replay.endS }, plan.blocks),
   }
 }
