@@ -37,6 +37,13 @@ describe('which claim a finished create serves', () => {
     expect(r.claims!.waitS).toEqual([0.01, 6.25])
   })
 
+  it('refuses a claim when maxClaimWaiters claims already wait, as the gateway does', () => {
+    // 24 and 24.5 wait (the refill done at 30, then 24's own create done at 34); 25 finds two waiting.
+    const r = run([20, 24, 24.5, 25], { pool: { maxClaimWaiters: 2 } })
+    expect(r.claims).toEqual({ tS: [20, 24, 24.5], warm: [true, false, false], waitS: [0.01, 6.01, 9.51] })
+    expect(r.creates.claimsFailed).toBe(1)
+  })
+
   it('at maxSize a claim waits for a start no other claim waits for, and is refused when there is none', () => {
     // maxSize 2: at 24 the pool holds the claimed sandbox and the refill in flight: no cold start,
     // but the refill is on its way and no one waits for it. At 25 nothing is left to wait for.

@@ -24,7 +24,8 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
   pool       minSize, maxSize, maxConcurrentCreates, resyncS, maxCreatesPerMin (absent: no
              budget), maxWarmAgeS (0: never), createFailureRate (0..1), coldClaims
              (handOff: a finished create serves the oldest waiting claim, as the gateway;
-             own: a cold claim waits for its own create, the Erlang B loss system)
+             own: a cold claim waits for its own create, the Erlang B loss system),
+             maxClaimWaiters (claims that may wait at once; absent: no cap)
   hosts      instanceType, slots, minRunning, maxHosts, targetCapacityPct, scaleInAfterS,
              bootS, image {pullS, mode: pull|prepulled|golden}, warmPool {state:
              stopped|hibernated, size, stoppedStartS, hibernatedStartS}, ebsGb,

@@ -331,16 +331,17 @@ class Simulation {
   }
 
   /**
-   * Nothing ready: as the gateway's claim, a cold start of its own within maxSize, else (with
-   * handOff) a wait for a start already on its way that no other claim waits for, else the
-   * claim is refused.
+   * Nothing ready: as the gateway's claim, refused when maxClaimWaiters claims already wait
+   * (handOff); else a cold start of its own within maxSize, else (with handOff) a wait for a
+   * start already on its way that no other claim waits for, else refused.
    */
   private coldArrival(t: number, dur: number): void {
     this.stats.coldStart(t)
     const inFlight = this.warmStarting + this.coldStarting
     const coldStart = this.ready + this.claimed + inFlight < this.sc.pool.maxSize
     if (this.handOff) {
-      if (!coldStart && inFlight <= this.waiting()) { this.stats.claimFailed(t); return }
+      const waiting = this.waiting()
+      if (waiting >= this.sc.pool.maxClaimWaiters || (!coldStart && inFlight <= waiting)) { this.stats.claimFailed(t); return }
       this.waitAt.push(t)
       this.waitDur.push(dur)
     } else if (!coldStart) { this.stats.claimFailed(t); return }

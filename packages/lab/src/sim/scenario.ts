@@ -140,7 +140,9 @@ export const scenarioSchema = z.object({
      * fill the pool (the M/G/N/N loss system Erlang B describes).
      */
     coldClaims: z.enum(['handOff', 'own']).default('handOff'),
-  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0, coldClaims: 'handOff' }),
+    /** Claims that may wait at once (handOff); one more is refused, as the gateway's maxClaimWaiters (its default is 64). */
+    maxClaimWaiters: z.number().int().min(1).max(1_000_000).default(1_000_000),
+  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0, coldClaims: 'handOff', maxClaimWaiters: 1_000_000 }),
   hosts: hostsSchema.optional(),
   fargate: fargateSchema.optional(),
   azOutage: z.object({ az: z.number().int().min(0), atS: nonneg, durationS: pos }).strict().optional(),

@@ -54,6 +54,13 @@ describe('creates sharing processors (sandbox.createCores)', () => {
     const fit = fitSharedStarts(launches, dur)
     expect(Math.abs(fit.cores - 2)).toBeLessThanOrEqual(0.25)
     fit.worksS.forEach((w, i) => expect(Math.abs(w / works[i]! - 1)).toBeLessThan(0.15))
+    // With creates that ran alone, the crowded ones are fitted to take as long as they would alone.
+    const withAlone: number[] = []
+    ;[1, 1, 1, 1, 1, 1, 8, 16, 12].forEach((size, b) => { for (let k = 0; k < size; k++) withAlone.push(b * 20 + k * 0.05) })
+    const works2 = withAlone.map((_, i) => 0.3 + 0.2 * ((i * 7) % 11) / 10)
+    const fit2 = fitSharedStarts(withAlone, durations(2, withAlone, works2))
+    expect(Math.abs(fit2.cores - 2)).toBeLessThanOrEqual(0.25)
+    fit2.worksS.forEach((w, i) => expect(Math.abs(w / works2[i]! - 1)).toBeLessThan(0.15))
     // Creates that never overlap: nothing to share, the durations are the works.
     const apart = fitSharedStarts([0, 5, 10], [0.3, 0.5, 0.4])
     expect(apart.worksS).toEqual([0.3, 0.5, 0.4])

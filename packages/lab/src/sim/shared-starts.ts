@@ -77,11 +77,18 @@ export class SharedStarts {
 /** Candidate processor counts for the fit; the last stands for creates that do not slow each other. */
 const CORES = [...Array.from({ length: 61 }, (_, k) => 1 + k * 0.25), 1e9]
 
+/** Creates whose life averaged at most this many creates in flight (themselves included) count as run alone: two barely slow each other on two cores. */
+const ALONE_CROWD = 2
+/** Creates run alone needed to fit against them (fewer: the correlation fit). */
+const MIN_ALONE = 5
+
 /**
  * The processor-sharing fit of measured creates (launch times and durations, seconds): for
  * each candidate `cores`, each create's work (its time alone) is what it did over its life at
  * the rate the creates in flight with it allowed. Under the right `cores` a create's work does
- * not depend on how crowded its life was: the fit is the candidate whose works are least
+ * not depend on how crowded its life was. With at least MIN_ALONE creates that ran alone (their
+ * works are their durations whatever `cores`), the fit is the candidate whose crowded creates'
+ * median work is nearest theirs (in log); otherwise the candidate whose works are least
  * correlated with the log of the mean number of creates in flight over each life (too many
  * cores leave the crowded creates' works too long, too few make them too short). Creates in
  * flight that were not measured (started before the first) are not counted.
@@ -109,13 +116,28 @@ export function fitSharedStarts(atS: readonly number[], durS: readonly number[])
     return atS.map((_, i) => Math.max(0, cum[ends[i]!]! - cum[starts[i]!]!))
   }
   const crowd = integral((c) => c).map((area, i) => Math.log(Math.max(1, durS[i]! > 0 ? area / durS[i]! : 1)))
+  const alone = crowd.map((x) => x <= Math.log(ALONE_CROWD))
+  const aloneN = alone.filter(Boolean).length
+  const byAlone = aloneN >= MIN_ALONE && aloneN < n
+  const aloneMedian = byAlone ? median(durS.filter((_, i) => alone[i]).map(Math.log)) : 0
+  const miss = (works: readonly number[], r: number) => byAlone
+    ? Math.abs(median(works.filter((_, i) => !alone[i]).map((w) => Math.log(Math.max(w, 1e-9)))) - aloneMedian)
+    : Math.abs(r)
   let best = { cores: 1e9, worksS: [...durS], correlation: correlation(durS, crowd) }
+  let bestMiss = miss(best.worksS, best.correlation)
   for (const cores of CORES) {
     const works = integral((c) => (c <= cores ? 1 : cores / c))
     const r = correlation(works, crowd)
-    if (Math.abs(r) < Math.abs(best.correlation) - 1e-9) best = { cores, worksS: works, correlation: r }
+    const m = miss(works, r)
+    if (m < bestMiss - 1e-9) { best = { cores, worksS: works, correlation: r }; bestMiss = m }
   }
   return best
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const k = s.length >> 1
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2
 }
 
 /** Pearson's correlation (0 when either side does not vary). */

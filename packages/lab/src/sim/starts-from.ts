@@ -24,6 +24,8 @@ export const replayFileSchema = z.object({
         maxConcurrentCreates: z.number().int().min(1),
         maxCreatesPerMin: z.number().int().min(1),
         maxWarmAgeS: z.number().min(0),
+        /** Absent in replays of gateways before it existed: no cap. */
+        maxClaimWaiters: z.number().int().min(1).optional(),
       }).loose(),
     }),
     createsS: z.array(z.number().min(0)).min(1, 'the replay measured no sandbox create: nothing to draw create times from'),
@@ -104,6 +106,7 @@ export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed:
     pool: {
       minSize: spec.minSize, maxSize: spec.maxSize, maxConcurrentCreates: spec.maxConcurrentCreates, resyncS: GATEWAY_RESYNC_S,
       maxCreatesPerMin: spec.maxCreatesPerMin, maxWarmAgeS: spec.maxWarmAgeS, createFailureRate: creates === 0 ? 0 : r.createFailures / creates,
+      ...(spec.maxClaimWaiters !== undefined ? { maxClaimWaiters: spec.maxClaimWaiters } : {}),
     },
     samples: Math.min(10_000, Math.max(2, Math.ceil(durationS * 4) + 1)),
   })
