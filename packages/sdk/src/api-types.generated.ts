@@ -684,6 +684,18 @@ export interface paths {
                                     destroying: number;
                                     /** @description every sandbox the pool owns: never below what runs on the host */
                                     total: number;
+                                    /** @description each create's own duration: a reader polling the pool sees every create once (the growth of count says how many of recent are new) */
+                                    starts: {
+                                        /** @description sandbox creates that finished since the gateway started */
+                                        count: number;
+                                        /** @description the newest finished creates (at most 32), oldest first */
+                                        recent: {
+                                            /** @description ISO 8601: when the create was launched */
+                                            at: string;
+                                            /** @description launch to ready: warm, or handed to the claim waiting for it */
+                                            ms: number;
+                                        }[];
+                                    };
                                 };
                             }[];
                         };
@@ -750,6 +762,18 @@ export interface paths {
                                 destroying: number;
                                 /** @description every sandbox the pool owns: never below what runs on the host */
                                 total: number;
+                                /** @description each create's own duration: a reader polling the pool sees every create once (the growth of count says how many of recent are new) */
+                                starts: {
+                                    /** @description sandbox creates that finished since the gateway started */
+                                    count: number;
+                                    /** @description the newest finished creates (at most 32), oldest first */
+                                    recent: {
+                                        /** @description ISO 8601: when the create was launched */
+                                        at: string;
+                                        /** @description launch to ready: warm, or handed to the claim waiting for it */
+                                        ms: number;
+                                    }[];
+                                };
                             };
                         };
                     };

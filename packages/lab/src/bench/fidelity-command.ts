@@ -3,13 +3,14 @@ import { join, resolve } from 'node:path'
 import type { CliIo, ExitCode } from '../io.ts'
 import { findRepoRoot } from '../paths.ts'
 import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
-import { fidelityPlan, makeTrace, plannedS, runCell, type FidelityCell, type FidelityDriver } from './fidelity.ts'
+import { fidelityPlan, makeTrace, measuredArrivals, plannedS, runCell, type FidelityCell, type FidelityDriver } from './fidelity.ts'
 import { fidelityChart, fidelityMarkdown } from './fidelity-report.ts'
 import { startGatewayProcess } from './gateway-process.ts'
 import { machineInfo } from './machine.ts'
 
 export interface FidelityFlags {
   readonly quick?: boolean
+  readonly speed?: number
   readonly driver: FidelityDriver
   readonly out: string
 }
@@ -22,12 +23,12 @@ export async function fidelityCommand(flags: FidelityFlags, io: CliIo, signal: A
     if (why) { log(`infra-lab fidelity --driver ${flags.driver}: ${why}`); return 1 }
   }
   const quick = flags.quick ?? false
-  const plan = fidelityPlan(quick)
+  const plan = fidelityPlan(quick, flags.speed)
   const traces = plan.traces.map((t) => makeTrace(plan, t))
   const policies = Object.keys(plan.policies)
   const planned = plannedS(plan, traces)
-  log(`infra-lab fidelity: ${traces.length} traces (${traces.map((t, k) => `${plan.traces[k]!.name} ${t.t.length}`).join(', ')} arrivals) x ${policies.length} policies (${policies.join(', ')}) on the ${flags.driver} driver at speed ${plan.speed}; planned ${(planned / 60).toFixed(1)} min`)
-  const command = `npx infra-lab fidelity${quick ? ' --quick' : ''} --driver ${flags.driver} --out ${flags.out}`
+  log(`infra-lab fidelity: ${traces.length} traces (${traces.map((t, k) => `${plan.traces[k]!.name} ${measuredArrivals(plan, t)}`).join(', ')} measured arrivals) x ${policies.length} policies (${policies.join(', ')}; ${plan.withHistory.join(', ')} after a compressed day of history) on the ${flags.driver} driver at speed ${plan.speed}; planned ${(planned / 60).toFixed(1)} min`)
+  const command = `npx infra-lab fidelity${quick ? ' --quick' : ''}${flags.speed !== undefined ? ` --speed ${flags.speed}` : ''} --driver ${flags.driver} --out ${flags.out}`
   const cliPath = join(findRepoRoot(), 'packages/lab/dist/cli.mjs')
   const deps = { startGateway: (config: object) => startGatewayProcess({ cliPath, config }), log, signal }
   const cells: FidelityCell[] = []
@@ -56,7 +57,7 @@ export async function fidelityCommand(flags: FidelityFlags, io: CliIo, signal: A
     generatedBy: command, quick, driver: flags.driver, plan, wallS,
     cells: cells.map((c) => {
       const { series: _s, replay: r, ...figures } = c.replay
-      return { trace: c.trace, policy: c.policy, arrivals: c.arrivals, comparison: c.comparison, replay: { ...figures, createsS: r.createsS, createsMerged: r.createsMerged, claimS: r.claimS } }
+      return { trace: c.trace, policy: c.policy, arrivals: c.arrivals, createCores: c.createCores ?? null, loadAverage: c.loadAverage, comparison: c.comparison, replay: { ...figures, createsS: r.createsS, createsAtS: r.createsAtS, createsMissed: r.createsMissed, claimS: r.claimS, coldClaimsS: r.coldClaimsS } }
     }),
   }
   writeFileSync(join(dir, 'fidelity.json'), `${JSON.stringify(json, null, 2)}\n`)

@@ -93,18 +93,20 @@ export interface Comparison {
 const pct = (p: number, m: number) => (m > 0 ? (p / m - 1) * 100 : undefined)
 
 /**
- * Compares a replay with the predictions of it over its whole window, and in `blocks`
+ * Compares a replay with the predictions of it over `window` (seconds of the replay), and in `blocks`
  * consecutive spans of equally many arrivals (paired batch means): each block's difference is
  * one observation, and the interval is Student's t over them. A ratio needs cold claims on both
  * sides of a block; blocks without them are left out of its interval.
  */
-export function compare(measured: Side, predicted: readonly Side[], endS: number, blocks: number): Comparison {
-  const times = measured.claims.map((c) => c.tS).sort((a, b) => a - b)
-  const edges = [0]
+export function compare(measured: Side, predicted: readonly Side[], window: { fromS: number; toS: number }, blocks: number): Comparison {
+  const { fromS } = window
+  const endS = window.toS
+  const times = measured.claims.map((c) => c.tS).filter((t) => t >= fromS).sort((a, b) => a - b)
+  const edges = [fromS]
   for (let b = 1; b < blocks; b++) edges.push(times[Math.floor((b * times.length) / blocks)] ?? endS)
   edges.push(endS + 1e-9)
-  const m = figures(measured, 0, endS + 1e-9)
-  const p = meanFigures(predicted.map((s) => figures(s, 0, endS + 1e-9)))
+  const m = figures(measured, fromS, endS + 1e-9)
+  const p = meanFigures(predicted.map((s) => figures(s, fromS, endS + 1e-9)))
   const per = edges.slice(0, -1).map((from, b) => ({ m: figures(measured, from, edges[b + 1]!), p: meanFigures(predicted.map((s) => figures(s, from, edges[b + 1]!))) }))
   const ratio = (f: (x: Figures) => number): Difference | undefined => {
     const value = pct(f(p), f(m))

@@ -8,18 +8,22 @@ const diff = (x: Difference | undefined, unit: string) => (x === undefined ? 'n/
 const ms = (s: number) => f(s * 1000, s < 0.1 ? 2 : 0)
 
 /** Why a cell may miss, from what its replay measured (not a proof: what to look at first). */
-export function reasons(c: FidelityCell): string[] {
+export function reasons(c: FidelityCell, cores: number): string[] {
   const r = c.replay.replay
   const cmp = c.comparison
   const out: string[] = []
+  if (c.loadAverage > 1.5 * cores) out.push(`the machine was busy with other work (load average ${f(c.loadAverage, 1)} on ${cores} cores when the replay ended): creates slowed by load that came and went`)
   const failed = r.arrivals.filter((a) => a.path === 'failed').length
   if (failed > 0) out.push(`${failed} creates failed at the gateway (the simulator counts no claim for them)`)
-  if (r.createsS.length > 0 && r.createsMerged / r.createsS.length > 0.2) out.push(`${f((100 * r.createsMerged) / r.createsS.length, 0)} % of the create durations are means of creates that finished between the same two reads of /metrics`)
+  if (r.createsMissed > 0) out.push(`${r.createsMissed} creates finished unseen (more between two looks at the pool than its status lists): their durations are not among those drawn from`)
   const sorted = [...r.createsS].sort((a, b) => a - b)
   const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0
   const p95 = sorted[Math.floor(sorted.length * 0.95)] ?? 0
-  if (p50 > 0 && p95 / p50 > 3) out.push(`create times spread widely (p95 ${ms(p95)} ms against p50 ${ms(p50)} ms): they grow with the creates running at once, which the simulator draws independently of load`)
-  if (cmp.coldP95Pct && cmp.coldP95Pct.value < -GOAL.coldP95Pct) out.push('measured cold claims wait longer than a create: the claim path and the cap on concurrent creates queue them under load')
+  if (p50 > 0 && p95 / p50 > 3) out.push(`create times spread widely (p95 ${ms(p95)} ms against p50 ${ms(p50)} ms)${c.createCores === undefined ? ', and the fit found no sharing of processors to explain it' : `; fitted as creates sharing ${c.createCores} processors, while other load on the machine comes and goes`}`)
+  const late = r.arrivals.map((a) => a.sentS - a.atS).sort((a, b) => a - b)
+  const lateP95 = late[Math.floor(late.length * 0.95)] ?? 0
+  if (lateP95 > 0.1) out.push(`the replay client sent 5 % of the arrivals ${ms(lateP95)} ms or more late (its own event loop was busy)`)
+  if (cmp.coldP95Pct && cmp.coldP95Pct.value < -GOAL.coldP95Pct) out.push('measured cold claims wait longer than predicted: creates slowed by load the fitted processor count does not follow, or the claim path queued behind other work on the gateway\'s event loop')
   if (cmp.warmHitPp.value > GOAL.warmHitPp) out.push('the gateway refilled more slowly than predicted: its controller passes run on an event loop shared with the claims, the model reconciles at once')
   if (cmp.warmHitPp.value < -GOAL.warmHitPp) out.push('the gateway refilled faster than predicted, or its policy saw a different claim rate or refill time')
   return out
@@ -38,8 +42,8 @@ export function fidelityMarkdown(o: {
   }
   const missed = cells.filter((c) => { const g = meetsGoal(c.comparison); return !g.warm || g.coldP95 === false })
   const why = missed.map((c) => {
-    const r = reasons(c)
-    return `- **${c.trace} x ${c.policy}**: ${r.length ? r.join('; ') : 'none of the usual causes stands out in the replay (failures, merged durations, spread of create times); compare the pool series in the JSON'}.`
+    const r = reasons(c, o.machine.cores)
+    return `- **${c.trace} x ${c.policy}**: ${r.length ? r.join('; ') : 'none of the usual causes stands out in the replay (failures, unseen creates, spread of create times, late arrivals); compare the pool series in the JSON'}.`
   })
   return `# Fidelity: the simulator's predictions against the live gateway
 
@@ -48,12 +52,21 @@ Each trace is replayed through a gateway started for it alone (driver **${o.driv
 maxSize 128, 16 concurrent creates), time-compressed by ${plan.speed}: an arrival at t creates a
 session at t / ${plan.speed}, keeps its terminal open for durationS / ${plan.speed}, then ends it. The
 simulator then predicts the same compressed timeline from the replay's own measurements
-(\`sim --starts-from\`): the pool's spec as the gateway ran it, sandbox creates drawn from the
-create durations the replay measured, warm claims taking its median warm claim. ${plan.sims} simulator
-seeds per replay; the prediction is their mean.
+(\`sim --starts-from\`): the pool's spec as the gateway ran it; sandbox creates from each
+create's own duration and launch time (the pool's \`status.starts\`), run as each create's time
+alone on the processors fitted to how they slowed each other down (\`createCores\`); every
+finished create handed to the oldest waiting claim, as the gateway does; each cold claim's own
+time after its sandbox was ready (connect, workspace bind, claim) drawn from those measured;
+warm claims taking the median warm claim. ${plan.sims} simulator seeds per replay; the prediction is their mean.
 
-Traces (trace time; exponential sessions of mean ${plan.sessionMeanS} s; seed ${plan.seed}):
-${plan.traces.map((t) => `- **${t.name}**: \`${JSON.stringify(t.shape)}\` over ${t.durationS} s`).join('\n')}
+Traces (trace time; exponential sessions of mean ${plan.sessionMeanS} s; seed ${plan.seed}): a day
+of history (${plan.historyS} s), then the measured part:
+${plan.traces.map((t) => `- **${t.name}**: \`${JSON.stringify(t.shape)}\` over ${plan.historyS} + ${t.durationS} s`).join('\n')}
+
+${plan.withHistory.map((p) => `**${p}**`).join(', ')} replays the day of history first (the gateway records
+its claims, and so does the simulation of the same replay), then the measured part: its
+forecast reads "yesterday" one compressed day (\`dayS\`) back. The other policies replay the
+measured part alone. Every policy is measured on the same arrivals.
 
 Policies: ${Object.entries(plan.policies).map(([k, v]) => `**${k}** \`${JSON.stringify(v)}\``).join(', ')}.
 
@@ -78,13 +91,9 @@ measured: the pool's \`total - destroying\` every 100 ms) from the first arrival
 
 ${missed.length === 0 ? `Every trace x policy meets the goal${o.quick ? ' (quick run: too few arrivals to mean much)' : ''}.` : `${cells.length - missed.length} of ${cells.length} meet the goal. Where it misses, what the replay shows:\n\n${why.join('\n')}`}
 
-Not covered: the **predictive** policy. Its forecast reads the claim history of the same hour
-yesterday and last week; a replay of a few minutes has none, and the gateway has no way to be
-given a history, so it would be sized exactly like \`erlang\` from the observed rate.
-
 ## Provenance
 
-- Machine: ${machineLine(o.machine)}
+- Machine: ${machineLine(o.machine)}; 1-minute load average at the end of each replay: ${cells.map((c) => f(c.loadAverage, 1)).join(', ')} (other work on the machine competes with the gateway and its sandboxes)
 - Date: ${o.date}
 - Wall time: ${f(o.wallS / 60, 1)} min
 - Command: \`${o.command}\`

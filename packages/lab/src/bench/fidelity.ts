@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os'
 import { LabClient } from '../client/client.ts'
 import type { PolicyInput } from '../spec/policy-schema.ts'
 import { simulate } from '../sim/model.ts'
@@ -14,8 +15,9 @@ export type FidelityDriver = 'local' | 'fake'
 
 export interface FidelityTrace {
   readonly name: 'poisson' | 'diurnal' | 'bursty'
+  /** Over the history and the measured part. */
   readonly shape: TraceShape
-  /** Length in the trace's own time (s). */
+  /** Length of the measured part in the trace's own time (s). */
   readonly durationS: number
 }
 
@@ -23,6 +25,14 @@ export interface FidelityPlan {
   readonly speed: number
   readonly traces: readonly FidelityTrace[]
   readonly policies: Readonly<Record<string, PolicyInput>>
+  /**
+   * The trace's first part (trace time, one compressed day): replayed before the measured part
+   * for policies that read a claim history (predictive), so that its "yesterday" is there;
+   * the other policies replay the measured part only. The same arrivals are measured for all.
+   */
+  readonly historyS: number
+  /** Policies replayed with the history first. */
+  readonly withHistory: readonly string[]
   /** Mean session length in the trace's own time (exponential). */
   readonly sessionMeanS: number
   /** Simulator runs (seeds) per replay. */
@@ -34,52 +44,82 @@ export interface FidelityPlan {
   readonly seed: number
 }
 
-const SESSION_MEAN_S = 60
+const SESSION_MEAN_S = 30
 
 /**
- * The full run: three traces of about 2,050 arrivals at 0.6/s (trace time) replayed at speed
- * 10, i.e. 6 sessions a second of about 6 s each for ~350 s per replay; 3 traces x 2 policies
- * is about 40 minutes on a 2-core machine (plannedS). The quick run is the same shape at 1/50 of the arrivals.
+ * The full run: three traces of about 2,080 measured arrivals at 0.6/s (trace time) replayed at
+ * speed 11, i.e. 6.6 sessions a second of about 2.7 s each for ~320 s per replay, with four
+ * compressed days over it; predictive replays one compressed day more first (80 s). 3 traces x
+ * 3 policies is about 56 minutes on a 2-core machine (plannedS). Every arrival creates a
+ * sandbox, and a local create costs about 0.3 s of a processor: 6.6 creates a second is close
+ * to what two cores can start, which is why the speed is no higher. The quick run is the same
+ * shape at 1/50 of the arrivals.
  */
-export function fidelityPlan(quick: boolean): FidelityPlan {
+export function fidelityPlan(quick: boolean, speed = 11): FidelityPlan {
   const durationS = quick ? 70 : 3500
+  // Four compressed days over the measured part; the history is the day before it.
+  const dayS = durationS / 4
   const rate = 0.6
   return {
-    speed: 10,
+    speed,
     sessionMeanS: quick ? 10 : SESSION_MEAN_S,
+    historyS: dayS,
+    withHistory: ['predictive'],
     traces: [
       { name: 'poisson', durationS, shape: { kind: 'poisson', ratePerS: rate } },
-      // One compressed day over the trace, peak 2.5x the trough (mean about the Poisson rate).
-      { name: 'diurnal', durationS, shape: { kind: 'diurnal', peakRatePerS: 0.86, troughRatePerS: 0.34, peakHour: 14, periodS: durationS } },
+      // Peak 2.5x the trough (mean about the Poisson rate), one day every dayS.
+      { name: 'diurnal', durationS, shape: { kind: 'diurnal', peakRatePerS: 0.86, troughRatePerS: 0.34, peakHour: 14, periodS: dayS } },
       // 0.4/s, and 2/s more for 60 s every 10 minutes (mean about the Poisson rate).
       { name: 'bursty', durationS, shape: { kind: 'bursty', ratePerS: 0.4, burstRatePerS: 2, burstEveryS: quick ? 35 : 600, burstS: quick ? 4 : 60, burstOffsetS: quick ? 10 : 120 } },
     ],
     policies: {
-      // 6 claims/s x ~1 s local starts is an offered load of 6: Erlang B misses about 12 % with 8.
+      // 6.6 claims/s x ~1 s local starts is an offered load of 6.6: Erlang B misses about 16 % with 8.
       fixed: { kind: 'fixed', size: 8 },
       erlang: { kind: 'erlang', targetMissRate: 0.05, windowS: 30 },
+      // Erlang's sizing on the rate forecast from the same moment of the compressed day before.
+      predictive: { kind: 'predictive', targetMissRate: 0.05, windowS: 30, dayS: dayS / speed },
     },
     sims: quick ? 3 : 10,
     blocks: quick ? 3 : 6,
-    overheadS: quick ? 6 : 30,
+    // Measured: a gateway start, the pool's fill, the waits past the last session's due end, the stop and teardown.
+    overheadS: quick ? 14 : 20,
     seed: 1,
   }
 }
 
+/** The whole trace: the history, then the measured part. */
 export function makeTrace(plan: FidelityPlan, t: FidelityTrace): Trace {
-  const arrivals = generateArrivals(t.shape, t.durationS, plan.seed)
+  const arrivals = generateArrivals(t.shape, plan.historyS + t.durationS, plan.seed)
   const d = decorate(arrivals, { seed: plan.seed, session: { kind: 'exponential', meanS: plan.sessionMeanS } })
   return { ...d, users: 1 }
 }
 
+/** What one policy replays of a trace, and from when (trace time) its arrivals are measured. */
+export function cellTrace(plan: FidelityPlan, trace: Trace, policy: string): { trace: Trace; measureFromS: number } {
+  if (plan.withHistory.includes(policy)) return { trace, measureFromS: plan.historyS }
+  let from = 0
+  while (from < trace.t.length && trace.t[from]! < plan.historyS) from++
+  const t = trace.t.slice(from).map((x) => x - plan.historyS)
+  return { trace: { t, durationS: trace.durationS?.slice(from), user: trace.user?.slice(from), users: trace.users }, measureFromS: 0 }
+}
+
+/** Arrivals of a trace that are measured (the history's are not). */
+export function measuredArrivals(plan: FidelityPlan, trace: Trace): number {
+  return cellTrace(plan, trace, '').trace.t.length
+}
+
 /** Seconds the plan takes: each replay's compressed span plus its overhead (the simulations are seconds). */
 export function plannedS(plan: FidelityPlan, traces: readonly Trace[]): number {
-  const perPolicy = traces.reduce((a, tr) => {
-    let end = 0
-    for (let i = 0; i < tr.t.length; i++) end = Math.max(end, (tr.t[i]! + tr.durationS![i]!) / plan.speed)
-    return a + end + plan.overheadS
-  }, 0)
-  return perPolicy * Object.keys(plan.policies).length
+  let total = 0
+  for (const policy of Object.keys(plan.policies)) {
+    for (const full of traces) {
+      const tr = cellTrace(plan, full, policy).trace
+      let end = 0
+      for (let i = 0; i < tr.t.length; i++) end = Math.max(end, (tr.t[i]! + tr.durationS![i]!) / plan.speed)
+      total += end + plan.overheadS
+    }
+  }
+  return total
 }
 
 /** The gateway's pool for one policy: room for every create the load asks for. */
@@ -96,6 +136,10 @@ export interface FidelityCell {
   readonly arrivals: number
   readonly replay: ReplayResult
   readonly comparison: Comparison
+  /** The processors the creates were fitted as sharing (absent: they did not slow each other). */
+  readonly createCores: number | undefined
+  /** The machine's 1-minute load average when the replay ended: other work competes with the gateway. */
+  readonly loadAverage: number
 }
 
 export interface FidelityDeps {
@@ -104,8 +148,13 @@ export interface FidelityDeps {
   readonly signal: AbortSignal
 }
 
-/** One cell: a fresh gateway, the replay, then `plan.sims` predictions of it from its own measurements. */
-export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: FidelityTrace, trace: Trace, policy: string, deps: FidelityDeps): Promise<FidelityCell> {
+/**
+ * One cell: a fresh gateway, the replay (with the history first for a policy that reads one),
+ * then `plan.sims` predictions of the same replay from its own measurements, compared over the
+ * measured part.
+ */
+export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: FidelityTrace, full: Trace, policy: string, deps: FidelityDeps): Promise<FidelityCell> {
+  const { trace, measureFromS } = cellTrace(plan, full, policy)
   const gw = await deps.startGateway(poolConfig(driver, plan.policies[policy]!))
   let replay: ReplayResult
   try {
@@ -117,11 +166,18 @@ export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: Fid
   } finally {
     await gw.stop()
   }
+  const loadAverage = loadavg()[0]!
   // Read back as sim --starts-from reads a replay's file: the same check of the same shape.
   const asFile = replayFileSchema.parse(JSON.parse(JSON.stringify(replay)))
+  let createCores: number | undefined
   const predicted = Array.from({ length: plan.sims }, (_, k) => {
     const { scenario, trace: compressed } = startsFromScenario(asFile, trace, { speed: plan.speed, seed: plan.seed + k })
+    createCores = scenario.sandbox.createCores
     return predictedSide(simulate(scenario, { trace: compressed, logClaims: true }), scenario.warmupS)
   })
-  return { trace: t.name, policy, arrivals: trace.t.length, replay, comparison: compare(measuredSide(replay), predicted, replay.replay.endS, plan.blocks) }
+  const fromS = measureFromS / plan.speed
+  return {
+    trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, replay, createCores, loadAverage,
+    comparison: compare(measuredSide(replay), predicted, { fromS, toS: replay.replay.endS }, plan.blocks),
+  }
 }

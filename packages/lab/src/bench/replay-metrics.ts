@@ -1,4 +1,4 @@
-import type { LabClient } from '../client/client.ts'
+import type { LabClient, PoolStatus } from '../client/client.ts'
 
 /** The sum over every label set of one Prometheus series in /metrics text (0 when absent). */
 export function metricSum(text: string, name: string): number {
@@ -9,36 +9,39 @@ export function metricSum(text: string, name: string): number {
 }
 
 /**
- * Sandbox create durations from the gateway's lab_sandbox_start_duration_seconds histogram,
- * read again and again: between two reads, the growth of `_count` is how many creates finished
- * and the growth of `_sum` their total time. One create between two reads is its exact
- * duration; k of them each get the mean of the k (counted in `merged`). Read often enough that
- * creates rarely finish together.
+ * Each sandbox create's own duration, from the pool's status read again and again
+ * (`status.starts`: how many creates finished, and the newest of them with their launch time
+ * and duration): the growth of `count` between two looks is how many of `recent` are new. More
+ * new creates than `recent` lists (more than 32 between two looks) are counted in `missed`.
+ * Failed creates come from the gateway's lab_sandbox_failures_total.
  */
 export class CreateDurations {
   readonly durationsS: number[] = []
-  merged = 0
+  /** Launch times (ms since the epoch), one per entry of durationsS. */
+  readonly launchedAtMs: number[] = []
+  missed = 0
   failures = 0
-  private last: { count: number; sum: number; failures: number } | undefined
+  private lastCount: number | undefined
+  private lastFailures: number | undefined
 
-  async read(client: LabClient): Promise<void> {
-    this.update(await client.metricsText())
+  async readFailures(client: LabClient): Promise<void> {
+    const now = metricSum(await client.metricsText(), 'lab_sandbox_failures_total')
+    if (this.lastFailures !== undefined) this.failures += Math.max(0, now - this.lastFailures)
+    this.lastFailures = now
   }
 
-  update(text: string): void {
-    const now = {
-      count: metricSum(text, 'lab_sandbox_start_duration_seconds_count'),
-      sum: metricSum(text, 'lab_sandbox_start_duration_seconds_sum'),
-      failures: metricSum(text, 'lab_sandbox_failures_total'),
-    }
-    const last = this.last
-    this.last = now
-    if (!last) return
-    const k = now.count - last.count
-    this.failures += Math.max(0, now.failures - last.failures)
+  /** Takes the creates finished since the last look; the first look only sets the baseline (earlier creates are not the replay's). */
+  update(starts: PoolStatus['starts']): void {
+    const last = this.lastCount
+    this.lastCount = starts.count
+    if (last === undefined) return
+    const k = starts.count - last
     if (k <= 0) return
-    const mean = (now.sum - last.sum) / k
-    for (let j = 0; j < k; j++) this.durationsS.push(mean)
-    if (k > 1) this.merged += k
+    const fresh = starts.recent.slice(Math.max(0, starts.recent.length - k))
+    this.missed += k - fresh.length
+    for (const e of fresh) {
+      this.durationsS.push(e.ms / 1000)
+      this.launchedAtMs.push(Date.parse(e.at))
+    }
   }
 }

@@ -4,10 +4,22 @@ import type { PoolSample, ReplayArrival, ReplayRun } from './replay.ts'
 /**
  * A replay's JSON: the figures of `infra-lab sim --json` (same fields, measured instead of
  * simulated, plus the pool series) and under `replay` what was measured to get them, including
- * each sandbox create's duration (what `sim --starts-from` draws from).
+ * each sandbox create's duration and each cold claim's own time (what `sim --starts-from`
+ * draws from).
  */
 export type ReplayResult = Omit<SimResult, 'waitHistogram' | 'claims'> & {
-  readonly replay: Omit<ReplayRun, 'wallS'> & { readonly trace: string; readonly claimS: number }
+  readonly replay: Omit<ReplayRun, 'wallS'> & {
+    readonly trace: string
+    /** The median warm claim (s). */
+    readonly claimS: number
+    /** Each cold claim's own time once its sandbox was handed to it (s): `claimMs - coldStartMs` (agent connect, workspace bind, claim sent). */
+    readonly coldClaimsS: readonly number[]
+  }
+}
+
+/** A cold claim's time after the pool handed it a sandbox (the gateway's connect, bind and send laps). */
+export function coldClaimS(a: ReplayArrival): number | undefined {
+  return a.path === 'cold' && a.claimMs !== undefined && a.coldStartMs !== undefined ? Math.max(0, a.claimMs - a.coldStartMs) / 1000 : undefined
 }
 
 /** Time integral of `f(sample)` over [0, endS], each sample's value held until the next. */
@@ -76,8 +88,9 @@ export function replayResult(run: ReplayRun, trace: string): ReplayResult {
     series,
     perf: { wallS: run.wallS, eventsPerS: 0 },
     replay: {
-      trace, claimS, pool: run.pool, speed: run.speed, startedAt: run.startedAt, endS: run.endS, arrivals: run.arrivals, samples: run.samples,
-      createsS: run.createsS, createsMerged: run.createsMerged, createFailures: run.createFailures, partial: run.partial,
+      trace, claimS, coldClaimsS: run.arrivals.map(coldClaimS).filter((x): x is number => x !== undefined),
+      pool: run.pool, speed: run.speed, startedAt: run.startedAt, endS: run.endS, arrivals: run.arrivals, samples: run.samples,
+      createsS: run.createsS, createsAtS: run.createsAtS, createsMissed: run.createsMissed, createFailures: run.createFailures, partial: run.partial,
     },
   }
 }

@@ -7,6 +7,7 @@ import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { startTestGateway, TEST_KEY, waitFor } from '../gateway/test-gateway.test-util.ts'
 import { parseTrace } from '../sim/trace.ts'
 import { Replay, type ReplayRun } from './replay.ts'
+import { CreateDurations } from './replay-metrics.ts'
 import { replayResult } from './replay-result.ts'
 
 type Gw = Awaited<ReturnType<typeof startTestGateway>>
@@ -76,8 +77,16 @@ describe('infra-lab replay against a gateway on the manual clock', () => {
     expect(run.arrivals.every((a) => a.durationS === 2 && a.claimMs !== undefined && a.failure === undefined)).toBe(true)
     expect(run.arrivals.filter((a) => a.path === 'cold').every((a) => a.coldStartMs !== undefined)).toBe(true)
     // Two cold starts and the refills at 60 and 120 s; none at 180 s (the replay ended at 127.5 s).
+    // Each create on its own, from the pool's status: launched at the two cold arrivals and the two tokens.
     expect(run.createsS).toHaveLength(4)
     expect(run.createsS.every((s) => s >= 0 && s < 5)).toBe(true)
+    const at = [...run.createsAtS].sort((a, b) => a - b)
+    expect([at[0], at[2]]).toEqual([10.5, 66.5]) // the cold starts, at their arrivals
+    expect(at[1]).toBeGreaterThanOrEqual(60) // the refills, once a token accrued (the controller's next pass)
+    expect(at[1]).toBeLessThanOrEqual(61)
+    expect(at[3]).toBeGreaterThanOrEqual(120)
+    expect(at[3]).toBeLessThanOrEqual(121)
+    expect(run.createsMissed).toBe(0)
     expect(run.endS).toBe(127.5)
     expect(run.pool.spec).toMatchObject({ policy: { kind: 'fixed', size: 1 }, maxCreatesPerMin: 1 })
     // Between 12.5 s (the cold session ended) and 60 s the pool holds nothing at all.
@@ -88,10 +97,25 @@ describe('infra-lab replay against a gateway on the manual clock', () => {
 
     const json = replayResult(run, 'hand-made.csv')
     expect(json).toMatchObject({ sessions: 5, warmHits: 3, coldStarts: 2, warmHitRate: 0.6, creates: { ok: 4, failed: 0, claimsFailed: 0 } })
+    // Each cold claim's own time after its sandbox was handed to it: the gateway's claimMs - coldStartMs.
+    const cold = run.arrivals.filter((a) => a.path === 'cold')
+    expect(json.replay.coldClaimsS).toEqual(cold.map((a) => Math.max(0, a.claimMs! - a.coldStartMs!) / 1000))
     // Alive by hand: 0-2.5 (warm, then claimed), 10.5-12.5 (cold), 60-67.5 (refill, claimed), 66.5-68.5 (cold),
     // 120-127.5 (refill, claimed): 21.5 s; the 1 s samples hold each count until the next look.
     expect(json.sandboxS).toBeGreaterThan(18)
     expect(json.sandboxS).toBeLessThan(25)
+  })
+
+  it('takes each create once from the pool status, and counts those that fell off its list between two looks', () => {
+    const d = new CreateDurations()
+    const at = (s: number) => new Date(T0 + s * 1000).toISOString()
+    d.update({ count: 5, recent: [{ at: at(0), ms: 100 }] }) // the baseline: not the replay's
+    d.update({ count: 7, recent: [{ at: at(0), ms: 100 }, { at: at(1), ms: 200 }, { at: at(2), ms: 300 }] })
+    d.update({ count: 7, recent: [{ at: at(1), ms: 200 }, { at: at(2), ms: 300 }] })
+    d.update({ count: 10, recent: [{ at: at(3), ms: 400 }, { at: at(4), ms: 500 }] }) // 3 new, 2 listed
+    expect(d.durationsS).toEqual([0.2, 0.3, 0.4, 0.5])
+    expect(d.launchedAtMs).toEqual([1, 2, 3, 4].map((s) => T0 + s * 1000))
+    expect(d.missed).toBe(1)
   })
 
   it('says which pool does not exist, and that a key was refused', async () => {

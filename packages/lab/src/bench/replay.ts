@@ -46,10 +46,12 @@ export interface ReplayRun {
   readonly wallS: number
   readonly arrivals: readonly ReplayArrival[]
   readonly samples: readonly PoolSample[]
-  /** Each sandbox create's duration (s), from the gateway's lab_sandbox_start_duration_seconds. */
+  /** Each sandbox create's own duration (s), launch to ready, from the pool's status (`status.starts`). */
   readonly createsS: readonly number[]
-  /** Creates whose duration is a mean shared with others that finished between the same two looks at /metrics. */
-  readonly createsMerged: number
+  /** When each of createsS was launched, seconds after the replay's start (negative: before it). */
+  readonly createsAtS: readonly number[]
+  /** Creates that finished but were not seen: more finished between two looks at the pool than its status lists. */
+  readonly createsMissed: number
   readonly createFailures: number
   readonly partial: boolean
 }
@@ -114,7 +116,9 @@ export class Replay {
     const wall0 = performance.now()
     this.t0 = clock.now()
     const startedAt = new Date().toISOString()
-    await this.creates.read(this.client) // baseline: creates before the replay are not its own
+    // Baselines: creates before the replay are not its own.
+    this.creates.update((await this.client.pool(this.o.pool)).status.starts)
+    await this.creates.readFailures(this.client)
     this.sample()
     const n = trace.t.length
     let endS = 0
@@ -137,7 +141,8 @@ export class Replay {
     return {
       pool: { name: pool.name, spec: pool.spec }, speed, startedAt, endS, wallS: (performance.now() - wall0) / 1000,
       arrivals: this.arrivals.filter((a): a is ReplayArrival => a !== undefined), samples: this.samples,
-      createsS: this.creates.durationsS, createsMerged: this.creates.merged, createFailures: this.creates.failures,
+      createsS: this.creates.durationsS, createsAtS: this.creates.launchedAtMs.map((at) => (at - this.t0) / 1000),
+      createsMissed: this.creates.missed, createFailures: this.creates.failures,
       partial: signal?.aborted ?? false,
     }
   }
@@ -250,7 +255,8 @@ export class Replay {
     try {
       const st = (await this.client.pool(this.o.pool)).status
       this.samples.push({ tS, ready: st.ready, starting: st.starting, coldStarting: st.coldStarting, claimed: st.claimed, destroying: st.destroying, total: st.total, target: st.target })
-      await this.creates.read(this.client)
+      this.creates.update(st.starts)
+      await this.creates.readFailures(this.client)
     } catch (err) {
       this.o.progress?.(`replay: reading the pool failed at ${tS.toFixed(1)} s: ${(err as Error).message}`)
     } finally {

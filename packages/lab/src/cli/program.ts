@@ -432,8 +432,9 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .action(async (file: string, o) => done(await (await import('../bench/replay-command.ts')).replayCommand(file, o, io, signal)))
 
   program.command('fidelity')
-    .description('how well the simulator predicts the live gateway: three traces x the fixed and erlang policies, each replayed through a gateway it starts, then predicted with sim --starts-from; writes fidelity.md/.json/.svg')
+    .description('how well the simulator predicts the live gateway: three traces x the fixed, erlang and predictive policies, each replayed through a gateway it starts, then predicted with sim --starts-from; writes fidelity.md/.json/.svg')
     .option('--quick', 'a few dozen arrivals per trace: checks that the pipeline runs, not figures to publish')
+    .option('--speed <x>', 'time compression of the replays (default 11; lower puts less load on the machine and takes longer: the planned duration is printed first)', num('--speed', 0, true))
     .addOption(new Option('--driver <name>', 'sandbox driver of the gateway it starts').choices(['local', 'fake']).default('local'))
     .option('--out <dir>', 'results directory', 'docs/results')
     .action(async (o) => done(await (await import('../bench/fidelity-command.ts')).fidelityCommand(o, io, signal)))

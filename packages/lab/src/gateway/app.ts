@@ -257,6 +257,7 @@ async function poolView(p: PoolRuntime) {
     status: {
       ready: n.ready, starting: n.starting, claimed: n.claimed, coldStarting: n.coldStarting, destroying: n.destroying, total: n.total,
       target: st.target, ...(st.lastError ? { lastError: st.lastError } : {}),
+      starts: { count: p.controller.starts.count, recent: p.controller.starts.recent().map((e) => ({ at: new Date(e.at).toISOString(), ms: e.ms })) },
     },
   }
 }

@@ -91,6 +91,13 @@ export const poolSchema = z.object({
     coldStarting: z.number().describe('cold starts for claims that found nothing warm, until their claim takes them'),
     destroying: z.number().describe('being destroyed: retired, ended, or left by a failed start'),
     total: z.number().describe('every sandbox the pool owns: never below what runs on the host'),
+    starts: z.object({
+      count: z.number().describe('sandbox creates that finished since the gateway started'),
+      recent: z.array(z.object({
+        at: z.string().describe('ISO 8601: when the create was launched'),
+        ms: z.number().describe('launch to ready: warm, or handed to the claim waiting for it'),
+      })).describe('the newest finished creates (at most 32), oldest first'),
+    }).describe("each create's own duration: a reader polling the pool sees every create once (the growth of count says how many of recent are new)"),
   }),
 })
 

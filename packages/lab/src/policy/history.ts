@@ -1,8 +1,19 @@
+import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { ClaimHistoryView } from './types.ts'
 
 export const HOUR_MS = 3_600_000
 export const DAY_MS = 24 * HOUR_MS
 export const WEEK_MS = 7 * DAY_MS
+
+/**
+ * The claim history a pool keeps for its policy: hourly buckets over eight days, or for a
+ * `predictive` policy with a compressed day (dayS), 24 buckets a day over eight of its days.
+ */
+export function claimHistoryFor(policy: PolicySpec): ClaimHistory {
+  if (policy.kind !== 'predictive' || policy.dayS === DAY_MS / 1000) return new ClaimHistory()
+  const dayMs = policy.dayS * 1000
+  return new ClaimHistory(dayMs / 24, 8 * dayMs)
+}
 
 /**
  * Claim counts in fixed buckets (an hour by default) over the last `spanMs` (8 days: enough

@@ -6,7 +6,7 @@ import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolDecision, PoolObservation } from './types.ts'
 
 export type { ClaimHistoryView, PolicyPoolSpec, PoolDecision, PoolObservation, PoolPolicy } from './types.ts'
-export { ClaimHistory, DAY_MS, HOUR_MS, WEEK_MS } from './history.ts'
+export { ClaimHistory, claimHistoryFor, DAY_MS, HOUR_MS, WEEK_MS } from './history.ts'
 export { forecastRatePerS } from './predictive.ts'
 export { erlangB, erlangServers } from './erlang.ts'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { erlangServers } from './erlang.ts'
-import { ClaimHistory, DAY_MS, HOUR_MS, WEEK_MS } from './history.ts'
+import { ClaimHistory, claimHistoryFor, DAY_MS, HOUR_MS, WEEK_MS } from './history.ts'
 import { decide } from './index.ts'
 import { policySchema, type PolicyInput } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolObservation } from './types.ts'
@@ -30,6 +30,19 @@ describe('ClaimHistory', () => {
 
 describe('decide: predictive', () => {
   const obs = (o: Partial<PoolObservation> = {}): PoolObservation => ({ ready: 0, starting: 0, claimed: 0, claimRatePerS: 0, meanStartS: 10, ...o })
+
+  it('with a compressed day (dayS), reads yesterday one dayS earlier from 24 buckets a day', () => {
+    const s = spec({ dayS: 240 }) // a 4-minute day: 10 s buckets
+    const h = claimHistoryFor(s.policy)
+    expect(h.bucketMs).toBe(10_000)
+    for (let k = 0; k < 30; k++) h.recordClaim(NOW - 240_000 + 1000) // 30 claims in yesterday's bucket: 3/s
+    const d = decide(s, obs({ claimHistory: h, claimRatePerS: 0.1, meanStartS: 1 }), NOW)
+    expect(d.why).toContain('from yesterday')
+    expect(d.target).toBe(erlangServers(3 * 1, 0.01, 1000))
+    // The real calendar keeps hourly buckets and finds nothing a compressed day back.
+    expect(claimHistoryFor(spec().policy).bucketMs).toBe(HOUR_MS)
+    expect(decide(spec(), obs({ claimHistory: h, claimRatePerS: 0.1, meanStartS: 1 }), NOW).why).toContain('observed (no history)')
+  })
 
   it('sizes on the weighted rate of the same hour yesterday and last week', () => {
     const h = history([[NOW - DAY_MS, 3600 * 2], [NOW - WEEK_MS, 3600 * 1]]) // 2/s and 1/s

@@ -1,5 +1,4 @@
 import { erlangServers } from './erlang.ts'
-import { DAY_MS, WEEK_MS } from './history.ts'
 import type { PolicySpec } from '../spec/policy-schema.ts'
 import type { PolicyPoolSpec, PoolDecision, PoolObservation } from './types.ts'
 
@@ -13,8 +12,9 @@ type PredictivePolicy = Extract<PolicySpec, { kind: 'predictive' }>
 export function forecastRatePerS(policy: PredictivePolicy, observed: PoolObservation, now: number): { ratePerS: number; from: string } {
   const mid = now + (observed.meanStartS * 1000) / 2
   const h = observed.claimHistory
-  const yday = h?.ratePerSAt(mid - DAY_MS)
-  const week = h?.ratePerSAt(mid - WEEK_MS)
+  const dayMs = policy.dayS * 1000
+  const yday = h?.ratePerSAt(mid - dayMs)
+  const week = h?.ratePerSAt(mid - 7 * dayMs)
   let rate: number
   let from: string
   if (yday !== undefined && week !== undefined) {

@@ -55,7 +55,7 @@ describe('the controller and the simulator share one copy of the pool arithmetic
   }
 
   it('no source file of pool/ or sim/ declares its own copy under the same name', () => {
-    const names = ['ClaimRate', 'TokenBucket', 'Backoff', 'planCreates', 'recycleAtMs', 'dueForRecycle', 'windowSOf']
+    const names = ['ClaimRate', 'TokenBucket', 'Backoff', 'planCreates', 'recycleAtMs', 'dueForRecycle', 'windowSOf', 'claimHistoryFor', 'ClaimHistory']
     const declares = new RegExp(`(class|function|const|let)\\s+(${names.join('|')})\\b`)
     for (const dir of ['pool', 'sim']) {
       for (const file of readdirSync(resolve(src, dir), { recursive: true, encoding: 'utf8' })) {

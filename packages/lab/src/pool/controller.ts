@@ -5,7 +5,7 @@ import { DriverError, type SandboxDriver, type SandboxFailureReason } from '../d
 import type { LabMetrics } from '../observability/metrics.ts'
 import { Backoff, type BackoffOptions } from '../policy/backoff.ts'
 import { planCreates, TokenBucket } from '../policy/create-budget.ts'
-import { ClaimHistory, decide } from '../policy/index.ts'
+import { claimHistoryFor, decide, type ClaimHistory } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import type { SandboxRecord, Store } from '../store/types.ts'
@@ -14,6 +14,7 @@ import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
 import { ALWAYS_HELD, type PoolLease } from './lease.ts'
+import { StartLog } from './start-log.ts'
 import { SandboxTeardown, type TeardownReason } from './teardown.ts'
 import { ClaimWaiters } from './waiters.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
@@ -66,6 +67,8 @@ export class PoolController {
   readonly waiters: ClaimWaiters
   /** How this pool's sandboxes are torn down (the controller's and its sessions'). */
   readonly teardown: SandboxTeardown
+  /** The newest creates that finished, each launch to ready (warm, or handed to the claim waiting for it). */
+  readonly starts = new StartLog()
   private readonly o: PoolControllerOptions
   private readonly lease: PoolLease
   private readonly expectations = new Expectations()
@@ -75,8 +78,8 @@ export class PoolController {
   private readonly bucket: TokenBucket
   private readonly backoff: Backoff
   private readonly rate = new ClaimRate()
-  /** Hourly claim counts for the `predictive` policy (same hour yesterday / last week). */
-  private readonly history = new ClaimHistory()
+  /** Claim counts for the `predictive` policy (same hour yesterday / last week). */
+  private readonly history: ClaimHistory
   private current: PoolStatus = { ready: 0, starting: 0, claimed: 0, target: 0 }
   private lastError: string | undefined
   private pass: Promise<number> | undefined
@@ -92,6 +95,7 @@ export class PoolController {
     this.spec = options.spec
     this.lease = options.lease ?? ALWAYS_HELD
     this.bucket = new TokenBucket(options.spec.maxCreatesPerMin, options.clock.now())
+    this.history = claimHistoryFor(options.spec.policy)
     this.backoff = new Backoff(options.backoff)
     this.waiters = new ClaimWaiters({ pool: options.spec.name, store: options.store, clock: options.clock })
     this.teardown = new SandboxTeardown({ store: options.store, driver: options.driver, logger: options.logger })
@@ -322,6 +326,7 @@ export class PoolController {
     }
     // Still counted in flight until handed over, so no reconcile counts it as ready meanwhile.
     await this.waiters.handOff(id)
+    this.starts.record(t0, clock.now() - t0)
   }
 
   private createFailed(id: string, err: unknown): void {

@@ -15,12 +15,17 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
              uniform {minS, maxS} | empirical {valuesS: [...], drawn with replacement} |
              trace (durations from the trace)
   sandbox    startS (refill time B, a duration as above), claimS (warm claim latency),
+             coldClaimS (a cold claim's own time once its sandbox is ready; absent: claimS),
+             createCores (creates share this many processors; startS is then the time alone),
              usdPerHour (cost when there is no hosts/fargate section)
   policy     the pool-spec policy: fixed {size} | erlang {targetMissRate, windowS} |
              scheduled {defaultSize, rules[{days, from, to, size}], utcOffsetMin, leadS} |
-             predictive {targetMissRate, windowS, yesterdayWeight, floorAtObserved}
+             predictive {targetMissRate, windowS, yesterdayWeight, floorAtObserved, dayS}
   pool       minSize, maxSize, maxConcurrentCreates, resyncS, maxCreatesPerMin (absent: no
-             budget), maxWarmAgeS (0: never), createFailureRate (0..1)
+             budget), maxWarmAgeS (0: never), createFailureRate (0..1), coldClaims
+             (handOff: a finished create serves the oldest waiting claim, as the gateway;
+             own: a cold claim waits for its own create, the Erlang B loss system),
+             maxClaimWaiters (claims that may wait at once; absent: no cap)
   hosts      instanceType, slots, minRunning, maxHosts, targetCapacityPct, scaleInAfterS,
              bootS, image {pullS, mode: pull|prepulled|golden}, warmPool {state:
              stopped|hibernated, size, stoppedStartS, hibernatedStartS}, ebsGb,

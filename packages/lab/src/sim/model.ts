@@ -1,18 +1,19 @@
 import { Backoff } from '../policy/backoff.ts'
 import { planCreates, TokenBucket } from '../policy/create-budget.ts'
-import { decide, ClaimHistory, type PolicyPoolSpec } from '../policy/index.ts'
+import { claimHistoryFor, decide, type ClaimHistory, type PolicyPoolSpec } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import { DEFAULT_COSTS, HOURS_PER_MONTH, INSTANCE_TYPES } from './costs.ts'
 import { HeapQueue, type EventQueue } from './event-queue.ts'
 import { durationSampler, stream } from './rng.ts'
 import type { Scenario } from './scenario.ts'
+import { SharedStarts } from './shared-starts.ts'
 import { SimClock } from './sim-clock.ts'
 import { Stats, type HostCounters, type SimResult } from './stats.ts'
 import { arrivalProcess, type Trace } from './workload.ts'
 
 // Event kinds (hot path: numbers, no closures).
-const ARRIVAL = 0, CREATE_DONE = 1, SESSION_END = 2, HOST_READY = 3, HOST_NOTICE = 4, HOST_GONE = 5, TIMER = 6, WARM_POOL_BACK = 7
+const ARRIVAL = 0, CREATE_DONE = 1, SESSION_END = 2, HOST_READY = 3, HOST_NOTICE = 4, HOST_GONE = 5, TIMER = 6, WARM_POOL_BACK = 7, SHARED_DONE = 8
 // Sandbox states.
 const FREE = 0, STARTING = 1, READY = 2, CLAIMED = 3, MOVED = 4, DEAD = 5
 // Host states.
@@ -37,17 +38,20 @@ class Simulation {
   private readonly stats: Stats
   private readonly spec: PolicyPoolSpec
   private readonly windowS: number
-  private readonly history = new ClaimHistory()
+  private readonly history: ClaimHistory
   private readonly nextArrival: (t: number) => number
   private readonly arrivals
   private readonly sessionLen: () => number
   private readonly sandboxStart: () => number
+  /** A cold claim's own time once a sandbox is handed to it (store write, agent connect, workspace bind). */
+  private readonly coldClaim: () => number
   private readonly spotRng
   private readonly failRate: number
   private readonly failRng
   // Sandboxes (struct of arrays, ids recycled through a free list).
   private sbState = new Uint8Array(1024)
   private sbHost = new Int32Array(1024)
+  /** When the claim a cold start was launched for arrived (-1: a warm refill), and its session's length. */
   private sbClaimAt = new Float64Array(1024)
   private sbDur = new Float64Array(1024)
   private sbStartAt = new Float64Array(1024)
@@ -57,6 +61,14 @@ class Simulation {
   /** Ready sandboxes in the order they became ready; [readyHead, length) may still hold some that are not. */
   private readyQueue: number[] = []
   private readyHead = 0
+  /**
+   * Claims that found nothing ready, oldest first, as the gateway's ClaimWaiters: each create
+   * that finishes goes to the oldest of them, whichever claim it was started for.
+   */
+  private waitAt: number[] = []
+  private waitDur: number[] = []
+  private waitHead = 0
+  private readonly handOff: boolean
   ready = 0
   warmStarting = 0
   coldStarting = 0
@@ -71,6 +83,9 @@ class Simulation {
   private wakeAt = Infinity
   // Hosts (absent: unlimited capacity).
   private readonly hosts: HostModel | undefined
+  /** Creates sharing the machine's processors (sandbox.createCores), and the live SHARED_DONE event's number. */
+  private readonly shared: SharedStarts | undefined
+  private sharedGen = 0
 
   constructor(private readonly sc: Scenario, options: SimOptions) {
     this.q = (options.queue ?? (() => new HeapQueue()))()
@@ -79,14 +94,19 @@ class Simulation {
     this.stats = new Stats(sc, options.logClaims ?? false)
     this.spec = { minSize: sc.pool.minSize, maxSize: sc.pool.maxSize, policy: sc.policy }
     this.windowS = windowSOf(sc.policy)
+    this.history = claimHistoryFor(sc.policy)
     this.arrivals = arrivalProcess(sc.arrivals, startMs, stream(sc.seed, 1), options.trace)
     this.nextArrival = this.arrivals.next
     this.sessionLen = sc.sessionS.kind === 'trace' ? () => 0 : durationSampler(sc.sessionS, stream(sc.seed, 2))
     this.sandboxStart = durationSampler(sc.sandbox.startS, stream(sc.seed, 3))
+    const claimS = sc.sandbox.claimS
+    this.coldClaim = sc.sandbox.coldClaimS ? durationSampler(sc.sandbox.coldClaimS, stream(sc.seed, 8)) : () => claimS
     this.spotRng = stream(sc.seed, 4)
     if (sc.hosts || sc.fargate) this.hosts = new HostModel(sc, this.q, this.spotRng, stream(sc.seed, 5))
+    else if (sc.sandbox.createCores !== undefined) this.shared = new SharedStarts(sc.sandbox.createCores)
     this.backoff = new Backoff({ random: stream(sc.seed, 6) })
     this.failRate = sc.pool.createFailureRate
+    this.handOff = sc.pool.coldClaims === 'handOff'
     this.failRng = stream(sc.seed, 7)
     this.budget = sc.pool.maxCreatesPerMin === undefined ? undefined : new TokenBucket(sc.pool.maxCreatesPerMin, startMs)
   }
@@ -115,6 +135,7 @@ class Simulation {
         case CREATE_DONE: this.createDone(q.arg, t); break
         case SESSION_END: this.sessionEnd(q.arg); break
         case TIMER: clock.fire(q.arg); break
+        case SHARED_DONE: this.sharedDone(q.arg, t); break
         default: this.hosts!.event(q.kind, q.arg, t, this)
       }
     }
@@ -155,11 +176,30 @@ class Simulation {
   /** Starts a create: now on a slot, or queued until a host has room. */
   startCreate(id: number, t: number): void {
     this.sbStartAt[id] = t
+    if (this.shared) {
+      this.shared.add(id, this.sandboxStart(), t)
+      this.scheduleShared()
+      return
+    }
     if (!this.hosts) {
       this.q.push(t + this.sandboxStart(), CREATE_DONE, id)
       return
     }
     this.hosts.place(id, t, this)
+  }
+
+  /** (Re)schedules the next end of a shared create; an event of an older number is stale. */
+  private scheduleShared(): void {
+    const at = this.shared!.nextEndAt()
+    this.sharedGen = (this.sharedGen + 1) | 0
+    if (at < Infinity) this.q.push(at, SHARED_DONE, this.sharedGen)
+  }
+
+  private sharedDone(gen: number, t: number): void {
+    if (gen !== this.sharedGen) return
+    const id = this.shared!.pop(t)
+    this.scheduleShared()
+    this.createDone(id, t)
   }
 
   /** Called by the host model once a sandbox has a slot on a running host. */
@@ -178,16 +218,23 @@ class Simulation {
     this.stats.createDone(t, true)
     this.backoff.success()
     this.rate.recordStart((t - this.sbStartAt[id]!) * 1000)
-    const claimAt = this.sbClaimAt[id]!
-    if (claimAt >= 0) {
-      this.coldStarting--
+    const own = this.sbClaimAt[id]! >= 0
+    if (own) this.coldStarting--
+    else this.warmStarting--
+    if (this.handOff ? this.waiting() > 0 : own) {
+      // handOff: the oldest waiting claim takes it, whoever it was started for (the gateway's ClaimWaiters).
+      let claimAt = this.sbClaimAt[id]!, dur = this.sbDur[id]!
+      if (this.handOff) {
+        claimAt = this.waitAt[this.waitHead]!
+        dur = this.waitDur[this.waitHead++]!
+        this.compactWaiters()
+      }
       this.claimed++
       this.sbState[id] = CLAIMED
-      const claimS = this.sc.sandbox.claimS
+      const claimS = this.coldClaim()
       this.stats.coldWait(claimAt, t - claimAt + claimS)
-      this.q.push(t + claimS + this.sbDur[id]!, SESSION_END, id)
+      this.q.push(t + claimS + dur, SESSION_END, id)
     } else {
-      this.warmStarting--
       this.ready++
       this.sbState[id] = READY
       this.readyQueue.push(id)
@@ -197,19 +244,36 @@ class Simulation {
   }
 
   /**
-   * A create failed after its start time: the sandbox goes, creates back off, and a claim
-   * waiting on it fails (the gateway answers it with the create's error, it does not retry).
+   * A create failed after its start time: the sandbox goes, creates back off, and the oldest
+   * waiting claim fails unless another create in flight can still serve it (the gateway answers
+   * it with the create's error, it does not retry).
    */
   private createFailed(id: number, t: number): void {
     this.stats.createDone(t, false)
     this.backoff.failure(this.clock.now())
-    const claimAt = this.sbClaimAt[id]!
-    if (claimAt >= 0) {
-      this.coldStarting--
-      this.stats.claimFailed(claimAt)
-    } else this.warmStarting--
+    const own = this.sbClaimAt[id]! >= 0
+    if (own) this.coldStarting--
+    else this.warmStarting--
+    if (!this.handOff) {
+      if (own) this.stats.claimFailed(this.sbClaimAt[id]!)
+    } else if (this.waiting() > this.warmStarting + this.coldStarting) {
+      this.stats.claimFailed(this.waitAt[this.waitHead]!)
+      this.waitHead++
+      this.compactWaiters()
+    }
     this.retireSandbox(id, t)
     this.reconcile()
+  }
+
+  private waiting(): number {
+    return this.waitAt.length - this.waitHead
+  }
+
+  private compactWaiters(): void {
+    if (this.waitHead < 1024 || this.waitHead * 2 < this.waitAt.length) return
+    this.waitAt = this.waitAt.slice(this.waitHead)
+    this.waitDur = this.waitDur.slice(this.waitHead)
+    this.waitHead = 0
   }
 
   /** Frees a sandbox that holds no session, and its host slot. */
@@ -260,15 +324,31 @@ class Simulation {
       this.claimed++
       this.stats.warmHit(t)
       this.q.push(t + this.sc.sandbox.claimS + dur, SESSION_END, id)
-    } else {
-      const cold = this.newSandbox(t, dur)
-      this.coldStarting++
-      this.stats.coldStart(t)
-      this.startCreate(cold, t)
-    }
+    } else this.coldArrival(t, dur)
     this.reconcile()
     const next = this.nextArrival(t)
     if (next <= this.sc.durationS) this.q.push(next, ARRIVAL, 0)
+  }
+
+  /**
+   * Nothing ready: as the gateway's claim, refused when maxClaimWaiters claims already wait
+   * (handOff); else a cold start of its own within maxSize, else (with handOff) a wait for a
+   * start already on its way that no other claim waits for, else refused.
+   */
+  private coldArrival(t: number, dur: number): void {
+    this.stats.coldStart(t)
+    const inFlight = this.warmStarting + this.coldStarting
+    const coldStart = this.ready + this.claimed + inFlight < this.sc.pool.maxSize
+    if (this.handOff) {
+      const waiting = this.waiting()
+      if (waiting >= this.sc.pool.maxClaimWaiters || (!coldStart && inFlight <= waiting)) { this.stats.claimFailed(t); return }
+      this.waitAt.push(t)
+      this.waitDur.push(dur)
+    } else if (!coldStart) { this.stats.claimFailed(t); return }
+    if (!coldStart) return
+    const id = this.newSandbox(t, dur)
+    this.coldStarting++
+    this.startCreate(id, t)
   }
 
   private sessionEnd(id: number): void {
@@ -391,7 +471,7 @@ class Simulation {
       this.sbHost[id] = -2
     }
     for (const id of stranded) {
-      if (this.sbState[id] === DEAD) { // a claim waiting on an aborted create: start another
+      if (this.sbState[id] === DEAD) { // a cold start aborted: its claim still waits, start another
         const again = this.newSandbox(this.sbClaimAt[id]!, this.sbDur[id]!)
         this.startCreate(again, t)
         continue

@@ -106,6 +106,17 @@ export const scenarioSchema = z.object({
     startS: durationSchema,
     /** Latency of a warm claim (the claim path itself). */
     claimS: nonneg.default(0),
+    /**
+     * A cold claim's own time once a sandbox is handed to it (the gateway's store write, agent
+     * connect and workspace bind after the wait), drawn per cold claim; absent: claimS.
+     */
+    coldClaimS: durationSchema.optional(),
+    /**
+     * Creates share this many processors (without hosts or fargate): with n in flight each runs
+     * at min(1, createCores / n) of its speed alone, and startS is its time alone. Absent:
+     * creates do not slow each other.
+     */
+    createCores: pos.optional(),
     /** Cost of a sandbox-hour when there is no hosts/fargate section. */
     usdPerHour: nonneg.default(0),
   }).strict(),
@@ -122,7 +133,16 @@ export const scenarioSchema = z.object({
     maxWarmAgeS: nonneg.default(0),
     /** Share of creates that fail at the end of their start time, 0 to 1; failures back warm creates off as in the gateway. */
     createFailureRate: z.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be from 0 to 1 (a share of creates)').max(1, 'must be from 0 to 1 (a share of creates)').default(0),
-  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0 }),
+    /**
+     * Which claim a finished create serves. `handOff` (the gateway): the oldest claim waiting,
+     * whichever claim the create was started for; a cold start that finishes with no claim
+     * waiting joins the pool. `own`: a cold claim waits for its own create, and refills only
+     * fill the pool (the M/G/N/N loss system Erlang B describes).
+     */
+    coldClaims: z.enum(['handOff', 'own']).default('handOff'),
+    /** Claims that may wait at once (handOff); one more is refused, as the gateway's maxClaimWaiters (its default is 64). */
+    maxClaimWaiters: z.number().int().min(1).max(1_000_000).default(1_000_000),
+  }).strict().default({ minSize: 0, maxSize: 1_000_000, maxConcurrentCreates: 1_000_000, resyncS: 10, maxWarmAgeS: 0, createFailureRate: 0, coldClaims: 'handOff', maxClaimWaiters: 1_000_000 }),
   hosts: hostsSchema.optional(),
   fargate: fargateSchema.optional(),
   azOutage: z.object({ az: z.number().int().min(0), atS: nonneg, durationS: pos }).strict().optional(),
@@ -138,6 +158,7 @@ export const scenarioSchema = z.object({
   samples: z.number().int().min(2).max(10_000).default(288),
 }).strict().superRefine((s, ctx) => {
   if (s.hosts && s.fargate) ctx.addIssue({ code: 'custom', path: ['fargate'], message: 'give either hosts or fargate, not both' })
+  if (s.sandbox.createCores !== undefined && (s.hosts || s.fargate)) ctx.addIssue({ code: 'custom', path: ['sandbox', 'createCores'], message: 'models one machine without hosts or fargate: leave it out with them' })
   if (s.sessionS.kind === 'trace' && s.arrivals.kind !== 'trace') ctx.addIssue({ code: 'custom', path: ['sessionS', 'kind'], message: 'sessionS "trace" needs arrivals of kind "trace"' })
   if (s.warmupS >= s.durationS) ctx.addIssue({ code: 'custom', path: ['warmupS'], message: 'warmupS must be less than durationS' })
   if (s.pool.minSize > s.pool.maxSize) ctx.addIssue({ code: 'custom', path: ['pool', 'minSize'], message: 'minSize exceeds maxSize' })

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { simCommand } from './command.ts'
+import { simulate } from './model.ts'
 import type { SimResult } from './stats.ts'
 import { startsFromScenario, type ReplayFile } from './starts-from.ts'
 import { parseTrace } from './trace.ts'
@@ -17,11 +18,12 @@ function io(cwd: string) {
 }
 
 /** What sim --starts-from reads of a replay's JSON; the rest of the file is ignored. */
-function replayFile(over: { createsS: number[]; size?: number; createFailures?: number }): ReplayFile & Record<string, unknown> {
+function replayFile(over: { createsS: number[]; size?: number; createFailures?: number; coldClaimsS?: number[] }): ReplayFile & Record<string, unknown> {
   return {
     sessions: 0, warmHitRate: 0,
     replay: {
       speed: 10, startedAt: '2027-01-04T09:00:00.000Z', claimS: 0.002, createFailures: over.createFailures ?? 0, createsS: over.createsS,
+      ...(over.coldClaimsS ? { coldClaimsS: over.coldClaimsS } : {}),
       pool: { name: 'default', spec: { policy: { kind: 'fixed', size: over.size ?? 0 }, minSize: 0, maxSize: 64, maxConcurrentCreates: 4, maxCreatesPerMin: 600, maxWarmAgeS: 3600 } },
       arrivals: [],
     },
@@ -53,6 +55,14 @@ describe('sim --trace --starts-from', () => {
     expect(new Set([mixed.wait.p50S, mixed.wait.p95S, mixed.wait.maxS].map((x) => x.toFixed(3)))).toEqual(new Set(['0.252', '3.002']))
   })
 
+  it("adds each cold claim's own time as the replay measured it, not a warm claim", async () => {
+    // The gateway's cold path connects to the agent and binds the workspace after the create: 0.3 s here.
+    const r = await predict(replayFile({ createsS: [7.5], coldClaimsS: [0.3] }))
+    expect(r).toMatchObject({ sessions: 40, coldStarts: 40 })
+    expect(r.wait.p50S).toBeCloseTo(7.8, 9)
+    expect(r.wait.maxS).toBeCloseTo(7.8, 9)
+  })
+
   it("runs the gateway's pool spec on the compressed timeline, from a full pool", async () => {
     // A pool of 1 refilled in 0.5 s while claims come every 10 s (compressed): every claim is warm.
     const r = await predict(replayFile({ createsS: [0.5], size: 1 }))
@@ -70,6 +80,24 @@ describe('sim --trace --starts-from', () => {
     expect(compressed.t[0]).toBe(scenario.warmupS)
     expect(scenario.sandbox.startS).toEqual({ kind: 'empirical', valuesS: [2] })
     expect(scenario.pool).toMatchObject({ maxConcurrentCreates: 4, maxCreatesPerMin: 600, maxWarmAgeS: 3600, resyncS: 10, createFailureRate: 0.5 })
+  })
+
+  it('fits how creates slowed each other down when the replay has their launch times', () => {
+    // Four creates launched together took 2 s each; alone, one took 0.5 s: one processor shared by four.
+    const file = replayFile({ createsS: [2, 2, 2, 2, 0.5, 0.5] })
+    file.replay = { ...file.replay, createsAtS: [0, 0, 0, 0, 10, 20] }
+    const { scenario } = startsFromScenario(file, parseTrace(TRACE, 0), { speed: 10, seed: 3 })
+    expect(scenario.sandbox.createCores).toBe(1)
+    const works = (scenario.sandbox.startS as { valuesS: number[] }).valuesS
+    works.forEach((w) => expect(w).toBeCloseTo(0.5, 9))
+  })
+
+  it('counts the claims still waiting when the last session is due to end, as the replay does', () => {
+    // Every claim waits a 7.5 s create; the last arrival's session is due to end 1 s after it.
+    const { scenario, trace } = startsFromScenario(replayFile({ createsS: [7.5] }), parseTrace(TRACE, 0), { speed: 10, seed: 3 })
+    const r = simulate(scenario, { trace, logClaims: true })
+    expect(r.claims!.tS).toHaveLength(40)
+    expect(r.claims!.waitS.every((w) => Math.abs(w - 7.502) < 1e-9)).toBe(true)
   })
 
   it('refuses a file that is not a replay, a replay without creates, and a scenario with it', async () => {

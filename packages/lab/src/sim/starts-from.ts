@@ -2,12 +2,13 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { policySchema } from '../spec/policy-schema.ts'
 import { parseScenario, type Scenario } from './scenario.ts'
+import { fitSharedStarts } from './shared-starts.ts'
 import type { Trace } from './trace.ts'
 
 /**
  * What `sim --starts-from` reads of a replay's JSON (`infra-lab replay --out`): the pool's spec
- * as the gateway ran it, the compression, the measured sandbox create durations and the
- * median warm claim. The rest of the file (the sim-shaped figures, arrivals, samples) is not
+ * as the gateway ran it, the compression, the measured sandbox create durations, the median
+ * warm claim and each cold claim's own time after its sandbox was ready. The rest of the file (the sim-shaped figures, arrivals, samples) is not
  * needed here.
  */
 export const replayFileSchema = z.object({
@@ -23,11 +24,17 @@ export const replayFileSchema = z.object({
         maxConcurrentCreates: z.number().int().min(1),
         maxCreatesPerMin: z.number().int().min(1),
         maxWarmAgeS: z.number().min(0),
+        /** Absent in replays of gateways before it existed: no cap. */
+        maxClaimWaiters: z.number().int().min(1).optional(),
       }).loose(),
     }),
     createsS: z.array(z.number().min(0)).min(1, 'the replay measured no sandbox create: nothing to draw create times from'),
+    /** Launch times of createsS (s after the replay's start); absent in replays written before they were measured. */
+    createsAtS: z.array(z.number()).optional(),
     createFailures: z.number().int().min(0),
     claimS: z.number().min(0),
+    /** Absent in replays written before cold claims were measured on their own: cold claims then take claimS. */
+    coldClaimsS: z.array(z.number().min(0)).optional(),
   }).loose(),
 }).loose()
 
@@ -52,10 +59,14 @@ export async function readReplayFile(path: string): Promise<ReplayFile> {
 /**
  * The scenario that predicts a replay: the trace's arrivals and session lengths divided by
  * `speed` (the replay's compressed timeline), sandbox creates drawn from the durations the
- * replay measured (not compressed: a sandbox takes as long as it takes), warm claims taking
- * the replay's median warm claim, and the pool's spec as the gateway ran it. The replay starts
- * on a full pool; so does the prediction: the arrivals begin after `warmupS`, long enough for
- * the pool to fill, and the figures count from there.
+ * replay measured (not compressed: a sandbox takes as long as it takes) or, when the replay
+ * has their launch times and they slowed each other down, from each create's time alone,
+ * run on the processors fitted to them (`createCores`, see shared-starts.ts); warm claims
+ * taking the replay's median warm claim, cold claims each cold claim's own time as measured,
+ * and the pool's spec as the gateway ran it. The replay starts on a full pool; so does the
+ * prediction: the arrivals begin after `warmupS`, long enough for the pool to fill, and the
+ * figures count from there. It runs on past the last session's end (30 s and four of the
+ * longest creates) so that a claim still waiting then is counted, as the replay counts it.
  */
 export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed: number; seed: number }): { scenario: Scenario; trace: Trace } {
   const r = replay.replay
@@ -73,8 +84,12 @@ export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed:
     d[i] = trace.durationS[i]! / o.speed
     endS = Math.max(endS, t[i]! + d[i]!)
   }
-  const durationS = Math.max(endS, warmupS + 1)
+  // Run on past the last session's end so that a claim still waiting then is counted, as the replay counts it.
+  const durationS = Math.max(endS, warmupS + 1) + 30 + 4 * maxCreateS
   const creates = r.createsS.length + r.createFailures
+  // Creates slow each other down on the gateway's machine: fit how many share its processors and each one's time alone.
+  const shared = r.createsAtS && r.createsAtS.length === r.createsS.length ? fitSharedStarts(r.createsAtS, r.createsS) : undefined
+  const startS = shared && shared.cores < 1e9 ? { kind: 'empirical' as const, valuesS: shared.worksS } : { kind: 'empirical' as const, valuesS: r.createsS }
   const parsed = parseScenario({
     name: `prediction of the replay of pool ${r.pool.name} at speed ${o.speed}`,
     durationS,
@@ -83,11 +98,15 @@ export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed:
     startAt: new Date(Date.parse(r.startedAt) - warmupS * 1000).toISOString(),
     arrivals: { kind: 'trace', file: '(the replayed trace)' },
     sessionS: { kind: 'trace' },
-    sandbox: { startS: { kind: 'empirical', valuesS: r.createsS }, claimS: r.claimS },
+    sandbox: {
+      startS, claimS: r.claimS, ...(shared && shared.cores < 1e9 ? { createCores: shared.cores } : {}),
+      ...(r.coldClaimsS?.length ? { coldClaimS: { kind: 'empirical', valuesS: r.coldClaimsS } } : {}),
+    },
     policy: spec.policy,
     pool: {
       minSize: spec.minSize, maxSize: spec.maxSize, maxConcurrentCreates: spec.maxConcurrentCreates, resyncS: GATEWAY_RESYNC_S,
       maxCreatesPerMin: spec.maxCreatesPerMin, maxWarmAgeS: spec.maxWarmAgeS, createFailureRate: creates === 0 ? 0 : r.createFailures / creates,
+      ...(spec.maxClaimWaiters !== undefined ? { maxClaimWaiters: spec.maxClaimWaiters } : {}),
     },
     samples: Math.min(10_000, Math.max(2, Math.ceil(durationS * 4) + 1)),
   })

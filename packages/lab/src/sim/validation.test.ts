@@ -36,6 +36,7 @@ describe('a warm pool with refill is an M/G/N/N loss system (Erlang B)', () => {
           sessionS: { kind: 'exponential', meanS: 600 },
           sandbox: { startS: c.startS },
           policy: { kind: 'fixed', size: c.n },
+          pool: { coldClaims: 'own' },
         })
         return r.coldStarts / r.sessions
       })

@@ -36,4 +36,10 @@ export const predictivePolicySchema = z.object({
   yesterdayWeight: z.number().min(0).max(1).default(0.5),
   /** Never forecast less than the rate observed now (a surprise peak is not ignored). */
   floorAtObserved: z.boolean().default(true),
+  /**
+   * The length of the policy's day (s): its history is kept in 24 buckets a day and read at
+   * the same moment one day and seven days earlier. Below 86400 the calendar is compressed,
+   * for replays of a time-compressed trace and for tests.
+   */
+  dayS: z.number().positive().max(86_400).default(86_400),
 }).strict()
