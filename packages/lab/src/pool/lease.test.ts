@@ -10,6 +10,19 @@ import { makePool } from './test-fixture.ts'
 const RENEW_MS = 1000
 const logger = pino({ level: 'silent' })
 
+/** The store, except that acquireLease throws (the database is down) while `failing` is set. */
+function failingLeases(store: Store): { store: Store; failing: boolean } {
+  const out = { store, failing: false }
+  out.store = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'acquireLease' && out.failing) return async () => { throw new Error('database down') }
+      const v: unknown = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  }) as Store
+  return out
+}
+
 /** Lets the keeper's store calls (and what they chain) finish. */
 const settle = async () => {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
@@ -81,20 +94,13 @@ describe('LeaseKeeper (two replicas on one store, manual clock)', () => {
 
   it('stops trusting a lease it cannot renew 1.25 periods after the last renewal, before anyone else may take it', async () => {
     const { clock, store, keeper } = setup()
-    let failing = false
-    const flaky = new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop === 'acquireLease' && failing) return async () => { throw new Error('database down') }
-        const v: unknown = Reflect.get(target, prop, receiver)
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    }) as Store
-    const a = keeper('a', flaky)
+    const flaky = failingLeases(store)
+    const a = keeper('a', flaky.store)
     a.start()
     await settle()
     const lastRenewal = clock.now()
     expect(a.isHeld('pool:alpha')).toBe(true)
-    failing = true
+    flaky.failing = true
     clock.advance(RENEW_MS) // this renewal fails
     await settle()
     expect(a.isHeld('pool:alpha')).toBe(true)
@@ -110,22 +116,15 @@ describe('LeaseKeeper (two replicas on one store, manual clock)', () => {
 
   it('runs the acquisition work again after a gap in which another replica may have held the lease', async () => {
     const { clock, store, keeper, acquired } = setup()
-    let failing = false
-    const flaky = new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop === 'acquireLease' && failing) return async () => { throw new Error('database down') }
-        const v: unknown = Reflect.get(target, prop, receiver)
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    }) as Store
-    const a = keeper('a', flaky)
+    const flaky = failingLeases(store)
+    const a = keeper('a', flaky.store)
     a.start()
     await settle()
-    failing = true
+    flaky.failing = true
     clock.advance(2 * RENEW_MS)
     await settle()
     expect(a.isHeld('pool:alpha')).toBe(false)
-    failing = false
+    flaky.failing = false
     clock.advance(RENEW_MS)
     await settle()
     expect(a.isHeld('pool:alpha')).toBe(true)
