@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import type { PoolSandboxCounts } from '../pool/pool-counts.ts'
 import type WebSocket from 'ws'
 import { ApiRequestError, type LabClient, type Pool } from '../client/client.ts'
 import type { Clock } from '../clock/clock.ts'
@@ -26,14 +27,8 @@ export interface ReplayArrival {
 }
 
 /** One look at the pool (GET /v1/pools/{name}), seconds after the replay's start. */
-export interface PoolSample {
+export interface PoolSample extends PoolSandboxCounts {
   readonly tS: number
-  readonly ready: number
-  readonly starting: number
-  readonly coldStarting: number
-  readonly claimed: number
-  readonly destroying: number
-  readonly total: number
   readonly target: number
 }
 
