@@ -57,6 +57,8 @@ export const SWEEP_INTERVAL_MS = 1000
 /** How long the event log keeps an event: `Last-Event-ID` resumes without loss within it. */
 export const EVENT_RETENTION_MS = 24 * 3600 * 1000
 const PURGE_INTERVAL_MS = 60_000
+/** How long the events of other replicas collect before they nudge the pools this replica runs (one pass for all of them). */
+const EVENT_NUDGE_MS = 20
 
 /** Deletes what outlived its retention: ended sessions (`retainEndedS`), events and finished webhook deliveries (24 h). */
 export async function purgeOld(store: Store, now: number, retainEndedS: number): Promise<{ sessions: number; events: number }> {
@@ -165,10 +167,19 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   })
   for (const p of pools.values()) p.controller.start()
   leaseKeeper?.start()
-  // Claims and ends on other replicas are events here (LISTEN/NOTIFY): the pool's runner refills at once.
+  // Claims and ends on other replicas are events here (LISTEN/NOTIFY): the pool's runner refills
+  // soon, once for all the events of EVENT_NUDGE_MS. A pass reads the pool's warm sandboxes back:
+  // one a notification would cost every claim of a burst on another replica a read of the pool.
+  let nudgePending = false
+  let cancelNudge = (): void => undefined
   const stopWatchingPools = leaseKeeper
     ? store.watchEvents(() => {
-      for (const p of pools.values()) if (leaseKeeper.isHeld(poolLeaseName(p.spec.name))) p.controller.nudge()
+      if (nudgePending) return
+      nudgePending = true
+      cancelNudge = clock.setTimer(EVENT_NUDGE_MS, () => {
+        nudgePending = false
+        for (const p of pools.values()) if (leaseKeeper.isHeld(poolLeaseName(p.spec.name))) p.controller.nudge()
+      })
     })
     : () => undefined
   const heldLeases = (): string[] => leaseKeeper?.heldNames() ?? [...pools.keys()].map(poolLeaseName)
@@ -244,6 +255,7 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
       events.stop()
       await webhooks.stop()
       stopWatchingPools()
+      cancelNudge()
       for (const p of pools.values()) await p.controller.stop()
       // Given up at once, so another replica runs the pools without waiting for the leases to lapse.
       await leaseKeeper?.stop()

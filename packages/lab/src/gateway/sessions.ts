@@ -11,7 +11,7 @@ import { toCapacityError } from './capacity-error.ts'
 import { toView, type Attach, type SessionView } from './session-view.ts'
 export { toView, type Attach, type SessionView }
 import { bridgeSocket } from './terminal-socket.ts'
-import { QuotaRefused, type Claimed, type EndedReason, type NewSession, type SessionRecord, type Store } from '../store/types.ts'
+import { QuotaRefused, type Claimed, type EndedReason, type NewSession, type SandboxRecord, type SessionRecord, type Store } from '../store/types.ts'
 import { admissionFor, requireCovers, type Principal } from './principal.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE, type ErrorDetail } from './errors.ts'
@@ -411,11 +411,11 @@ export class SessionService {
    * applied the claim (the hello names the session); true when the session is live here. Never
    * ends or destroys anything: a session it cannot reach is its creator's, or the sweep's, to end.
    */
-  adopt(sessionId: string): Promise<boolean> {
+  adopt(sessionId: string, known?: { session: SessionRecord; sandbox: SandboxRecord | undefined }): Promise<boolean> {
     if (this.live.has(sessionId)) return Promise.resolve(true)
     let p = this.adopting.get(sessionId)
     if (!p) {
-      p = this.adoptOnce(sessionId).catch((err: unknown) => {
+      p = this.adoptOnce(sessionId, known).catch((err: unknown) => {
         this.deps.logger.debug({ session: sessionId, err: errMessage(err) }, 'cannot connect to another replica\'s session')
         return false
       }).finally(() => this.adopting.delete(sessionId))
@@ -424,12 +424,13 @@ export class SessionService {
     return p
   }
 
-  private async adoptOnce(sessionId: string): Promise<boolean> {
+  /** `known`: the session and its sandbox as the sync just read them, in one query for all (else read here). */
+  private async adoptOnce(sessionId: string, known?: { session: SessionRecord; sandbox: SandboxRecord | undefined }): Promise<boolean> {
     const { store, clock } = this.deps
-    const s = await store.getSession(sessionId)
+    const s = known?.session ?? await store.getSession(sessionId)
     if (this.stopped || !s || s.state === 'ended' || !s.sandboxId) return false
     const pool = this.deps.pools.get(s.pool)
-    const sandbox = await store.getSandbox(s.sandboxId)
+    const sandbox = known ? known.sandbox : await store.getSandbox(s.sandboxId)
     if (!pool || sandbox?.state !== 'claimed' || !sandbox.handle) return false
     const channel = await connectWithin(pool.driver, sandbox.handle, RESUME_AGENT_TIMEOUT_MS)
     if (this.stopped || this.live.has(s.id) || channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
@@ -453,10 +454,21 @@ export class SessionService {
   }
 
   private async syncOnce(): Promise<void> {
-    const open = [...(await this.deps.store.listSessions({ state: 'running' })), ...(await this.deps.store.listSessions({ state: 'starting' }))]
+    const { store } = this.deps
+    const open = [...(await store.listSessions({ state: 'running' })), ...(await store.listSessions({ state: 'starting' }))]
     const queue = open.filter((s) => !this.live.has(s.id) && this.deps.pools.has(s.pool))
+    if (queue.length === 0) return
+    // The sandboxes of all of them in one query a pool, not one each: a follower adopts every
+    // session the other replicas create, and a read per session would cost each claim a query
+    // on every replica.
+    const sandboxes = new Map<string, SandboxRecord>()
+    for (const pool of new Set(queue.map((s) => s.pool))) {
+      for (const sb of await store.listSandboxes({ pool, state: 'claimed' })) sandboxes.set(sb.id, sb)
+    }
     const worker = async () => {
-      for (let s = queue.shift(); s && !this.stopped; s = queue.shift()) await this.adopt(s.id)
+      for (let s = queue.shift(); s && !this.stopped; s = queue.shift()) {
+        await this.adopt(s.id, { session: s, sandbox: s.sandboxId ? sandboxes.get(s.sandboxId) : undefined })
+      }
     }
     await Promise.all(Array.from({ length: Math.min(ADOPT_CONCURRENCY, queue.length) }, worker))
   }

@@ -127,6 +127,10 @@ export class PoolController {
 
   /** Runs a reconcile soon (after every claim, session end, create or loss). */
   nudge(): void {
+    // Without the lease a pass only keeps this replica's channels and serves its own waiters: with
+    // none waiting, the periodic pass (followerSyncMs) is soon enough. Nudged on every claim and
+    // every end, a follower would read the whole pool back each time, for nothing.
+    if (!this.lease.held() && this.waiters.size === 0) return
     if (this.started && !this.stopping) this.schedule(0)
   }
 

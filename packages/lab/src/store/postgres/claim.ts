@@ -1,65 +1,55 @@
+import { bucketTokens, checkKeyQuota, checkUserQuota } from '../admission.ts'
 import { StoreConflictError } from '../errors.ts'
 import { newSessionRecord, toSandbox, type SandboxRow } from '../rows.ts'
 import type { Claimed, NewSession } from '../types.ts'
-import { checkAdmission } from './admission.ts'
-import { SANDBOX_COLUMNS } from './columns.ts'
 import { prepared, type Sql } from './db.ts'
-import { appendLogs } from './logs.ts'
+import { EVENTS_CHANNEL } from './listener.ts'
 
-/** Finds and locks the sandbox a claim takes, inside the claim's transaction. */
-export type Pick = (sql: Sql) => Promise<SandboxRow | undefined>
+/** lab_claim_v1 (claim-function.ts, migration 3): the whole claim in one statement. */
+const CLAIM = prepared(`SELECT o_outcome AS outcome, o_id AS id, o_pool AS pool, o_state AS state, o_created_at AS created_at,
+  o_ready_at AS ready_at, o_claimed_at AS claimed_at, o_session_id AS session_id, o_handle AS handle,
+  o_by_user AS by_user, o_by_key AS by_key, o_tokens AS tokens, o_bucket_at AS bucket_at
+  FROM lab_claim_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`)
 
-const OLDEST_WARM = prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE pool = $1 AND state = 'warm'
-  ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`)
-const WARM_BY_ID = prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = $1 AND pool = $2 AND state = 'warm' FOR UPDATE`)
-/** The session, its labels and its token, and the sandbox bound to it: one statement. */
-const WRITE_CLAIM = prepared(`WITH s AS (
-    INSERT INTO sessions (id, "user", pool, sandbox_id, state, warm, created_at, env_names, network, credentials, key_id, labels, expires_at, idle_timeout_s)
-    VALUES ($1, $2, $3, $4, 'starting', $5, $6, $7, $8, $9, $10, $11, $12, $13)),
-  l AS (INSERT INTO session_labels (session_id, key, value) SELECT $1, key, value FROM jsonb_each_text($11::jsonb)),
-  t AS (INSERT INTO attach_tokens (token_hash, session_id, expires_at) SELECT $15, $1, $16 WHERE $15::text IS NOT NULL
-    ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at),
-  b AS (UPDATE sandboxes SET state = 'claimed', session_id = $1, claimed_at = $14 WHERE id = $4 AND state = 'warm' RETURNING id)
-  SELECT COUNT(*) AS n FROM b`)
+type ClaimRow = { outcome: 'claimed' | 'none' | 'refused'; by_user: number; by_key: number; tokens: number | null; bucket_at: number | null } & SandboxRow
 
 /**
- * The oldest warm sandbox of the pool, locked; one another claim holds is skipped, not waited
- * for: parallel claims (from any replica) each lock a different sandbox at once.
+ * Claims a warm sandbox for `s` in one statement: the pool's oldest (`sandboxId` undefined; one
+ * another claim holds is skipped, so parallel claims from any replica each take a different
+ * one), or the given one (a cold start's own; a claim holding it is waited for). Undefined when
+ * there is none; a quota refusal throws QuotaRefused and writes nothing. The statement commits
+ * by itself (it is its own transaction), and its event notifies the other replicas at commit.
  */
-export const pickOldestWarm = (pool: string): Pick => async (sql) => (await sql.query<SandboxRow>(OLDEST_WARM, [pool])).rows[0]
-
-/**
- * A given warm sandbox (a cold start's own), locked. A claim that holds it is waited for: if that
- * one rolls back (a quota refused it), this one still gets the sandbox.
- */
-export const pickWarmById = (id: string, pool: string): Pick => async (sql) => (await sql.query<SandboxRow>(WARM_BY_ID, [id, pool])).rows[0]
-
-/**
- * One transaction body: pick and lock a warm sandbox, check the quotas, insert the session (its
- * labels and its token) and bind the sandbox to it in one statement (WRITE_CLAIM), then the audit entry and the
- * `session.created` event (logs.ts, which notifies other replicas at commit).
- */
-export async function claimIn(sql: Sql, pick: Pick, s: NewSession, now: number, warm: boolean, writer: string): Promise<Claimed | undefined> {
-  const picked = await pick(sql)
-  if (!picked) return undefined
-  await checkAdmission(sql, s, now, true) // throws: the transaction rolls back, the sandbox stays warm
+export async function claimOne(sql: Sql, sandboxId: string | undefined, s: NewSession, now: number, warm: boolean, writer: string): Promise<Claimed | undefined> {
+  const a = s.admission
+  const byUser = a?.maxSessionsPerUser
+  const quotaKey = s.keyId !== undefined && (a?.maxSessions !== undefined || a?.createsPerMin !== undefined) ? s.keyId : undefined
   const labels = s.labels ?? {}
   const network = s.network === undefined ? null : JSON.stringify(s.network)
   const token = s.attachToken
-  const { rows: [bound] } = await sql.query<{ n: number }>(WRITE_CLAIM, [
-    s.id, s.user, s.pool, picked.id, warm, s.createdAt, JSON.stringify([...s.envNames]), network, s.sealedCredentials ?? null,
-    s.keyId ?? null, JSON.stringify(labels), s.expiresAt ?? null, s.idleTimeoutS ?? null, now, token?.tokenHash ?? null, token?.expiresAt ?? null,
+  const { rows: [r] } = await sql.query<ClaimRow>(CLAIM, [
+    s.pool, sandboxId ?? null,
+    s.id, s.user, warm, s.createdAt, JSON.stringify([...s.envNames]), network,
+    s.sealedCredentials ?? null, s.keyId ?? null, JSON.stringify(labels), s.expiresAt ?? null, s.idleTimeoutS ?? null, now,
+    token?.tokenHash ?? null, token?.expiresAt ?? null,
+    byUser ?? null, quotaKey ?? null, quotaKey !== undefined ? a?.maxSessions ?? null : null, quotaKey !== undefined ? a?.createsPerMin ?? null : null,
+    s.actor ?? 'admin', JSON.stringify({ user: s.user, pool: s.pool, warm }), JSON.stringify({ warm, labels }), EVENTS_CHANNEL, writer,
   ])
-  // Cannot happen while the row is locked; a guard against a broken query.
-  if (bound!.n !== 1) throw new StoreConflictError(`sandbox ${picked.id} stopped being warm during its claim`)
-  await appendLogs(sql, {
-    audit: { at: now, actor: s.actor ?? 'admin', keyId: s.keyId ?? null, action: 'session.create', target: s.id, details: { user: s.user, pool: s.pool, warm } },
-    event: { at: now, type: 'session.created', pool: s.pool, user: s.user, sessionId: s.id, data: { warm, labels } },
-  }, writer)
+  if (!r || r.outcome === 'none') return undefined
+  if (r.outcome === 'refused') {
+    // The function decided on these counts with admission.ts's arithmetic in SQL; the same
+    // checks here throw the refusal the caller answers with.
+    checkUserQuota(a!, r.by_user)
+    if (quotaKey !== undefined) {
+      checkKeyQuota(a!, r.by_key)
+      if (a!.createsPerMin !== undefined) bucketTokens(a!.createsPerMin, r.bucket_at === null ? undefined : { tokens: r.tokens!, updated_at: r.bucket_at }, now)
+    }
+    throw new StoreConflictError(`the claim function refused session ${s.id}, and admission.ts would admit it on the same counts`)
+  }
   // The records as written, built here rather than read back (the contract suite checks they
   // equal what getSession and getSandbox return).
   return {
-    session: newSessionRecord(s, picked.id, warm, network),
-    sandbox: toSandbox({ ...picked, state: 'claimed', session_id: s.id, claimed_at: now }),
+    session: newSessionRecord(s, r.id, warm, network),
+    sandbox: toSandbox({ id: r.id, pool: r.pool, state: 'claimed', created_at: r.created_at, ready_at: r.ready_at, claimed_at: now, session_id: s.id, handle: r.handle }),
   }
 }

@@ -12,12 +12,12 @@ import type {
   WebhookSummary,
 } from '../types.ts'
 import { checkAdmission, countOpen } from './admission.ts'
-import { claimIn, pickOldestWarm, pickWarmById } from './claim.ts'
+import { claimOne } from './claim.ts'
 import { SANDBOX_COLUMNS, SESSION_COLUMNS } from './columns.ts'
 import { clientConfig, PgDb, prepared, type PgConnectOptions } from './db.ts'
 import { PgKeys } from './keys.ts'
 import { PgLeases } from './leases.ts'
-import { EventsListener } from './listener.ts'
+import { EVENTS_CHANNEL, EventsListener } from './listener.ts'
 import { appendLogs, lastEventId, listAudit, listEvents, purgeEvents } from './logs.ts'
 import { migrate, type MigrationResult } from './migrations.ts'
 import { listSessionRows } from './session-list.ts'
@@ -45,7 +45,17 @@ const Q = {
   markWarm: prepared(`UPDATE sandboxes SET state = 'warm', handle = $2, ready_at = $3 WHERE id = $1 AND state = 'starting'`),
   getSandbox: prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = $1`),
   getSession: prepared(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = $1`),
-  markRunning: prepared(`UPDATE sessions SET state = 'running', timings = $2 WHERE id = $1 AND state = 'starting' RETURNING pool, "user"`),
+  /**
+   * starting -> running and its `session.running` event, in one statement and so one round trip
+   * (the log's rules are logs.ts's: the event's id from log_sequence, whose row the statement
+   * holds until it commits, and a notification at commit). Nothing is logged when the session
+   * was not starting.
+   */
+  markRunning: prepared(`WITH s AS (UPDATE sessions SET state = 'running', timings = $2 WHERE id = $1 AND state = 'starting' RETURNING pool, "user"),
+    n AS (UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM s) RETURNING last_event_id),
+    e AS (INSERT INTO events (id, at, type, pool, "user", session_id, data)
+      SELECT n.last_event_id, $3, 'session.running', s.pool, s."user", $1, '{}'::jsonb FROM n, s RETURNING id)
+    SELECT id, pg_notify('${EVENTS_CHANNEL}', $4) FROM e`),
   // An ended session's credentials are dropped at once: nothing can use them any more.
   endSession: prepared(`UPDATE sessions SET state = 'ended', ended_at = $2, ended_reason = $3, ended_by = $4, credentials = NULL
     WHERE id = $1 AND state <> 'ended' RETURNING pool, "user"`),
@@ -149,13 +159,13 @@ export class PostgresStore implements Store {
 
   async claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined> {
     if (session.pool !== pool) throw new TypeError(`session pool ${session.pool} differs from claimed pool ${pool}`)
-    const claimed = await this.db.tx((sql) => claimIn(sql, pickOldestWarm(pool), session, now, true, this.writer))
+    const claimed = await claimOne(this.db, undefined, session, now, true, this.writer)
     if (claimed) this.eventsAppended()
     return claimed
   }
 
   async claimSandbox(sandboxId: string, session: NewSession, now: number): Promise<Claimed | undefined> {
-    const claimed = await this.db.tx((sql) => claimIn(sql, pickWarmById(sandboxId, session.pool), session, now, false, this.writer))
+    const claimed = await claimOne(this.db, sandboxId, session, now, false, this.writer)
     if (claimed) this.eventsAppended()
     return claimed
   }
@@ -174,17 +184,12 @@ export class PostgresStore implements Store {
   }
 
   async checkAdmission(session: NewSession, now: number): Promise<void> {
-    await checkAdmission(this.db, session, now, false)
+    await checkAdmission(this.db, session, now)
   }
 
   async markSessionRunning(id: string, timings: Record<string, number>, now: number): Promise<void> {
-    const ran = await this.db.tx(async (sql) => {
-      const { rows: [s] } = await sql.query<{ pool: string; user: string }>(Q.markRunning, [id, JSON.stringify(timings)])
-      if (!s) return false
-      await appendLogs(sql, { event: { at: now, type: 'session.running', pool: s.pool, user: s.user, sessionId: id, data: {} } }, this.writer)
-      return true
-    })
-    if (ran) this.eventsAppended()
+    const { rows } = await this.db.query(Q.markRunning, [id, JSON.stringify(timings), now, this.writer])
+    if (rows.length > 0) this.eventsAppended()
   }
 
   async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
