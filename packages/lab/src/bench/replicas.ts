@@ -9,6 +9,7 @@ import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { startGateway, type StartedGateway } from '../gateway/gateway.ts'
 import { newSecretToken } from '../gateway/auth.ts'
 import type { PgServer } from './postgres-server.ts'
+import { waitForReady } from './startup.ts'
 
 /** One control plane under test: SQLite's single process, or N replicas on one PostgreSQL database. */
 export interface ReplicasSetup {
@@ -113,7 +114,12 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
       // refill reads the pool's warm rows, and a pool of hundreds would weigh on every one.
       if (plan.warmStarts > 0 && setup.replicas === 1 && !signal.aborted) {
         await segment(setup, plan.warmPoolSize, async (s) => {
-          for (let i = 0; i < plan.warmStarts && !signal.aborted; i++) run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(s.clients[0]!)) })
+          // As the startup benchmark does: the pool is full again before each start, so neither
+          // the refill nor the last session's teardown overlaps the start measured.
+          for (let i = 0; i < plan.warmStarts && !signal.aborted; i++) {
+            await waitForReady(s.clients[0]!, 'default', plan.warmPoolSize)
+            run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(s.clients[0]!)) })
+          }
         })
       }
     }

@@ -183,5 +183,44 @@ describe('PoolController without the lease', () => {
       await runner.close()
     }
   })
-})
 
+  it('ignores nudges while it neither holds the lease nor has a claim waiting: only its periodic pass reads the pool', async () => {
+    const runner = makePool({ policy: { kind: 'fixed', size: 2 } })
+    let held = false
+    let reads = 0
+    const counting = new Proxy(runner.store, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver)
+        if (typeof v !== 'function') return v
+        return (...a: unknown[]) => {
+          if (prop === 'listSandboxes') reads++
+          return (v as (...x: unknown[]) => unknown).apply(target, a)
+        }
+      },
+    }) as Store
+    const f = new PoolRuntime({
+      spec: runner.spec, driver: runner.driver, store: counting, clock: runner.clock, metrics: runner.metrics, logger,
+      lease: { held: () => held }, newId: () => 'sb-f', followerSyncMs: 1000,
+    })
+    try {
+      await runner.converge()
+      f.controller.start()
+      runner.clock.advance(0)
+      await expect.poll(() => reads).toBe(1) // the first pass, at start
+      for (let i = 0; i < 5; i++) f.controller.nudge()
+      runner.clock.advance(10)
+      await settle()
+      expect(reads).toBe(1)
+      runner.clock.advance(1000) // the follower's periodic pass
+      await expect.poll(() => reads).toBe(2)
+      // Given the lease, a nudge runs a pass at once.
+      held = true
+      f.controller.nudge()
+      runner.clock.advance(0)
+      await expect.poll(() => reads).toBe(3)
+    } finally {
+      await f.controller.stop({ destroyInFlight: true })
+      await runner.close()
+    }
+  })
+})

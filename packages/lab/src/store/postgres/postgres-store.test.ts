@@ -8,7 +8,7 @@ import { runStoreContract } from '../contract.ts'
 import { StoreUnavailableError } from '../errors.ts'
 import { QuotaRefused, type NewSession, type Store } from '../types.ts'
 import { openStore as openChosenStore } from '../open.ts'
-import { MIGRATIONS } from './migrations.ts'
+import { migrate, MIGRATIONS } from './migrations.ts'
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts'
 
 const skip = postgresSkipReason()
@@ -152,6 +152,18 @@ describe.skipIf(skip !== undefined)(`PostgresStore on a throwaway server${skip ?
       expect(rows.trim().split('\n')).toEqual(MIGRATIONS.map((m, i) => `${i + 1}|${m.compatibleFrom}`))
       await fillWarm(a!, 1)
       expect((await b!.getSandbox('sb-0000'))?.state).toBe('warm')
+    })
+
+    it('upgrades a database of the previous release (schema 2) to the claim function, keeping its rows', async () => {
+      const schema = await newSchema()
+      const url = server.url('lab', schema)
+      expect(await migrate({ url, poolSize: 1, connectTimeoutMs: 5000, queryTimeoutMs: 5000 }, MIGRATIONS.slice(0, 2))).toEqual({ version: 2, applied: 2 })
+      await server.psql('lab', `INSERT INTO ${schema}.sandboxes (id, pool, state, created_at, handle) VALUES ('sb-old', 'alpha', 'warm', 1, '{"kind":"fake"}')`)
+      const store = await openStore(schema)
+      expect(store.migration).toEqual({ version: MIGRATIONS.length, applied: MIGRATIONS.length - 2 })
+      const c = await store.claimWarm('alpha', session('s-1'), 5)
+      expect(c?.sandbox).toMatchObject({ id: 'sb-old', state: 'claimed', sessionId: 's-1', claimedAt: 5 })
+      expect(await store.getSession('s-1')).toEqual(c!.session)
     })
 
     it("runs against a newer schema that says this build's still works (a rolling upgrade), and refuses one that does not", async () => {
