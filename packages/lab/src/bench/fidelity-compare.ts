@@ -1,6 +1,5 @@
 import type { SimResult } from '../sim/stats.ts'
 import { quantile } from './replay-result.ts'
-import { alive, type ReplayResult } from './replay-result.ts'
 
 /** One run's claims and pool, on the replay's compressed timeline (seconds from its start). */
 export interface Side {
@@ -18,12 +17,6 @@ export interface Figures {
   readonly coldP50S: number
   readonly coldP95S: number
   readonly sandboxS: number
-}
-
-export function measuredSide(r: ReplayResult): Side {
-  const claims = r.replay.arrivals.filter((a) => a.path !== 'failed' && a.claimMs !== undefined)
-    .map((a) => ({ tS: a.atS, warm: a.path === 'warm', waitS: a.claimMs! / 1000 }))
-  return { claims, tS: r.replay.samples.map((s) => s.tS), alive: r.replay.samples.map(alive) }
 }
 
 /** A simulation of `startsFromScenario` (run with logClaims), shifted back by its warm-up. */
@@ -120,6 +113,26 @@ export function compare(measured: Side, predicted: readonly Side[], window: { fr
     coldP50Pct: ratio((x) => x.coldP50S),
     coldP95Pct: ratio((x) => x.coldP95S),
     sandboxSPct: { value: pct(p.sandboxS, m.sandboxS) ?? 0, halfWidth: halfWidth95(per.map((x) => pct(x.p.sandboxS, x.m.sandboxS) ?? 0)) },
+  }
+}
+
+/**
+ * The comparison when only the measured figures over the window are known (a fidelity.json
+ * written before each arrival was kept): the same differences, without intervals.
+ */
+export function compareWithFigures(measured: Figures, predicted: readonly Side[], window: { fromS: number; toS: number }, blocks: number): Comparison {
+  const p = meanFigures(predicted.map((s) => figures(s, window.fromS, window.toS + 1e-9)))
+  const m = measured
+  const ratio = (f: (x: Figures) => number): Difference | undefined => {
+    const value = pct(f(p), f(m))
+    return value === undefined || p.coldN === 0 ? undefined : { value, halfWidth: undefined }
+  }
+  return {
+    measured: m, predicted: p, blocks,
+    warmHitPp: { value: (p.warmHitRate - m.warmHitRate) * 100, halfWidth: undefined },
+    coldP50Pct: ratio((x) => x.coldP50S),
+    coldP95Pct: ratio((x) => x.coldP95S),
+    sandboxSPct: { value: pct(p.sandboxS, m.sandboxS) ?? 0, halfWidth: undefined },
   }
 }
 

@@ -1,6 +1,6 @@
 import { renderSvg, scatterChart } from '../sim/charts.ts'
 import { GOAL, meetsGoal, type Comparison, type Difference } from './fidelity-compare.ts'
-import type { FidelityCell, FidelityPlan } from './fidelity.ts'
+import type { FidelityCell, FidelityDriver, FidelityPlan } from './fidelity.ts'
 import { machineLine, type MachineInfo } from './machine.ts'
 
 const f = (x: number, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)).toString() : 'n/a')
@@ -8,19 +8,19 @@ const diff = (x: Difference | undefined, unit: string) => (x === undefined ? 'n/
 const ms = (s: number) => f(s * 1000, s < 0.1 ? 2 : 0)
 
 /** Why a cell may miss, from what its replay measured (not a proof: what to look at first). */
-export function reasons(c: FidelityCell, cores: number): string[] {
-  const r = c.replay.replay
+export function reasons(c: FidelityCell, cores: number | undefined): string[] {
+  const r = c.record
   const cmp = c.comparison
   const out: string[] = []
-  if (c.loadAverage > 1.5 * cores) out.push(`the machine was busy with other work (load average ${f(c.loadAverage, 1)} on ${cores} cores when the replay ended): creates slowed by load that came and went`)
-  const failed = r.arrivals.filter((a) => a.path === 'failed').length
+  if (cores !== undefined && c.loadAverage > 1.5 * cores) out.push(`the machine was busy with other work (load average ${f(c.loadAverage, 1)} on ${cores} cores when the replay ended): creates slowed by load that came and went`)
+  const failed = r.creates.claimsFailed
   if (failed > 0) out.push(`${failed} creates failed at the gateway (the simulator counts no claim for them)`)
   if (r.createsMissed > 0) out.push(`${r.createsMissed} creates finished unseen (more between two looks at the pool than its status lists): their durations are not among those drawn from`)
   const sorted = [...r.createsS].sort((a, b) => a - b)
   const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0
   const p95 = sorted[Math.floor(sorted.length * 0.95)] ?? 0
   if (p50 > 0 && p95 / p50 > 3) out.push(`create times spread widely (p95 ${ms(p95)} ms against p50 ${ms(p50)} ms)${c.createCores === undefined ? ', and the fit found no sharing of processors to explain it' : `; fitted as creates sharing ${c.createCores} processors, while other load on the machine comes and goes`}`)
-  const late = r.arrivals.map((a) => a.sentS - a.atS).sort((a, b) => a - b)
+  const late = (r.arrivals?.sentS ?? []).map((s, i) => s - r.arrivals!.atS[i]!).sort((a, b) => a - b)
   const lateP95 = late[Math.floor(late.length * 0.95)] ?? 0
   if (lateP95 > 0.1) out.push(`the replay client sent 5 % of the arrivals ${ms(lateP95)} ms or more late (its own event loop was busy)`)
   if (cmp.coldP95Pct && cmp.coldP95Pct.value < -GOAL.coldP95Pct) out.push('measured cold claims wait longer than predicted: creates slowed by load the fitted processor count does not follow, or the claim path queued behind other work on the gateway\'s event loop')
@@ -29,10 +29,21 @@ export function reasons(c: FidelityCell, cores: number): string[] {
   return out
 }
 
-export function fidelityMarkdown(o: {
-  readonly plan: FidelityPlan; readonly cells: readonly FidelityCell[]; readonly driver: string; readonly quick: boolean
-  readonly machine: MachineInfo; readonly date: string; readonly command: string; readonly wallS: number; readonly chart: string
-}): string {
+export interface FidelityRun {
+  readonly plan: FidelityPlan
+  readonly cells: readonly FidelityCell[]
+  readonly driver: FidelityDriver
+  readonly quick: boolean
+  /** The machine and date of the replays, the command that ran them and how long it took. */
+  readonly machine: MachineInfo | undefined
+  readonly date: string | undefined
+  readonly command: string
+  readonly wallS: number
+  /** The command that predicted them again from the saved file (absent: the run's own predictions). */
+  readonly predictedBy?: string
+}
+
+export function fidelityMarkdown(o: FidelityRun & { readonly chart: string }): string {
   const { plan, cells } = o
   const row = (c: FidelityCell) => {
     const x: Comparison = c.comparison
@@ -42,7 +53,7 @@ export function fidelityMarkdown(o: {
   }
   const missed = cells.filter((c) => { const g = meetsGoal(c.comparison); return !g.warm || g.coldP95 === false })
   const why = missed.map((c) => {
-    const r = reasons(c, o.machine.cores)
+    const r = reasons(c, o.machine?.cores)
     return `- **${c.trace} x ${c.policy}**: ${r.length ? r.join('; ') : 'none of the usual causes stands out in the replay (failures, unseen creates, spread of create times, late arrivals); compare the pool series in the JSON'}.`
   })
   return `# Fidelity: the simulator's predictions against the live gateway
@@ -93,7 +104,7 @@ ${missed.length === 0 ? `Every trace x policy meets the goal${o.quick ? ' (quick
 
 ## Provenance
 
-- Machine: ${machineLine(o.machine)}; 1-minute load average at the end of each replay: ${cells.map((c) => f(c.loadAverage, 1)).join(', ')} (other work on the machine competes with the gateway and its sandboxes)
+- Machine: ${o.machine ? machineLine(o.machine) : 'not recorded in the file'}; 1-minute load average at the end of each replay: ${cells.map((c) => f(c.loadAverage, 1)).join(', ')} (other work on the machine competes with the gateway and its sandboxes)
 - Date: ${o.date}
 - Wall time: ${f(o.wallS / 60, 1)} min
 - Command: \`${o.command}\`
