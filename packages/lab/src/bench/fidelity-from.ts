@@ -29,7 +29,7 @@ const planSchema = z.object({
 })
 
 const figuresSchema = z.object({
-  claims: z.number().min(0), warmHitRate: z.number().min(0).max(1), coldN: z.number().min(0),
+  claims: z.number().min(0), refused: z.number().min(0).optional(), warmHitRate: z.number().min(0).max(1), coldN: z.number().min(0),
   coldP50S: z.number().min(0), coldP95S: z.number().min(0), sandboxS: z.number().min(0),
 })
 

@@ -64,11 +64,13 @@ export function recordSide(r: FidelityRecord): Side | undefined {
   const a = r.arrivals, s = r.samples
   if (!a || !s) return undefined
   const claims: { tS: number; warm: boolean; waitS: number }[] = []
+  const failedAtS: number[] = []
   a.atS.forEach((atS, i) => {
     const ms = a.claimMs[i]
     if (a.path[i] !== 'failed' && ms !== null && ms !== undefined) claims.push({ tS: atS, warm: a.path[i] === 'warm', waitS: ms / 1000 })
+    else failedAtS.push(atS)
   })
-  return { claims, tS: s.tS, alive: s.alive }
+  return { claims, failedAtS, tS: s.tS, alive: s.alive }
 }
 
 /**

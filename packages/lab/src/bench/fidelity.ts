@@ -194,8 +194,20 @@ export function predictCell(plan: FidelityPlan, driver: FidelityDriver, t: Fidel
   const window = { fromS: measureFromS / plan.speed, toS: lastDueEndS(trace, plan.speed) }
   const measured = recordSide(record)
   if (!measured && !saved) throw new Error(`${t.name} x ${policy}: the record has neither the arrivals nor the measured figures to compare with`)
-  const comparison = measured ? compare(measured, predicted, window, plan.blocks) : compareWithFigures(saved!, predicted, window, plan.blocks)
-  return { trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, record, createCores, loadAverage, comparison }
+  const arrivals = trace.t.filter((x) => x >= measureFromS).length
+  const comparison = measured ? compare(measured, predicted, window, plan.blocks) : compareWithFigures(withRefused(saved!, arrivals), predicted, window, plan.blocks)
+  return { trace: t.name, policy, arrivals, record, createCores, loadAverage, comparison }
+}
+
+/**
+ * Figures saved before refused claims were counted: every measured arrival either got a
+ * session or was refused, so the refused are the arrivals without one, and the warm-hit rate
+ * is taken over all of them.
+ */
+function withRefused(f: Figures, arrivals: number): Figures {
+  if (f.refused !== undefined) return f
+  const refused = Math.max(0, arrivals - f.claims)
+  return { ...f, refused, warmHitRate: arrivals === 0 ? 0 : (f.warmHitRate * f.claims) / arrivals }
 }
 
 /** The replay's window ends at the last session's due end (as the replay's endS). */
