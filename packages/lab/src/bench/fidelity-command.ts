@@ -1,10 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { CliIo, ExitCode } from '../io.ts'
 import { findRepoRoot } from '../paths.ts'
 import { realProbeEnv, startupDriverUnavailable, type ProbeEnv } from './driver-probe.ts'
 import { fidelityPlan, makeTrace, measuredArrivals, plannedS, runCell, type FidelityCell, type FidelityDriver } from './fidelity.ts'
-import { fidelityChart, fidelityMarkdown } from './fidelity-report.ts'
+import { FIDELITY_FILES, writeFidelity } from './fidelity-write.ts'
 import { startGatewayProcess } from './gateway-process.ts'
 import { machineInfo } from './machine.ts'
 
@@ -48,19 +47,7 @@ export async function fidelityCommand(flags: FidelityFlags, io: CliIo, signal: A
   }
   if (signal.aborted) return 130
   const wallS = (performance.now() - t0) / 1000
-  const dir = resolve(io.cwd, flags.out)
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, 'fidelity.svg'), await fidelityChart(cells))
-  const md = fidelityMarkdown({ plan, cells, driver: flags.driver, quick, machine: machineInfo(), date: new Date().toISOString(), command, wallS, chart: 'fidelity.svg' })
-  writeFileSync(join(dir, 'fidelity.md'), md)
-  const json = {
-    generatedBy: command, quick, driver: flags.driver, plan, wallS,
-    cells: cells.map((c) => {
-      const { series: _s, replay: r, ...figures } = c.replay
-      return { trace: c.trace, policy: c.policy, arrivals: c.arrivals, createCores: c.createCores ?? null, loadAverage: c.loadAverage, comparison: c.comparison, replay: { ...figures, createsS: r.createsS, createsAtS: r.createsAtS, createsMissed: r.createsMissed, claimS: r.claimS, coldClaimsS: r.coldClaimsS } }
-    }),
-  }
-  writeFileSync(join(dir, 'fidelity.json'), `${JSON.stringify(json, null, 2)}\n`)
-  io.stdout.write(`${md}\nwritten: ${['fidelity.md', 'fidelity.json', 'fidelity.svg'].map((x) => join(dir, x)).join(', ')}\n`)
+  const md = await writeFidelity(resolve(io.cwd, flags.out), { plan, cells, driver: flags.driver, quick, machine: machineInfo(), date: new Date().toISOString(), command, wallS })
+  io.stdout.write(`${md}\nwritten: ${FIDELITY_FILES.map((x) => join(resolve(io.cwd, flags.out), x)).join(', ')}\n`)
   return 0
 }

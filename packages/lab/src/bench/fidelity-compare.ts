@@ -1,10 +1,12 @@
 import type { SimResult } from '../sim/stats.ts'
 import { quantile } from './replay-result.ts'
-import { alive, type ReplayResult } from './replay-result.ts'
 
 /** One run's claims and pool, on the replay's compressed timeline (seconds from its start). */
 export interface Side {
+  /** Claims that got a session. */
   readonly claims: readonly { readonly tS: number; readonly warm: boolean; readonly waitS: number }[]
+  /** When each claim the gateway refused or failed arrived (no session: a miss the user sees). */
+  readonly failedAtS: readonly number[]
   /** Sandboxes alive (ready, starting, claimed), each value held until the next sample. */
   readonly tS: readonly number[]
   readonly alive: readonly number[]
@@ -12,18 +14,16 @@ export interface Side {
 
 /** The figures the fidelity report compares, over one window of time. */
 export interface Figures {
+  /** Claims with a session. */
   readonly claims: number
+  /** Claims refused or failed (absent in files written before they were counted). */
+  readonly refused?: number
+  /** Warm claims over every claim, the refused ones included, as the gateway's lab_claims_total counts them. */
   readonly warmHitRate: number
   readonly coldN: number
   readonly coldP50S: number
   readonly coldP95S: number
   readonly sandboxS: number
-}
-
-export function measuredSide(r: ReplayResult): Side {
-  const claims = r.replay.arrivals.filter((a) => a.path !== 'failed' && a.claimMs !== undefined)
-    .map((a) => ({ tS: a.atS, warm: a.path === 'warm', waitS: a.claimMs! / 1000 }))
-  return { claims, tS: r.replay.samples.map((s) => s.tS), alive: r.replay.samples.map(alive) }
 }
 
 /** A simulation of `startsFromScenario` (run with logClaims), shifted back by its warm-up. */
@@ -33,6 +33,7 @@ export function predictedSide(r: SimResult, warmupS: number): Side {
   const s = r.series
   return {
     claims: log.tS.map((t, k) => ({ tS: t - warmupS, warm: log.warm[k]!, waitS: log.waitS[k]! })),
+    failedAtS: log.failedAtS.map((t) => t - warmupS),
     tS: s.tS.map((t) => t - warmupS),
     alive: s.tS.map((_, k) => s.ready[k]! + s.starting[k]! + s.claimed[k]!),
   }
@@ -41,6 +42,7 @@ export function predictedSide(r: SimResult, warmupS: number): Side {
 /** Figures of the claims that arrived in [fromS, toS) and of the sandboxes alive over that span. */
 export function figures(side: Side, fromS: number, toS: number): Figures {
   const c = side.claims.filter((x) => x.tS >= fromS && x.tS < toS)
+  const refused = side.failedAtS.filter((t) => t >= fromS && t < toS).length
   const cold = c.filter((x) => !x.warm).map((x) => x.waitS).sort((a, b) => a - b)
   let area = 0
   for (let k = 0; k < side.tS.length; k++) {
@@ -49,7 +51,7 @@ export function figures(side: Side, fromS: number, toS: number): Figures {
     if (b > a) area += side.alive[k]! * (b - a)
   }
   return {
-    claims: c.length, warmHitRate: c.length === 0 ? 0 : (c.length - cold.length) / c.length,
+    claims: c.length, refused, warmHitRate: c.length + refused === 0 ? 0 : (c.length - cold.length) / (c.length + refused),
     coldN: cold.length, coldP50S: quantile(cold, 0.5), coldP95S: quantile(cold, 0.95), sandboxS: area,
   }
 }
@@ -57,7 +59,7 @@ export function figures(side: Side, fromS: number, toS: number): Figures {
 /** The mean of several runs' figures (the simulator's seeds). */
 export function meanFigures(xs: readonly Figures[]): Figures {
   const m = (f: (x: Figures) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length
-  return { claims: m((x) => x.claims), warmHitRate: m((x) => x.warmHitRate), coldN: m((x) => x.coldN), coldP50S: m((x) => x.coldP50S), coldP95S: m((x) => x.coldP95S), sandboxS: m((x) => x.sandboxS) }
+  return { claims: m((x) => x.claims), refused: m((x) => x.refused ?? 0), warmHitRate: m((x) => x.warmHitRate), coldN: m((x) => x.coldN), coldP50S: m((x) => x.coldP50S), coldP95S: m((x) => x.coldP95S), sandboxS: m((x) => x.sandboxS) }
 }
 
 /** Two-sided 95 % Student t quantiles by degrees of freedom (1..30; beyond: the normal's). */
@@ -120,6 +122,26 @@ export function compare(measured: Side, predicted: readonly Side[], window: { fr
     coldP50Pct: ratio((x) => x.coldP50S),
     coldP95Pct: ratio((x) => x.coldP95S),
     sandboxSPct: { value: pct(p.sandboxS, m.sandboxS) ?? 0, halfWidth: halfWidth95(per.map((x) => pct(x.p.sandboxS, x.m.sandboxS) ?? 0)) },
+  }
+}
+
+/**
+ * The comparison when only the measured figures over the window are known (a fidelity.json
+ * written before each arrival was kept): the same differences, without intervals.
+ */
+export function compareWithFigures(measured: Figures, predicted: readonly Side[], window: { fromS: number; toS: number }, blocks: number): Comparison {
+  const p = meanFigures(predicted.map((s) => figures(s, window.fromS, window.toS + 1e-9)))
+  const m = measured
+  const ratio = (f: (x: Figures) => number): Difference | undefined => {
+    const value = pct(f(p), f(m))
+    return value === undefined || p.coldN === 0 ? undefined : { value, halfWidth: undefined }
+  }
+  return {
+    measured: m, predicted: p, blocks,
+    warmHitPp: { value: (p.warmHitRate - m.warmHitRate) * 100, halfWidth: undefined },
+    coldP50Pct: ratio((x) => x.coldP50S),
+    coldP95Pct: ratio((x) => x.coldP95S),
+    sandboxSPct: { value: pct(p.sandboxS, m.sandboxS) ?? 0, halfWidth: undefined },
   }
 }
 

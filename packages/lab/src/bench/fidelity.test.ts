@@ -15,8 +15,8 @@ function io(cwd: string) {
   return { io: { cwd, env: process.env, stdout: out, stderr: err }, get stdout() { return stdout }, get stderr() { return stderr } }
 }
 
-const side = (claims: [number, boolean, number][], alive: number): Side => ({
-  claims: claims.map(([tS, warm, waitS]) => ({ tS, warm, waitS })), tS: [0], alive: [alive],
+const side = (claims: [number, boolean, number][], alive: number, failedAtS: number[] = []): Side => ({
+  claims: claims.map(([tS, warm, waitS]) => ({ tS, warm, waitS })), failedAtS, tS: [0], alive: [alive],
 })
 
 describe('fidelity comparison', () => {
@@ -39,6 +39,15 @@ describe('fidelity comparison', () => {
     expect(c.warmHitPp.value).toBeCloseTo(0, 9)
     expect(c.coldP95Pct!.value).toBeCloseTo(50, 9)
     expect(c.measured.sandboxS).toBeCloseTo(6, 6) // 2 alive over [1, 4)
+  })
+
+  it('counts a refused claim as a claim that missed, as the gateway counts it', () => {
+    const measured = side([[0, true, 0.001], [1, true, 0.001], [2, false, 1]], 2, [3])
+    const predicted = side([[0, true, 0.001], [1, true, 0.001], [2, false, 1], [3, false, 1.2]], 2)
+    const c = compare(measured, [predicted], { fromS: 0, toS: 4 }, 1)
+    expect(c.measured).toMatchObject({ claims: 3, refused: 1, warmHitRate: 0.5 })
+    expect(c.predicted).toMatchObject({ claims: 4, refused: 0, warmHitRate: 0.5 })
+    expect(c.warmHitPp.value).toBeCloseTo(0, 9)
   })
 
   it('has no interval from one value', () => {

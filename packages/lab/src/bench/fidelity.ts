@@ -5,7 +5,8 @@ import { simulate } from '../sim/model.ts'
 import { replayFileSchema, startsFromScenario } from '../sim/starts-from.ts'
 import type { Trace } from '../sim/trace.ts'
 import { decorate, generateArrivals, type TraceShape } from '../sim/trace-gen.ts'
-import { compare, measuredSide, predictedSide, type Comparison } from './fidelity-compare.ts'
+import { compare, compareWithFigures, predictedSide, type Comparison, type Figures } from './fidelity-compare.ts'
+import { fidelityRecordSchema, poolSpecOf, recordOf, recordSide, replayFileOf, type FidelityRecord } from './fidelity-record.ts'
 import type { GatewayProcess } from './gateway-process.ts'
 import { Replay } from './replay.ts'
 import { replayClock } from './replay-command.ts'
@@ -134,11 +135,12 @@ export interface FidelityCell {
   readonly trace: string
   readonly policy: string
   readonly arrivals: number
-  readonly replay: ReplayResult
+  /** What the replay measured, as fidelity.json keeps it. */
+  readonly record: FidelityRecord
   readonly comparison: Comparison
   /** The processors the creates were fitted as sharing (absent: they did not slow each other). */
   readonly createCores: number | undefined
-  /** The machine's 1-minute load average when the replay ended: other work competes with the gateway. */
+  /** The machine's 1-minute load average when the replay ended (its own sandboxes and gateway). */
   readonly loadAverage: number
 }
 
@@ -150,11 +152,10 @@ export interface FidelityDeps {
 
 /**
  * One cell: a fresh gateway, the replay (with the history first for a policy that reads one),
- * then `plan.sims` predictions of the same replay from its own measurements, compared over the
- * measured part.
+ * then its prediction (predictCell).
  */
 export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: FidelityTrace, full: Trace, policy: string, deps: FidelityDeps): Promise<FidelityCell> {
-  const { trace, measureFromS } = cellTrace(plan, full, policy)
+  const { trace } = cellTrace(plan, full, policy)
   const gw = await deps.startGateway(poolConfig(driver, plan.policies[policy]!))
   let replay: ReplayResult
   try {
@@ -166,18 +167,58 @@ export async function runCell(plan: FidelityPlan, driver: FidelityDriver, t: Fid
   } finally {
     await gw.stop()
   }
-  const loadAverage = loadavg()[0]!
-  // Read back as sim --starts-from reads a replay's file: the same check of the same shape.
-  const asFile = replayFileSchema.parse(JSON.parse(JSON.stringify(replay)))
+  // Read back as fidelity --from reads a saved file: the same check of the same shape.
+  const record = fidelityRecordSchema.parse(JSON.parse(JSON.stringify(recordOf(replay))))
+  return predictCell(plan, driver, t, full, policy, record, loadavg()[0]!)
+}
+
+/**
+ * The prediction of one replay from its record (live, or read back from fidelity.json):
+ * `plan.sims` simulations of the same compressed timeline from the replay's own measurements
+ * (`sim --starts-from`), compared with it over the measured part. Records without the
+ * arrivals (older files) are compared on their saved figures alone, without intervals.
+ */
+export function predictCell(plan: FidelityPlan, driver: FidelityDriver, t: FidelityTrace, full: Trace, policy: string, record: FidelityRecord, loadAverage: number, saved?: Figures): FidelityCell {
+  const { trace, measureFromS } = cellTrace(plan, full, policy)
+  // Read as sim --starts-from reads a replay's file: the same check of the same shape.
+  const asFile = replayFileSchema.parse(replayFileOf(record, {
+    speed: plan.speed, trace, startedAt: START_UNKNOWN,
+    fallbackSpec: () => poolSpecOf((poolConfig(driver, plan.policies[policy]!) as { pools: object[] }).pools[0]!),
+  }))
   let createCores: number | undefined
   const predicted = Array.from({ length: plan.sims }, (_, k) => {
     const { scenario, trace: compressed } = startsFromScenario(asFile, trace, { speed: plan.speed, seed: plan.seed + k })
     createCores = scenario.sandbox.createCores
     return predictedSide(simulate(scenario, { trace: compressed, logClaims: true }), scenario.warmupS)
   })
-  const fromS = measureFromS / plan.speed
-  return {
-    trace: t.name, policy, arrivals: trace.t.filter((x) => x >= measureFromS).length, replay, createCores, loadAverage,
-    comparison: compare(measuredSide(replay), predicted, { fromS, toS: replay.replay.endS }, plan.blocks),
-  }
+  const window = { fromS: measureFromS / plan.speed, toS: lastDueEndS(trace, plan.speed) }
+  const measured = recordSide(record)
+  if (!measured && !saved) throw new Error(`${t.name} x ${policy}: the record has neither the arrivals nor the measured figures to compare with`)
+  const arrivals = trace.t.filter((x) => x >= measureFromS).length
+  const comparison = measured ? compare(measured, predicted, window, plan.blocks) : compareWithFigures(withRefused(saved!, arrivals), predicted, window, plan.blocks)
+  return { trace: t.name, policy, arrivals, record, createCores, loadAverage, comparison }
 }
+
+/**
+ * Figures saved before refused claims were counted: every measured arrival either got a
+ * session or was refused, so the refused are the arrivals without one, and the warm-hit rate
+ * is taken over all of them.
+ */
+function withRefused(f: Figures, arrivals: number): Figures {
+  if (f.refused !== undefined) return f
+  const refused = Math.max(0, arrivals - f.claims)
+  return { ...f, refused, warmHitRate: arrivals === 0 ? 0 : (f.warmHitRate * f.claims) / arrivals }
+}
+
+/** The replay's window ends at the last session's due end (as the replay's endS). */
+function lastDueEndS(trace: Trace, speed: number): number {
+  let end = 0
+  for (let i = 0; i < trace.t.length; i++) end = Math.max(end, (trace.t[i]! + trace.durationS![i]!) / speed)
+  return end
+}
+
+/**
+ * Start time of a replay in files written before it was kept: it only places the predictive
+ * policy's history buckets (a few seconds each) on the clock, not the figures' timeline.
+ */
+const START_UNKNOWN = '2026-01-01T00:00:00.000Z'

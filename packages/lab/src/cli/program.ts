@@ -437,7 +437,10 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--speed <x>', 'time compression of the replays (default 11; lower puts less load on the machine and takes longer: the planned duration is printed first)', num('--speed', 0, true))
     .addOption(new Option('--driver <name>', 'sandbox driver of the gateway it starts').choices(['local', 'fake']).default('local'))
     .option('--out <dir>', 'results directory', 'docs/results')
-    .action(async (o) => done(await (await import('../bench/fidelity-command.ts')).fidelityCommand(o, io, signal)))
+    .addOption(new Option('--from <file>', 'replay nothing: predict again from a saved fidelity.json (its measurements, its plan) with the current model; writes the report to --out').conflicts(['quick', 'speed']))
+    .action(async (o) => done(o.from !== undefined
+      ? await (await import('../bench/fidelity-from.ts')).fidelityFromCommand({ from: o.from, out: o.out }, io)
+      : await (await import('../bench/fidelity-command.ts')).fidelityCommand(o, io, signal)))
 
   program.command('sim')
     .description('capacity simulator: what a warm pool costs and buys (scenario file, --sweep, --results)')

@@ -23,13 +23,13 @@ describe('which claim a finished create serves', () => {
     // 40); the cold start done at 34 is ready beside that refill, one above the target, and is
     // retired as surplus (as the controller does). 41 takes the refill done at 40.
     const r = run([20, 24, 41])
-    expect(r.claims).toEqual({ tS: [20, 24, 41], warm: [true, false, true], waitS: [0.01, 6.01, 0.01] })
+    expect(r.claims).toEqual({ tS: [20, 24, 41], warm: [true, false, true], waitS: [0.01, 6.01, 0.01], failedAtS: [] })
   })
 
   it('with `own`, a cold claim waits for its own create and refills only fill the pool (Erlang B)', () => {
     const r = run([20, 24, 41], { pool: { coldClaims: 'own' } })
     // The claim at 24 waits its own 10 s; the refill done at 30 is ready for 41.
-    expect(r.claims).toEqual({ tS: [20, 24, 41], warm: [true, false, true], waitS: [0.01, 10.01, 0.01] })
+    expect(r.claims).toEqual({ tS: [20, 24, 41], warm: [true, false, true], waitS: [0.01, 10.01, 0.01], failedAtS: [] })
   })
 
   it("adds the cold claim's own time (coldClaimS) to the wait for the sandbox, not claimS", () => {
@@ -40,7 +40,7 @@ describe('which claim a finished create serves', () => {
   it('refuses a claim when maxClaimWaiters claims already wait, as the gateway does', () => {
     // 24 and 24.5 wait (the refill done at 30, then 24's own create done at 34); 25 finds two waiting.
     const r = run([20, 24, 24.5, 25], { pool: { maxClaimWaiters: 2 } })
-    expect(r.claims).toEqual({ tS: [20, 24, 24.5], warm: [true, false, false], waitS: [0.01, 6.01, 9.51] })
+    expect(r.claims).toEqual({ tS: [20, 24, 24.5], warm: [true, false, false], waitS: [0.01, 6.01, 9.51], failedAtS: [25] })
     expect(r.creates.claimsFailed).toBe(1)
   })
 
@@ -48,7 +48,7 @@ describe('which claim a finished create serves', () => {
     // maxSize 2: at 24 the pool holds the claimed sandbox and the refill in flight: no cold start,
     // but the refill is on its way and no one waits for it. At 25 nothing is left to wait for.
     const r = run([20, 24, 25], { pool: { maxSize: 2 } })
-    expect(r.claims).toEqual({ tS: [20, 24], warm: [true, false], waitS: [0.01, 6.01] })
+    expect(r.claims).toEqual({ tS: [20, 24], warm: [true, false], waitS: [0.01, 6.01], failedAtS: [25] })
     expect(r.creates.claimsFailed).toBe(1)
   })
 })

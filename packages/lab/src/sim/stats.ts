@@ -48,7 +48,8 @@ export interface SimResult {
   perf: { wallS: number; eventsPerS: number }
 }
 
-export interface ClaimLog { tS: number[]; warm: boolean[]; waitS: number[] }
+/** Claims with a session (time, warm or cold, wait), and the times of the claims refused or failed. */
+export interface ClaimLog { tS: number[]; warm: boolean[]; waitS: number[]; failedAtS: number[] }
 
 /** Collects what a run reports. Waits and time integrals count from warmupS on. */
 export class Stats {
@@ -76,7 +77,7 @@ export class Stats {
 
   constructor(private readonly sc: Scenario, logClaims = false) {
     this.warmup = sc.warmupS
-    if (logClaims) this.claimLog = { tS: [], warm: [], waitS: [] }
+    if (logClaims) this.claimLog = { tS: [], warm: [], waitS: [], failedAtS: [] }
   }
 
   private logClaim(t: number, warm: boolean, waitS: number): void {
@@ -148,7 +149,9 @@ export class Stats {
   }
 
   claimFailed(claimAt: number): void {
-    if (claimAt >= this.warmup) this.creates.claimsFailed++
+    if (claimAt < this.warmup) return
+    this.creates.claimsFailed++
+    this.claimLog?.failedAtS.push(claimAt)
   }
 
   sample(t: number, c: Counts, hosts: number): void {
