@@ -229,6 +229,38 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         }
       })
 
+      it('keeps the latest activity any caller recorded, never moving it back, for sessions not ended', async () => {
+        expect(await store.getSessionTimers(['s-1', 's-2'])).toEqual([
+          { id: 's-1', expiresAt: null, lastActiveAt: null, warnedFor: null },
+          { id: 's-2', expiresAt: null, lastActiveAt: null, warnedFor: null },
+        ])
+        await store.recordSessionActivity([{ id: 's-1', at: 500 }, { id: 's-2', at: 300 }])
+        await store.recordSessionActivity([{ id: 's-1', at: 400 }, { id: 's-2', at: 600 }, { id: 's-missing', at: 700 }])
+        await store.recordSessionActivity([])
+        await store.setSessionExpiry('s-2', 9000)
+        const byId = (t: Awaited<ReturnType<Store['getSessionTimers']>>) => Object.fromEntries(t.map((x) => [x.id, x]))
+        expect(byId(await store.getSessionTimers(['s-1', 's-2', 's-missing']))).toEqual({
+          's-1': { id: 's-1', expiresAt: null, lastActiveAt: 500, warnedFor: null },
+          's-2': { id: 's-2', expiresAt: 9000, lastActiveAt: 600, warnedFor: null },
+        })
+        await store.endSession('s-1', 'exited', 800)
+        await store.recordSessionActivity([{ id: 's-1', at: 900 }])
+        expect(await store.getSessionTimers(['s-1'])).toEqual([])
+        expect(await store.getSessionTimers([])).toEqual([])
+      })
+
+      it('records a warning of one deadline once, again for a moved deadline, and none for an ended session', async () => {
+        expect(await store.markSessionWarned('s-1', 5000)).toBe(true)
+        expect(await store.markSessionWarned('s-1', 5000)).toBe(false)
+        expect(await store.getSessionTimers(['s-1'])).toMatchObject([{ warnedFor: 5000 }])
+        expect(await store.markSessionWarned('s-1', 6000)).toBe(true)
+        const both = await Promise.all([store.markSessionWarned('s-2', 7000), store.markSessionWarned('s-2', 7000)])
+        expect(both.filter(Boolean)).toHaveLength(1)
+        await store.endSession('s-1', 'idle_timeout', 6000)
+        expect(await store.markSessionWarned('s-1', 8000)).toBe(false)
+        expect(await store.markSessionWarned('s-missing', 8000)).toBe(false)
+      })
+
       it('does not move an ended session back to running', async () => {
         await store.endSession('s-1', 'sandbox_lost', 50)
         await store.markSessionRunning('s-1', { claim: 1 }, 7)

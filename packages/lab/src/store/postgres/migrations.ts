@@ -176,6 +176,15 @@ export const MIGRATIONS: readonly Migration[] = [
     );
     `,
   },
+  {
+    // Sessions' shared timers: the latest activity any replica saw, and the deadline last warned
+    // of (so one replica writes each `session.expiring`). Only adds nullable columns.
+    compatibleFrom: 2,
+    sql: `
+    ALTER TABLE sessions ADD COLUMN last_active_at BIGINT;
+    ALTER TABLE sessions ADD COLUMN warned_for BIGINT;
+    `,
+  },
 ]
 
 /** The advisory lock migrations run under (one key per database: "infralab" in ASCII). */

@@ -8,8 +8,8 @@ import { StoreConflictError } from '../errors.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
 import type {
   AttachTokenRecord, AuditEntry, Claimed, LeaseRecord, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
-  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage, WebhookRecord,
-  WebhookSummary,
+  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, SessionTimers, Store, UserUsage,
+  WebhookRecord, WebhookSummary,
 } from '../types.ts'
 import { checkAdmission, countOpen } from './admission.ts'
 import { claimIn, pickOldestWarm, pickWarmById } from './claim.ts'
@@ -21,6 +21,7 @@ import { EventsListener } from './listener.ts'
 import { appendLogs, lastEventId, listAudit, listEvents, purgeEvents } from './logs.ts'
 import { migrate, type MigrationResult } from './migrations.ts'
 import { listSessionRows } from './session-list.ts'
+import { getTimers, markWarned, recordActivity } from './session-timers.ts'
 import { PgUsage } from './usage.ts'
 import { PgWebhooks } from './webhooks.ts'
 
@@ -189,6 +190,18 @@ export class PostgresStore implements Store {
 
   async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
     return (await this.db.query(`UPDATE sessions SET expires_at = $2 WHERE id = $1 AND state <> 'ended'`, [id, expiresAt])).rowCount === 1
+  }
+
+  async recordSessionActivity(activity: readonly { readonly id: string; readonly at: number }[]): Promise<void> {
+    await recordActivity(this.db, activity)
+  }
+
+  async getSessionTimers(ids: readonly string[]): Promise<SessionTimers[]> {
+    return getTimers(this.db, ids)
+  }
+
+  async markSessionWarned(id: string, deadline: number): Promise<boolean> {
+    return markWarned(this.db, id, deadline)
   }
 
   async purgeEndedSessions(before: number): Promise<number> {
