@@ -23,7 +23,9 @@ import type { PreparedNetwork, SessionNetworks } from './session-network.ts'
 import { TerminalHub } from './terminal-hub.ts'
 import { controlFrame } from './terminal-frames.ts'
 import { nextDeadline, sweepStep, timeoutsOf, type SessionTimeouts, type SweepStep, type TimeoutReason } from './session-deadline.ts'
-import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, connectWithin, type ResumeOutcome } from './session-resume.ts'
+import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, type ResumeOutcome } from './session-resume.ts'
+import { connectWithin } from '../drivers/connect-within.ts'
+import { CLAIM_AGENT_TIMEOUT_MS } from '../pool/claim.ts'
 
 interface Live {
   readonly sessionId: string
@@ -88,7 +90,6 @@ export interface EndedBy {
   readonly keyId: string | null
 }
 
-const CLAIM_AGENT_TIMEOUT_MS = 5000
 /** How long a lost session waits for its driver to say why (`lostReason`) before ending as sandbox_lost. */
 export const LOST_REASON_TIMEOUT_MS = 2000
 /** How long an attach (or end) waits for its session to be resumed after a restart before 503. */

@@ -14,6 +14,7 @@ import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
 import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
 import { ALWAYS_HELD, type PoolLease } from './lease.ts'
+import { ABANDONED_CHECK_MS, AbandonedClaims } from './abandoned-claims.ts'
 import { StartLog } from './start-log.ts'
 import { SandboxTeardown, type TeardownReason } from './teardown.ts'
 import { ClaimWaiters } from './waiters.ts'
@@ -89,6 +90,9 @@ export class PoolController {
   private started = false
   private stopping = false
   private destroyInFlight = false
+  private readonly abandoned: AbandonedClaims
+  private abandonedCheckedAt = Number.NEGATIVE_INFINITY
+  private checkingAbandoned = false
 
   constructor(options: PoolControllerOptions) {
     this.o = options
@@ -99,6 +103,7 @@ export class PoolController {
     this.backoff = new Backoff(options.backoff)
     this.waiters = new ClaimWaiters({ pool: options.spec.name, store: options.store, clock: options.clock })
     this.teardown = new SandboxTeardown({ store: options.store, driver: options.driver, logger: options.logger })
+    this.abandoned = new AbandonedClaims({ ...options, teardown: this.teardown })
   }
 
   start(): void {
@@ -218,6 +223,7 @@ export class PoolController {
       this.writeStatus({ ready: ready.length, starting: inflight, claimed: counts.claimed, target: decision.target })
       return this.o.followerSyncMs ?? DEFAULT_FOLLOWER_SYNC_MS
     }
+    this.checkAbandoned(now)
 
     // Retire: old warm sandboxes (recycle), then the newest above the target.
     const expired = ready.filter((s) => dueForRecycle(s.createdAt, now, spec.maxWarmAgeS))
@@ -266,6 +272,24 @@ export class PoolController {
       else this.waiters.failNewest(new CapacityExhausted(this.spec.name, this.spec.maxSize))
     }
     return left
+  }
+
+  /**
+   * Under the lease, every ABANDONED_CHECK_MS at most, in the background: sessions left
+   * `starting` by a creator that died mid-claim (abandoned-claims.ts).
+   */
+  private checkAbandoned(now: number): void {
+    if (this.checkingAbandoned || now - this.abandonedCheckedAt < ABANDONED_CHECK_MS) return
+    this.checkingAbandoned = true
+    this.abandonedCheckedAt = now
+    this.track(this.abandoned.check().then(
+      (outcomes) => {
+        if ([...outcomes.values()].includes('ended')) this.nudge()
+      },
+      (err: unknown) => this.o.logger.warn({ pool: this.spec.name, err: err instanceof Error ? err.message : String(err) }, 'checking for abandoned claims failed'),
+    ).finally(() => {
+      this.checkingAbandoned = false
+    }))
   }
 
   private writeStatus(s: { ready: number; starting: number; claimed: number; target: number }): void {
