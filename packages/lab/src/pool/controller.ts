@@ -8,11 +8,11 @@ import { planCreates, TokenBucket } from '../policy/create-budget.ts'
 import { claimHistoryFor, decide, type ClaimHistory } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
-import type { SandboxRecord, Store } from '../store/types.ts'
+import type { PoolCounts, SandboxRecord, Store } from '../store/types.ts'
 import { CapacityExhausted, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
-import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
+import { countSandboxes, sizeAgainstMax, type PoolSandboxCounts } from './pool-counts.ts'
 import { ALWAYS_HELD, type PoolLease } from './lease.ts'
 import { ABANDONED_CHECK_MS, AbandonedClaims } from './abandoned-claims.ts'
 import { StartLog } from './start-log.ts'
@@ -258,7 +258,7 @@ export class PoolController {
    * them) get a cold start of their own while maxSize allows, and CapacityExhausted beyond it.
    * Returns the ready sandboxes no waiter took.
    */
-  private async serveWaiters(ready: SandboxRecord[], counts: { warm: number; claimed: number }): Promise<SandboxRecord[]> {
+  private async serveWaiters(ready: SandboxRecord[], counts: PoolCounts): Promise<SandboxRecord[]> {
     if (this.waiters.size === 0) return ready
     const left: SandboxRecord[] = []
     for (const s of ready) {
@@ -266,7 +266,7 @@ export class PoolController {
     }
     const unserved = this.waiters.size - this.expectations.size
     if (unserved <= 0 || this.stopping) return left
-    const room = Math.max(0, this.spec.maxSize - (counts.warm + counts.claimed + this.expectations.size))
+    const room = Math.max(0, this.spec.maxSize - sizeAgainstMax(counts, this.expectations.size))
     for (let i = 0; i < unserved; i++) {
       if (i < room) this.startForClaim()
       else this.waiters.failNewest(new CapacityExhausted(this.spec.name, this.spec.maxSize))
@@ -313,9 +313,14 @@ export class PoolController {
    */
   private launch(id: string, forClaim: boolean): Promise<void> {
     this.expectations.add(id, this.o.clock.now(), forClaim)
-    return this.track(this.createOne(id).finally(() => {
+    let full = false
+    return this.track(this.createOne(id).catch((err: unknown) => {
+      full = err instanceof CapacityExhausted
+      throw err
+    }).finally(() => {
       this.expectations.done(id)
-      this.nudge()
+      // A start the pool had no room for changed nothing: the next claim, end or resync reconciles.
+      if (!full) this.nudge()
     }))
   }
 
@@ -323,7 +328,10 @@ export class PoolController {
     const { spec, store, driver, clock } = this.o
     const t0 = clock.now()
     try {
-      await store.insertSandbox({ id, pool: spec.name, createdAt: t0 })
+      // Within maxSize counted over every replica's sandboxes, at the moment of the insert.
+      if (!(await store.insertSandboxWithin({ id, pool: spec.name, createdAt: t0 }, spec.maxSize))) {
+        throw new CapacityExhausted(spec.name, spec.maxSize)
+      }
       const handle = await driver.create({
         id, pool: spec.name, limits: spec.limits, network: spec.network, helloTimeoutMs: this.o.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
       })
@@ -342,10 +350,12 @@ export class PoolController {
       this.backoff.success()
       this.lastError = undefined
     } catch (err) {
-      if (!(err instanceof PoolStopped)) this.createFailed(id, err)
+      const full = err instanceof CapacityExhausted // nothing was written or started
+      if (!(err instanceof PoolStopped) && !full) this.createFailed(id, err)
       // The oldest waiter would have had this sandbox: it hears why, unless another start is on its way for it.
       if (this.waiters.size > this.expectations.size - 1) this.waiters.failOldest(err)
-      await this.teardown.destroy(id, 'create_failed')
+      if (full) this.o.logger.debug({ pool: spec.name, sandbox: id, maxSize: spec.maxSize }, 'no start: the pool is at maxSize')
+      else await this.teardown.destroy(id, 'create_failed')
       throw err
     }
     // Still counted in flight until handed over, so no reconcile counts it as ready meanwhile.

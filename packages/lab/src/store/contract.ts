@@ -70,6 +70,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.getSession('s-1'))?.sandboxId).toBe('sb-1') // history keeps the binding
       })
 
+      it('inserts within maxSize only, counting every sandbox of the pool not being destroyed', async () => {
+        expect(await store.insertSandboxWithin({ id: 'sb-1', pool: 'alpha', createdAt: 1 }, 3)).toBe(true)
+        await warm(store, 'sb-2', 2)
+        await warm(store, 'sb-3', 3)
+        await store.claimWarm('alpha', session('s-1'), 4)
+        expect(await store.insertSandboxWithin({ id: 'sb-4', pool: 'alpha', createdAt: 4 }, 3)).toBe(false)
+        expect(await store.getSandbox('sb-4')).toBeUndefined()
+        // Another pool has its own count; a sandbox being destroyed (here the claimed one) no longer counts.
+        expect(await store.insertSandboxWithin({ id: 'sb-b', pool: 'beta', createdAt: 5 }, 1)).toBe(true)
+        await store.markSandboxDestroying('sb-2')
+        expect(await store.insertSandboxWithin({ id: 'sb-5', pool: 'alpha', createdAt: 6 }, 3)).toBe(true)
+        expect(await store.countSandboxes('alpha')).toEqual({ starting: 2, warm: 1, claimed: 0, destroying: 1 })
+      })
+
+      it('gives 20 concurrent inserts within maxSize 5 exactly 5 sandboxes', async () => {
+        const ok = await Promise.all(Array.from({ length: 20 }, (_, i) => store.insertSandboxWithin({ id: `sb-c${i}`, pool: 'alpha', createdAt: i }, 5)))
+        expect(ok.filter(Boolean)).toHaveLength(5)
+        expect((await store.countSandboxes('alpha')).starting).toBe(5)
+      })
+
       it('refuses to mark warm a sandbox that is not starting', async () => {
         await warm(store, 'sb-1', 100)
         await store.markSandboxDestroying('sb-1')

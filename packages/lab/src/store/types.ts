@@ -295,6 +295,13 @@ export interface Store {
   deletePool(name: string): Promise<void>
 
   insertSandbox(record: { id: string; pool: string; createdAt: number }): Promise<void>
+  /**
+   * Inserts the `starting` row as insertSandbox does, only while the pool has fewer than `maxSize`
+   * sandboxes not being destroyed (starting, warm, claimed); false (nothing written) otherwise.
+   * Atomic across every process sharing the store: of concurrent calls, none takes the pool past
+   * `maxSize`. The pool's creates go through it, so replicas together respect maxSize.
+   */
+  insertSandboxWithin(record: { id: string; pool: string; createdAt: number }, maxSize: number): Promise<boolean>
   /** starting -> warm, with the driver's handle. */
   markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void>
   markSandboxDestroying(id: string): Promise<void>

@@ -44,6 +44,7 @@ export class SqliteStore implements Store {
   private readonly claimTx: Database.Transaction<SqliteStore['claim']>
   private readonly endTx: Database.Transaction<SqliteStore['end']>
   private readonly runningTx: Database.Transaction<SqliteStore['running']>
+  private readonly insertWithinTx: Database.Transaction<(record: { id: string; pool: string; createdAt: number }, maxSize: number) => boolean>
   private readonly activityTx: Database.Transaction<(activity: readonly { readonly id: string; readonly at: number }[]) => void>
   private readonly checkpointer: WalCheckpointer | undefined
   private readonly admission: SqliteAdmission
@@ -78,6 +79,8 @@ export class SqliteStore implements Store {
     this.claimTx = this.db.transaction(this.claim.bind(this))
     this.endTx = this.db.transaction(this.end.bind(this))
     this.runningTx = this.db.transaction(this.running.bind(this))
+    this.insertWithinTx = this.db.transaction((record: { id: string; pool: string; createdAt: number }, maxSize: number) =>
+      this.q.insertWithin.run({ id: record.id, pool: record.pool, created_at: record.createdAt, max_size: maxSize }).changes === 1)
     this.activityTx = this.db.transaction((activity: readonly { readonly id: string; readonly at: number }[]) => {
       for (const a of activity) this.q.recordActivity.run({ id: a.id, at: a.at })
     })
@@ -107,6 +110,11 @@ export class SqliteStore implements Store {
 
   async insertSandbox(record: { id: string; pool: string; createdAt: number }): Promise<void> {
     this.q.insertSandbox.run({ id: record.id, pool: record.pool, created_at: record.createdAt })
+  }
+
+  async insertSandboxWithin(record: { id: string; pool: string; createdAt: number }, maxSize: number): Promise<boolean> {
+    // IMMEDIATE: the write lock first, so the count is the one the insert commits on.
+    return this.insertWithinTx.immediate(record, maxSize)
   }
 
   async markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void> {
@@ -422,6 +430,8 @@ function prepare(db: Database.Database) {
     deletePool: db.prepare('DELETE FROM pools WHERE name = ?'),
 
     insertSandbox: db.prepare(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES (@id, @pool, 'starting', @created_at)`),
+    insertWithin: db.prepare(`INSERT INTO sandboxes (id, pool, state, created_at) SELECT @id, @pool, 'starting', @created_at
+      WHERE (SELECT COUNT(*) FROM sandboxes WHERE pool = @pool AND state <> 'destroying') < @max_size`),
     markWarm: db.prepare(`UPDATE sandboxes SET state = 'warm', handle = @handle, ready_at = @ready_at
       WHERE id = @id AND state = 'starting'`),
     markDestroying: db.prepare(`UPDATE sandboxes SET state = 'destroying' WHERE id = ?`),
