@@ -1,6 +1,4 @@
 import type { Logger } from 'pino'
-import type { AgentChannel } from '../drivers/channel.ts'
-import { DriverError, type SandboxDriver } from '../drivers/types.ts'
 import type { SessionRecord } from '../store/types.ts'
 
 /** How long one agent may take to answer after a gateway restart before its session is given up. */
@@ -61,22 +59,5 @@ export class SessionResumer {
 
   isPending(sessionId: string): boolean {
     return this.waiting.has(sessionId)
-  }
-}
-
-/** driver.connect within `ms`; a connection that arrives later is closed, never leaked. */
-export async function connectWithin(driver: SandboxDriver, handle: Parameters<SandboxDriver['connect']>[0], ms: number): Promise<AgentChannel> {
-  const attempt = driver.connect(handle)
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DriverError('unavailable', `sandbox ${handle.id}: no answer from its agent within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([attempt, timeout])
-  } catch (err) {
-    attempt.then((ch) => ch.close(), () => undefined)
-    throw err
-  } finally {
-    clearTimeout(timer)
   }
 }

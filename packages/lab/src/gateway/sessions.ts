@@ -22,8 +22,10 @@ import type { CreateSessionBody } from './schemas.ts'
 import type { PreparedNetwork, SessionNetworks } from './session-network.ts'
 import { TerminalHub } from './terminal-hub.ts'
 import { controlFrame } from './terminal-frames.ts'
-import { nextDeadline, sweepStep, timeoutsOf, type SessionTimeouts } from './session-deadline.ts'
-import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, connectWithin, type ResumeOutcome } from './session-resume.ts'
+import { nextDeadline, sweepStep, timeoutsOf, type SessionTimeouts, type SweepStep, type TimeoutReason } from './session-deadline.ts'
+import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, type ResumeOutcome } from './session-resume.ts'
+import { connectWithin } from '../drivers/connect-within.ts'
+import { CLAIM_AGENT_TIMEOUT_MS } from '../pool/claim.ts'
 
 interface Live {
   readonly sessionId: string
@@ -36,6 +38,15 @@ interface Live {
   timeouts: SessionTimeouts
   /** The deadline its terminal was last warned of (`expiring`), so each is warned of once. */
   warnedFor: number | undefined
+  /**
+   * Replicas: the hub's activity when this replica began to track the session. Connecting to
+   * another replica's session is not activity: only what the hub sees after this moment is.
+   */
+  readonly activityFrom: number
+  /** Replicas: the latest activity any replica recorded in the store, as this one last read it. */
+  sharedActivity: number
+  /** Replicas: the latest of this replica's activity it wrote to the store. */
+  recordedActivity: number
   /** Settles when the agent has applied the claim (at once for a resumed session). */
   readonly applied: Promise<unknown>
   ending: boolean
@@ -79,7 +90,6 @@ export interface EndedBy {
   readonly keyId: string | null
 }
 
-const CLAIM_AGENT_TIMEOUT_MS = 5000
 /** How long a lost session waits for its driver to say why (`lostReason`) before ending as sandbox_lost. */
 export const LOST_REASON_TIMEOUT_MS = 2000
 /** How long an attach (or end) waits for its session to be resumed after a restart before 503. */
@@ -278,7 +288,7 @@ export class SessionService {
   view(s: SessionRecord): SessionView {
     const live = this.live.get(s.id)
     const idleS = live?.timeouts.idleTimeoutS ?? null
-    return toView(s, live && idleS !== null ? live.hub.lastActivityMs + idleS * 1000 : undefined)
+    return toView(s, live && idleS !== null ? this.activityOf(live) + idleS * 1000 : undefined)
   }
 
   async get(id: string): Promise<SessionRecord> {
@@ -350,7 +360,7 @@ export class SessionService {
     }
     bridgeSocket(live.hub, ws)
     // A viewer arriving after the warning hears it too, with the time left now.
-    const d = nextDeadline(live.timeouts, live.hub.lastActivityMs)
+    const d = nextDeadline(live.timeouts, this.activityOf(live))
     if (d && d.at === live.warnedFor) {
       live.hub.deliver(ws, controlFrame({ type: 'expiring', reason: d.reason, inS: Math.max(0, Math.ceil((d.at - this.deps.clock.now()) / 1000)) }))
     }
@@ -537,20 +547,86 @@ export class SessionService {
 
   private async sweepOnce(): Promise<void> {
     const now = this.deps.clock.now()
+    if (this.deps.replicated) await this.recordActivity()
+    let due = [...this.live.values()].filter((live) => !live.ending && this.stepOf(live, now) !== undefined)
+    // Replicas: before acting, the store's view of the due ones (activity and keepalives through other replicas).
+    if (this.deps.replicated && due.length > 0) due = await this.refreshTimers(due)
     // Ends run side by side: a slow sandbox teardown must not hold back another session's warning.
     const ends: Promise<void>[] = []
-    for (const live of [...this.live.values()]) {
+    for (const live of due) {
       if (live.ending) continue
-      const step = sweepStep(nextDeadline(live.timeouts, live.hub.lastActivityMs), now, live.warnedFor)
+      const step = this.stepOf(live, now)
       if (step?.kind === 'end') ends.push(this.end(live.sessionId, step.reason).catch((err) => this.logEndError(live.sessionId, err)))
       else if (step?.kind === 'warn') {
+        // Every replica warns its own viewers; the event is written by the one that records the warning.
         live.warnedFor = step.deadline
         live.hub.broadcast(controlFrame({ type: 'expiring', reason: step.reason, inS: step.inS }))
-        const event = { type: 'session.expiring', at: now, pool: live.pool, user: live.user, sessionId: live.sessionId, data: { reason: step.reason, inS: step.inS } } as const
-        await this.deps.store.appendEvent(event).catch((err) => this.deps.logger.error({ session: live.sessionId, err: errMessage(err) }, 'could not record session.expiring'))
+        await this.recordWarning(live, step, now)
       }
     }
     await Promise.all(ends)
+  }
+
+  private stepOf(live: Live, now: number): SweepStep | undefined {
+    return sweepStep(nextDeadline(live.timeouts, this.activityOf(live)), now, live.warnedFor)
+  }
+
+  /**
+   * When the session was last used. One gateway: what its hub saw. Replicas: the latest of what
+   * any replica recorded and what this one's hub saw since it began to track the session; a
+   * session with neither counts from its creation.
+   */
+  private activityOf(live: Live): number {
+    const local = live.hub.lastActivityMs
+    if (!this.deps.replicated) return local
+    return local > live.activityFrom ? Math.max(local, live.sharedActivity) : live.sharedActivity
+  }
+
+  /** Replicas: writes this replica's activity of its sessions since the last sweep, in one call. */
+  private async recordActivity(): Promise<void> {
+    const fresh: { live: Live; at: number }[] = []
+    for (const live of this.live.values()) {
+      const at = live.hub.lastActivityMs
+      if (at > live.activityFrom && at > live.recordedActivity) fresh.push({ live, at })
+    }
+    if (fresh.length === 0) return
+    try {
+      await this.deps.store.recordSessionActivity(fresh.map((f) => ({ id: f.live.sessionId, at: f.at })))
+    } catch (err) {
+      // Written by the next sweep; meanwhile other replicas may see the sessions idle for longer.
+      this.deps.logger.warn({ err: errMessage(err), sessions: fresh.length }, 'could not record session activity')
+      return
+    }
+    for (const f of fresh) f.live.recordedActivity = f.at
+  }
+
+  /**
+   * Replicas: reads the store's timers of sessions this replica would warn or end, so a session
+   * used or kept alive through another replica is not. Those ended meanwhile are left out: their
+   * end reaches this replica through its channel.
+   */
+  private async refreshTimers(due: Live[]): Promise<Live[]> {
+    const timers = new Map((await this.deps.store.getSessionTimers(due.map((l) => l.sessionId))).map((t) => [t.id, t]))
+    return due.filter((live) => {
+      const t = timers.get(live.sessionId)
+      if (!t) return false
+      if (t.lastActiveAt !== null) live.sharedActivity = Math.max(live.sharedActivity, t.lastActiveAt)
+      if (t.expiresAt !== null) live.timeouts = { ...live.timeouts, expiresAt: t.expiresAt }
+      return true
+    })
+  }
+
+  /** The `session.expiring` event, written once per deadline whichever replicas warn of it. */
+  private async recordWarning(live: Live, step: { readonly reason: TimeoutReason; readonly inS: number; readonly deadline: number }, now: number): Promise<void> {
+    const { store, logger } = this.deps
+    try {
+      if (!(await store.markSessionWarned(live.sessionId, step.deadline))) return
+      await store.appendEvent({
+        type: 'session.expiring', at: now, pool: live.pool, user: live.user, sessionId: live.sessionId, data: { reason: step.reason, inS: step.inS },
+      })
+    } catch (err) {
+      logger.error({ session: live.sessionId, err: errMessage(err) }, 'could not record session.expiring')
+    }
   }
 
   /** An API call on the session: it is not idle (a no-op for one not live here). */
@@ -584,7 +660,8 @@ export class SessionService {
 
   /** When the session was last used (undefined: not live here). */
   lastActivityMs(sessionId: string): number | undefined {
-    return this.live.get(sessionId)?.hub.lastActivityMs
+    const live = this.live.get(sessionId)
+    return live && this.activityOf(live)
   }
 
   get activeCount(): number {
@@ -606,9 +683,11 @@ export class SessionService {
   private track(s: Tracked, handle: SandboxHandle, hub: TerminalHub, applied: Promise<unknown>): void {
     const channel = hub.channel
     const { id: sessionId, pool } = s
+    const activityFrom = hub.lastActivityMs
     const live: Live = {
       sessionId, pool, user: s.user, sandboxId: handle.id, handle, hub, applied, ending: false,
       timeouts: timeoutsOf(s, this.deps.pools.get(pool)?.spec), warnedFor: undefined,
+      activityFrom, sharedActivity: s.createdAt, recordedActivity: activityFrom,
     }
     this.live.set(sessionId, live)
     channel.on('message', (m) => {

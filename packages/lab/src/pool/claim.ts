@@ -4,6 +4,14 @@ import type { PoolSpec } from '../spec/pool-spec.ts'
 import type { Claimed, NewSession, Store } from '../store/types.ts'
 import type { PoolController } from './controller.ts'
 import { CapacityExhausted, ClaimCancelled, PoolStopped } from './errors.ts'
+import { sizeAgainstMax } from './pool-counts.ts'
+
+/**
+ * How long the agent has to apply a claim once it was sent; the claim's creator ends the session
+ * as claim_failed when it does not. (Its whole life in `starting` is bounded by this plus the
+ * pool's claimTimeoutMs and the connect and bind steps between; see abandoned-claims.ts.)
+ */
+export const CLAIM_AGENT_TIMEOUT_MS = 5000
 
 /** A claim made: the session and its sandbox as the store wrote them. */
 export interface PoolClaim {
@@ -45,7 +53,7 @@ export class PoolClaims {
     if (signal?.aborted) throw new ClaimCancelled(spec.name)
     const { waiters } = controller
     if (waiters.size >= spec.maxClaimWaiters) throw new CapacityExhausted(spec.name, spec.maxSize, waiters.size)
-    const coldStart = counts.warm + counts.claimed + controller.inFlight < spec.maxSize
+    const coldStart = sizeAgainstMax(counts, controller.inFlight) < spec.maxSize
     // At maxSize, a claim may wait only for a start no other waiter is counting on.
     if (!coldStart && controller.inFlight <= waiters.size) throw new CapacityExhausted(spec.name, spec.maxSize)
     const claimed = waiters.wait(session, Math.max(1, deadline - clock.now()), signal)

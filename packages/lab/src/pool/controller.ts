@@ -8,12 +8,13 @@ import { planCreates, TokenBucket } from '../policy/create-budget.ts'
 import { claimHistoryFor, decide, type ClaimHistory } from '../policy/index.ts'
 import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
-import type { SandboxRecord, Store } from '../store/types.ts'
+import type { PoolCounts, SandboxRecord, Store } from '../store/types.ts'
 import { CapacityExhausted, PoolStopped } from './errors.ts'
 import { Expectations } from './expectations.ts'
 import { newSandboxId } from './ids.ts'
-import { countSandboxes, type PoolSandboxCounts } from './pool-counts.ts'
+import { countSandboxes, sizeAgainstMax, type PoolSandboxCounts } from './pool-counts.ts'
 import { ALWAYS_HELD, type PoolLease } from './lease.ts'
+import { ABANDONED_CHECK_MS, AbandonedClaims } from './abandoned-claims.ts'
 import { StartLog } from './start-log.ts'
 import { SandboxTeardown, type TeardownReason } from './teardown.ts'
 import { ClaimWaiters } from './waiters.ts'
@@ -89,6 +90,9 @@ export class PoolController {
   private started = false
   private stopping = false
   private destroyInFlight = false
+  private readonly abandoned: AbandonedClaims
+  private abandonedCheckedAt = Number.NEGATIVE_INFINITY
+  private checkingAbandoned = false
 
   constructor(options: PoolControllerOptions) {
     this.o = options
@@ -99,6 +103,7 @@ export class PoolController {
     this.backoff = new Backoff(options.backoff)
     this.waiters = new ClaimWaiters({ pool: options.spec.name, store: options.store, clock: options.clock })
     this.teardown = new SandboxTeardown({ store: options.store, driver: options.driver, logger: options.logger })
+    this.abandoned = new AbandonedClaims({ ...options, teardown: this.teardown })
   }
 
   start(): void {
@@ -222,6 +227,7 @@ export class PoolController {
       this.writeStatus({ ready: ready.length, starting: inflight, claimed: counts.claimed, target: decision.target })
       return this.o.followerSyncMs ?? DEFAULT_FOLLOWER_SYNC_MS
     }
+    this.checkAbandoned(now)
 
     // Retire: old warm sandboxes (recycle), then the newest above the target.
     const expired = ready.filter((s) => dueForRecycle(s.createdAt, now, spec.maxWarmAgeS))
@@ -256,7 +262,7 @@ export class PoolController {
    * them) get a cold start of their own while maxSize allows, and CapacityExhausted beyond it.
    * Returns the ready sandboxes no waiter took.
    */
-  private async serveWaiters(ready: SandboxRecord[], counts: { warm: number; claimed: number }): Promise<SandboxRecord[]> {
+  private async serveWaiters(ready: SandboxRecord[], counts: PoolCounts): Promise<SandboxRecord[]> {
     if (this.waiters.size === 0) return ready
     const left: SandboxRecord[] = []
     for (const s of ready) {
@@ -264,12 +270,30 @@ export class PoolController {
     }
     const unserved = this.waiters.size - this.expectations.size
     if (unserved <= 0 || this.stopping) return left
-    const room = Math.max(0, this.spec.maxSize - (counts.warm + counts.claimed + this.expectations.size))
+    const room = Math.max(0, this.spec.maxSize - sizeAgainstMax(counts, this.expectations.size))
     for (let i = 0; i < unserved; i++) {
       if (i < room) this.startForClaim()
       else this.waiters.failNewest(new CapacityExhausted(this.spec.name, this.spec.maxSize))
     }
     return left
+  }
+
+  /**
+   * Under the lease, every ABANDONED_CHECK_MS at most, in the background: sessions left
+   * `starting` by a creator that died mid-claim (abandoned-claims.ts).
+   */
+  private checkAbandoned(now: number): void {
+    if (this.checkingAbandoned || now - this.abandonedCheckedAt < ABANDONED_CHECK_MS) return
+    this.checkingAbandoned = true
+    this.abandonedCheckedAt = now
+    this.track(this.abandoned.check().then(
+      (outcomes) => {
+        if ([...outcomes.values()].includes('ended')) this.nudge()
+      },
+      (err: unknown) => this.o.logger.warn({ pool: this.spec.name, err: err instanceof Error ? err.message : String(err) }, 'checking for abandoned claims failed'),
+    ).finally(() => {
+      this.checkingAbandoned = false
+    }))
   }
 
   private writeStatus(s: { ready: number; starting: number; claimed: number; target: number }): void {
@@ -293,9 +317,14 @@ export class PoolController {
    */
   private launch(id: string, forClaim: boolean): Promise<void> {
     this.expectations.add(id, this.o.clock.now(), forClaim)
-    return this.track(this.createOne(id).finally(() => {
+    let full = false
+    return this.track(this.createOne(id).catch((err: unknown) => {
+      full = err instanceof CapacityExhausted
+      throw err
+    }).finally(() => {
       this.expectations.done(id)
-      this.nudge()
+      // A start the pool had no room for changed nothing: the next claim, end or resync reconciles.
+      if (!full) this.nudge()
     }))
   }
 
@@ -303,7 +332,10 @@ export class PoolController {
     const { spec, store, driver, clock } = this.o
     const t0 = clock.now()
     try {
-      await store.insertSandbox({ id, pool: spec.name, createdAt: t0 })
+      // Within maxSize counted over every replica's sandboxes, at the moment of the insert.
+      if (!(await store.insertSandboxWithin({ id, pool: spec.name, createdAt: t0 }, spec.maxSize))) {
+        throw new CapacityExhausted(spec.name, spec.maxSize)
+      }
       const handle = await driver.create({
         id, pool: spec.name, limits: spec.limits, network: spec.network, helloTimeoutMs: this.o.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
       })
@@ -322,10 +354,12 @@ export class PoolController {
       this.backoff.success()
       this.lastError = undefined
     } catch (err) {
-      if (!(err instanceof PoolStopped)) this.createFailed(id, err)
+      const full = err instanceof CapacityExhausted // nothing was written or started
+      if (!(err instanceof PoolStopped) && !full) this.createFailed(id, err)
       // The oldest waiter would have had this sandbox: it hears why, unless another start is on its way for it.
       if (this.waiters.size > this.expectations.size - 1) this.waiters.failOldest(err)
-      await this.teardown.destroy(id, 'create_failed')
+      if (full) this.o.logger.debug({ pool: spec.name, sandbox: id, maxSize: spec.maxSize }, 'no start: the pool is at maxSize')
+      else await this.teardown.destroy(id, 'create_failed')
       throw err
     }
     // Still counted in flight until handed over, so no reconcile counts it as ready meanwhile.

@@ -1,4 +1,4 @@
-import type { SandboxState } from '../store/types.ts'
+import type { PoolCounts, SandboxState } from '../store/types.ts'
 
 /**
  * Every sandbox a pool owns, by what it is doing. A sandbox is owned from the moment its store
@@ -56,3 +56,13 @@ export function countSandboxes(rows: readonly { readonly id: string; readonly st
 export const POOL_SANDBOX_STATES = [
   ['ready', 'ready'], ['starting', 'starting'], ['cold_starting', 'coldStarting'], ['claimed', 'claimed'], ['destroying', 'destroying'],
 ] as const satisfies readonly (readonly [string, keyof PoolSandboxCounts])[]
+
+/**
+ * What counts against a pool's maxSize: its sandboxes not being destroyed as the store has them
+ * (every replica's), or, when more, the ready and claimed ones plus this controller's own starts
+ * in flight (a start whose row is not written yet). A quick check before a cold start: the
+ * create's insert checks again, atomically (Store.insertSandboxWithin).
+ */
+export function sizeAgainstMax(counts: PoolCounts, ownInFlight: number): number {
+  return Math.max(counts.starting + counts.warm + counts.claimed, counts.warm + counts.claimed + ownInFlight)
+}

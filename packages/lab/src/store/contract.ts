@@ -70,6 +70,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.getSession('s-1'))?.sandboxId).toBe('sb-1') // history keeps the binding
       })
 
+      it('inserts within maxSize only, counting every sandbox of the pool not being destroyed', async () => {
+        expect(await store.insertSandboxWithin({ id: 'sb-1', pool: 'alpha', createdAt: 1 }, 3)).toBe(true)
+        await warm(store, 'sb-2', 2)
+        await warm(store, 'sb-3', 3)
+        await store.claimWarm('alpha', session('s-1'), 4)
+        expect(await store.insertSandboxWithin({ id: 'sb-4', pool: 'alpha', createdAt: 4 }, 3)).toBe(false)
+        expect(await store.getSandbox('sb-4')).toBeUndefined()
+        // Another pool has its own count; a sandbox being destroyed (here the claimed one) no longer counts.
+        expect(await store.insertSandboxWithin({ id: 'sb-b', pool: 'beta', createdAt: 5 }, 1)).toBe(true)
+        await store.markSandboxDestroying('sb-2')
+        expect(await store.insertSandboxWithin({ id: 'sb-5', pool: 'alpha', createdAt: 6 }, 3)).toBe(true)
+        expect(await store.countSandboxes('alpha')).toEqual({ starting: 2, warm: 1, claimed: 0, destroying: 1 })
+      })
+
+      it('gives 20 concurrent inserts within maxSize 5 exactly 5 sandboxes', async () => {
+        const ok = await Promise.all(Array.from({ length: 20 }, (_, i) => store.insertSandboxWithin({ id: `sb-c${i}`, pool: 'alpha', createdAt: i }, 5)))
+        expect(ok.filter(Boolean)).toHaveLength(5)
+        expect((await store.countSandboxes('alpha')).starting).toBe(5)
+      })
+
       it('refuses to mark warm a sandbox that is not starting', async () => {
         await warm(store, 'sb-1', 100)
         await store.markSandboxDestroying('sb-1')
@@ -227,6 +247,38 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           expect(await store.endSession(id, reason, 300 + i)).toBe(true)
           expect(await store.getSession(id)).toMatchObject({ state: 'ended', endedReason: reason })
         }
+      })
+
+      it('keeps the latest activity any caller recorded, never moving it back, for sessions not ended', async () => {
+        expect(await store.getSessionTimers(['s-1', 's-2'])).toEqual([
+          { id: 's-1', expiresAt: null, lastActiveAt: null, warnedFor: null },
+          { id: 's-2', expiresAt: null, lastActiveAt: null, warnedFor: null },
+        ])
+        await store.recordSessionActivity([{ id: 's-1', at: 500 }, { id: 's-2', at: 300 }])
+        await store.recordSessionActivity([{ id: 's-1', at: 400 }, { id: 's-2', at: 600 }, { id: 's-missing', at: 700 }])
+        await store.recordSessionActivity([])
+        await store.setSessionExpiry('s-2', 9000)
+        const byId = (t: Awaited<ReturnType<Store['getSessionTimers']>>) => Object.fromEntries(t.map((x) => [x.id, x]))
+        expect(byId(await store.getSessionTimers(['s-1', 's-2', 's-missing']))).toEqual({
+          's-1': { id: 's-1', expiresAt: null, lastActiveAt: 500, warnedFor: null },
+          's-2': { id: 's-2', expiresAt: 9000, lastActiveAt: 600, warnedFor: null },
+        })
+        await store.endSession('s-1', 'exited', 800)
+        await store.recordSessionActivity([{ id: 's-1', at: 900 }])
+        expect(await store.getSessionTimers(['s-1'])).toEqual([])
+        expect(await store.getSessionTimers([])).toEqual([])
+      })
+
+      it('records a warning of one deadline once, again for a moved deadline, and none for an ended session', async () => {
+        expect(await store.markSessionWarned('s-1', 5000)).toBe(true)
+        expect(await store.markSessionWarned('s-1', 5000)).toBe(false)
+        expect(await store.getSessionTimers(['s-1'])).toMatchObject([{ warnedFor: 5000 }])
+        expect(await store.markSessionWarned('s-1', 6000)).toBe(true)
+        const both = await Promise.all([store.markSessionWarned('s-2', 7000), store.markSessionWarned('s-2', 7000)])
+        expect(both.filter(Boolean)).toHaveLength(1)
+        await store.endSession('s-1', 'idle_timeout', 6000)
+        expect(await store.markSessionWarned('s-1', 8000)).toBe(false)
+        expect(await store.markSessionWarned('s-missing', 8000)).toBe(false)
       })
 
       it('does not move an ended session back to running', async () => {

@@ -263,6 +263,20 @@ export interface LeaseRecord {
   readonly acquiredAt: number
 }
 
+/**
+ * What replicas share of a session's timeouts: each replica sees only its own viewers' and calls'
+ * activity, so the sweep of every replica reads the latest any of them recorded.
+ */
+export interface SessionTimers {
+  readonly id: string
+  /** When it ends with `max_lifetime` (null: no limit); a keepalive through any replica moves it. */
+  readonly expiresAt: number | null
+  /** The latest activity any replica recorded (null: none since its creation). */
+  readonly lastActiveAt: number | null
+  /** The deadline its `session.expiring` event was last written for (null: none yet). */
+  readonly warnedFor: number | null
+}
+
 export interface AttachTokenRecord {
   /** sha256 of the token, hex: the token itself is never stored. */
   readonly tokenHash: string
@@ -281,6 +295,13 @@ export interface Store {
   deletePool(name: string): Promise<void>
 
   insertSandbox(record: { id: string; pool: string; createdAt: number }): Promise<void>
+  /**
+   * Inserts the `starting` row as insertSandbox does, only while the pool has fewer than `maxSize`
+   * sandboxes not being destroyed (starting, warm, claimed); false (nothing written) otherwise.
+   * Atomic across every process sharing the store: of concurrent calls, none takes the pool past
+   * `maxSize`. The pool's creates go through it, so replicas together respect maxSize.
+   */
+  insertSandboxWithin(record: { id: string; pool: string; createdAt: number }, maxSize: number): Promise<boolean>
   /** starting -> warm, with the driver's handle. */
   markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void>
   markSandboxDestroying(id: string): Promise<void>
@@ -314,6 +335,19 @@ export interface Store {
   markSessionRunning(id: string, timings: Record<string, number>, now: number): Promise<void>
   /** Moves the lifetime limit of a session that has not ended; false if there is none such. */
   setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean>
+  /**
+   * Records activity of open sessions: each one's last activity moves to `at` if that is later
+   * (never back). One call for many sessions: a replica's sweep writes its sessions' activity at once.
+   */
+  recordSessionActivity(activity: readonly { readonly id: string; readonly at: number }[]): Promise<void>
+  /** The timers of those of `ids` that have not ended. */
+  getSessionTimers(ids: readonly string[]): Promise<SessionTimers[]>
+  /**
+   * Records that the session was warned of the deadline `deadline`; true only for the one call that
+   * recorded it (false once ended, or when that deadline was already recorded): of replicas
+   * sweeping the same session, one writes its `session.expiring` event.
+   */
+  markSessionWarned(id: string, deadline: number): Promise<boolean>
   /** Deletes sessions that ended before `before` (with their labels and tokens); returns how many. */
   purgeEndedSessions(before: number): Promise<number>
   /** Records the claim path's timings without changing the state. */

@@ -1,8 +1,11 @@
-import { execFileSync } from 'node:child_process'
-import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { build } from 'esbuild'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -126,6 +129,27 @@ describe.skipIf(skip !== undefined)(`workspace images${skip ? ` (skipped: ${skip
     const plain = await ensureWorkspace(ws, 'gus', { ...opts, quotaBytes: 0 })
     expect(isMountPoint(plain)).toBe(false)
     expect(existsSync(imagePath(ws, 'gus'))).toBe(false)
+  })
+
+  it('two gateways on one workspaces dir making the same users\' images at the same instant: each gets the workspace, each image is made and mounted once', async () => {
+    const here = dirname(fileURLToPath(import.meta.url))
+    const script = join(base, 'workspace-image-worker.cjs')
+    await build({ entryPoints: [join(here, 'workspace-image-worker.fixture.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: script, external: ['pino'], logLevel: 'silent' })
+    const env = { ...process.env, NODE_PATH: join(here, '../../../../../node_modules') }
+    const users = ['race-1', 'race-2', 'race-3', 'race-4']
+    const startAt = String(Date.now() + 1500)
+    const run = promisify(execFile)
+    const outs = await Promise.all(['a', 'b'].map(() => run(process.execPath, [script, ws, users.join(','), String(UID), String(QUOTA), startAt], { env })))
+    const results = outs.flatMap((o) => JSON.parse(o.stdout) as { user: string; dir?: string; error?: string }[])
+    expect(results.filter((r) => r.error !== undefined)).toEqual([])
+    for (const user of users) {
+      const dir = join(ws, user)
+      expect(results.filter((r) => r.user === user).map((r) => r.dir)).toEqual([dir, dir])
+      expect(mountsAt(dir)).toHaveLength(1)
+      expect(loopsUnder(base).filter((l) => l.includes(`/${user}.img`))).toHaveLength(1)
+      expect(statSync(imagePath(ws, user)).size).toBe(QUOTA)
+    }
+    expect(readdirSync(join(ws, IMAGES_DIR)).filter((n) => n.endsWith('.new'))).toEqual([])
   })
 
   it('refuses symlinks, foreign mounts and names that are not users', async () => {

@@ -4,6 +4,7 @@ import { chmod, chown, lstat, mkdir, open, readFile, readdir, realpath, rename, 
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
+import { withFileLock } from './file-lock.ts'
 import { readdirIfExists } from './fs-util.ts'
 import type { MountAddon } from './mounts.ts'
 import { sleep } from './sleep.ts'
@@ -19,6 +20,8 @@ const execFileP = promisify(execFile)
 const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin']
 const TOOL_TIMEOUT_MS = 60_000
 const LOOP_RELEASE_WAIT_MS = 5_000
+/** Another gateway's mkfs and mount, each within TOOL_TIMEOUT_MS, then some. */
+const LOCK_WAIT_MS = 2 * TOOL_TIMEOUT_MS + 10_000
 /** Not a valid user name (no leading dot), so no user's workspace can be this directory. */
 export const IMAGES_DIR = '.images'
 
@@ -45,7 +48,10 @@ export function imagePath(workspacesDir: string, user: string): string {
 /**
  * Returns the user's workspace directory with its image mounted there. Once this process has
  * mounted (or found) it, a call costs one lstat; the first call for a user takes a per-user
- * lock, so two claims at once never create or mount twice.
+ * lock, in this process and on the host (`.images/<user>.lock`, shared with other gateways on
+ * the workspaces dir), so two claims at once, of one gateway or of two, never create or mount
+ * twice: two concurrent mounts of one image would set up two loop devices, two file systems
+ * writing one file.
  */
 export async function ensureImageWorkspace(workspacesDir: string, user: string, o: ImageWorkspaceOptions): Promise<string> {
   const dir = join(workspacesDir, user)
@@ -64,10 +70,16 @@ export async function ensureImageWorkspace(workspacesDir: string, user: string, 
 }
 
 async function prepare(workspacesDir: string, user: string, o: ImageWorkspaceOptions): Promise<string> {
-  const dir = join(workspacesDir, user)
   const image = imagePath(workspacesDir, user)
   await mkdir(workspacesDir, { recursive: true, mode: 0o700 })
   await ensureImagesDir(dirname(image))
+  // Everything from the look at the mount point to the mount, under the host-wide lock.
+  return withFileLock(join(dirname(image), `${user}.lock`), LOCK_WAIT_MS, () => prepareLocked(workspacesDir, user, o))
+}
+
+async function prepareLocked(workspacesDir: string, user: string, o: ImageWorkspaceOptions): Promise<string> {
+  const dir = join(workspacesDir, user)
+  const image = imagePath(workspacesDir, user)
   const parentDev = (await stat(workspacesDir, { bigint: true })).dev
   const st = await lstat(dir, { bigint: true }).catch(() => undefined)
   if (st?.isSymbolicLink()) throw new Error(`workspace ${dir} is a symlink; refusing to bind it`)

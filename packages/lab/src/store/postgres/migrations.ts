@@ -183,6 +183,15 @@ export const MIGRATIONS: readonly Migration[] = [
     compatibleFrom: 2,
     sql: CLAIM_FUNCTION_V1,
   },
+  {
+    // Sessions' shared timers: the latest activity any replica saw, and the deadline last warned
+    // of (so one replica writes each `session.expiring`). Only adds nullable columns.
+    compatibleFrom: 3,
+    sql: `
+    ALTER TABLE sessions ADD COLUMN last_active_at BIGINT;
+    ALTER TABLE sessions ADD COLUMN warned_for BIGINT;
+    `,
+  },
 ]
 
 /** The advisory lock migrations run under (one key per database: "infralab" in ASCII). */

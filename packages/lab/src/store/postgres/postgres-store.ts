@@ -8,8 +8,8 @@ import { StoreConflictError } from '../errors.ts'
 import { toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
 import type {
   AttachTokenRecord, AuditEntry, Claimed, LeaseRecord, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
-  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage, WebhookRecord,
-  WebhookSummary,
+  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, SessionTimers, Store, UserUsage,
+  WebhookRecord, WebhookSummary,
 } from '../types.ts'
 import { checkAdmission, countOpen } from './admission.ts'
 import { claimOne } from './claim.ts'
@@ -21,6 +21,7 @@ import { EVENTS_CHANNEL, EventsListener } from './listener.ts'
 import { appendLogs, lastEventId, listAudit, listEvents, purgeEvents } from './logs.ts'
 import { migrate, type MigrationResult } from './migrations.ts'
 import { listSessionRows } from './session-list.ts'
+import { getTimers, markWarned, recordActivity } from './session-timers.ts'
 import { PgUsage } from './usage.ts'
 import { PgWebhooks } from './webhooks.ts'
 
@@ -42,6 +43,11 @@ export const DEFAULT_POOL_SIZE = 10
 /** The statements of the frequent calls (the claim path's own are in claim.ts, admission.ts and logs.ts). */
 const Q = {
   insertSandbox: prepared(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES ($1, $2, 'starting', $3)`),
+  // The pool's inserts queue on one advisory lock per pool (held to the commit): each counts what
+  // the one before it committed.
+  lockPoolSize: prepared(`SELECT pg_advisory_xact_lock(hashtextextended('sandboxes:' || $1, 0))`),
+  insertWithin: prepared(`INSERT INTO sandboxes (id, pool, state, created_at) SELECT $1, $2, 'starting', $3
+    WHERE (SELECT COUNT(*) FROM sandboxes WHERE pool = $2 AND state <> 'destroying') < $4`),
   markWarm: prepared(`UPDATE sandboxes SET state = 'warm', handle = $2, ready_at = $3 WHERE id = $1 AND state = 'starting'`),
   getSandbox: prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = $1`),
   getSession: prepared(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = $1`),
@@ -122,6 +128,13 @@ export class PostgresStore implements Store {
     await this.db.query(Q.insertSandbox, [record.id, record.pool, record.createdAt])
   }
 
+  async insertSandboxWithin(record: { id: string; pool: string; createdAt: number }, maxSize: number): Promise<boolean> {
+    return this.db.tx(async (sql) => {
+      await sql.query(Q.lockPoolSize, [record.pool])
+      return (await sql.query(Q.insertWithin, [record.id, record.pool, record.createdAt, maxSize])).rowCount === 1
+    })
+  }
+
   async markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void> {
     const r = await this.db.query(Q.markWarm, [id, JSON.stringify(handle), readyAt])
     if (r.rowCount !== 1) throw new StoreConflictError(`sandbox ${id} is not starting; cannot mark it warm`)
@@ -194,6 +207,18 @@ export class PostgresStore implements Store {
 
   async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
     return (await this.db.query(`UPDATE sessions SET expires_at = $2 WHERE id = $1 AND state <> 'ended'`, [id, expiresAt])).rowCount === 1
+  }
+
+  async recordSessionActivity(activity: readonly { readonly id: string; readonly at: number }[]): Promise<void> {
+    await recordActivity(this.db, activity)
+  }
+
+  async getSessionTimers(ids: readonly string[]): Promise<SessionTimers[]> {
+    return getTimers(this.db, ids)
+  }
+
+  async markSessionWarned(id: string, deadline: number): Promise<boolean> {
+    return markWarned(this.db, id, deadline)
   }
 
   async purgeEndedSessions(before: number): Promise<number> {

@@ -171,6 +171,12 @@ export const MIGRATIONS: readonly string[] = [
     acquired_at INTEGER NOT NULL
   );
   `,
+  // Sessions' shared timers: the latest activity any gateway sharing the file saw, and the
+  // deadline last warned of.
+  `
+  ALTER TABLE sessions ADD COLUMN last_active_at INTEGER;
+  ALTER TABLE sessions ADD COLUMN warned_for INTEGER;
+  `,
 ]
 
 /** Brings the database up to the latest schema in one transaction; returns the new version. */

@@ -5,8 +5,8 @@ import type { PoolSpec } from '../../spec/pool-spec.ts'
 import { parseStoredPoolSpec } from '../../spec/stored-pool-spec.ts'
 import type {
   AttachTokenRecord, AuditEntry, Claimed, LeaseRecord, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
-  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, Store, UserUsage, WebhookRecord,
-  WebhookSummary,
+  NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, SessionTimers, Store, UserUsage,
+  WebhookRecord, WebhookSummary,
 } from '../types.ts'
 import type { KeyScope } from '../../spec/key-scope.ts'
 import { SqliteAdmission } from './admission.ts'
@@ -44,6 +44,8 @@ export class SqliteStore implements Store {
   private readonly claimTx: Database.Transaction<SqliteStore['claim']>
   private readonly endTx: Database.Transaction<SqliteStore['end']>
   private readonly runningTx: Database.Transaction<SqliteStore['running']>
+  private readonly insertWithinTx: Database.Transaction<(record: { id: string; pool: string; createdAt: number }, maxSize: number) => boolean>
+  private readonly activityTx: Database.Transaction<(activity: readonly { readonly id: string; readonly at: number }[]) => void>
   private readonly checkpointer: WalCheckpointer | undefined
   private readonly admission: SqliteAdmission
   private readonly keys: SqliteKeys
@@ -77,6 +79,11 @@ export class SqliteStore implements Store {
     this.claimTx = this.db.transaction(this.claim.bind(this))
     this.endTx = this.db.transaction(this.end.bind(this))
     this.runningTx = this.db.transaction(this.running.bind(this))
+    this.insertWithinTx = this.db.transaction((record: { id: string; pool: string; createdAt: number }, maxSize: number) =>
+      this.q.insertWithin.run({ id: record.id, pool: record.pool, created_at: record.createdAt, max_size: maxSize }).changes === 1)
+    this.activityTx = this.db.transaction((activity: readonly { readonly id: string; readonly at: number }[]) => {
+      for (const a of activity) this.q.recordActivity.run({ id: a.id, at: a.at })
+    })
   }
 
   /** Opens (and migrates) a store; async for symmetry with networked stores. */
@@ -103,6 +110,11 @@ export class SqliteStore implements Store {
 
   async insertSandbox(record: { id: string; pool: string; createdAt: number }): Promise<void> {
     this.q.insertSandbox.run({ id: record.id, pool: record.pool, created_at: record.createdAt })
+  }
+
+  async insertSandboxWithin(record: { id: string; pool: string; createdAt: number }, maxSize: number): Promise<boolean> {
+    // IMMEDIATE: the write lock first, so the count is the one the insert commits on.
+    return this.insertWithinTx.immediate(record, maxSize)
   }
 
   async markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void> {
@@ -212,6 +224,23 @@ export class SqliteStore implements Store {
 
   async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
     return this.q.setExpiry.run({ id, expires_at: expiresAt }).changes === 1
+  }
+
+  async recordSessionActivity(activity: readonly { readonly id: string; readonly at: number }[]): Promise<void> {
+    this.activityTx.immediate(activity)
+  }
+
+  async getSessionTimers(ids: readonly string[]): Promise<SessionTimers[]> {
+    const timers: SessionTimers[] = []
+    for (const id of ids) {
+      const r = this.q.getTimers.get(id) as { expires_at: number | null; last_active_at: number | null; warned_for: number | null } | undefined
+      if (r) timers.push({ id, expiresAt: r.expires_at, lastActiveAt: r.last_active_at, warnedFor: r.warned_for })
+    }
+    return timers
+  }
+
+  async markSessionWarned(id: string, deadline: number): Promise<boolean> {
+    return this.q.markWarned.run({ id, deadline }).changes === 1
   }
 
   async purgeEndedSessions(before: number): Promise<number> {
@@ -401,6 +430,8 @@ function prepare(db: Database.Database) {
     deletePool: db.prepare('DELETE FROM pools WHERE name = ?'),
 
     insertSandbox: db.prepare(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES (@id, @pool, 'starting', @created_at)`),
+    insertWithin: db.prepare(`INSERT INTO sandboxes (id, pool, state, created_at) SELECT @id, @pool, 'starting', @created_at
+      WHERE (SELECT COUNT(*) FROM sandboxes WHERE pool = @pool AND state <> 'destroying') < @max_size`),
     markWarm: db.prepare(`UPDATE sandboxes SET state = 'warm', handle = @handle, ready_at = @ready_at
       WHERE id = @id AND state = 'starting'`),
     markDestroying: db.prepare(`UPDATE sandboxes SET state = 'destroying' WHERE id = ?`),
@@ -421,6 +452,10 @@ function prepare(db: Database.Database) {
         @key_id, @labels, @expires_at, @idle_timeout_s)`),
     insertLabel: db.prepare('INSERT INTO session_labels (session_id, key, value) VALUES (@session_id, @key, @value)'),
     setExpiry: db.prepare(`UPDATE sessions SET expires_at = @expires_at WHERE id = @id AND state <> 'ended'`),
+    recordActivity: db.prepare(`UPDATE sessions SET last_active_at = @at
+      WHERE id = @id AND state <> 'ended' AND (last_active_at IS NULL OR last_active_at < @at)`),
+    getTimers: db.prepare(`SELECT expires_at, last_active_at, warned_for FROM sessions WHERE id = ? AND state <> 'ended'`),
+    markWarned: db.prepare(`UPDATE sessions SET warned_for = @deadline WHERE id = @id AND state <> 'ended' AND warned_for IS NOT @deadline`),
     purgeEnded: db.prepare(`DELETE FROM sessions WHERE ended_at < ?`),
     setNetwork: db.prepare(`UPDATE sessions SET network = @network WHERE id = @id AND state <> 'ended'`),
     getCredentials: db.prepare('SELECT credentials FROM sessions WHERE id = ?'),
