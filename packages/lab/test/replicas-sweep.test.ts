@@ -8,7 +8,7 @@ const skip = postgresSkipReason()
 const headers = { ...auth, 'content-type': 'application/json' }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Two replicas (sweeping every 100 ms, syncing sessions every 200 ms) on one database. */
+/** Two replicas (sweeping every 100 ms, syncing sessions every 200 ms) on one database: [follower, lease holder]. */
 async function twoReplicas(url: string, driver: FakeDriver) {
   const config = (replicaId: string) => ({
     store: { url, poolSize: 3 }, replicaId, leaseRenewMs: 200,
@@ -16,7 +16,11 @@ async function twoReplicas(url: string, driver: FakeDriver) {
   })
   const gws = [await startTestGateway(driver, config('r1')), await startTestGateway(driver, config('r2'))]
   await waitFor(async () => (await gws[0]!.store.listSandboxes({ pool: 'default', state: 'warm' })).length === 2, 10_000, 'pool to fill')
-  return gws
+  const leads = (gw: StartedGateway) => gw.pools.get('default')!.controller.leads
+  await waitFor(() => gws.some(leads), 5000, 'a replica to hold the lease')
+  // [the one without the lease, the lease holder]: the holder connects to every session of the
+  // pool, so a session created through the other is live on both.
+  return leads(gws[0]!) ? [gws[1]!, gws[0]!] : gws
 }
 
 async function create(gw: StartedGateway, payload: Record<string, unknown>): Promise<string> {

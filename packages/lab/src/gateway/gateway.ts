@@ -168,18 +168,33 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   for (const p of pools.values()) p.controller.start()
   leaseKeeper?.start()
   // Claims and ends on other replicas are events here (LISTEN/NOTIFY): the pool's runner refills
-  // soon, once for all the events of EVENT_NUDGE_MS. A pass reads the pool's warm sandboxes back:
-  // one a notification would cost every claim of a burst on another replica a read of the pool.
-  let nudgePending = false
+  // at once on the first, then at most once per EVENT_NUDGE_MS for those that follow (one pass for
+  // all of them). A pass reads the pool's warm sandboxes back: one per event would cost every
+  // claim of a burst on another replica a read of the pool.
+  let nudgeWindow = false
+  let eventsInWindow = false
   let cancelNudge = (): void => undefined
+  const nudgeLed = (): void => {
+    for (const p of pools.values()) if (leaseKeeper?.isHeld(poolLeaseName(p.spec.name))) p.controller.nudge()
+  }
+  const openWindow = (): void => {
+    nudgeWindow = true
+    cancelNudge = clock.setTimer(EVENT_NUDGE_MS, () => {
+      nudgeWindow = false
+      if (!eventsInWindow) return
+      eventsInWindow = false
+      nudgeLed()
+      openWindow()
+    })
+  }
   const stopWatchingPools = leaseKeeper
     ? store.watchEvents(() => {
-      if (nudgePending) return
-      nudgePending = true
-      cancelNudge = clock.setTimer(EVENT_NUDGE_MS, () => {
-        nudgePending = false
-        for (const p of pools.values()) if (leaseKeeper.isHeld(poolLeaseName(p.spec.name))) p.controller.nudge()
-      })
+      if (nudgeWindow) {
+        eventsInWindow = true
+        return
+      }
+      nudgeLed()
+      openWindow()
     })
     : () => undefined
   const heldLeases = (): string[] => leaseKeeper?.heldNames() ?? [...pools.keys()].map(poolLeaseName)

@@ -11,7 +11,7 @@ import { toCapacityError } from './capacity-error.ts'
 import { toView, type Attach, type SessionView } from './session-view.ts'
 export { toView, type Attach, type SessionView }
 import { bridgeSocket } from './terminal-socket.ts'
-import { QuotaRefused, type Claimed, type EndedReason, type NewSession, type SandboxRecord, type SessionRecord, type Store } from '../store/types.ts'
+import { QuotaRefused, type Claimed, type EndedReason, type NewSession, type SessionRecord, type Store } from '../store/types.ts'
 import { admissionFor, requireCovers, type Principal } from './principal.ts'
 import { newSecretToken, safeEqual, sha256Hex } from './auth.ts'
 import { ApiError, WS_CLOSE, type ErrorDetail } from './errors.ts'
@@ -25,6 +25,7 @@ import { controlFrame } from './terminal-frames.ts'
 import { nextDeadline, sweepStep, timeoutsOf, type SessionTimeouts, type SweepStep, type TimeoutReason } from './session-deadline.ts'
 import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, type ResumeOutcome } from './session-resume.ts'
 import { connectWithin } from '../drivers/connect-within.ts'
+import { ReplicaSessions } from './replica-sessions.ts'
 import { CLAIM_AGENT_TIMEOUT_MS } from '../pool/claim.ts'
 
 interface Live {
@@ -66,16 +67,14 @@ export interface SessionServiceDeps {
   readonly networks: SessionNetworks
   readonly limits: SessionLimits
   /**
-   * Replicas share the store: any of them may be asked for any session, so each connects to the
-   * open sessions another replica created (every `syncMs`, and on demand), a lost connection of
-   * its own is tried again before the session is given up, and only the replica whose end wins in
-   * the store destroys the sandbox.
+   * Replicas share the store: any of them may be asked for any session, so a replica connects to
+   * another's session when a request for it arrives, and the lease holder of a pool to every open
+   * session of that pool (every `syncMs`: ReplicaSessions); a lost connection of its own is tried
+   * again before the session is given up, and only the replica whose end wins in the store
+   * destroys the sandbox.
    */
   readonly replicated?: { readonly syncMs: number }
 }
-
-/** Sessions one replica connects to at once when it catches up with the others'. */
-const ADOPT_CONCURRENCY = 16
 
 export interface SessionLimits {
   /** Sessions not ended one user may have, whichever key created them. */
@@ -101,14 +100,23 @@ export class SessionService {
   private readonly resumer: SessionResumer
   private sweeping: Promise<void> = Promise.resolve()
   private stopped = false
-  private readonly adopting = new Map<string, Promise<boolean>>()
   /** Ends under way: a second caller shares the first one's outcome, failure included. */
   private readonly ending = new Map<string, Promise<void>>()
-  private cancelSync: (() => void) | undefined
-  private syncing: Promise<void> = Promise.resolve()
+  /** Replicas only: connecting to sessions other replicas created. */
+  private readonly replica: ReplicaSessions | undefined
 
   constructor(private readonly deps: SessionServiceDeps) {
     this.resumer = new SessionResumer((s) => this.resumeOne(s), deps.logger)
+    this.replica = deps.replicated && new ReplicaSessions({
+      store: deps.store, pools: deps.pools, clock: deps.clock, logger: deps.logger, syncMs: deps.replicated.syncMs,
+      isLive: (id) => this.live.has(id),
+      connected: async (s, handle, channel) => {
+        await this.deps.networks.rebind(s, handle)
+        this.track(s, handle, new TerminalHub(channel, deps.clock.now(), () => deps.clock.now(), { seenAllOutput: false }), Promise.resolve())
+        this.deps.metrics.sessionsActive.inc({ pool: s.pool })
+      },
+      exited: (id) => this.end(id, 'exited'),
+    })
   }
 
   /** The per-user and timeout limits every create is held to. */
@@ -416,71 +424,14 @@ export class SessionService {
     if (s?.sandboxId) await this.deps.pools.get(s.pool)?.retire(s.sandboxId, 'session_ended')
   }
 
-  /**
-   * Replicas: connects this replica to an open session another one created, once its agent has
-   * applied the claim (the hello names the session); true when the session is live here. Never
-   * ends or destroys anything: a session it cannot reach is its creator's, or the sweep's, to end.
-   */
-  adopt(sessionId: string, known?: { session: SessionRecord; sandbox: SandboxRecord | undefined }): Promise<boolean> {
-    if (this.live.has(sessionId)) return Promise.resolve(true)
-    let p = this.adopting.get(sessionId)
-    if (!p) {
-      p = this.adoptOnce(sessionId, known).catch((err: unknown) => {
-        this.deps.logger.debug({ session: sessionId, err: errMessage(err) }, 'cannot connect to another replica\'s session')
-        return false
-      }).finally(() => this.adopting.delete(sessionId))
-      this.adopting.set(sessionId, p)
-    }
-    return p
+  /** Replicas: connects this replica to another's session (ReplicaSessions); true when it is live here. */
+  private async adopt(sessionId: string): Promise<boolean> {
+    return (await this.replica?.adopt(sessionId)) === 'live'
   }
 
-  /** `known`: the session and its sandbox as the sync just read them, in one query for all (else read here). */
-  private async adoptOnce(sessionId: string, known?: { session: SessionRecord; sandbox: SandboxRecord | undefined }): Promise<boolean> {
-    const { store, clock } = this.deps
-    const s = known?.session ?? await store.getSession(sessionId)
-    if (this.stopped || !s || s.state === 'ended' || !s.sandboxId) return false
-    const pool = this.deps.pools.get(s.pool)
-    const sandbox = known ? known.sandbox : await store.getSandbox(s.sandboxId)
-    if (!pool || sandbox?.state !== 'claimed' || !sandbox.handle) return false
-    const channel = await connectWithin(pool.driver, sandbox.handle, RESUME_AGENT_TIMEOUT_MS)
-    if (this.stopped || this.live.has(s.id) || channel.hello.state !== 'claimed' || channel.hello.sessionId !== s.id) {
-      channel.close()
-      return this.live.has(s.id)
-    }
-    await this.deps.networks.rebind(s, sandbox.handle)
-    this.track(s, sandbox.handle, new TerminalHub(channel, clock.now(), () => clock.now(), { seenAllOutput: false }), Promise.resolve())
-    this.deps.metrics.sessionsActive.inc({ pool: s.pool })
-    return true
-  }
-
-  /** Replicas: connects to every open session not live here, now and every `syncMs`. */
+  /** Replicas: connects to the open sessions of the pools this replica runs, now and every `syncMs`. */
   startSync(): void {
-    const syncMs = this.deps.replicated?.syncMs
-    if (syncMs === undefined || this.stopped) return
-    this.syncing = this.syncOnce().catch((err: unknown) => this.deps.logger.warn({ err: errMessage(err) }, 'replica sync of sessions failed'))
-      .then(() => {
-        if (!this.stopped) this.cancelSync = this.deps.clock.setTimer(syncMs, () => this.startSync())
-      })
-  }
-
-  private async syncOnce(): Promise<void> {
-    const { store } = this.deps
-    const open = [...(await store.listSessions({ state: 'running' })), ...(await store.listSessions({ state: 'starting' }))]
-    const queue = open.filter((s) => !this.live.has(s.id) && this.deps.pools.has(s.pool))
-    if (queue.length === 0) return
-    // The sandboxes of all of them in one query a pool, not one each: a follower adopts every
-    // session the other replicas create, and a read per session would cost each claim a query
-    // on every replica.
-    const sandboxes = new Map<string, SandboxRecord>()
-    for (const pool of new Set(queue.map((s) => s.pool))) {
-      for (const sb of await store.listSandboxes({ pool, state: 'claimed' })) sandboxes.set(sb.id, sb)
-    }
-    const worker = async () => {
-      for (let s = queue.shift(); s && !this.stopped; s = queue.shift()) {
-        await this.adopt(s.id, { session: s, sandbox: s.sandboxId ? sandboxes.get(s.sandboxId) : undefined })
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(ADOPT_CONCURRENCY, queue.length) }, worker))
+    this.replica?.start()
   }
 
   /**
@@ -671,7 +622,7 @@ export class SessionService {
   /** Gateway shutdown: close viewers and channels; shells keep running for the next start. */
   detachAll(): void {
     this.stopped = true
-    this.cancelSync?.()
+    this.replica?.stop()
     for (const live of this.live.values()) {
       live.ending = true
       live.hub.goAway()

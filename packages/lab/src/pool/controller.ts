@@ -130,6 +130,11 @@ export class PoolController {
     }
   }
 
+  /** Whether this replica runs the pool now (holds its lease; always, on one gateway alone). */
+  get leads(): boolean {
+    return this.lease.held()
+  }
+
   /** Runs a reconcile soon (after every claim, session end, create or loss). */
   nudge(): void {
     // Without the lease a pass only keeps this replica's channels and serves its own waiters: with
@@ -205,7 +210,18 @@ export class PoolController {
     const { spec, store } = this.o
     const now = this.o.clock.now()
     if (this.stopping) return RESYNC_MS
+    // Channels open before the read: a sandbox among them that is no longer warm was claimed
+    // (through another replica: this one's claims take their channel) or retired, so its channel
+    // is closed. One opened after the read may be to a sandbox the read missed, and is kept.
+    const open = [...this.channels.keys()]
     const warm = await store.listSandboxes({ pool: spec.name, state: 'warm' })
+    const warmIds = new Set(warm.map((s) => s.id))
+    for (const id of open) {
+      const ch = this.channels.get(id)
+      if (!ch || warmIds.has(id)) continue
+      this.channels.delete(id)
+      ch.close()
+    }
     const counts = await store.countSandboxes(spec.name)
     let ready = warm.filter((s) => !this.expectations.has(s.id))
     ready = await this.serveWaiters(ready, counts)
