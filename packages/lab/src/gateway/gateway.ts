@@ -211,6 +211,9 @@ export async function startGateway(opts: GatewayOptions): Promise<StartedGateway
   // The log is read only while someone listens: an event stream, or webhooks to deliver to.
   const events = new EventBus({ store, clock, logger, demand: () => webhooks.wantsEvents })
   await events.start()
+  // Other replicas' events are heard only while this replica has a use for them: a pool it runs
+  // (refills), an event stream it serves, webhooks to deliver. The event bus also polls the log.
+  store.setEventDemand(() => heldLeases().length > 0 || events.subscriberCount > 0 || webhooks.wantsEvents)
   const poolEvents = new PoolStatusEvents({ pools, store, clock, logger })
   poolEvents.start()
   const stopNudging = events.onEvents(() => webhooks.eventsAppended())

@@ -399,6 +399,14 @@ export interface Store {
    * unsubscribe.
    */
   watchEvents(listener: () => void): () => void
+  /**
+   * Whether this process wants to hear of other stores' events now (Postgres: its listening
+   * connection LISTENs only while `wanted()` says so, checked every few tens of ms; when it starts
+   * again the watchers are called once, since what was committed meanwhile was not heard). A
+   * replica that runs no pool and serves no event stream or webhook says no: every replica
+   * listening would make each commit wake every replica. SQLite: nothing to do.
+   */
+  setEventDemand(wanted: () => boolean): void
 
   /** Adds a webhook; it gets the events appended from now on. */
   insertWebhook(webhook: WebhookRecord): Promise<void>

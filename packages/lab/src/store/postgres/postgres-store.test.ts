@@ -127,6 +127,30 @@ describe.skipIf(skip !== undefined)(`PostgresStore on a throwaway server${skip ?
     expect((await a.listEvents(0, 10)).map((e) => e.type)).toEqual(['pool.status', 'pool.status', 'pool.status', 'session.created'])
   })
 
+  it('hears other stores\' events only while it wants them, and is told once when it starts wanting them again', async () => {
+    const schema = await newSchema()
+    const a = await openStore(schema)
+    const b = await openStore(schema)
+    let wanted = false
+    let told = 0
+    a.setEventDemand(() => wanted)
+    a.watchEvents(() => told++)
+    await (a as PostgresStore).listening
+    const event = (at: number) => b.appendEvent({ at, type: 'pool.status', pool: 'alpha', user: null, sessionId: null, data: {} })
+    for (let i = 0; i < 3; i++) await event(i)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(told).toBe(0)
+    wanted = true
+    await vi.waitFor(() => expect(told).toBe(1), { timeout: 5000 }) // the catch-up call
+    await event(3)
+    await vi.waitFor(() => expect(told).toBe(2), { timeout: 5000 })
+    wanted = false
+    await new Promise((r) => setTimeout(r, 300))
+    await event(4)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(told).toBe(2)
+  })
+
   it('writes what a real psql client reads: sessions, labels, events and the audit log', async () => {
     const schema = await newSchema()
     const store = await openStore(schema)

@@ -87,6 +87,7 @@ export class PostgresStore implements Store {
   private readonly webhooks: PgWebhooks
   private readonly eventWatchers = new Set<() => void>()
   private listener: EventsListener | undefined
+  private eventDemand: () => boolean = () => true
   private closed = false
 
   private constructor(readonly db: PgDb, readonly migration: MigrationResult, private readonly onConnectionError: (err: Error) => void) {
@@ -323,8 +324,12 @@ export class PostgresStore implements Store {
   watchEvents(listener: () => void): () => void {
     const once = () => listener()
     this.eventWatchers.add(once)
-    this.listener ??= new EventsListener(clientConfig(this.db.options), this.writer, () => this.eventsAppended(), this.onConnectionError)
+    this.listener ??= new EventsListener(clientConfig(this.db.options), this.writer, () => this.eventsAppended(), this.onConnectionError, () => this.eventDemand())
     return () => this.eventWatchers.delete(once)
+  }
+
+  setEventDemand(wanted: () => boolean): void {
+    this.eventDemand = wanted
   }
 
   /** Resolves once the listening connection listens (for tests; undefined: no watcher yet). */

@@ -342,6 +342,9 @@ export class SqliteStore implements Store {
     return () => this.eventWatchers.delete(once)
   }
 
+  /** One process on its file: there is nobody else's notification to hear. */
+  setEventDemand(_wanted: () => boolean): void {}
+
   /** After a commit that wrote events: the watchers read them (a throwing watcher never fails the write). */
   private eventsAppended(): void {
     for (const w of this.eventWatchers) {
