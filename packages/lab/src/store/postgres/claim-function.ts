@@ -43,7 +43,7 @@ DECLARE
   v_b_tokens DOUBLE PRECISION;
   v_b_at BIGINT;
   v_tokens DOUBLE PRECISION;
-  v_bound BIGINT;
+  v_event_id BIGINT;
 BEGIN
   IF p_sandbox_id IS NULL THEN
     SELECT id, pool, state, created_at, ready_at, claimed_at, session_id, handle INTO sb FROM sandboxes WHERE pool = p_pool AND state = 'warm'
@@ -61,10 +61,9 @@ BEGIN
   IF p_quota_key IS NOT NULL THEN PERFORM pg_advisory_xact_lock(2, hashtext(p_quota_key)); END IF;
   IF p_max_per_user IS NOT NULL OR p_quota_key IS NOT NULL THEN
     SELECT (SELECT COUNT(*) FROM sessions s WHERE s."user" = p_user AND s.ended_at IS NULL),
-           (SELECT COUNT(*) FROM sessions s WHERE s.key_id = p_quota_key AND s.ended_at IS NULL),
-           b.tokens, b.updated_at
-      INTO v_by_user, v_by_key, v_b_tokens, v_b_at
-      FROM (SELECT 1) one LEFT JOIN rate_buckets b ON b.key_id = p_quota_key;
+           (SELECT COUNT(*) FROM sessions s WHERE s.key_id = p_quota_key AND s.ended_at IS NULL)
+      INTO v_by_user, v_by_key;
+    SELECT b.tokens, b.updated_at INTO v_b_tokens, v_b_at FROM rate_buckets b WHERE b.key_id = p_quota_key;
     IF (p_max_per_user IS NOT NULL AND v_by_user >= p_max_per_user)
        OR (p_quota_key IS NOT NULL AND p_max_per_key IS NOT NULL AND v_by_key >= p_max_per_key) THEN
       RETURN QUERY SELECT 'refused'::TEXT, NULL::TEXT, NULL::TEXT, NULL::TEXT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT,
@@ -85,29 +84,26 @@ BEGIN
     END IF;
   END IF;
 
-  -- The writes as one statement (each statement of a function costs its own start-up): the
-  -- session, its labels and token, the sandbox bound to it, the event's id, the audit entry and
-  -- the event, and the notification (sent at commit).
-  WITH s AS (
-    INSERT INTO sessions (id, "user", pool, sandbox_id, state, warm, created_at, env_names, network, credentials, key_id,
-      labels, expires_at, idle_timeout_s)
+  INSERT INTO sessions (id, "user", pool, sandbox_id, state, warm, created_at, env_names, network, credentials, key_id,
+    labels, expires_at, idle_timeout_s)
     VALUES (p_session_id, p_user, p_pool, sb.id, 'starting', p_warm, p_created_at, p_env_names, p_network, p_credentials,
-      p_key_id, p_labels, p_expires_at, p_idle_timeout_s)),
-  l AS (INSERT INTO session_labels (session_id, key, value) SELECT p_session_id, j.key, j.value FROM jsonb_each_text(p_labels) j),
-  t AS (INSERT INTO attach_tokens (token_hash, session_id, expires_at) SELECT p_token_hash, p_session_id, p_token_expires_at
-    WHERE p_token_hash IS NOT NULL
-    ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at),
-  b AS (UPDATE sandboxes SET state = 'claimed', session_id = p_session_id, claimed_at = p_now WHERE id = sb.id AND state = 'warm' RETURNING id),
-  n AS (UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 RETURNING last_event_id),
-  a AS (INSERT INTO audit (at, actor, key_id, action, target, details)
-    SELECT p_now, p_actor, p_key_id, 'session.create', p_session_id, p_audit_details FROM n),
-  e AS (INSERT INTO events (id, at, type, pool, "user", session_id, data)
-    SELECT n.last_event_id, p_now, 'session.created', p_pool, p_user, p_session_id, p_event_data FROM n)
-  SELECT COUNT(*) INTO v_bound FROM b CROSS JOIN LATERAL (SELECT pg_notify(p_channel, p_writer)) notified;
-  IF v_bound <> 1 THEN
-    -- Cannot happen while the row is locked; a guard against a broken query (rolls everything back).
+      p_key_id, p_labels, p_expires_at, p_idle_timeout_s);
+  INSERT INTO session_labels (session_id, key, value) SELECT p_session_id, l.key, l.value FROM jsonb_each_text(p_labels) l;
+  IF p_token_hash IS NOT NULL THEN
+    INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES (p_token_hash, p_session_id, p_token_expires_at)
+      ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at;
+  END IF;
+  UPDATE sandboxes SET state = 'claimed', session_id = p_session_id, claimed_at = p_now WHERE id = sb.id AND state = 'warm';
+  IF NOT FOUND THEN
+    -- Cannot happen while the row is locked; a guard against a broken query.
     RAISE EXCEPTION 'sandbox % stopped being warm during its claim', sb.id;
   END IF;
+  UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 RETURNING last_event_id INTO v_event_id;
+  INSERT INTO audit (at, actor, key_id, action, target, details)
+    VALUES (p_now, p_actor, p_key_id, 'session.create', p_session_id, p_audit_details);
+  INSERT INTO events (id, at, type, pool, "user", session_id, data)
+    VALUES (v_event_id, p_now, 'session.created', p_pool, p_user, p_session_id, p_event_data);
+  PERFORM pg_notify(p_channel, p_writer);
   RETURN QUERY SELECT 'claimed'::TEXT, sb.id, sb.pool, sb.state, sb.created_at, sb.ready_at, sb.claimed_at,
     sb.session_id, sb.handle, v_by_user, v_by_key, v_b_tokens, v_b_at;
 END
