@@ -109,3 +109,24 @@ BEGIN
 END
 $fn$;
 `
+
+/**
+ * A create's `starting` row, written only while the pool has fewer than `p_max` sandboxes not
+ * being destroyed, counted over every replica's (migration 3 too). The count follows a
+ * transaction advisory lock on the pool, in a later statement of a VOLATILE function, so it sees
+ * every insert committed before the lock was granted: exact across replicas. One round trip, and
+ * the lock is held only while the function runs, not across round trips: a transaction of
+ * separate statements held it for four, and parallel creates queued on it while holding
+ * connections of the pool the claims need.
+ */
+export const INSERT_SANDBOX_FUNCTION_V1 = `
+CREATE FUNCTION lab_insert_sandbox_v1(p_id TEXT, p_pool TEXT, p_created_at BIGINT, p_max INTEGER) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('sandboxes:' || p_pool, 0));
+  INSERT INTO sandboxes (id, pool, state, created_at) SELECT p_id, p_pool, 'starting', p_created_at
+    WHERE (SELECT COUNT(*) FROM sandboxes WHERE pool = p_pool AND state <> 'destroying') < p_max;
+  RETURN FOUND;
+END
+$fn$;
+`

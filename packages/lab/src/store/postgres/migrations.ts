@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { CLAIM_FUNCTION_V1 } from './claim-function.ts'
+import { CLAIM_FUNCTION_V1, INSERT_SANDBOX_FUNCTION_V1 } from './claim-function.ts'
 import { clientConfig, translate, type PgConnectOptions } from './db.ts'
 
 /**
@@ -178,10 +178,11 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // The claim as one function: one round trip instead of seven (claim.ts). Only adds; a later
-    // change to it is a new function (lab_claim_v2), so replicas of this release keep theirs.
+    // The claim, and a create's row within maxSize, as functions: one round trip each instead of
+    // seven and four (claim-function.ts). Only adds; a later change to either is a new function
+    // (lab_claim_v2), so replicas of this release keep theirs.
     compatibleFrom: 2,
-    sql: CLAIM_FUNCTION_V1,
+    sql: CLAIM_FUNCTION_V1 + INSERT_SANDBOX_FUNCTION_V1,
   },
   {
     // Sessions' shared timers: the latest activity any replica saw, and the deadline last warned

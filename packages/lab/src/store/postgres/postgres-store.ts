@@ -45,9 +45,8 @@ const Q = {
   insertSandbox: prepared(`INSERT INTO sandboxes (id, pool, state, created_at) VALUES ($1, $2, 'starting', $3)`),
   // The pool's inserts queue on one advisory lock per pool (held to the commit): each counts what
   // the one before it committed.
-  lockPoolSize: prepared(`SELECT pg_advisory_xact_lock(hashtextextended('sandboxes:' || $1, 0))`),
-  insertWithin: prepared(`INSERT INTO sandboxes (id, pool, state, created_at) SELECT $1, $2, 'starting', $3
-    WHERE (SELECT COUNT(*) FROM sandboxes WHERE pool = $2 AND state <> 'destroying') < $4`),
+  /** lab_insert_sandbox_v1 (claim-function.ts): the row, within maxSize under the pool's lock, in one round trip. */
+  insertWithin: prepared(`SELECT lab_insert_sandbox_v1($1, $2, $3, $4) AS inserted`),
   markWarm: prepared(`UPDATE sandboxes SET state = 'warm', handle = $2, ready_at = $3 WHERE id = $1 AND state = 'starting'`),
   getSandbox: prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = $1`),
   getSession: prepared(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = $1`),
@@ -130,10 +129,7 @@ export class PostgresStore implements Store {
   }
 
   async insertSandboxWithin(record: { id: string; pool: string; createdAt: number }, maxSize: number): Promise<boolean> {
-    return this.db.tx(async (sql) => {
-      await sql.query(Q.lockPoolSize, [record.pool])
-      return (await sql.query(Q.insertWithin, [record.id, record.pool, record.createdAt, maxSize])).rowCount === 1
-    })
+    return (await this.db.query<{ inserted: boolean }>(Q.insertWithin, [record.id, record.pool, record.createdAt, maxSize])).rows[0]!.inserted
   }
 
   async markSandboxWarm(id: string, handle: SandboxHandle, readyAt: number): Promise<void> {
