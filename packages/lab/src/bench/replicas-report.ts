@@ -18,8 +18,8 @@ export interface SetupSummary {
   readonly failed: number
   readonly latencyP50Ms: number
   readonly latencyP99Ms: number
-  /** Median over rounds of the database's transactions per claim (PostgreSQL setups). */
-  readonly dbTransactionsPerClaim?: number
+  /** Median over rounds of the write-ahead log bytes per claim (PostgreSQL setups). */
+  readonly walBytesPerClaim?: number
 }
 
 export interface RatioResult {
@@ -56,7 +56,7 @@ export function buildReplicasReport(run: ReplicasRun, ctx: Omit<ReplicasReport, 
       setup: s.name, replicas: s.replicas, claimsPerS: bursts.map((b) => b.claimsPerS), medianClaimsPerS: median(bursts.map((b) => b.claimsPerS)),
       warmShare: claims > 0 ? bursts.reduce((n, b) => n + b.warm, 0) / claims : Number.NaN,
       failed: bursts.reduce((n, b) => n + b.failed, 0), latencyP50Ms: quantile(latencies, 0.5), latencyP99Ms: quantile(latencies, 0.99),
-      ...(s.store === 'postgres' ? { dbTransactionsPerClaim: median(bursts.flatMap((b) => (b.dbTransactionsPerClaim !== undefined ? [b.dbTransactionsPerClaim] : []))) } : {}),
+      ...(s.store === 'postgres' ? { walBytesPerClaim: median(bursts.flatMap((b) => (b.walBytesPerClaim !== undefined ? [b.walBytesPerClaim] : []))) } : {}),
     }
   }).filter((s) => s.claimsPerS.length > 0)
   const warm = ['sqlite', 'postgres-1'].map((setup) => {
@@ -103,13 +103,12 @@ export function renderReplicasMarkdown(r: ReplicasReport): string {
     '',
     '## Claims per second',
     '',
-    '| setup | replicas | median claims/s | each round | warm | failed | latency p50 ms | p99 ms | db transactions per claim |',
+    '| setup | replicas | median claims/s | each round | warm | failed | latency p50 ms | p99 ms | WAL bytes per claim |',
     '|---|---|---|---|---|---|---|---|---|',
-    ...r.setups.map((s) => `| ${s.setup} | ${s.replicas} | ${formatRate(s.medianClaimsPerS)} | ${s.claimsPerS.map((v) => formatRate(v)).join(', ')} | ${pct(s.warmShare)} | ${s.failed} | ${formatMs(s.latencyP50Ms)} | ${formatMs(s.latencyP99Ms)} | ${s.dbTransactionsPerClaim !== undefined ? s.dbTransactionsPerClaim.toFixed(1) : '–'} |`),
+    ...r.setups.map((s) => `| ${s.setup} | ${s.replicas} | ${formatRate(s.medianClaimsPerS)} | ${s.claimsPerS.map((v) => formatRate(v)).join(', ')} | ${pct(s.warmShare)} | ${s.failed} | ${formatMs(s.latencyP50Ms)} | ${formatMs(s.latencyP99Ms)} | ${s.walBytesPerClaim !== undefined ? Math.round(s.walBytesPerClaim).toLocaleString('en-US') : '–'} |`),
     '',
-    'Database transactions per claim: what PostgreSQL committed from a burst\'s start until a second after its end',
-    '(`pg_stat_database.xact_commit`, a statement outside a transaction counting one), per claim: the claims\' own work and every',
-    'replica\'s background work in that time (lease renewals, refills, each replica connecting to the new sessions).',
+    'WAL bytes per claim: the write-ahead log PostgreSQL wrote from a burst\'s start to its end (`pg_current_wal_lsn()`), per',
+    'claim: every replica\'s writes in that time (the claims, sessions turning running, refills, lease renewals); reads do not show.',
     '',
     '## Warm start',
     '',

@@ -55,12 +55,12 @@ export interface ClaimBurst {
   /** Client-seen POST /v1/sessions answers, ms. */
   readonly latencyMs: readonly number[]
   /**
-   * PostgreSQL only: transactions the database committed from the burst's start until a second
-   * after its end (pg_stat_database.xact_commit; every statement outside a transaction counts
-   * one), per successful claim: the claims' own and every replica's background work (leases,
-   * refills, connecting to the new sessions) alike.
+   * PostgreSQL only: the bytes of write-ahead log the database wrote from the burst's start to
+   * its end (`pg_current_wal_lsn()`), per successful claim: every write of every replica in that
+   * time (the claims, sessions turning running, refills, lease renewals), read at once (the
+   * server's statistics views lag by up to their flush interval).
    */
-  readonly dbTransactionsPerClaim?: number
+  readonly walBytesPerClaim?: number
 }
 
 /** One sequential warm start: the client-seen POST /v1/sessions round trip and the gateway's claimMs. */
@@ -100,13 +100,12 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
     for (const setup of setupOrder(round)) {
       if (signal.aborted) return run
       const burst = await segment(setup, plan.poolSize, async (s) => {
-        const before = await s.commits()
+        const before = await s.walBytes()
         const b = await claimBurst(s.clients, plan)
-        // Backends report their counts to the statistics at most once a second.
-        const after = before === undefined ? undefined : await new Promise((r) => setTimeout(r, 1100)).then(() => s.commits())
+        const after = before === undefined ? undefined : await s.walBytes()
         const { ids, ...measured } = b
         const perClaim = before !== undefined && after !== undefined && ids.length > 0 ? (after - before) / ids.length : undefined
-        run.bursts.push({ setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { dbTransactionsPerClaim: perClaim } : {}) })
+        run.bursts.push({ setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { walBytesPerClaim: perClaim } : {}) })
         return b
       })
       progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed${burst.firstError ? `: ${burst.firstError}` : ''})`)
@@ -132,8 +131,8 @@ interface Segment {
   /** Waits until the store holds the pool's size warm and every replica serves them (its channels open). */
   filled(): Promise<void>
   endAll(ids: readonly string[]): Promise<void>
-  /** PostgreSQL: the database's committed transactions so far. */
-  commits(): Promise<number | undefined>
+  /** PostgreSQL: the write-ahead log's position, in bytes. */
+  walBytes(): Promise<number | undefined>
   stop(): Promise<void>
 }
 
@@ -183,7 +182,7 @@ async function startSegment(setup: ReplicasSetup, plan: ReplicasPlan, pg: PgServ
       }
       await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker))
     },
-    commits: async () => (url ? Number((await pg.psql('postgres', `SELECT xact_commit FROM pg_stat_database WHERE datname = '${database}'`)).trim()) : undefined),
+    walBytes: async () => (url ? Number((await pg.psql('postgres', `SELECT pg_current_wal_lsn() - '0/0'::pg_lsn`)).trim()) : undefined),
     stop: () => stopAll(gateways, driver),
   }
 }
