@@ -1,18 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { afterAll, describe, expect, it } from 'vitest'
 import { cellTrace, fidelityPlan, makeTrace } from './fidelity.ts'
 import { fidelityFromCommand } from './fidelity-from.ts'
+import { captureIo } from '../io.test-util.ts'
 
-function io(cwd: string) {
-  const out = new PassThrough(), err = new PassThrough()
-  let stdout = '', stderr = ''
-  out.on('data', (d) => { stdout += String(d) })
-  err.on('data', (d) => { stderr += String(d) })
-  return { io: { cwd, env: {}, stdout: out, stderr: err }, get stdout() { return stdout }, get stderr() { return stderr } }
-}
+const io = captureIo
 
 const plan = { ...fidelityPlan(true), sims: 2, blocks: 2 }
 const trace = cellTrace(plan, makeTrace(plan, plan.traces[0]!), 'fixed').trace

@@ -1,12 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { simCommand } from './command.ts'
 import { parseScenario } from './scenario.ts'
 import { grid, paretoFrontier, parseAxis, recommend, setPath, type SweepPoint } from './sweep.ts'
 import type { SimResult } from './stats.ts'
+import { captureIo } from '../io.test-util.ts'
 
 const MINIMAL = {
   durationS: 86400, seed: 1,
@@ -16,13 +16,7 @@ const MINIMAL = {
   policy: { kind: 'fixed', size: 15 },
 }
 
-function io(cwd: string) {
-  const out = new PassThrough(), err = new PassThrough()
-  let stdout = '', stderr = ''
-  out.on('data', (d) => { stdout += String(d) })
-  err.on('data', (d) => { stderr += String(d) })
-  return { io: { cwd, env: {}, stdout: out, stderr: err }, get stdout() { return stdout }, get stderr() { return stderr } }
-}
+const io = captureIo
 
 describe('scenario files', () => {
   it('accept the minimal form of the issue', () => {

@@ -1,21 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { simCommand } from './command.ts'
 import { simulate } from './model.ts'
 import type { SimResult } from './stats.ts'
 import { startsFromScenario, type ReplayFile } from './starts-from.ts'
 import { parseTrace } from './trace.ts'
+import { captureIo } from '../io.test-util.ts'
 
-function io(cwd: string) {
-  const out = new PassThrough(), err = new PassThrough()
-  let stdout = '', stderr = ''
-  out.on('data', (d) => { stdout += String(d) })
-  err.on('data', (d) => { stderr += String(d) })
-  return { io: { cwd, env: {}, stdout: out, stderr: err }, get stdout() { return stdout }, get stderr() { return stderr } }
-}
+const io = captureIo
 
 /** What sim --starts-from reads of a replay's JSON; the rest of the file is ignored. */
 function replayFile(over: { createsS: number[]; size?: number; createFailures?: number; coldClaimsS?: number[] }): ReplayFile & Record<string, unknown> {
