@@ -3,7 +3,7 @@ import { FakeDriver } from '../src/drivers/fake/fake-driver.ts'
 import { startTestGateway, waitFor } from '../src/gateway/test-gateway.test-util.ts'
 import { postgresSkipReason, startPostgres, type PgServer } from '../src/bench/postgres-server.ts'
 import { ABANDONED_CLAIM_MARGIN_MS } from '../src/pool/abandoned-claims.ts'
-import { CLAIM_AGENT_TIMEOUT_MS } from '../src/pool/claim.ts'
+import { CLAIM_AGENT_TIMEOUT_MS } from '../src/pool/claim-timeout.ts'
 import type { NewSession } from '../src/store/types.ts'
 
 const skip = postgresSkipReason()

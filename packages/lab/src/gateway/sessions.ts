@@ -26,7 +26,7 @@ import { nextDeadline, sweepStep, timeoutsOf, type SessionTimeouts, type SweepSt
 import { RESUME_AGENT_TIMEOUT_MS, SessionResumer, type ResumeOutcome } from './session-resume.ts'
 import { connectWithin } from '../drivers/connect-within.ts'
 import { ReplicaSessions } from './replica-sessions.ts'
-import { CLAIM_AGENT_TIMEOUT_MS } from '../pool/claim.ts'
+import { CLAIM_AGENT_TIMEOUT_MS } from '../pool/claim-timeout.ts'
 
 interface Live {
   readonly sessionId: string

@@ -5,7 +5,7 @@ import type { AgentChannel } from '../drivers/channel.ts'
 import type { SandboxDriver } from '../drivers/types.ts'
 import type { PoolSpec } from '../spec/pool-spec.ts'
 import type { SessionRecord, Store } from '../store/types.ts'
-import { CLAIM_AGENT_TIMEOUT_MS } from './claim.ts'
+import { CLAIM_AGENT_TIMEOUT_MS } from './claim-timeout.ts'
 import type { SandboxTeardown } from './teardown.ts'
 
 /**

@@ -6,13 +6,6 @@ import type { PoolController } from './controller.ts'
 import { CapacityExhausted, ClaimCancelled, PoolStopped } from './errors.ts'
 import { sizeAgainstMax } from './pool-counts.ts'
 
-/**
- * How long the agent has to apply a claim once it was sent; the claim's creator ends the session
- * as claim_failed when it does not. (Its whole life in `starting` is bounded by this plus the
- * pool's claimTimeoutMs and the connect and bind steps between; see abandoned-claims.ts.)
- */
-export const CLAIM_AGENT_TIMEOUT_MS = 5000
-
 /** A claim made: the session and its sandbox as the store wrote them. */
 export interface PoolClaim {
   readonly claimed: Claimed
