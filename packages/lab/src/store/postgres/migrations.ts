@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { CLAIM_FUNCTION_V1, INSERT_SANDBOX_FUNCTION_V1 } from './claim-function.ts'
+import { CLAIM_FUNCTION_V1, GENERIC_PLANS_V1, INSERT_SANDBOX_FUNCTION_V1 } from './claim-function.ts'
 import { clientConfig, translate, type PgConnectOptions } from './db.ts'
 
 /**
@@ -192,6 +192,12 @@ export const MIGRATIONS: readonly Migration[] = [
     ALTER TABLE sessions ADD COLUMN last_active_at BIGINT;
     ALTER TABLE sessions ADD COLUMN warned_for BIGINT;
     `,
+  },
+  {
+    // The functions' statements with generic plans (claim-function.ts, PLAN_SETTINGS). Changes
+    // no signature or result: the previous release's code runs against it unchanged.
+    compatibleFrom: 4,
+    sql: GENERIC_PLANS_V1,
   },
 ]
 

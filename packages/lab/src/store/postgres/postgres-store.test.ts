@@ -178,6 +178,20 @@ describe.skipIf(skip !== undefined)(`PostgresStore on a throwaway server${skip ?
       expect((await b!.getSandbox('sb-0000'))?.state).toBe('warm')
     })
 
+    it("plans the claim functions' statements generically (migration 5), on a new database and on one of the previous release", async () => {
+      const fresh = await newSchema()
+      await openStore(fresh)
+      const old = await newSchema()
+      expect(await migrate({ url: server.url('lab', old), poolSize: 1, connectTimeoutMs: 5000, queryTimeoutMs: 5000 }, MIGRATIONS.slice(0, 4))).toEqual({ version: 4, applied: 4 })
+      const settings = (schema: string) => server.psql('lab', `SELECT proname, array_to_string(proconfig, ',') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = '${schema}' AND proname LIKE 'lab\\_%' ORDER BY proname`)
+      expect((await settings(old)).trim().split('\n')).toEqual(['lab_claim_v1|', 'lab_insert_sandbox_v1|'])
+      await openStore(old)
+      for (const schema of [fresh, old]) {
+        expect((await settings(schema)).trim().split('\n')).toEqual(['lab_claim_v1|plan_cache_mode=force_generic_plan', 'lab_insert_sandbox_v1|plan_cache_mode=force_generic_plan'])
+      }
+    })
+
     it('upgrades a database of the previous release (schema 2) to the claim function, keeping its rows', async () => {
       const schema = await newSchema()
       const url = server.url('lab', schema)
