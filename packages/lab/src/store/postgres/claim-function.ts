@@ -138,10 +138,41 @@ $fn$;
  * pick, the inserts and the event. The generic plans are the same plans (each statement has
  * its index: sandboxes_pool_state for the pick, the primary keys and sessions_open_* for the
  * counts), planned once per connection. Measured with `infra-lab bench replicas`: warm start
- * p50 on PostgreSQL from 1.77x SQLite's to 1.58x in the same runs.
+ * p50 on PostgreSQL from 1.77x SQLite's to 1.6x in the same runs.
  */
 export const GENERIC_PLANS_V1 = `
 ALTER FUNCTION lab_claim_v1(TEXT, TEXT, TEXT, TEXT, BOOLEAN, BIGINT, JSONB, JSONB, TEXT, TEXT, JSONB, BIGINT, INTEGER, BIGINT,
   TEXT, BIGINT, INTEGER, TEXT, INTEGER, INTEGER, TEXT, JSONB, JSONB, TEXT, TEXT) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION lab_insert_sandbox_v1(TEXT, TEXT, BIGINT, INTEGER) SET plan_cache_mode = force_generic_plan;
+`
+
+/**
+ * A session's `starting -> running` and its `session.running` event (migration 5), the one
+ * write of every session after its claim. It was one statement of three CTEs, planned at every
+ * bind of its first five in each connection (and often after): the replicas benchmark's
+ * connections are young, so a tenth of a millisecond of planning per claim, more with more
+ * replicas (more connections). As a function its statements are planned once per connection.
+ * The log's rules are logs.ts's (the id from log_sequence, whose row is held until commit, and
+ * a notification at commit). Returns the event's id, or NULL (and writes nothing) when the
+ * session was not `starting`.
+ */
+export const MARK_RUNNING_FUNCTION_V1 = `
+CREATE FUNCTION lab_mark_running_v1(p_id TEXT, p_timings JSONB, p_now BIGINT, p_channel TEXT, p_writer TEXT) RETURNS BIGINT
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
+DECLARE
+  v_pool TEXT;
+  v_user TEXT;
+  v_event_id BIGINT;
+BEGIN
+  UPDATE sessions SET state = 'running', timings = p_timings WHERE id = p_id AND state = 'starting' RETURNING pool, "user" INTO v_pool, v_user;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 RETURNING last_event_id INTO v_event_id;
+  INSERT INTO events (id, at, type, pool, "user", session_id, data)
+    VALUES (v_event_id, p_now, 'session.running', v_pool, v_user, p_id, '{}'::jsonb);
+  PERFORM pg_notify(p_channel, p_writer);
+  RETURN v_event_id;
+END
+$fn$;
 `

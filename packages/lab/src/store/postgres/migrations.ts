@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { CLAIM_FUNCTION_V1, GENERIC_PLANS_V1, INSERT_SANDBOX_FUNCTION_V1 } from './claim-function.ts'
+import { CLAIM_FUNCTION_V1, GENERIC_PLANS_V1, INSERT_SANDBOX_FUNCTION_V1, MARK_RUNNING_FUNCTION_V1 } from './claim-function.ts'
 import { clientConfig, translate, type PgConnectOptions } from './db.ts'
 
 /**
@@ -194,10 +194,11 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // The functions' statements with generic plans (claim-function.ts, PLAN_SETTINGS). Changes
-    // no signature or result: the previous release's code runs against it unchanged.
+    // The claim functions' statements with generic plans, and `starting -> running` as a
+    // function (claim-function.ts). Changes no table, signature or result and only adds a
+    // function: the previous release's code runs against it unchanged.
     compatibleFrom: 4,
-    sql: GENERIC_PLANS_V1,
+    sql: GENERIC_PLANS_V1 + MARK_RUNNING_FUNCTION_V1,
   },
 ]
 

@@ -51,16 +51,10 @@ const Q = {
   getSandbox: prepared(`SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = $1`),
   getSession: prepared(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = $1`),
   /**
-   * starting -> running and its `session.running` event, in one statement and so one round trip
-   * (the log's rules are logs.ts's: the event's id from log_sequence, whose row the statement
-   * holds until it commits, and a notification at commit). Nothing is logged when the session
-   * was not starting.
+   * starting -> running and its `session.running` event in one round trip: lab_mark_running_v1
+   * (claim-function.ts). Nothing is logged when the session was not starting.
    */
-  markRunning: prepared(`WITH s AS (UPDATE sessions SET state = 'running', timings = $2 WHERE id = $1 AND state = 'starting' RETURNING pool, "user"),
-    n AS (UPDATE log_sequence SET last_event_id = last_event_id + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM s) RETURNING last_event_id),
-    e AS (INSERT INTO events (id, at, type, pool, "user", session_id, data)
-      SELECT n.last_event_id, $3, 'session.running', s.pool, s."user", $1, '{}'::jsonb FROM n, s RETURNING id)
-    SELECT id, pg_notify('${EVENTS_CHANNEL}', $4) FROM e`),
+  markRunning: prepared(`SELECT lab_mark_running_v1($1, $2, $3, '${EVENTS_CHANNEL}', $4) AS event_id`),
   // An ended session's credentials are dropped at once: nothing can use them any more.
   endSession: prepared(`UPDATE sessions SET state = 'ended', ended_at = $2, ended_reason = $3, ended_by = $4, credentials = NULL
     WHERE id = $1 AND state <> 'ended' RETURNING pool, "user"`),
@@ -198,8 +192,8 @@ export class PostgresStore implements Store {
   }
 
   async markSessionRunning(id: string, timings: Record<string, number>, now: number): Promise<void> {
-    const { rows } = await this.db.query(Q.markRunning, [id, JSON.stringify(timings), now, this.writer])
-    if (rows.length > 0) this.eventsAppended()
+    const { rows: [r] } = await this.db.query<{ event_id: string | null }>(Q.markRunning, [id, JSON.stringify(timings), now, this.writer])
+    if (r !== undefined && r.event_id !== null) this.eventsAppended()
   }
 
   async setSessionExpiry(id: string, expiresAt: number | null): Promise<boolean> {
