@@ -28,6 +28,7 @@ export function reasons(c: FidelityCell, cores: number | undefined): string[] {
   if (cmp.coldP95Pct && cmp.coldP95Pct.value > GOAL.coldP95Pct) out.push('predicted cold claims wait longer than measured')
   if (cmp.warmHitPp.value > GOAL.warmHitPp) out.push('the gateway refilled more slowly than predicted: its controller passes run on an event loop shared with the claims, the model reconciles at once')
   if (cmp.warmHitPp.value < -GOAL.warmHitPp) out.push('the gateway refilled faster than predicted, or its policy saw a different claim rate or refill time')
+  if (cmp.warmHitPp.halfWidth !== undefined && Math.abs(cmp.warmHitPp.value) > GOAL.warmHitPp && Math.abs(cmp.warmHitPp.value) <= cmp.warmHitPp.halfWidth) out.push('the warm-hit difference is within its own interval (the blocks disagree among themselves by more than the goal)')
   if (cmp.coldP95Pct && cmp.coldP95Pct.halfWidth !== undefined && Math.abs(cmp.coldP95Pct.value) <= cmp.coldP95Pct.halfWidth) out.push('the cold-wait p95 difference is within its own interval')
   return out
 }
@@ -70,7 +71,11 @@ simulator then predicts the same compressed timeline from the replay's own measu
 included: a claim beyond it is refused, as the gateway refuses it); sandbox creates from each
 create's own duration and launch time (the pool's \`status.starts\`), run as each create's time
 alone on the processors fitted to how they slowed each other down (\`createCores\`: processor
-sharing, each of n creates in flight at min(1, createCores / n) of its speed alone); every
+sharing, each of n creates in flight at min(1, createCores / n) of its speed alone), a
+predicted create drawing its time alone among the replay's creates launched nearest its own
+moment (\`createNearest\` of them, the window that best predicts a create's time from its
+neighbours', by leave-one-out cross-validation; \`sim --create-draws timed\`), so the machine's
+slow minutes stay where they were on the timeline instead of spreading over the run; every
 finished create handed to the oldest waiting claim, as the gateway does; each cold claim's own
 time after its sandbox was ready (connect, workspace bind, claim) drawn from those measured;
 warm claims taking the median warm claim. ${plan.sims} simulator seeds per replay; the prediction is their mean.
@@ -102,7 +107,7 @@ ones too (as misses), as the gateway's \`lab_claims_total\` does; the miss rate 
 measured: the pool's \`total - destroying\` every 100 ms) from the first arrival to the last session's due end.
 
 ![predicted vs measured](${o.chart})
-
+${untimedSection(cells)}
 ## Verdict
 
 ${missed.length === 0 ? `Every trace x policy meets the goal${o.quick ? ' (quick run: too few arrivals to mean much)' : ''}.` : `${cells.length - missed.length} of ${cells.length} meet the goal. Where it misses, what the replay shows:\n\n${why.join('\n')}`}
@@ -110,10 +115,38 @@ ${missed.length === 0 ? `Every trace x policy meets the goal${o.quick ? ' (quick
 ## Provenance
 
 - Machine: ${o.machine ? machineLine(o.machine) : 'not recorded in the file'}; 1-minute load average at the end of each replay: ${cells.map((c) => f(c.loadAverage, 1)).join(', ')} (nothing else ran: the load is the replays' own sandboxes and gateway)
+- Creates' windows (\`createNearest\`, per cell in the table's order): ${cells.map((c) => c.createNearest ?? 'all').join(', ')}
 - Date: ${o.date ?? 'not recorded in the file'}
 - Wall time: ${f(o.wallS / 60, 1)} min
 - Command: \`${o.command}\`
 - Data: [fidelity.json](fidelity.json) (per cell: both sides' figures, the differences, and the replay's record: its sim-shaped figures, every create's launch time and duration, and what \`fidelity --from\` reads)
+`
+}
+
+/**
+ * The same predictions with each create drawing among all the replay's creates (\`sim
+ * --create-draws any\`): how much of the fit comes from knowing when the machine was slow.
+ */
+function untimedSection(cells: readonly FidelityCell[]): string {
+  const withIt = cells.filter((c) => c.untimed !== undefined)
+  if (withIt.length === 0) return ''
+  const met = withIt.filter((c) => { const g = meetsGoal(c.untimed!); return g.warm && g.coldP95 !== false }).length
+  const rows = withIt.map((c) => {
+    const x = c.untimed!
+    const g = meetsGoal(x)
+    return `| ${c.trace} | ${c.policy} | ${f(x.predicted.warmHitRate * 100, 1)} % | ${diff(x.warmHitPp, ' pp')} | ${ms(x.predicted.coldP95S)} | ${diff(x.coldP95Pct, ' %')} | ${g.warm && g.coldP95 !== false ? 'met' : 'missed'} |`
+  })
+  return `
+### The same predictions without the creates' times
+
+Each predicted create drawing its time among all the replay's creates (\`sim --create-draws any\`),
+as a plan for a day whose slow moments are not known in advance must: ${met} of ${withIt.length} meet the goal.
+The difference from the table above is what knowing *when* creates were slow is worth; the
+processor sharing, the pool's policy and everything else are the same.
+
+| trace | policy | warm hits predicted | difference | cold wait p95 ms predicted | difference | goal |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}
 `
 }
 

@@ -17,7 +17,10 @@ export async function writeFidelity(dir: string, run: FidelityRun): Promise<stri
   const json = {
     generatedBy: run.command, ...(run.predictedBy ? { predictedBy: run.predictedBy } : {}),
     quick: run.quick, driver: run.driver, date: run.date, machine: run.machine, plan: run.plan, wallS: run.wallS,
-    cells: run.cells.map((c) => ({ trace: c.trace, policy: c.policy, arrivals: c.arrivals, createCores: c.createCores ?? null, loadAverage: c.loadAverage, comparison: c.comparison, replay: c.record })),
+    cells: run.cells.map((c) => ({
+      trace: c.trace, policy: c.policy, arrivals: c.arrivals, createCores: c.createCores ?? null, createNearest: c.createNearest ?? null, loadAverage: c.loadAverage,
+      comparison: c.comparison, ...(c.untimed ? { untimed: c.untimed } : {}), replay: c.record,
+    })),
   }
   writeFileSync(join(dir, 'fidelity.json'), `${JSON.stringify(json, null, 2)}\n`)
   return md

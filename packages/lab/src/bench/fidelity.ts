@@ -2,7 +2,7 @@ import { loadavg } from 'node:os'
 import { LabClient } from '../client/client.ts'
 import type { PolicyInput } from '../spec/policy-schema.ts'
 import { simulate } from '../sim/model.ts'
-import { replayFileSchema, startsFromScenario } from '../sim/starts-from.ts'
+import { replayFileSchema, startsFromScenario, type CreateDraws } from '../sim/starts-from.ts'
 import type { Trace } from '../sim/trace.ts'
 import { decorate, generateArrivals, type TraceShape } from '../sim/trace-gen.ts'
 import { compare, compareWithFigures, predictedSide, type Comparison, type Figures } from './fidelity-compare.ts'
@@ -138,6 +138,14 @@ export interface FidelityCell {
   /** What the replay measured, as fidelity.json keeps it. */
   readonly record: FidelityRecord
   readonly comparison: Comparison
+  /**
+   * The same comparison with every create drawing among all the replay's creates, not those
+   * launched nearest its moment (`sim --create-draws any`): what the model predicts without
+   * knowing when the machine was slow. Absent when the record has no launch times.
+   */
+  readonly untimed?: Comparison
+  /** How many of the replay's creates nearest its moment a predicted create drew among (absent: drawn among all). */
+  readonly createNearest?: number
   /** The processors the creates were fitted as sharing (absent: they did not slow each other). */
   readonly createCores: number | undefined
   /** The machine's 1-minute load average when the replay ended (its own sandboxes and gateway). */
@@ -186,17 +194,22 @@ export function predictCell(plan: FidelityPlan, driver: FidelityDriver, t: Fidel
     fallbackSpec: () => poolSpecOf((poolConfig(driver, plan.policies[policy]!) as { pools: object[] }).pools[0]!),
   }))
   let createCores: number | undefined
-  const predicted = Array.from({ length: plan.sims }, (_, k) => {
-    const { scenario, trace: compressed } = startsFromScenario(asFile, trace, { speed: plan.speed, seed: plan.seed + k })
+  let createNearest: number | undefined
+  const predict = (createDraws: CreateDraws) => Array.from({ length: plan.sims }, (_, k) => {
+    const { scenario, trace: compressed } = startsFromScenario(asFile, trace, { speed: plan.speed, seed: plan.seed + k, createDraws })
     createCores = scenario.sandbox.createCores
+    if (createDraws === 'timed' && scenario.sandbox.startS.kind === 'timed') createNearest = scenario.sandbox.startS.nearest
     return predictedSide(simulate(scenario, { trace: compressed, logClaims: true }), scenario.warmupS)
   })
+  const predicted = predict('timed')
   const window = { fromS: measureFromS / plan.speed, toS: lastDueEndS(trace, plan.speed) }
   const measured = recordSide(record)
   if (!measured && !saved) throw new Error(`${t.name} x ${policy}: the record has neither the arrivals nor the measured figures to compare with`)
   const arrivals = trace.t.filter((x) => x >= measureFromS).length
-  const comparison = measured ? compare(measured, predicted, window, plan.blocks) : compareWithFigures(withRefused(saved!, arrivals), predicted, window, plan.blocks)
-  return { trace: t.name, policy, arrivals, record, createCores, loadAverage, comparison }
+  const against = (p: typeof predicted) => measured ? compare(measured, p, window, plan.blocks) : compareWithFigures(withRefused(saved!, arrivals), p, window, plan.blocks)
+  const comparison = against(predicted)
+  const untimed = asFile.replay.createsAtS ? against(predict('any')) : undefined
+  return { trace: t.name, policy, arrivals, record, createCores, loadAverage, comparison, ...(createNearest !== undefined ? { createNearest } : {}), ...(untimed ? { untimed } : {}) }
 }
 
 /**

@@ -457,6 +457,7 @@ export function buildProgram(io: CliIo, done: (code: ExitCode) => void, signal: 
     .option('--starts-from <replay.json>', "predict a replay (infra-lab replay --out): its pool's spec, its measured create times; needs --trace")
     .option('--trace <file>', 'with --starts-from: the trace that was replayed')
     .option('--speed <x>', "with --starts-from: divide the trace's times and durations by x (default: the replay's speed)", num('--speed', 0, true))
+    .addOption(new Option('--create-draws <how>', "with --starts-from: a create's time from the replay's creates launched nearest its moment (timed), or from all of them (any: a what-if on another trace)").choices(['timed', 'any']))
     .addOption(new Option('--worker').hideHelp())
     .addHelpText('after', SIM_HELP)
     .action(async (file: string | undefined, o) => done(await (await import('../sim/command.ts')).simCommand(file, o, io, signal)))

@@ -6,7 +6,7 @@ import { resultHtml, resultJson, resultTable } from './report.ts'
 import { parseScenario } from './scenario.ts'
 import { grid, paramsLabel, paretoFrontier, parseAxis, parseSet, recommend, setPath, type SweepPoint } from './sweep.ts'
 import { defaultWorkers, runJobs, workerLoop } from './sweep-runner.ts'
-import { readReplayFile, startsFromScenario } from './starts-from.ts'
+import { readReplayFile, startsFromScenario, type CreateDraws } from './starts-from.ts'
 import { readTraceFile, type Trace } from './trace.ts'
 
 export interface SimFlags {
@@ -24,6 +24,8 @@ export interface SimFlags {
   readonly trace?: string
   readonly speed?: number
   readonly startsFrom?: string
+  /** With startsFrom: a create's time among those launched nearest its moment (timed) or among all (any). */
+  readonly createDraws?: CreateDraws
 }
 
 /** `infra-lab sim FILE`: one run (table, --json, --report) or a --sweep over parameters. */
@@ -33,7 +35,7 @@ export async function simCommand(file: string | undefined, flags: SimFlags, io: 
     const { writeResults } = await import('./results.ts')
     return writeResults(resolve(io.cwd, flags.results), io, { workers: flags.workers ?? defaultWorkers(), workerScript: process.argv[1] })
   }
-  if (flags.startsFrom || flags.trace) return predictReplay(file, flags, io)
+  if (flags.startsFrom || flags.trace || flags.createDraws) return predictReplay(file, flags, io)
   if (!file) {
     io.stderr.write('infra-lab sim: give a scenario file (see --help)\n')
     return 2
@@ -75,6 +77,7 @@ export async function simCommand(file: string | undefined, flags: SimFlags, io: 
 /** `infra-lab sim --trace T --speed S --starts-from REPLAY.json`: predicts what the replay measured. */
 async function predictReplay(file: string | undefined, flags: SimFlags, io: CliIo): Promise<ExitCode> {
   const fail = (m: string): ExitCode => { io.stderr.write(`infra-lab sim: ${m}\n`); return 2 }
+  if (!flags.startsFrom && flags.createDraws) return fail('--create-draws goes with --starts-from (see --help)')
   if (file) return fail('give a scenario file or --starts-from, not both (the replay gives the pool, the trace the arrivals)')
   if (!flags.startsFrom || !flags.trace) return fail('--starts-from REPLAY.json and --trace TRACE go together (see --help)')
   if (flags.sweep?.length) return fail('--sweep does not combine with --starts-from')
@@ -82,7 +85,7 @@ async function predictReplay(file: string | undefined, flags: SimFlags, io: CliI
   try {
     const replay = await readReplayFile(resolve(io.cwd, flags.startsFrom))
     const trace = await readTraceFile(resolve(io.cwd, flags.trace), Date.parse(replay.replay.startedAt))
-    r = startsFromScenario(replay, trace, { speed: flags.speed ?? replay.replay.speed, seed: flags.seed ?? 1 })
+    r = startsFromScenario(replay, trace, { speed: flags.speed ?? replay.replay.speed, seed: flags.seed ?? 1, ...(flags.createDraws ? { createDraws: flags.createDraws } : {}) })
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err))
   }

@@ -36,7 +36,10 @@ Scenario file (JSON), validated; errors name the field. Minimal form:
 
 Predicting a replay (infra-lab replay --out R.json): --trace T --starts-from R.json [--speed S]
 simulates T compressed by S (default: the replay's), the pool's spec as the gateway ran it and
-sandbox creates drawn from the durations the replay measured ("empirical" startS, not compressed).
+sandbox creates drawn from the durations the replay measured (not compressed). With their
+launch times, a create draws among those launched nearest its own moment ("timed" startS, the
+window chosen by cross-validation), so the machine's slow minutes stay where they were;
+--create-draws any draws among all of them ("empirical"), for a what-if on another trace.
 
 Examples:
   infra-lab sim scenarios/task-prewarm-pool.json --report out.html

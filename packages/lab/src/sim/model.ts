@@ -5,7 +5,7 @@ import { ClaimRate, windowSOf } from '../policy/observation.ts'
 import { dueForRecycle, recycleAtMs } from '../policy/recycle.ts'
 import { DEFAULT_COSTS, HOURS_PER_MONTH, INSTANCE_TYPES } from './costs.ts'
 import { HeapQueue, type EventQueue } from './event-queue.ts'
-import { durationSampler, stream } from './rng.ts'
+import { durationSampler, stream, type DurationSampler } from './rng.ts'
 import type { Scenario } from './scenario.ts'
 import { SharedStarts } from './shared-starts.ts'
 import { SimClock } from './sim-clock.ts'
@@ -42,7 +42,7 @@ class Simulation {
   private readonly nextArrival: (t: number) => number
   private readonly arrivals
   private readonly sessionLen: () => number
-  private readonly sandboxStart: () => number
+  private readonly sandboxStart: DurationSampler
   /** A cold claim's own time once a sandbox is handed to it (store write, agent connect, workspace bind). */
   private readonly coldClaim: () => number
   private readonly spotRng
@@ -177,12 +177,12 @@ class Simulation {
   startCreate(id: number, t: number): void {
     this.sbStartAt[id] = t
     if (this.shared) {
-      this.shared.add(id, this.sandboxStart(), t)
+      this.shared.add(id, this.sandboxStart(t), t)
       this.scheduleShared()
       return
     }
     if (!this.hosts) {
-      this.q.push(t + this.sandboxStart(), CREATE_DONE, id)
+      this.q.push(t + this.sandboxStart(t), CREATE_DONE, id)
       return
     }
     this.hosts.place(id, t, this)
@@ -205,7 +205,7 @@ class Simulation {
   /** Called by the host model once a sandbox has a slot on a running host. */
   onSlot(id: number, host: number, t: number): void {
     this.sbHost[id] = host
-    this.q.push(t + this.sandboxStart(), CREATE_DONE, id)
+    this.q.push(t + this.sandboxStart(t), CREATE_DONE, id)
   }
 
   isStarting(id: number): boolean {

@@ -12,6 +12,9 @@ export const durationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('uniform'), minS: nonneg, maxS: nonneg }).strict(),
   /** Measured values, drawn uniformly with replacement (`sim --starts-from` fills it from a replay). */
   z.object({ kind: z.literal('empirical'), valuesS: z.array(nonneg).min(1).max(1_000_000) }).strict(),
+  /** Measured values and when they were measured (s on the scenario's clock): a draw at t picks among the `nearest` measured closest to t. */
+  z.object({ kind: z.literal('timed'), atS: z.array(z.number()).min(1).max(1_000_000), valuesS: z.array(nonneg).min(1).max(1_000_000), nearest: z.number().int().min(1).default(16) }).strict()
+    .refine((d) => d.atS.length === d.valuesS.length, { message: 'atS and valuesS need one entry each per measurement', path: ['atS'] }),
 ])
 
 const poissonSchema = z.object({ kind: z.literal('poisson'), ratePerS: nonneg }).strict()

@@ -86,6 +86,29 @@ describe('sim --trace --starts-from', () => {
     works.forEach((w) => expect(w).toBeCloseTo(0.5, 9))
   })
 
+  it("draws each create among the replay's creates launched nearest its moment: the slow half of the run stays the slow half", () => {
+    // Creates took 0.2 s in the first 200 s of the replay and 5 s after; a pool of 0 makes every
+    // claim wait for its own create, launched when the claim arrives (every 10 s, compressed).
+    const file = replayFile({ createsS: Array.from({ length: 40 }, (_, i) => (i < 20 ? 0.2 : 5)) })
+    file.replay = { ...file.replay, createsAtS: Array.from({ length: 40 }, (_, i) => i * 10) }
+    const waits = (createDraws?: 'timed' | 'any') => {
+      const { scenario, trace } = startsFromScenario(file, parseTrace(TRACE, 0), { speed: 10, seed: 3, ...(createDraws ? { createDraws } : {}) })
+      const r = simulate(scenario, { trace, logClaims: true })
+      expect(r.claims!.tS).toHaveLength(40)
+      return { scenario, waitS: [...r.claims!.waitS] }
+    }
+    const timed = waits()
+    expect(timed.scenario.sandbox.startS).toMatchObject({ kind: 'timed', nearest: 4 })
+    expect((timed.scenario.sandbox.startS as { atS: number[] }).atS[1]).toBe(timed.scenario.warmupS + 10)
+    timed.waitS.slice(0, 16).forEach((w) => expect(w).toBeCloseTo(0.202, 9))
+    timed.waitS.slice(24).forEach((w) => expect(w).toBeCloseTo(5.002, 9))
+    // Drawn among all of them, slow creates land in the first half too (and fast ones in the second).
+    const any = waits('any')
+    expect(any.scenario.sandbox.startS.kind).toBe('empirical')
+    expect(any.waitS.slice(0, 16).some((w) => Math.abs(w - 5.002) < 1e-9)).toBe(true)
+    expect(any.waitS.slice(24).some((w) => Math.abs(w - 0.202) < 1e-9)).toBe(true)
+  })
+
   it('counts the claims still waiting when the last session is due to end, as the replay does', () => {
     // Every claim waits a 7.5 s create; the last arrival's session is due to end 1 s after it.
     const { scenario, trace } = startsFromScenario(replayFile({ createsS: [7.5] }), parseTrace(TRACE, 0), { speed: 10, seed: 3 })
@@ -109,5 +132,8 @@ describe('sim --trace --starts-from', () => {
     c = io(dir)
     expect(await simCommand(undefined, { startsFrom: 'none.json' }, c.io)).toBe(2)
     expect(c.stderr).toContain('go together')
+    c = io(dir)
+    expect(await simCommand('x.json', { createDraws: 'any' }, c.io)).toBe(2)
+    expect(c.stderr).toContain('--create-draws goes with --starts-from')
   })
 })

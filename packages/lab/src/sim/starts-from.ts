@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { policySchema } from '../spec/policy-schema.ts'
 import { parseScenario, type Scenario } from './scenario.ts'
 import { fitSharedStarts } from './shared-starts.ts'
+import { nearestByCrossValidation } from './timed-starts.ts'
 import type { Trace } from './trace.ts'
 
 /**
@@ -40,6 +41,14 @@ export const replayFileSchema = z.object({
 
 export type ReplayFile = z.infer<typeof replayFileSchema>
 
+/**
+ * How a predicted create draws its time from the replay's: `timed`, among those launched
+ * nearest its own moment (the default, when the replay has launch times: the prediction of that
+ * replay); `any`, among all of them (a what-if on another trace, or a planner's view of a
+ * machine whose slow moments are not known in advance).
+ */
+export type CreateDraws = 'timed' | 'any'
+
 /** The gateway's resync (pool/controller.ts RESYNC_MS), in seconds. */
 const GATEWAY_RESYNC_S = 10
 
@@ -61,14 +70,16 @@ export async function readReplayFile(path: string): Promise<ReplayFile> {
  * `speed` (the replay's compressed timeline), sandbox creates drawn from the durations the
  * replay measured (not compressed: a sandbox takes as long as it takes) or, when the replay
  * has their launch times and they slowed each other down, from each create's time alone,
- * run on the processors fitted to them (`createCores`, see shared-starts.ts); warm claims
+ * run on the processors fitted to them (`createCores`, see shared-starts.ts). With launch
+ * times a create draws among the replay's creates launched nearest its own moment
+ * (`createDraws` timed, the window chosen by timed-starts.ts); warm claims
  * taking the replay's median warm claim, cold claims each cold claim's own time as measured,
  * and the pool's spec as the gateway ran it. The replay starts on a full pool; so does the
  * prediction: the arrivals begin after `warmupS`, long enough for the pool to fill, and the
  * figures count from there. It runs on past the last session's end (30 s and four of the
  * longest creates) so that a claim still waiting then is counted, as the replay counts it.
  */
-export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed: number; seed: number }): { scenario: Scenario; trace: Trace } {
+export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed: number; seed: number; createDraws?: CreateDraws }): { scenario: Scenario; trace: Trace } {
   const r = replay.replay
   const spec = r.pool.spec
   if (!trace.durationS) throw new Error('the trace has no durationS column: the replay needed it, and so does its prediction')
@@ -89,7 +100,14 @@ export function startsFromScenario(replay: ReplayFile, trace: Trace, o: { speed:
   const creates = r.createsS.length + r.createFailures
   // Creates slow each other down on the gateway's machine: fit how many share its processors and each one's time alone.
   const shared = r.createsAtS && r.createsAtS.length === r.createsS.length ? fitSharedStarts(r.createsAtS, r.createsS) : undefined
-  const startS = shared && shared.cores < 1e9 ? { kind: 'empirical' as const, valuesS: shared.worksS } : { kind: 'empirical' as const, valuesS: r.createsS }
+  const works = shared && shared.cores < 1e9 ? shared.worksS : r.createsS
+  // With their launch times, each create draws among those launched nearest its own moment on
+  // the replay's timeline (scenario time = warmupS + replay time): the machine's slow minutes
+  // stay where they were instead of spreading over the run.
+  const timed = (o.createDraws ?? 'timed') === 'timed' && r.createsAtS && r.createsAtS.length === works.length ? nearestByCrossValidation(r.createsAtS, works) : undefined
+  const startS = timed
+    ? { kind: 'timed' as const, atS: r.createsAtS!.map((a) => warmupS + a), valuesS: works, nearest: timed.nearest }
+    : { kind: 'empirical' as const, valuesS: works }
   const parsed = parseScenario({
     name: `prediction of the replay of pool ${r.pool.name} at speed ${o.speed}`,
     durationS,
