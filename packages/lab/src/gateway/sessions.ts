@@ -325,7 +325,9 @@ export class SessionService {
 
   /** Checks an attach token for this session; throws invalid_token otherwise. */
   async verifyAttachToken(sessionId: string, token: string): Promise<SessionRecord> {
-    const rec = await this.deps.store.getAttachToken(sha256Hex(token))
+    // The token and its session in one read: one round trip to the store on a terminal's attach.
+    const found = await this.deps.store.getAttachTokenSession(sha256Hex(token))
+    const rec = found?.token
     if (!rec || !safeEqual(rec.sessionId, sessionId) || rec.expiresAt <= this.deps.clock.now()) {
       throw new ApiError('invalid_token', 'attach token missing, wrong, expired, or for another session')
     }
@@ -333,6 +335,9 @@ export class SessionService {
       throw new ApiError('session_unavailable', `session ${sessionId} is still being reconnected after a gateway restart`, undefined, 1)
     }
     if (this.deps.replicated) await this.adopt(sessionId)
+    // A session live here is as it was read; one that is not (reconnected, adopted or lost
+    // meanwhile) is read again, after the wait.
+    if (found.session && this.live.has(sessionId)) return found.session
     return this.get(sessionId)
   }
 

@@ -374,6 +374,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.deleteExpiredAttachTokens(1000)).toBe(1)
       })
 
+      it('reads a token with its session in one call, as getAttachToken and getSession do apart', async () => {
+        await warm(store, 'sb-1', 1)
+        await store.claimWarm('alpha', { ...session('s-1'), labels: { team: 'a' } }, 5)
+        await store.putAttachToken({ tokenHash: 'a'.repeat(64), sessionId: 's-1', expiresAt: 100 })
+        const got = await store.getAttachTokenSession('a'.repeat(64))
+        expect(got).toEqual({ token: await store.getAttachToken('a'.repeat(64)), session: await store.getSession('s-1') })
+        expect(got!.session).toMatchObject({ id: 's-1', state: 'starting', labels: { team: 'a' } })
+        expect(await store.getAttachTokenSession('c'.repeat(64))).toBeUndefined()
+        await store.endSession('s-1', 'terminated', 9)
+        expect((await store.getAttachTokenSession('a'.repeat(64)))!.session).toMatchObject({ state: 'ended', endedReason: 'terminated' })
+      })
+
       it('stores a session\'s first token with its claim (warm or a given sandbox), and none when the claim finds no sandbox', async () => {
         const token = (c: string) => ({ tokenHash: c.repeat(64), expiresAt: 900 })
         await warm(store, 'sb-1', 1)

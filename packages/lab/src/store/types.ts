@@ -435,6 +435,12 @@ export interface Store {
 
   putAttachToken(token: AttachTokenRecord): Promise<void>
   getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined>
+  /**
+   * The token and its session, read together (one statement: a terminal's attach checks the token
+   * and reads the session in one round trip); `session` undefined when the token's session is not
+   * there. Undefined when there is no such token.
+   */
+  getAttachTokenSession(tokenHash: string): Promise<{ token: AttachTokenRecord; session: SessionRecord | undefined } | undefined>
   deleteExpiredAttachTokens(now: number): Promise<number>
 
   /**

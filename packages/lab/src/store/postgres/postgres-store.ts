@@ -61,6 +61,9 @@ const Q = {
   putToken: prepared(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`),
   getToken: prepared('SELECT token_hash, session_id, expires_at FROM attach_tokens WHERE token_hash = $1'),
+  // The session's columns under their own names (SESSION_COLUMNS, qualified), the token's renamed.
+  getTokenSession: prepared(`SELECT t.session_id AS token_session_id, t.expires_at AS token_expires_at, s.${SESSION_COLUMNS.split(',').map((c) => c.trim()).join(', s.')}
+    FROM attach_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1`),
 }
 
 /**
@@ -377,6 +380,13 @@ export class PostgresStore implements Store {
   async getAttachToken(tokenHash: string): Promise<AttachTokenRecord | undefined> {
     const row = (await this.db.query<{ token_hash: string; session_id: string; expires_at: number }>(Q.getToken, [tokenHash])).rows[0]
     return row ? { tokenHash: row.token_hash, sessionId: row.session_id, expiresAt: row.expires_at } : undefined
+  }
+
+  async getAttachTokenSession(tokenHash: string): Promise<{ token: AttachTokenRecord; session: SessionRecord | undefined } | undefined> {
+    const row = (await this.db.query<SessionRow & { token_session_id: string; token_expires_at: number }>(Q.getTokenSession, [tokenHash])).rows[0]
+    if (!row) return undefined
+    const { token_session_id: sessionId, token_expires_at: expiresAt, ...session } = row
+    return { token: { tokenHash, sessionId, expiresAt }, session: (session.id as string | null) === null ? undefined : toSession(session) }
   }
 
   async deleteExpiredAttachTokens(now: number): Promise<number> {

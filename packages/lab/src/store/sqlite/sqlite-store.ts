@@ -397,6 +397,13 @@ export class SqliteStore implements Store {
     return row ? { tokenHash: row.token_hash, sessionId: row.session_id, expiresAt: row.expires_at } : undefined
   }
 
+  async getAttachTokenSession(tokenHash: string): Promise<{ token: AttachTokenRecord; session: SessionRecord | undefined } | undefined> {
+    const row = this.q.getTokenSession.get(tokenHash) as (SessionRow & { token_session_id: string; token_expires_at: number }) | undefined
+    if (!row) return undefined
+    const { token_session_id: sessionId, token_expires_at: expiresAt, ...session } = row
+    return { token: { tokenHash, sessionId, expiresAt }, session: (session.id as string | null) === null ? undefined : toSession(session) }
+  }
+
   async deleteExpiredAttachTokens(now: number): Promise<number> {
     return this.q.deleteExpiredTokens.run(now).changes
   }
@@ -472,6 +479,7 @@ function prepare(db: Database.Database) {
     putToken: db.prepare(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES (@token_hash, @session_id, @expires_at)
       ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`),
     getToken: db.prepare('SELECT * FROM attach_tokens WHERE token_hash = ?'),
+    getTokenSession: db.prepare('SELECT t.session_id AS token_session_id, t.expires_at AS token_expires_at, s.* FROM attach_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?'),
     deleteExpiredTokens: db.prepare('DELETE FROM attach_tokens WHERE expires_at <= ?'),
   }
 }
