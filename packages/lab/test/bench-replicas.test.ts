@@ -20,9 +20,10 @@ describe('bench replicas: plan', () => {
   })
 
   it('expects a longer run for more rounds and bigger pools', () => {
-    const plan: ReplicasPlan = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, poolSize: 24, warmPoolSize: 8, leaseRenewMs: 500 }
+    const plan: ReplicasPlan = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, shellStarts: 0, poolSize: 24, warmPoolSize: 8, leaseRenewMs: 500 }
     expect(expectedDurationS({ ...plan, rounds: 6 })).toBeGreaterThan(expectedDurationS(plan))
     expect(expectedDurationS({ ...plan, poolSize: 300 })).toBeGreaterThan(expectedDurationS(plan))
+    expect(expectedDurationS({ ...plan, shellStarts: 50 })).toBeGreaterThan(expectedDurationS(plan))
   })
 
   it('refuses a pool smaller than a burst (its last claims would be cold)', async () => {
@@ -35,7 +36,7 @@ describe('bench replicas: plan', () => {
 
 const skip = postgresSkipReason()
 describe.skipIf(skip !== undefined)(`bench replicas --quick end to end${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  it('runs SQLite and 1, 2 and 3 replicas on a throwaway PostgreSQL, every claim warm, and writes replicas.md and replicas.json with both ratios', async () => {
+  it('runs SQLite and 1, 2 and 3 replicas on a throwaway PostgreSQL, every claim warm, warm starts to the first terminal byte on each store, and writes replicas.md and replicas.json with the ratios', async () => {
     const r = await runCli(['bench', 'replicas', '--quick', '--out', 'out'], { cwd: base })
     expect(r.stderr).toMatch(/expected duration about \d+ s/)
     expect(r.code).toBe(0)
@@ -54,7 +55,17 @@ describe.skipIf(skip !== undefined)(`bench replicas --quick end to end${skip ? `
     for (const s of report.setups.slice(1)) expect(s.walBytesPerClaim).toBeGreaterThan(200)
     expect(report.warm.map((w) => [w.setup, w.n, w.warmShare])).toEqual([['sqlite', 5, 1], ['postgres-1', 5, 1]])
     expect(report.scale!.ratio).toBeCloseTo(report.setups[3]!.medianClaimsPerS / report.setups[1]!.medianClaimsPerS, 6)
-    expect(report.warmRatio!.ratio).toBeCloseTo(report.warm[1]!.postP50Ms / report.warm[0]!.postP50Ms, 6)
+    expect(report.postRatio!.ratio).toBeCloseTo(report.warm[1]!.postP50Ms / report.warm[0]!.postP50Ms, 6)
+    // The warm start as a user sees it: real sandboxes, through a gateway process on each store.
+    if (report.shellSkipped) {
+      expect(report.shells).toEqual([])
+      expect(readFileSync(join(base, 'out/replicas.md'), 'utf8')).toContain(`not measured: ${report.shellSkipped}`)
+    } else {
+      expect(report.shells.map((w) => [w.setup, w.n, w.warmShare])).toEqual([['sqlite', 3, 1], ['postgres-1', 3, 1]])
+      expect(report.run.shellStarts.every((s) => s.totalMs >= s.postMs && s.postMs > 0 && s.byteMs >= 0)).toBe(true)
+      expect(report.warmRatio!.ratio).toBeCloseTo(report.shells[1]!.totalP50Ms / report.shells[0]!.totalP50Ms, 6)
+      expect(report.command).toContain('--shell-starts 3')
+    }
     expect(report.command).toContain('npx infra-lab bench replicas --rounds 1 --claims 20')
     const md = readFileSync(join(base, 'out/replicas.md'), 'utf8')
     expect(md).toContain('3 replicas vs 1 on PostgreSQL')

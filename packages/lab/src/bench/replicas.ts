@@ -9,6 +9,8 @@ import { FakeDriver } from '../drivers/fake/fake-driver.ts'
 import { startGateway, type StartedGateway } from '../gateway/gateway.ts'
 import { newSecretToken } from '../gateway/auth.ts'
 import type { PgServer } from './postgres-server.ts'
+import { median } from './ratio-ci.ts'
+import { shellStarts, type ShellStart } from './replicas-shell.ts'
 import { waitForReady } from './startup.ts'
 
 /** One control plane under test: SQLite's single process, or N replicas on one PostgreSQL database. */
@@ -34,6 +36,8 @@ export interface ReplicasPlan {
   readonly concurrency: number
   /** Sequential warm starts per round on sqlite and postgres-1 (0: none). */
   readonly warmStarts: number
+  /** Sequential warm starts to the first terminal byte per round on sqlite and postgres-1, on the local driver (0: none; replicas-shell.ts). */
+  readonly shellStarts: number
   /** The pool's fixed size: at least `claims`, so every claim of a burst finds a warm sandbox. */
   readonly poolSize: number
   /** The pool's size for the warm starts (sequential, so a few sandboxes stay ahead of them). */
@@ -75,6 +79,7 @@ export interface WarmStart {
 export interface ReplicasRun {
   readonly bursts: ClaimBurst[]
   readonly warmStarts: WarmStart[]
+  readonly shellStarts: ShellStart[]
 }
 
 /** The setups in round `round`'s order: rotated by one per round, so none always runs first. */
@@ -85,7 +90,7 @@ export function setupOrder(round: number, setups: readonly ReplicasSetup[] = REP
 
 /** Every setup, `plan.rounds` times, interleaved; each segment starts its gateways on a fresh store and stops them. */
 export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progress: (line: string) => void, signal: AbortSignal): Promise<ReplicasRun> {
-  const run: ReplicasRun = { bursts: [], warmStarts: [] }
+  const run: ReplicasRun = { bursts: [], warmStarts: [], shellStarts: [] }
   let seq = 0
   const segment = async <T>(setup: ReplicasSetup, poolSize: number, body: (s: Segment) => Promise<T>): Promise<T> => {
     const s = await startSegment(setup, { ...plan, poolSize }, pg, `replicas_${process.pid}_${seq++}`)
@@ -120,6 +125,16 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
             run.warmStarts.push({ setup: setup.name, round, ...(await warmStart(s.clients[0]!)) })
           }
         })
+      }
+    }
+    // The warm start a user sees, on real sandboxes: both stores each round, in alternating order.
+    if (plan.shellStarts > 0) {
+      const stores: ShellStart['setup'][] = round % 2 === 0 ? ['sqlite', 'postgres-1'] : ['postgres-1', 'sqlite']
+      for (const setup of stores) {
+        if (signal.aborted) return run
+        const got = await shellStarts(setup, { round, starts: plan.shellStarts, pg, database: `replicas_${process.pid}_${seq++}`, signal })
+        run.shellStarts.push(...got)
+        progress(`round ${round + 1}/${plan.rounds} ${setup}: ${got.length} warm starts to the first terminal byte, p50 ${got.length > 0 ? median(got.map((x) => x.totalMs)).toFixed(2) : 'n/a'} ms`)
       }
     }
   }

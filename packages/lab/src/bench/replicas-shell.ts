@@ -1,0 +1,62 @@
+import { join } from 'node:path'
+import { LabClient } from '../client/client.ts'
+import { findRepoRoot } from '../paths.ts'
+import { startGatewayProcess } from './gateway-process.ts'
+import type { PgServer } from './postgres-server.ts'
+import { measureStart, waitForReady } from './startup.ts'
+
+/**
+ * One warm start as `bench startup` measures it: POST /v1/sessions to the first byte of the
+ * shell's prompt on the terminal's WebSocket, on real sandboxes (the local driver), through a
+ * gateway running as its own process on SQLite or on PostgreSQL.
+ */
+export interface ShellStart {
+  readonly setup: 'sqlite' | 'postgres-1'
+  readonly round: number
+  readonly totalMs: number
+  /** The steps of totalMs: the POST's answer, the WebSocket's upgrade, the prompt's first byte after it. */
+  readonly postMs: number
+  readonly openMs: number
+  readonly byteMs: number
+  /** The gateway's own claim time (timings.claimMs). */
+  readonly claimMs: number
+  readonly warm: boolean
+}
+
+/** The shell starts' pool: the startup benchmark's (a pool of 4, full before each claim). */
+export const SHELL_POOL_SIZE = 4
+/** Users the starts cycle through; each one's first start makes their workspace and is left out. */
+export const SHELL_USERS = 4
+
+/**
+ * `starts` sequential warm starts (after SHELL_USERS left out) through a gateway process on the
+ * local driver with `setup`'s store (PostgreSQL: a fresh database `database` on `pg`), started
+ * for them and stopped with its sandboxes torn down.
+ */
+export async function shellStarts(
+  setup: ShellStart['setup'], o: { readonly round: number; readonly starts: number; readonly pg: PgServer; readonly database: string; readonly signal: AbortSignal },
+): Promise<ShellStart[]> {
+  const url = setup === 'postgres-1' ? await o.pg.createDatabase(o.database) : undefined
+  const gw = await startGatewayProcess({
+    cliPath: join(findRepoRoot(), 'packages/lab/dist/cli.mjs'),
+    config: {
+      driver: 'local',
+      ...(url ? { store: { url, poolSize: 8 } } : {}),
+      pools: [{ name: 'default', driver: 'local', policy: { kind: 'fixed', size: SHELL_POOL_SIZE }, maxSize: SHELL_POOL_SIZE + 4, maxConcurrentCreates: 4 }],
+    },
+  })
+  const out: ShellStart[] = []
+  try {
+    const client = new LabClient(gw.url, gw.apiKey)
+    for (let i = 0; i < o.starts + SHELL_USERS && !o.signal.aborted; i++) {
+      // Full again before each start: neither the refill nor the last session's teardown overlaps it.
+      await waitForReady(client, 'default', SHELL_POOL_SIZE)
+      const s = await measureStart(client, 'default', `bench-shell-${i % SHELL_USERS}`)
+      if (i < SHELL_USERS) continue
+      out.push({ setup, round: o.round, totalMs: s.totalMs, postMs: s.postMs, openMs: s.openMs, byteMs: s.byteMs, claimMs: s.claimMs, warm: s.warm })
+    }
+  } finally {
+    await gw.stop()
+  }
+  return out
+}
