@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { RESYNC_MS } from './controller.ts'
+import type { Store } from '../store/types.ts'
 import { makePool, session } from './test-fixture.ts'
 
 describe('PoolController', () => {
@@ -75,6 +76,36 @@ describe('PoolController', () => {
     await pool.converge()
     expect(await pool.store.countSandboxes('alpha')).toEqual({ starting: 0, warm: 2, claimed: 3, destroying: 0 })
     expect(pool.controller.status()).toEqual({ ready: 2, starting: 0, claimed: 3, target: 2 })
+  })
+
+  it('reads the warm sandboxes and the counts as one moment: a claim landing during its pass retires no warm sandbox', async () => {
+    // A claim through another replica lands right after the pass's first read. Read apart, the
+    // claimed sandbox was counted both warm (the first read) and claimed (the second), and the
+    // pass retired a warm sandbox as surplus that the pool needed.
+    let claims = 0
+    const claimAfterRead = (s: Store): Store => new Proxy(s, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if (typeof v !== 'function' || !['warmSnapshot', 'listSandboxes', 'countSandboxes'].includes(String(prop))) return v
+        return async (...args: unknown[]) => {
+          const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+          if (claims > 0) {
+            claims--
+            await target.claimWarm('alpha', session(`s-${claims}`), 0)
+          }
+          return out
+        }
+      },
+    })
+    pool = makePool({ policy: { kind: 'fixed', size: 4 }, maxSize: 4 }, {}, { wrapStore: claimAfterRead })
+    await pool.converge()
+    expect(await pool.warmIds()).toHaveLength(4)
+    claims = 1
+    await pool.controller.reconcile()
+    await pool.controller.settled()
+    expect(claims).toBe(0)
+    expect(pool.driver.destroyed).toEqual([])
+    expect(await pool.store.countSandboxes('alpha')).toEqual({ starting: 0, warm: 3, claimed: 1, destroying: 0 })
   })
 
   it('destroys surplus warm sandboxes, newest first, when the target drops', async () => {

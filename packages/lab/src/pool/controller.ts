@@ -214,7 +214,9 @@ export class PoolController {
     // (through another replica: this one's claims take their channel) or retired, so its channel
     // is closed. One opened after the read may be to a sandbox the read missed, and is kept.
     const open = [...this.channels.keys()]
-    const warm = await store.listSandboxes({ pool: spec.name, state: 'warm' })
+    // The warm rows and the counts of one moment: read apart, a claim in between was counted
+    // warm and claimed both, and the pass retired warm sandboxes (or started refused creates).
+    const { warm, counts } = await store.warmSnapshot(spec.name)
     const warmIds = new Set(warm.map((s) => s.id))
     for (const id of open) {
       const ch = this.channels.get(id)
@@ -222,7 +224,6 @@ export class PoolController {
       this.channels.delete(id)
       ch.close()
     }
-    const counts = await store.countSandboxes(spec.name)
     let ready = warm.filter((s) => !this.expectations.has(s.id))
     ready = await this.serveWaiters(ready, counts)
     for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)

@@ -193,7 +193,7 @@ describe('PoolController without the lease', () => {
         const v: unknown = Reflect.get(target, prop, receiver)
         if (typeof v !== 'function') return v
         return (...a: unknown[]) => {
-          if (prop === 'listSandboxes') reads++
+          if (prop === 'warmSnapshot') reads++
           return (v as (...x: unknown[]) => unknown).apply(target, a)
         }
       },

@@ -127,6 +127,40 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.countSandboxes('beta')).toEqual({ starting: 0, warm: 1, claimed: 0, destroying: 0 })
         expect(await store.countSandboxes('gamma')).toEqual({ starting: 0, warm: 0, claimed: 0, destroying: 0 })
       })
+
+      it('gives a pool\'s warm sandboxes and counts as one snapshot, equal to listSandboxes and countSandboxes at rest', async () => {
+        await warm(store, 'sb-b', 200)
+        await warm(store, 'sb-a', 100)
+        await store.insertSandbox({ id: 'sb-c', pool: 'alpha', createdAt: 300 })
+        await warm(store, 'sb-x', 50, 'beta')
+        await store.claimWarm('alpha', session('s-1'), 500)
+        await warm(store, 'sb-e', 600)
+        expect(await store.warmSnapshot('alpha')).toEqual({
+          warm: await store.listSandboxes({ pool: 'alpha', state: 'warm' }),
+          counts: await store.countSandboxes('alpha'),
+        })
+        expect((await store.warmSnapshot('alpha')).warm.map((s) => s.id)).toEqual(['sb-b', 'sb-e'])
+        expect(await store.warmSnapshot('gamma')).toEqual({ warm: [], counts: { starting: 0, warm: 0, claimed: 0, destroying: 0 } })
+        expect(await store.warmSnapshot('beta')).toEqual({ warm: [await store.getSandbox('sb-x')], counts: { starting: 0, warm: 1, claimed: 0, destroying: 0 } })
+      })
+
+      it('never counts a sandbox claimed while the snapshot is read as both warm and claimed', async () => {
+        for (let i = 0; i < 40; i++) await warm(store, `sb-${String(i).padStart(2, '0')}`, 100 + i)
+        const snapshots: Awaited<ReturnType<Store['warmSnapshot']>>[] = []
+        let claiming = true
+        const reader = (async () => {
+          while (claiming) snapshots.push(await store.warmSnapshot('alpha'))
+        })()
+        await Promise.all(Array.from({ length: 40 }, (_, i) => store.claimWarm('alpha', session(`s-${i}`), 500 + i)))
+        claiming = false
+        await reader
+        snapshots.push(await store.warmSnapshot('alpha'))
+        for (const snap of snapshots) {
+          expect(snap.warm).toHaveLength(snap.counts.warm)
+          expect(snap.counts.warm + snap.counts.claimed).toBe(40)
+        }
+        expect(snapshots.at(-1)!.counts).toEqual({ starting: 0, warm: 0, claimed: 40, destroying: 0 })
+      })
     })
 
     describe('claimWarm', () => {

@@ -314,6 +314,12 @@ export interface Store {
   getSandbox(id: string): Promise<SandboxRecord | undefined>
   listSandboxes(filter?: { pool?: string; state?: SandboxState }): Promise<SandboxRecord[]>
   countSandboxes(pool: string): Promise<PoolCounts>
+  /**
+   * The pool's warm sandboxes (oldest first, as listSandboxes) and its counts by state, as of one
+   * moment: a claim between two separate reads would be counted both warm and claimed, and a
+   * controller acting on that would retire a warm sandbox the pool needs.
+   */
+  warmSnapshot(pool: string): Promise<{ warm: SandboxRecord[]; counts: PoolCounts }>
 
   /**
    * Atomically moves the oldest warm sandbox of `pool` to claimed and creates the session

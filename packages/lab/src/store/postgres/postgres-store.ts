@@ -60,6 +60,14 @@ const Q = {
     WHERE id = $1 AND state <> 'ended' RETURNING pool, "user"`),
   putToken: prepared(`INSERT INTO attach_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`),
+  // The counts by state on every row, the warm rows joined to them: no warm row gives one row of
+  // counts and NULLs.
+  warmSnapshot: prepared(`SELECT c.n_starting, c.n_warm, c.n_claimed, c.n_destroying, ${SANDBOX_COLUMNS.split(',').map((col) => `s.${col.trim()}`).join(', ')}
+    FROM (SELECT COUNT(*) FILTER (WHERE state = 'starting')::int AS n_starting, COUNT(*) FILTER (WHERE state = 'warm')::int AS n_warm,
+      COUNT(*) FILTER (WHERE state = 'claimed')::int AS n_claimed, COUNT(*) FILTER (WHERE state = 'destroying')::int AS n_destroying
+      FROM sandboxes WHERE pool = $1) c
+    LEFT JOIN sandboxes s ON s.pool = $1 AND s.state = 'warm'
+    ORDER BY s.created_at, s.id`),
   getToken: prepared('SELECT token_hash, session_id, expires_at FROM attach_tokens WHERE token_hash = $1'),
   // The session's columns under their own names (SESSION_COLUMNS, qualified), the token's renamed.
   getTokenSession: prepared(`SELECT t.session_id AS token_session_id, t.expires_at AS token_expires_at, s.${SESSION_COLUMNS.split(',').map((c) => c.trim()).join(', s.')}
@@ -162,6 +170,15 @@ export class PostgresStore implements Store {
     const { rows } = await this.db.query<{ state: SandboxState; n: number }>('SELECT state, COUNT(*) AS n FROM sandboxes WHERE pool = $1 GROUP BY state', [pool])
     for (const r of rows) counts[r.state] = r.n
     return counts
+  }
+
+  async warmSnapshot(pool: string): Promise<{ warm: SandboxRecord[]; counts: PoolCounts }> {
+    // One statement, so one snapshot: the counts and the warm rows of the same moment.
+    type Row = Omit<SandboxRow, 'id'> & { id: string | null; n_starting: number; n_warm: number; n_claimed: number; n_destroying: number }
+    const { rows } = await this.db.query<Row>(Q.warmSnapshot, [pool])
+    const c = rows[0]
+    const counts = { starting: c?.n_starting ?? 0, warm: c?.n_warm ?? 0, claimed: c?.n_claimed ?? 0, destroying: c?.n_destroying ?? 0 }
+    return { warm: rows.flatMap((r) => (r.id === null ? [] : [toSandbox(r as SandboxRow)])), counts }
   }
 
   async claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined> {

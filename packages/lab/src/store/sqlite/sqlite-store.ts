@@ -150,6 +150,14 @@ export class SqliteStore implements Store {
     return counts
   }
 
+  async warmSnapshot(pool: string): Promise<{ warm: SandboxRecord[]; counts: PoolCounts }> {
+    // Both reads before any other code runs (no await between them): one moment of the database.
+    const counts = { starting: 0, warm: 0, claimed: 0, destroying: 0 }
+    for (const r of this.q.countSandboxes.all(pool) as { state: SandboxState; n: number }[]) counts[r.state] = r.n
+    const warm = (this.q.listSandboxes.all({ pool, state: 'warm' }) as SandboxRow[]).map(toSandbox)
+    return { warm, counts }
+  }
+
   async claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined> {
     if (session.pool !== pool) throw new TypeError(`session pool ${session.pool} differs from claimed pool ${pool}`)
     const claimed = this.claimTx.immediate(() => this.q.oldestWarm.get(pool) as SandboxRow | undefined, session, now, true)
