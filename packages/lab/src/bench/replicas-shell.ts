@@ -3,7 +3,7 @@ import { LabClient } from '../client/client.ts'
 import { findRepoRoot } from '../paths.ts'
 import { startGatewayProcess } from './gateway-process.ts'
 import type { PgServer } from './postgres-server.ts'
-import { measureStart, waitForReady } from './startup.ts'
+import { warmSeries } from './startup-series.ts'
 
 /**
  * One warm start as `bench startup` measures it: POST /v1/sessions to the first byte of the
@@ -45,18 +45,14 @@ export async function shellStarts(
       pools: [{ name: 'default', driver: 'local', policy: { kind: 'fixed', size: SHELL_POOL_SIZE }, maxSize: SHELL_POOL_SIZE + 4, maxConcurrentCreates: 4 }],
     },
   })
-  const out: ShellStart[] = []
   try {
-    const client = new LabClient(gw.url, gw.apiKey)
-    for (let i = 0; i < o.starts + SHELL_USERS && !o.signal.aborted; i++) {
-      // Full again before each start: neither the refill nor the last session's teardown overlaps it.
-      await waitForReady(client, 'default', SHELL_POOL_SIZE)
-      const s = await measureStart(client, 'default', `bench-shell-${i % SHELL_USERS}`)
-      if (i < SHELL_USERS) continue
-      out.push({ setup, round: o.round, totalMs: s.totalMs, postMs: s.postMs, openMs: s.openMs, byteMs: s.byteMs, claimMs: s.claimMs, warm: s.warm })
-    }
+    // As `bench startup`'s warm run: the pool full again before each start, so neither the refill
+    // nor the last session's teardown overlaps it; each user's first start left out.
+    const series = await warmSeries({ client: new LabClient(gw.url, gw.apiKey), signal: o.signal, log: () => undefined }, {
+      pool: 'default', size: SHELL_POOL_SIZE, sessions: o.starts, warmup: SHELL_USERS, users: SHELL_USERS,
+    })
+    return series.samples.map((s) => ({ setup, round: o.round, totalMs: s.totalMs, postMs: s.postMs, openMs: s.openMs, byteMs: s.byteMs, claimMs: s.claimMs, warm: s.warm }))
   } finally {
     await gw.stop()
   }
-  return out
 }

@@ -40,14 +40,18 @@ async function withFloor(ctx: SeriesContext, i: number, real: (c: LabClient) => 
   return { real: got, floor: await real(floorClient) }
 }
 
-/** Sequential starts; the pool is full again before each, so the refill does not overlap. */
-export async function warmSeries(ctx: SeriesContext, o: { pool: string; size: number; sessions: number; warmup: number }): Promise<Series> {
+/**
+ * Sequential starts; the pool is full again before each, so the refill does not overlap. They
+ * cycle through `users` users (default 16: bench-0..15).
+ */
+export async function warmSeries(ctx: SeriesContext, o: { pool: string; size: number; sessions: number; warmup: number; users?: number }): Promise<Series> {
+  const users = o.users ?? 16
   const samples: StartupSample[] = []
   const floor: StartupSample[] = []
   let warmup = 0
   for (let i = 0; i < o.sessions + o.warmup && !ctx.signal.aborted; i++) {
     await waitForReady(ctx.client, o.pool, o.size)
-    const got = await withFloor(ctx, i, async (c) => [await measureStart(c, o.pool, `bench-${i % 16}`)])
+    const got = await withFloor(ctx, i, async (c) => [await measureStart(c, o.pool, `bench-${i % users}`)])
     if (i < o.warmup) warmup++
     else {
       samples.push(...got.real)

@@ -1,6 +1,6 @@
 import type { NetworkPolicy } from '../spec/network-policy.ts'
 import type { SandboxHandle } from '../spec/sandbox-handle.ts'
-import type { EndedReason, NewSession, SandboxRecord, SandboxState, SessionRecord, SessionState } from './types.ts'
+import type { AttachTokenRecord, EndedReason, NewSession, SandboxRecord, SandboxState, SessionRecord, SessionState } from './types.ts'
 
 /**
  * Rows as the SQL stores return them, and their mapping to the store's records: times are integers
@@ -98,4 +98,13 @@ export function newSessionRecord(s: NewSession, sandboxId: string, warm: boolean
     idleTimeoutS: s.idleTimeoutS ?? null,
     endedBy: null,
   }
+}
+
+/** A row of an attach token joined with its session (`s.*` and the token's two columns renamed). */
+export type TokenSessionRow = SessionRow & { token_session_id: string; token_expires_at: number }
+
+/** The token and its session of such a row; no session when the join found none. */
+export function toTokenSession(tokenHash: string, row: TokenSessionRow): { token: AttachTokenRecord; session: SessionRecord | undefined } {
+  const { token_session_id: sessionId, token_expires_at: expiresAt, ...session } = row
+  return { token: { tokenHash, sessionId, expiresAt }, session: (session.id as string | null) === null ? undefined : toSession(session) }
 }

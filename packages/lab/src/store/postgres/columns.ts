@@ -7,3 +7,6 @@ export const SANDBOX_COLUMNS = 'id, pool, state, created_at, ready_at, claimed_a
 export const SESSION_COLUMNS = `id, "user", pool, sandbox_id, state, warm, created_at, ended_at, ended_reason, timings, env_names, network,
   credentials, key_id, labels, expires_at, idle_timeout_s, ended_by`
 export const KEY_COLUMNS = 'id, name, secret_hash, users, pools, max_sessions, creates_per_min, expires_at, created_at, revoked_at, rotated_at'
+
+/** `columns` (one of the lists above) each prefixed with a table alias, for a join. */
+export const qualified = (columns: string, alias: string): string => columns.split(',').map((c) => `${alias}.${c.trim()}`).join(', ')

@@ -5,7 +5,7 @@ import type { PoolSpec } from '../../spec/pool-spec.ts'
 import { parseStoredPoolSpec } from '../../spec/stored-pool-spec.ts'
 import type { KeyScope } from '../../spec/key-scope.ts'
 import { StoreConflictError } from '../errors.ts'
-import { toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
+import { toSandbox, toSession, toTokenSession, type SandboxRow, type SessionRow, type TokenSessionRow } from '../rows.ts'
 import type {
   AttachTokenRecord, AuditEntry, Claimed, LeaseRecord, DeliveryAttempt, DueDelivery, EndedCount, EndedReason, EventRecord, KeyRecord, KeyUsage, NewAuditEntry,
   NewEvent, NewKey, NewSession, PoolCounts, SandboxRecord, SandboxState, SessionListFilter, SessionRecord, SessionTimers, Store, UserUsage,
@@ -13,7 +13,7 @@ import type {
 } from '../types.ts'
 import { checkAdmission, countOpen } from './admission.ts'
 import { claimOne } from './claim.ts'
-import { SANDBOX_COLUMNS, SESSION_COLUMNS } from './columns.ts'
+import { qualified, SANDBOX_COLUMNS, SESSION_COLUMNS } from './columns.ts'
 import { clientConfig, PgDb, prepared, type PgConnectOptions } from './db.ts'
 import { PgKeys } from './keys.ts'
 import { PgLeases } from './leases.ts'
@@ -62,7 +62,7 @@ const Q = {
     ON CONFLICT (token_hash) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at`),
   // The counts by state on every row, the warm rows joined to them: no warm row gives one row of
   // counts and NULLs.
-  warmSnapshot: prepared(`SELECT c.n_starting, c.n_warm, c.n_claimed, c.n_destroying, ${SANDBOX_COLUMNS.split(',').map((col) => `s.${col.trim()}`).join(', ')}
+  warmSnapshot: prepared(`SELECT c.n_starting, c.n_warm, c.n_claimed, c.n_destroying, ${qualified(SANDBOX_COLUMNS, 's')}
     FROM (SELECT COUNT(*) FILTER (WHERE state = 'starting')::int AS n_starting, COUNT(*) FILTER (WHERE state = 'warm')::int AS n_warm,
       COUNT(*) FILTER (WHERE state = 'claimed')::int AS n_claimed, COUNT(*) FILTER (WHERE state = 'destroying')::int AS n_destroying
       FROM sandboxes WHERE pool = $1) c
@@ -70,7 +70,7 @@ const Q = {
     ORDER BY s.created_at, s.id`),
   getToken: prepared('SELECT token_hash, session_id, expires_at FROM attach_tokens WHERE token_hash = $1'),
   // The session's columns under their own names (SESSION_COLUMNS, qualified), the token's renamed.
-  getTokenSession: prepared(`SELECT t.session_id AS token_session_id, t.expires_at AS token_expires_at, s.${SESSION_COLUMNS.split(',').map((c) => c.trim()).join(', s.')}
+  getTokenSession: prepared(`SELECT t.session_id AS token_session_id, t.expires_at AS token_expires_at, ${qualified(SESSION_COLUMNS, 's')}
     FROM attach_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1`),
 }
 
@@ -400,10 +400,8 @@ export class PostgresStore implements Store {
   }
 
   async getAttachTokenSession(tokenHash: string): Promise<{ token: AttachTokenRecord; session: SessionRecord | undefined } | undefined> {
-    const row = (await this.db.query<SessionRow & { token_session_id: string; token_expires_at: number }>(Q.getTokenSession, [tokenHash])).rows[0]
-    if (!row) return undefined
-    const { token_session_id: sessionId, token_expires_at: expiresAt, ...session } = row
-    return { token: { tokenHash, sessionId, expiresAt }, session: (session.id as string | null) === null ? undefined : toSession(session) }
+    const row = (await this.db.query<TokenSessionRow>(Q.getTokenSession, [tokenHash])).rows[0]
+    return row ? toTokenSession(tokenHash, row) : undefined
   }
 
   async deleteExpiredAttachTokens(now: number): Promise<number> {

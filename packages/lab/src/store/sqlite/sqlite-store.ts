@@ -15,7 +15,7 @@ import { SqliteKeys } from './keys.ts'
 import { SqliteLeases } from './leases.ts'
 import { SqliteLogs } from './logs.ts'
 import { migrate } from './migrations.ts'
-import { newSessionRecord, toSandbox, toSession, type SandboxRow, type SessionRow } from '../rows.ts'
+import { newSessionRecord, toSandbox, toSession, toTokenSession, type SandboxRow, type SessionRow, type TokenSessionRow } from '../rows.ts'
 import { StoreConflictError } from '../errors.ts'
 import { listSessionRows } from './session-list.ts'
 import { SqliteUsage } from './usage.ts'
@@ -140,22 +140,26 @@ export class SqliteStore implements Store {
   }
 
   async listSandboxes(filter: { pool?: string; state?: SandboxState } = {}): Promise<SandboxRecord[]> {
-    const rows = this.q.listSandboxes.all({ pool: filter.pool ?? null, state: filter.state ?? null }) as SandboxRow[]
-    return rows.map(toSandbox)
+    return this.sandboxesNow(filter)
   }
 
   async countSandboxes(pool: string): Promise<PoolCounts> {
-    const counts = { starting: 0, warm: 0, claimed: 0, destroying: 0 }
-    for (const r of this.q.countSandboxes.all(pool) as { state: SandboxState; n: number }[]) counts[r.state] = r.n
-    return counts
+    return this.countsNow(pool)
   }
 
   async warmSnapshot(pool: string): Promise<{ warm: SandboxRecord[]; counts: PoolCounts }> {
     // Both reads before any other code runs (no await between them): one moment of the database.
+    return { warm: this.sandboxesNow({ pool, state: 'warm' }), counts: this.countsNow(pool) }
+  }
+
+  private sandboxesNow(filter: { pool?: string; state?: SandboxState }): SandboxRecord[] {
+    return (this.q.listSandboxes.all({ pool: filter.pool ?? null, state: filter.state ?? null }) as SandboxRow[]).map(toSandbox)
+  }
+
+  private countsNow(pool: string): PoolCounts {
     const counts = { starting: 0, warm: 0, claimed: 0, destroying: 0 }
     for (const r of this.q.countSandboxes.all(pool) as { state: SandboxState; n: number }[]) counts[r.state] = r.n
-    const warm = (this.q.listSandboxes.all({ pool, state: 'warm' }) as SandboxRow[]).map(toSandbox)
-    return { warm, counts }
+    return counts
   }
 
   async claimWarm(pool: string, session: NewSession, now: number): Promise<Claimed | undefined> {
@@ -406,10 +410,8 @@ export class SqliteStore implements Store {
   }
 
   async getAttachTokenSession(tokenHash: string): Promise<{ token: AttachTokenRecord; session: SessionRecord | undefined } | undefined> {
-    const row = this.q.getTokenSession.get(tokenHash) as (SessionRow & { token_session_id: string; token_expires_at: number }) | undefined
-    if (!row) return undefined
-    const { token_session_id: sessionId, token_expires_at: expiresAt, ...session } = row
-    return { token: { tokenHash, sessionId, expiresAt }, session: (session.id as string | null) === null ? undefined : toSession(session) }
+    const row = this.q.getTokenSession.get(tokenHash) as TokenSessionRow | undefined
+    return row ? toTokenSession(tokenHash, row) : undefined
   }
 
   async deleteExpiredAttachTokens(now: number): Promise<number> {
