@@ -13,6 +13,8 @@ export interface BenchReplicasFlags {
   readonly rounds?: number
   readonly claims?: number
   readonly concurrency?: number
+  readonly warmupClaims?: number
+  readonly dbConnections?: number
   readonly warmStarts?: number
   readonly shellStarts?: number
   readonly poolSize?: number
@@ -31,8 +33,8 @@ export interface ReplicasOutcome {
   readonly files?: readonly string[]
 }
 
-const FULL = { rounds: 6, claims: 300, concurrency: 8, warmStarts: 100, shellStarts: 50, leaseRenewMs: 1000 }
-const QUICK = { rounds: 1, claims: 20, concurrency: 4, warmStarts: 5, shellStarts: 3, leaseRenewMs: 500 }
+const FULL = { rounds: 10, claims: 300, concurrency: 8, warmupClaims: 64, dbConnections: 8, warmStarts: 60, shellStarts: 30, leaseRenewMs: 1000 }
+const QUICK = { rounds: 1, claims: 20, concurrency: 4, warmupClaims: 8, dbConnections: 4, warmStarts: 5, shellStarts: 3, leaseRenewMs: 500 }
 
 /**
  * What one segment (a setup's gateways started on a fresh store, filled, measured, stopped) costs
@@ -54,8 +56,10 @@ const POSTGRES_START_S = 5
 /** The duration of a plan, roughly: printed before the run so its length is no surprise. */
 export function expectedDurationS(plan: ReplicasPlan): number {
   const segments = plan.rounds * REPLICA_SETUPS.length
-  const fills = segments * plan.poolSize * FILL_S_PER_SANDBOX + plan.rounds * 2 * (SEGMENT_S + plan.warmPoolSize * FILL_S_PER_SANDBOX)
-  const settles = plan.rounds * REPLICA_SETUPS.filter((s) => s.replicas > 1).length * 2 * Math.min(plan.leaseRenewMs, 1000) / 1000
+  // The pool's fill, and its refill after the warm-up burst (whose claims cost about a warm start each).
+  const fills = segments * (plan.poolSize + plan.warmupClaims) * FILL_S_PER_SANDBOX + plan.rounds * 2 * (SEGMENT_S + plan.warmPoolSize * FILL_S_PER_SANDBOX)
+    + segments * plan.warmupClaims * WARM_START_S
+  const settles = plan.rounds * REPLICA_SETUPS.filter((s) => s.replicas > 1).length * (plan.warmupClaims > 0 ? 2 : 1) * 2 * Math.min(plan.leaseRenewMs, 1000) / 1000
   const warm = plan.rounds * 2 * plan.warmStarts * WARM_START_S
   const shells = plan.shellStarts > 0 ? plan.rounds * 2 * (SHELL_SEGMENT_S + (plan.shellStarts + SHELL_USERS) * SHELL_START_S) : 0
   // The wait for the database's statistics after each PostgreSQL burst.
@@ -83,7 +87,8 @@ export async function runBenchReplicas(flags: BenchReplicasFlags, io: CliIo, sig
   const wantedShells = flags.shellStarts ?? base.shellStarts
   if (shellSkipped && wantedShells > 0) log(`infra-lab bench replicas: warm starts to the first terminal byte skipped: ${shellSkipped}`)
   const plan: ReplicasPlan = {
-    rounds: flags.rounds ?? base.rounds, claims, concurrency, warmStarts: flags.warmStarts ?? base.warmStarts,
+    rounds: flags.rounds ?? base.rounds, claims, concurrency, warmupClaims: flags.warmupClaims ?? base.warmupClaims,
+    dbConnections: flags.dbConnections ?? base.dbConnections, warmStarts: flags.warmStarts ?? base.warmStarts,
     shellStarts: shellSkipped ? 0 : wantedShells,
     // Room for every claim of a burst, and the burst's clients, warm.
     poolSize: flags.poolSize ?? claims + concurrency, warmPoolSize: WARM_POOL_SIZE, leaseRenewMs: flags.leaseRenewMs ?? base.leaseRenewMs,
@@ -92,13 +97,17 @@ export async function runBenchReplicas(flags: BenchReplicasFlags, io: CliIo, sig
     log(`infra-lab bench replicas: --pool-size ${plan.poolSize} is below --claims ${plan.claims}: the burst's last claims would be cold`)
     return { code: 2 }
   }
+  if (plan.poolSize < plan.warmupClaims) {
+    log(`infra-lab bench replicas: --pool-size ${plan.poolSize} is below --warmup-claims ${plan.warmupClaims}: the warm-up's last claims would be cold, and beyond the pool's maximum refused`)
+    return { code: 2 }
+  }
   const command = [
-    'npx infra-lab bench replicas', `--rounds ${plan.rounds}`, `--claims ${plan.claims}`, `--concurrency ${plan.concurrency}`,
+    'npx infra-lab bench replicas', `--rounds ${plan.rounds}`, `--claims ${plan.claims}`, `--concurrency ${plan.concurrency}`, `--warmup-claims ${plan.warmupClaims}`, `--db-connections ${plan.dbConnections}`,
     `--warm-starts ${plan.warmStarts}`, `--shell-starts ${plan.shellStarts}`, `--pool-size ${plan.poolSize}`, `--lease-renew-ms ${plan.leaseRenewMs}`, `--out ${flags.out}`,
     ...(flags.note ? [`--note ${JSON.stringify(flags.note)}`] : []),
   ].join(' ')
   const loadAtStart = loadavg()[0]!
-  log(`infra-lab bench replicas: ${plan.rounds} round(s) of ${REPLICA_SETUPS.map((s) => s.name).join(', ')}: ${plan.claims} claims from ${plan.concurrency} clients, pool of ${plan.poolSize}, ${plan.warmStarts} warm starts (POST) and ${plan.shellStarts} to the first terminal byte (local driver) per round on sqlite and postgres-1; expected duration about ${expectedDurationS(plan)} s`)
+  log(`infra-lab bench replicas: ${plan.rounds} round(s) of ${REPLICA_SETUPS.map((s) => s.name).join(', ')}: ${plan.claims} claims from ${plan.concurrency} clients (after ${plan.warmupClaims} unmeasured), pool of ${plan.poolSize}, ${plan.warmStarts} warm starts (POST) and ${plan.shellStarts} to the first terminal byte (local driver) per round on sqlite and postgres-1; expected duration about ${expectedDurationS(plan)} s`)
   let pg: PgServer | undefined
   let run: ReplicasRun = { bursts: [], warmStarts: [], shellStarts: [] }
   try {

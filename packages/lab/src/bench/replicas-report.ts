@@ -1,7 +1,7 @@
 import { machineLine, type MachineInfo } from './machine.ts'
 import { bootstrapRatioCi, median, quantile } from './ratio-ci.ts'
 import { formatMs, formatRate, squeeze } from './report.ts'
-import { REPLICA_SETUPS, type ReplicasPlan, type ReplicasRun } from './replicas.ts'
+import { REPLICA_SETUPS, replicaPoolSize, type ReplicasPlan, type ReplicasRun } from './replicas.ts'
 import { SHELL_POOL_SIZE } from './replicas-shell.ts'
 
 /** Claims per second of 3 replicas on PostgreSQL against one: the cost of coordination. */
@@ -12,6 +12,8 @@ export const WARM_GOAL = 1.5
 export interface SetupSummary {
   readonly setup: string
   readonly replicas: number
+  /** Each replica's store pool: connections to the database (PostgreSQL setups). */
+  readonly dbPoolPerReplica?: number
   /** Claims per second of each round's burst, in round order. */
   readonly claimsPerS: readonly number[]
   readonly medianClaimsPerS: number
@@ -21,6 +23,8 @@ export interface SetupSummary {
   readonly latencyP99Ms: number
   /** Median over rounds of the write-ahead log bytes per claim (PostgreSQL setups). */
   readonly walBytesPerClaim?: number
+  /** Median over rounds of the database connections opened during a burst (PostgreSQL setups). */
+  readonly dbConnectionsOpened?: number
 }
 
 export interface RatioResult {
@@ -46,8 +50,10 @@ export interface ReplicasReport {
   readonly shells: readonly ShellSummary[]
   /** Why the shell starts were not run (no local driver here). */
   readonly shellSkipped?: string
-  /** Median claims/s of postgres-3 over postgres-1 (goal >= SCALE_GOAL). */
+  /** Median claims/s of postgres-3 over postgres-1, on the same database connections (goal >= SCALE_GOAL). */
   readonly scale?: RatioResult
+  /** For reference: postgres-3-unsplit (each replica the whole connection budget) over postgres-1. */
+  readonly unsplitScale?: RatioResult
   /** Warm start p50 (POST to the first terminal byte) on postgres-1 over sqlite (goal <= WARM_GOAL). */
   readonly warmRatio?: RatioResult
   /** The claim path alone: the POST's answer p50 on postgres-1 over sqlite, held to the same bound for reference. */
@@ -67,16 +73,20 @@ export interface ShellSummary {
   readonly warmShare: number
 }
 
-export function buildReplicasReport(run: ReplicasRun, ctx: Omit<ReplicasReport, 'benchmark' | 'setups' | 'warm' | 'shells' | 'scale' | 'warmRatio' | 'postRatio' | 'run'>): ReplicasReport {
+export function buildReplicasReport(run: ReplicasRun, ctx: Omit<ReplicasReport, 'benchmark' | 'setups' | 'warm' | 'shells' | 'scale' | 'unsplitScale' | 'warmRatio' | 'postRatio' | 'run'>): ReplicasReport {
   const setups = REPLICA_SETUPS.map((s): SetupSummary => {
     const bursts = run.bursts.filter((b) => b.setup === s.name)
     const latencies = bursts.flatMap((b) => b.latencyMs)
     const claims = bursts.reduce((n, b) => n + b.claims, 0)
     return {
-      setup: s.name, replicas: s.replicas, claimsPerS: bursts.map((b) => b.claimsPerS), medianClaimsPerS: median(bursts.map((b) => b.claimsPerS)),
+      setup: s.name, replicas: s.replicas, ...(s.store === 'postgres' ? { dbPoolPerReplica: replicaPoolSize(s, ctx.plan.dbConnections) } : {}),
+      claimsPerS: bursts.map((b) => b.claimsPerS), medianClaimsPerS: median(bursts.map((b) => b.claimsPerS)),
       warmShare: claims > 0 ? bursts.reduce((n, b) => n + b.warm, 0) / claims : Number.NaN,
       failed: bursts.reduce((n, b) => n + b.failed, 0), latencyP50Ms: quantile(latencies, 0.5), latencyP99Ms: quantile(latencies, 0.99),
-      ...(s.store === 'postgres' ? { walBytesPerClaim: median(bursts.flatMap((b) => (b.walBytesPerClaim !== undefined ? [b.walBytesPerClaim] : []))) } : {}),
+      ...(s.store === 'postgres' ? {
+        walBytesPerClaim: median(bursts.flatMap((b) => (b.walBytesPerClaim !== undefined ? [b.walBytesPerClaim] : []))),
+        dbConnectionsOpened: median(bursts.flatMap((b) => (b.dbConnectionsOpened !== undefined ? [b.dbConnectionsOpened] : []))),
+      } : {}),
     }
   }).filter((s) => s.claimsPerS.length > 0)
   const warm = ['sqlite', 'postgres-1'].map((setup) => {
@@ -104,9 +114,10 @@ export function buildReplicasReport(run: ReplicasRun, ctx: Omit<ReplicasReport, 
     return { ratio: r, ci95: bootstrapRatioCi(a, b), goal, met: atLeast ? r >= goal : r <= goal }
   }
   const scale = ratio(rates('postgres-3'), rates('postgres-1'), SCALE_GOAL, true)
+  const unsplitScale = ratio(rates('postgres-3-unsplit'), rates('postgres-1'), SCALE_GOAL, true)
   const warmRatio = ratio(totals('postgres-1'), totals('sqlite'), WARM_GOAL, false)
   const postRatio = ratio(posts('postgres-1'), posts('sqlite'), WARM_GOAL, false)
-  return { benchmark: 'replicas', ...ctx, setups, warm, shells, ...(scale ? { scale } : {}), ...(warmRatio ? { warmRatio } : {}), ...(postRatio ? { postRatio } : {}), run }
+  return { benchmark: 'replicas', ...ctx, setups, warm, shells, ...(scale ? { scale } : {}), ...(unsplitScale ? { unsplitScale } : {}), ...(warmRatio ? { warmRatio } : {}), ...(postRatio ? { postRatio } : {}), run }
 }
 
 const pct = (v: number) => (Number.isFinite(v) ? `${Math.round(v * 100)} %` : 'n/a')
@@ -117,6 +128,15 @@ function postLine(r: ReplicasReport): string {
   const [sqlite, pg] = [r.warm.find((w) => w.setup === 'sqlite'), r.warm.find((w) => w.setup === 'postgres-1')]
   const diff = sqlite && pg ? `; PostgreSQL adds ${formatMs(pg.postP50Ms - sqlite.postP50Ms)} ms at the median, a round trip to the database and its function's work` : ''
   return `- The claim path alone (the POST's answer, fake driver: no sandbox work), PostgreSQL vs SQLite: **${q.ratio.toFixed(2)}** (95 % bootstrap interval ${q.ci95[0].toFixed(2)}–${q.ci95[1].toFixed(2)}); held to the same bound for reference: ${q.met ? 'within it' : '**beyond it**'}${diff}.`
+}
+
+/** Why the burst follows an unmeasured one: what a burst on replicas just started would pay for, and only some setups. */
+function warmupLine(claims: number): string {
+  if (claims === 0) return 'No warm-up: each burst is the gateways\' first traffic, so replicas open their database connections during it.'
+  return `Before each measured burst an unmeasured one of ${claims} claims runs, its sessions are ended and the pool is full again: every `
+    + 'replica has opened its database connections (a server process each, whose first claim also plans the claim function) as a replica '
+    + 'that has been serving has. Without it, a lone gateway\'s connections were open from its pool\'s fill while two followers opened '
+    + 'theirs during the burst, on its clock.'
 }
 
 const ratioLine = (r: RatioResult | undefined, what: string, goal: string) =>
@@ -132,7 +152,11 @@ export function renderReplicasMarkdown(r: ReplicasReport): string {
     'pre-filled warm fake sandboxes (fake driver: a claim costs the store, the gateway and one agent round trip, no process start).',
     'Every replica is a full gateway (its own HTTP server, store connections, lease keeper and channels to every warm agent) in this one',
     `process, so replicas add coordination, not CPU. Each of ${p.rounds} round(s) runs every setup once, in an order rotated by one per round,`,
-    `each on a fresh store (lease renewal ${p.leaseRenewMs} ms).`,
+    `each on a fresh store (lease renewal ${p.leaseRenewMs} ms). ${warmupLine(p.warmupClaims)}`,
+    `The replicas of a setup share ${p.dbConnections} database connections: each replica's store pool is its share, rounded up, so the`,
+    'database serves as many connections at once with three replicas as with one and the ratio is the cost of coordination; `postgres-3-unsplit`',
+    `gives each of its three replicas all ${p.dbConnections}, for reference: on a small machine that runs the database too, connections beyond`,
+    'its cores cost every claim.',
     '',
     `Warm start, as \`bench startup\` measures it: ${p.shellStarts} sequential starts per round on each store, POST /v1/sessions to the first`,
     `byte of the shell's prompt on the terminal's WebSocket, on real sandboxes (local driver), through a gateway running as its own process`,
@@ -142,7 +166,10 @@ export function renderReplicasMarkdown(r: ReplicasReport): string {
     '',
     '## Result',
     '',
-    ratioLine(r.scale, '3 replicas vs 1 on PostgreSQL, median claims/s', `>= ${SCALE_GOAL}`),
+    ratioLine(r.scale, '3 replicas vs 1 on PostgreSQL, median claims/s (the same database connections)', `>= ${SCALE_GOAL}`),
+    r.unsplitScale
+      ? `- For reference, 3 replicas each with all ${p.dbConnections} connections vs 1: **${r.unsplitScale.ratio.toFixed(2)}** (95 % bootstrap interval ${r.unsplitScale.ci95[0].toFixed(2)}–${r.unsplitScale.ci95[1].toFixed(2)}).`
+      : '',
     r.shellSkipped && !r.warmRatio
       ? `- Warm start p50, PostgreSQL vs SQLite: not measured: ${r.shellSkipped}.`
       : ratioLine(r.warmRatio, 'Warm start p50 (POST to the first terminal byte), PostgreSQL vs SQLite', `<= ${WARM_GOAL}`),
@@ -150,12 +177,13 @@ export function renderReplicasMarkdown(r: ReplicasReport): string {
     '',
     '## Claims per second',
     '',
-    '| setup | replicas | median claims/s | each round | warm | failed | latency p50 ms | p99 ms | WAL bytes per claim |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...r.setups.map((s) => `| ${s.setup} | ${s.replicas} | ${formatRate(s.medianClaimsPerS)} | ${s.claimsPerS.map((v) => formatRate(v)).join(', ')} | ${pct(s.warmShare)} | ${s.failed} | ${formatMs(s.latencyP50Ms)} | ${formatMs(s.latencyP99Ms)} | ${s.walBytesPerClaim !== undefined ? Math.round(s.walBytesPerClaim).toLocaleString('en-US') : '–'} |`),
+    '| setup | replicas | DB pool per replica | median claims/s | each round | warm | failed | latency p50 ms | p99 ms | WAL bytes per claim | DB connections opened |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...r.setups.map((s) => `| ${s.setup} | ${s.replicas} | ${s.dbPoolPerReplica ?? '–'} | ${formatRate(s.medianClaimsPerS)} | ${s.claimsPerS.map((v) => formatRate(v)).join(', ')} | ${pct(s.warmShare)} | ${s.failed} | ${formatMs(s.latencyP50Ms)} | ${formatMs(s.latencyP99Ms)} | ${s.walBytesPerClaim !== undefined ? Math.round(s.walBytesPerClaim).toLocaleString('en-US') : '–'} | ${s.dbConnectionsOpened !== undefined && Number.isFinite(s.dbConnectionsOpened) ? s.dbConnectionsOpened : '–'} |`),
     '',
     'WAL bytes per claim: the write-ahead log PostgreSQL wrote from a burst\'s start to its end (`pg_current_wal_lsn()`), per',
     'claim: every replica\'s writes in that time (the claims, sessions turning running, refills, lease renewals); reads do not show.',
+    'DB connections opened: the database\'s connections (`pg_stat_activity`) at the burst\'s end less those at its start, median over rounds.',
     '',
     '## Warm start',
     '',

@@ -18,6 +18,11 @@ export interface ReplicasSetup {
   readonly name: string
   readonly store: 'sqlite' | 'postgres'
   readonly replicas: number
+  /**
+   * Each replica's store pool is the whole `dbConnections` budget rather than its share of it:
+   * the database serves replicas x budget connections (over-subscribed on a small machine).
+   */
+  readonly unsplit?: boolean
 }
 
 export const REPLICA_SETUPS: readonly ReplicasSetup[] = [
@@ -25,7 +30,13 @@ export const REPLICA_SETUPS: readonly ReplicasSetup[] = [
   { name: 'postgres-1', store: 'postgres', replicas: 1 },
   { name: 'postgres-2', store: 'postgres', replicas: 2 },
   { name: 'postgres-3', store: 'postgres', replicas: 3 },
+  { name: 'postgres-3-unsplit', store: 'postgres', replicas: 3, unsplit: true },
 ]
+
+/** A replica's store pool (connections to the database) in a setup: its share of the budget, at least one. */
+export function replicaPoolSize(setup: ReplicasSetup, dbConnections: number): number {
+  return setup.unsplit ? dbConnections : Math.max(1, Math.ceil(dbConnections / setup.replicas))
+}
 
 export interface ReplicasPlan {
   /** Rounds; each runs every setup once, in an order rotated by one per round. */
@@ -34,6 +45,18 @@ export interface ReplicasPlan {
   readonly claims: number
   /** Clients claiming at once during a burst. */
   readonly concurrency: number
+  /**
+   * Claims of an unmeasured burst before each measured one (their sessions ended and the pool full
+   * again after it; 0: none): every replica's database connections are open and have run the claim
+   * once, as on a replica that has been serving, so no setup's burst pays for opening them.
+   */
+  readonly warmupClaims: number
+  /**
+   * The database connections the replicas of a setup share: each replica's store pool is its
+   * share (rounded up), so adding replicas adds coordination, not connections for the database
+   * to serve at once (`unsplit` setups aside).
+   */
+  readonly dbConnections: number
   /** Sequential warm starts per round on sqlite and postgres-1 (0: none). */
   readonly warmStarts: number
   /** Sequential warm starts to the first terminal byte per round on sqlite and postgres-1, on the local driver (0: none; replicas-shell.ts). */
@@ -65,6 +88,8 @@ export interface ClaimBurst {
    * server's statistics views lag by up to their flush interval).
    */
   readonly walBytesPerClaim?: number
+  /** PostgreSQL only: connections to the database opened during the burst (`pg_stat_activity`), every replica's together. */
+  readonly dbConnectionsOpened?: number
 }
 
 /** One sequential warm start: the client-seen POST /v1/sessions round trip and the gateway's claimMs. */
@@ -105,12 +130,22 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
     for (const setup of setupOrder(round)) {
       if (signal.aborted) return run
       const burst = await segment(setup, plan.poolSize, async (s) => {
-        const before = await s.walBytes()
+        if (plan.warmupClaims > 0) {
+          const w = await claimBurst(s.clients, { ...plan, claims: plan.warmupClaims })
+          if (w.failed > 0) throw new Error(`${setup.name}: ${w.failed} of the warm-up's ${plan.warmupClaims} claims failed: ${w.firstError}`)
+          await s.endAll(w.ids)
+          await s.filled()
+        }
+        const [before, connsBefore] = [await s.walBytes(), await s.dbConnections()]
         const b = await claimBurst(s.clients, plan)
         const after = before === undefined ? undefined : await s.walBytes()
+        const connsAfter = connsBefore === undefined ? undefined : await s.dbConnections()
         const { ids, ...measured } = b
         const perClaim = before !== undefined && after !== undefined && ids.length > 0 ? (after - before) / ids.length : undefined
-        run.bursts.push({ setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { walBytesPerClaim: perClaim } : {}) })
+        run.bursts.push({
+          setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { walBytesPerClaim: perClaim } : {}),
+          ...(connsBefore !== undefined && connsAfter !== undefined ? { dbConnectionsOpened: Math.max(0, connsAfter - connsBefore) } : {}),
+        })
         return b
       })
       progress(`round ${round + 1}/${plan.rounds} ${setup.name}: ${Math.round(burst.claimsPerS)} claims/s (${burst.warm}/${burst.claims} warm, ${burst.failed} failed${burst.firstError ? `: ${burst.firstError}` : ''})`)
@@ -148,6 +183,8 @@ interface Segment {
   endAll(ids: readonly string[]): Promise<void>
   /** PostgreSQL: the write-ahead log's position, in bytes. */
   walBytes(): Promise<number | undefined>
+  /** PostgreSQL: the connections to the segment's database now, every replica's (listeners included). */
+  dbConnections(): Promise<number | undefined>
   stop(): Promise<void>
 }
 
@@ -162,7 +199,7 @@ async function startSegment(setup: ReplicasSetup, plan: ReplicasPlan, pg: PgServ
       const configFile = join(dataDir, 'config.json')
       writeFileSync(configFile, JSON.stringify({
         driver: 'fake', replicaId: `${setup.name}-r${i + 1}`, leaseRenewMs: plan.leaseRenewMs,
-        ...(url ? { store: { url, poolSize: 8 } } : {}),
+        ...(url ? { store: { url, poolSize: replicaPoolSize(setup, plan.dbConnections) } } : {}),
         pools: [{
           name: 'default', policy: { kind: 'fixed', size: plan.poolSize }, maxSize: plan.poolSize + plan.concurrency,
           maxConcurrentCreates: 16, maxCreatesPerMin: 100_000,
@@ -198,6 +235,7 @@ async function startSegment(setup: ReplicasSetup, plan: ReplicasPlan, pg: PgServ
       await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker))
     },
     walBytes: async () => (url ? Number((await pg.psql('postgres', `SELECT pg_current_wal_lsn() - '0/0'::pg_lsn`)).trim()) : undefined),
+    dbConnections: async () => (url ? Number((await pg.psql('postgres', `SELECT count(*) FROM pg_stat_activity WHERE datname = '${database}'`)).trim()) : undefined),
     stop: () => stopAll(gateways, driver),
   }
 }
