@@ -108,6 +108,38 @@ describe('PoolController', () => {
     expect(await pool.store.countSandboxes('alpha')).toEqual({ starting: 0, warm: 3, claimed: 1, destroying: 0 })
   })
 
+  it('does not connect again to a sandbox claimed (its channel taken) while its pass read the pool', async () => {
+    // The pass's read still lists the sandbox warm; the claim took this replica's channel after
+    // it. Adopting it again opened a second connection to a sandbox a session now owns, and the
+    // agent's claimed hello then counted as a lost warm sandbox (a retire that the claim wins).
+    let claimed: { id: string; close: () => void } | undefined
+    let claimNext = false
+    const claimAfterRead = (s: Store): Store => new Proxy(s, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if (typeof v !== 'function' || prop !== 'warmSnapshot') return v
+        return async (...args: unknown[]) => {
+          const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+          if (claimNext) {
+            claimNext = false
+            const c = await pool.runtime.claim({ ...session('s-1'), pool: 'alpha' })
+            claimed = { id: c.claimed.sandbox.id, close: () => c.channel?.close() }
+          }
+          return out
+        }
+      },
+    })
+    pool = makePool({ policy: { kind: 'fixed', size: 2 }, maxSize: 3 }, {}, { wrapStore: claimAfterRead })
+    await pool.converge()
+    claimNext = true
+    await pool.controller.reconcile()
+    await pool.controller.settled()
+    expect(claimed).toBeDefined()
+    // The claim's own channel (taken from the controller) and nothing else.
+    expect(pool.driver.agent(claimed!.id)!.connections).toBe(1)
+    claimed!.close()
+  })
+
   it('destroys surplus warm sandboxes, newest first, when the target drops', async () => {
     pool = makePool({ policy: { kind: 'fixed', size: 4 } })
     await pool.converge()

@@ -74,6 +74,8 @@ export class PoolController {
   private readonly lease: PoolLease
   private readonly expectations = new Expectations()
   private readonly channels = new Map<string, AgentChannel>()
+  /** Sandboxes whose channel a claim took since the current pass began (cleared by each pass). */
+  private readonly takenSinceRead = new Set<string>()
   private readonly adopting = new Set<string>()
   private readonly tasks = new Set<Promise<unknown>>()
   private readonly bucket: TokenBucket
@@ -167,6 +169,7 @@ export class PoolController {
   takeWarm(sandboxId: string): AgentChannel | undefined {
     const ch = this.channels.get(sandboxId)
     this.channels.delete(sandboxId)
+    this.takenSinceRead.add(sandboxId)
     return ch && !ch.isClosed ? ch : undefined
   }
 
@@ -214,6 +217,9 @@ export class PoolController {
     // (through another replica: this one's claims take their channel) or retired, so its channel
     // is closed. One opened after the read may be to a sandbox the read missed, and is kept.
     const open = [...this.channels.keys()]
+    // Claimed from now on (their channel taken) while the read may still list them warm: not
+    // connected to again. Passes never overlap, so what is in the set was taken during this one.
+    this.takenSinceRead.clear()
     // The warm rows and the counts of one moment: read apart, a claim in between was counted
     // warm and claimed both, and the pass retired warm sandboxes (or started refused creates).
     const { warm, counts } = await store.warmSnapshot(spec.name)
@@ -226,7 +232,7 @@ export class PoolController {
     }
     let ready = warm.filter((s) => !this.expectations.has(s.id))
     ready = await this.serveWaiters(ready, counts)
-    for (const s of ready) if (!this.channels.has(s.id)) this.adopt(s)
+    for (const s of ready) if (!this.channels.has(s.id) && !this.takenSinceRead.has(s.id)) this.adopt(s)
 
     const inflight = this.expectations.warmCount
     const leader = this.lease.held()
