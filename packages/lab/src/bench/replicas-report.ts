@@ -135,7 +135,7 @@ function warmupLine(claims: number): string {
   if (claims === 0) return 'No warm-up: each burst is the gateways\' first traffic, so replicas open their database connections during it.'
   return `Before each measured burst an unmeasured one of ${claims} claims runs, its sessions are ended and the pool is full again: every `
     + 'replica has opened its database connections (a server process each, whose first claim also plans the claim function) as a replica '
-    + 'that has been serving has. Without it, a lone gateway\'s connections were open from its pool\'s fill while two followers opened '
+    + 'that has been serving has. Without it, a lone gateway\'s connections were open from its pool\'s fill while the followers opened '
     + 'theirs during the burst, on its clock.'
 }
 
