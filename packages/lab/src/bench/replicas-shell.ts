@@ -30,18 +30,19 @@ export const SHELL_USERS = 4
 
 /**
  * `starts` sequential warm starts (after SHELL_USERS left out) through a gateway process on the
- * local driver with `setup`'s store (PostgreSQL: a fresh database `database` on `pg`), started
+ * local driver with `setup`'s store (PostgreSQL: a fresh database `database` on `pg`, a pool of
+ * `dbConnections`, as one replica's in the claims' setups), started
  * for them and stopped with its sandboxes torn down.
  */
 export async function shellStarts(
-  setup: ShellStart['setup'], o: { readonly round: number; readonly starts: number; readonly pg: PgServer; readonly database: string; readonly signal: AbortSignal },
+  setup: ShellStart['setup'], o: { readonly round: number; readonly starts: number; readonly pg: PgServer; readonly database: string; readonly dbConnections: number; readonly signal: AbortSignal },
 ): Promise<ShellStart[]> {
   const url = setup === 'postgres-1' ? await o.pg.createDatabase(o.database) : undefined
   const gw = await startGatewayProcess({
     cliPath: join(findRepoRoot(), 'packages/lab/dist/cli.mjs'),
     config: {
       driver: 'local',
-      ...(url ? { store: { url, poolSize: 8 } } : {}),
+      ...(url ? { store: { url, poolSize: o.dbConnections } } : {}),
       pools: [{ name: 'default', driver: 'local', policy: { kind: 'fixed', size: SHELL_POOL_SIZE }, maxSize: SHELL_POOL_SIZE + 4, maxConcurrentCreates: 4 }],
     },
   })

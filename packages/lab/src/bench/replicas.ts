@@ -136,15 +136,16 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
           await s.endAll(w.ids)
           await s.filled()
         }
-        const [before, connsBefore] = [await s.walBytes(), await s.dbConnections()]
+        const before = await s.database()
         const b = await claimBurst(s.clients, plan)
-        const after = before === undefined ? undefined : await s.walBytes()
-        const connsAfter = connsBefore === undefined ? undefined : await s.dbConnections()
+        const after = before === undefined ? undefined : await s.database()
         const { ids, ...measured } = b
-        const perClaim = before !== undefined && after !== undefined && ids.length > 0 ? (after - before) / ids.length : undefined
         run.bursts.push({
-          setup: setup.name, round, ...measured, ...(perClaim !== undefined ? { walBytesPerClaim: perClaim } : {}),
-          ...(connsBefore !== undefined && connsAfter !== undefined ? { dbConnectionsOpened: Math.max(0, connsAfter - connsBefore) } : {}),
+          setup: setup.name, round, ...measured,
+          ...(before && after ? {
+            ...(ids.length > 0 ? { walBytesPerClaim: (after.walBytes - before.walBytes) / ids.length } : {}),
+            dbConnectionsOpened: Math.max(0, after.connections - before.connections),
+          } : {}),
         })
         return b
       })
@@ -167,7 +168,7 @@ export async function runReplicasBench(plan: ReplicasPlan, pg: PgServer, progres
       const stores: ShellStart['setup'][] = round % 2 === 0 ? ['sqlite', 'postgres-1'] : ['postgres-1', 'sqlite']
       for (const setup of stores) {
         if (signal.aborted) return run
-        const got = await shellStarts(setup, { round, starts: plan.shellStarts, pg, database: `replicas_${process.pid}_${seq++}`, signal })
+        const got = await shellStarts(setup, { round, starts: plan.shellStarts, pg, database: `replicas_${process.pid}_${seq++}`, dbConnections: plan.dbConnections, signal })
         run.shellStarts.push(...got)
         progress(`round ${round + 1}/${plan.rounds} ${setup}: ${got.length} warm starts to the first terminal byte, p50 ${got.length > 0 ? median(got.map((x) => x.totalMs)).toFixed(2) : 'n/a'} ms`)
       }
@@ -181,10 +182,11 @@ interface Segment {
   /** Waits until the store holds the pool's size warm and every replica serves them (its channels open). */
   filled(): Promise<void>
   endAll(ids: readonly string[]): Promise<void>
-  /** PostgreSQL: the write-ahead log's position, in bytes. */
-  walBytes(): Promise<number | undefined>
-  /** PostgreSQL: the connections to the segment's database now, every replica's (listeners included). */
-  dbConnections(): Promise<number | undefined>
+  /**
+   * PostgreSQL (undefined on SQLite), in one read: the write-ahead log's position in bytes, and the
+   * connections to the segment's database now, every replica's (listeners included).
+   */
+  database(): Promise<{ walBytes: number; connections: number } | undefined>
   stop(): Promise<void>
 }
 
@@ -234,8 +236,12 @@ async function startSegment(setup: ReplicasSetup, plan: ReplicasPlan, pg: PgServ
       }
       await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker))
     },
-    walBytes: async () => (url ? Number((await pg.psql('postgres', `SELECT pg_current_wal_lsn() - '0/0'::pg_lsn`)).trim()) : undefined),
-    dbConnections: async () => (url ? Number((await pg.psql('postgres', `SELECT count(*) FROM pg_stat_activity WHERE datname = '${database}'`)).trim()) : undefined),
+    async database() {
+      if (!url) return undefined
+      const out = await pg.psql('postgres', `SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, (SELECT count(*) FROM pg_stat_activity WHERE datname = '${database}')`)
+      const [walBytes, connections] = out.trim().split('|').map(Number)
+      return { walBytes: walBytes!, connections: connections! }
+    },
     stop: () => stopAll(gateways, driver),
   }
 }
